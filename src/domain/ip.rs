@@ -1,0 +1,194 @@
+//! IP Settings: acceptable IP rules and the "In Network" test (SPEC sections 1 and 3).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A rule's network: one IPv4/IPv6 address or a CIDR range, always in canonical form
+/// (`10.1.0.0/16`, `2001:db8::/32`; a single address is `/32` or `/128`), so two ways of
+/// writing one network are the same value and "already exists" can be detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpNetwork(IpNet);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IpNetworkError {
+    #[error("enter an IP address or a CIDR range such as 10.20.0.0/16")]
+    Empty,
+    #[error("\"{0}\" is not an IPv4/IPv6 address or CIDR range (for example 192.168.10.7 or 10.20.0.0/16)")]
+    Invalid(String),
+    #[error("{given} has host bits set; the network is {network}")]
+    HostBitsSet { given: String, network: String },
+}
+
+impl IpNetwork {
+    pub fn parse(text: &str) -> Result<Self, IpNetworkError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(IpNetworkError::Empty);
+        }
+        // Echo at most a short prefix of bad input back (it goes into an error message).
+        let shown = || text.chars().take(60).collect::<String>();
+        if let Ok(address) = text.parse::<IpAddr>() {
+            return Ok(Self(IpNet::from(canonical_address(address))));
+        }
+        let net: IpNet = text.parse().map_err(|_| IpNetworkError::Invalid(shown()))?;
+        let net = match net {
+            IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
+                // ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8.
+                Some(v4) if v6.prefix_len() >= 96 => {
+                    IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
+                        .map_err(|_| IpNetworkError::Invalid(shown()))?
+                }
+                _ => net,
+            },
+            IpNet::V4(_) => net,
+        };
+        if net.trunc() != net {
+            return Err(IpNetworkError::HostBitsSet {
+                given: shown(),
+                network: net.trunc().to_string(),
+            });
+        }
+        Ok(Self(net))
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        self.0.contains(&canonical_address(address))
+    }
+}
+
+impl std::fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// IPv4 clients seen on a dual-stack socket arrive as `::ffff:a.b.c.d`; rules are written
+/// for `a.b.c.d`.
+pub fn canonical_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// An Acceptable IP Rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpRule {
+    pub network: IpNetwork,
+    pub bypass_2fa: bool,
+    pub note: String,
+}
+
+/// "In Network": bypass is enabled and the client address matches a rule with Bypass 2FA.
+pub fn in_network(bypass_enabled: bool, client: IpAddr, rules: &[IpRule]) -> bool {
+    bypass_enabled
+        && rules
+            .iter()
+            .any(|rule| rule.bypass_2fa && rule.network.contains(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(network: &str, bypass_2fa: bool) -> IpRule {
+        IpRule {
+            network: IpNetwork::parse(network).unwrap(),
+            bypass_2fa,
+            note: String::new(),
+        }
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_and_ranges_parse_to_canonical_networks() {
+        assert_eq!(
+            IpNetwork::parse("10.1.2.3").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(
+            IpNetwork::parse(" 10.1.0.0/16 ").unwrap().to_string(),
+            "10.1.0.0/16"
+        );
+        assert_eq!(
+            IpNetwork::parse("2001:DB8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        assert_eq!(
+            IpNetwork::parse("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
+        assert_eq!(
+            IpNetwork::parse("::ffff:10.0.0.1").unwrap().to_string(),
+            "10.0.0.1/32"
+        );
+        assert_eq!(
+            IpNetwork::parse("::ffff:10.0.0.0/104").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            IpNetwork::parse("10.1.2.3"),
+            IpNetwork::parse("10.1.2.3/32")
+        );
+    }
+
+    #[test]
+    fn malformed_networks_are_refused_with_a_hint() {
+        assert_eq!(IpNetwork::parse(""), Err(IpNetworkError::Empty));
+        for bad in [
+            "10.0.0",
+            "10.0.0.256",
+            "10.0.0.0/33",
+            "2001:db8::/129",
+            "host.example",
+            "10.0.0.0/-1",
+            "1.2.3.4/8/8",
+        ] {
+            assert!(
+                matches!(IpNetwork::parse(bad), Err(IpNetworkError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            IpNetwork::parse("10.1.2.3/16"),
+            Err(IpNetworkError::HostBitsSet {
+                given: "10.1.2.3/16".into(),
+                network: "10.1.0.0/16".into()
+            })
+        );
+        let long = "x".repeat(10_000);
+        let message = IpNetwork::parse(&long).unwrap_err().to_string();
+        assert!(message.len() < 200, "{message}");
+    }
+
+    #[test]
+    fn in_network_needs_the_setting_a_match_and_the_bypass_flag() {
+        let rules = [rule("10.20.0.0/16", true), rule("192.168.1.5", false)];
+        assert!(in_network(true, ip("10.20.3.4"), &rules));
+        assert!(!in_network(false, ip("10.20.3.4"), &rules), "setting off");
+        assert!(
+            !in_network(true, ip("10.21.0.1"), &rules),
+            "outside every rule"
+        );
+        assert!(
+            !in_network(true, ip("192.168.1.5"), &rules),
+            "rule without Bypass 2FA"
+        );
+        assert!(!in_network(true, ip("10.20.3.4"), &[]), "no rules");
+    }
+
+    #[test]
+    fn in_network_matches_ipv4_clients_on_dual_stack_sockets_and_ipv6_rules() {
+        let rules = [rule("10.20.0.0/16", true), rule("2001:db8:1::/48", true)];
+        assert!(in_network(true, ip("::ffff:10.20.0.9"), &rules));
+        assert!(in_network(true, ip("2001:db8:1:2::3"), &rules));
+        assert!(!in_network(true, ip("2001:db8:2::3"), &rules));
+    }
+}

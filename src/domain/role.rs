@@ -1,0 +1,198 @@
+//! Security roles and their permissions (SPEC sections 1, 3 and 6).
+
+/// The Require 2FA role permission: device enrollment policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Require2fa {
+    /// Username and password only; 2FA is not used.
+    No,
+    /// After the password, offer set-up with "Set up later"; ask again at every sign-in.
+    Encourage,
+    /// After the password, set-up is required.
+    Force,
+}
+
+impl Require2fa {
+    /// The wire and storage name: `no`, `encourage`, `force`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Encourage => "encourage",
+            Self::Force => "force",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "no" => Some(Self::No),
+            "encourage" => Some(Self::Encourage),
+            "force" => Some(Self::Force),
+            _ => None,
+        }
+    }
+
+    /// The seed's label: No, Encourage, Force.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::No => "No",
+            Self::Encourage => "Encourage",
+            Self::Force => "Force",
+        }
+    }
+}
+
+/// The parts of a role that the sign-in decision reads. It can only be built through
+/// [`RoleSecurity::new`], which enforces the seed's WARNING: an interface role never
+/// requires 2FA nor an emailed OTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoleSecurity {
+    require_2fa: Require2fa,
+    otp_required: bool,
+    interface: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RoleSecurityError {
+    #[error("an interface role cannot require 2FA: set Require 2FA to No")]
+    InterfaceRequires2fa,
+    #[error("an interface role cannot require an emailed OTP: set OTP Required to No")]
+    InterfaceRequiresOtp,
+}
+
+impl RoleSecurity {
+    pub fn new(
+        require_2fa: Require2fa,
+        otp_required: bool,
+        interface: bool,
+    ) -> Result<Self, RoleSecurityError> {
+        if interface && require_2fa != Require2fa::No {
+            return Err(RoleSecurityError::InterfaceRequires2fa);
+        }
+        if interface && otp_required {
+            return Err(RoleSecurityError::InterfaceRequiresOtp);
+        }
+        Ok(Self {
+            require_2fa,
+            otp_required,
+            interface,
+        })
+    }
+
+    pub fn require_2fa(self) -> Require2fa {
+        self.require_2fa
+    }
+
+    pub fn otp_required(self) -> bool {
+        self.otp_required
+    }
+
+    pub fn interface(self) -> bool {
+        self.interface
+    }
+}
+
+/// The permissions of SPEC section 6, besides Require 2FA and OTP Required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    ManageUsers,
+    ManageRoles,
+    ManageSystemSettings,
+    Manage2faBypass,
+    ManageIpSettings,
+    ViewAuditLog,
+    VerifyOtp,
+}
+
+impl Permission {
+    pub const ALL: [Self; 7] = [
+        Self::ManageUsers,
+        Self::ManageRoles,
+        Self::ManageSystemSettings,
+        Self::Manage2faBypass,
+        Self::ManageIpSettings,
+        Self::ViewAuditLog,
+        Self::VerifyOtp,
+    ];
+
+    /// The snake_case name of SPEC section 9.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManageUsers => "manage_users",
+            Self::ManageRoles => "manage_roles",
+            Self::ManageSystemSettings => "manage_system_settings",
+            Self::Manage2faBypass => "manage_2fa_bypass",
+            Self::ManageIpSettings => "manage_ip_settings",
+            Self::ViewAuditLog => "view_audit_log",
+            Self::VerifyOtp => "verify_otp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// The name an administrator reads on the role page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ManageUsers => "Manage Users",
+            Self::ManageRoles => "Manage Roles",
+            Self::ManageSystemSettings => "Manage System Settings",
+            Self::Manage2faBypass => "Manage 2FA Bypass",
+            Self::ManageIpSettings => "Manage IP Settings",
+            Self::ViewAuditLog => "View Audit Log",
+            Self::VerifyOtp => "Verify OTP",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interface_role_requiring_2fa_is_refused() {
+        for require in [Require2fa::Encourage, Require2fa::Force] {
+            assert_eq!(
+                RoleSecurity::new(require, false, true),
+                Err(RoleSecurityError::InterfaceRequires2fa)
+            );
+        }
+    }
+
+    #[test]
+    fn an_interface_role_requiring_an_emailed_otp_is_refused() {
+        assert_eq!(
+            RoleSecurity::new(Require2fa::No, true, true),
+            Err(RoleSecurityError::InterfaceRequiresOtp)
+        );
+    }
+
+    #[test]
+    fn an_interface_role_without_2fa_or_otp_is_accepted() {
+        let role = RoleSecurity::new(Require2fa::No, false, true).unwrap();
+        assert!(role.interface());
+        assert_eq!(role.require_2fa(), Require2fa::No);
+        assert!(!role.otp_required());
+    }
+
+    #[test]
+    fn person_roles_accept_every_combination() {
+        for require in [Require2fa::No, Require2fa::Encourage, Require2fa::Force] {
+            for otp in [false, true] {
+                let role = RoleSecurity::new(require, otp, false).unwrap();
+                assert_eq!((role.require_2fa(), role.otp_required()), (require, otp));
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for require in [Require2fa::No, Require2fa::Encourage, Require2fa::Force] {
+            assert_eq!(Require2fa::parse(require.as_str()), Some(require));
+        }
+        assert_eq!(Require2fa::parse("Force"), None);
+        for permission in Permission::ALL {
+            assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        }
+        assert_eq!(Permission::parse("root"), None);
+    }
+}
