@@ -1,0 +1,5 @@
+//! The integration test binary: one binary, one module per area (SPEC sections named in
+//! each module).
+
+mod helpers;
+mod oathtool;
