@@ -5,6 +5,10 @@
 //! - [`otp`]: the OTP engine (HOTP, TOTP, key URIs, QR codes, emailed codes). Pure.
 //! - [`policy`]: the sign-in decision of SPEC section 3. Pure.
 //! - [`domain`]: plain types for every SPEC noun (roles, devices, IP rules, ...). Pure.
+//! - [`crypto`]: the master key (key file, subkeys, sealed device secrets, key check),
+//!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
+//! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
+//!   bounded blocking pool. Shell: runs on tokio's blocking threads, salts from the OS RNG.
 //!
 //! Pure means: no I/O, no clock, no randomness of its own. Time arrives as a parameter and
 //! randomness as an RNG argument; `clippy.toml` bans the clock and `thread_rng` so that
@@ -16,6 +20,8 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod domain;
 pub mod otp;
+pub mod password;
 pub mod policy;
