@@ -5,6 +5,9 @@
 //! - [`otp`]: the OTP engine (HOTP, TOTP, key URIs, QR codes, emailed codes). Pure.
 //! - [`policy`]: the sign-in decision of SPEC section 3. Pure.
 //! - [`domain`]: plain types for every SPEC noun (roles, devices, IP rules, ...). Pure.
+//! - [`bootstrap`]: the first start on a new database (default roles, `admin`).
+//! - [`clock`]: `Timestamp` and the `Clock` the shells read time from.
+//! - [`store`]: persistence on SQLite or PostgreSQL; the only module that speaks SQL.
 //! - [`crypto`]: the master key (key file, subkeys, sealed device secrets, key check),
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
 //! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
@@ -20,8 +23,11 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
+pub mod clock;
 pub mod crypto;
 pub mod domain;
 pub mod otp;
 pub mod password;
 pub mod policy;
+pub mod store;

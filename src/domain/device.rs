@@ -1,5 +1,8 @@
 //! 2FA devices: methods, the Use 2FA setting and the prompt mode (SPEC sections 1 and 5).
 
+use crate::clock::Timestamp;
+use crate::otp::{Algorithm, Digits, Hotp, KeyUri, KeyUriKind, OtpCode, OtpSecret, Period, Totp};
+
 /// How a device makes codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OtpMethod {
@@ -115,9 +118,207 @@ impl PromptMode {
     }
 }
 
+/// A device's row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(pub i64);
+
+/// Pending until the user enters a code from it ("Complete Setup"); only a confirmed
+/// device is ever used for sign-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceState {
+    Pending,
+    Confirmed,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "confirmed" => Some(Self::Confirmed),
+            _ => None,
+        }
+    }
+}
+
+/// The generator of a device and where it stands: the next HOTP counter, or the last
+/// TOTP step accepted.
+#[derive(Clone, Debug)]
+pub enum DeviceOtp {
+    Hotp { hotp: Hotp, counter: u64 },
+    Totp { totp: Totp, last_step: Option<u64> },
+}
+
+/// A 2FA device of one user.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub id: DeviceId,
+    pub user_id: crate::domain::user::UserId,
+    pub state: DeviceState,
+    pub prompt_mode: PromptMode,
+    pub otp: DeviceOtp,
+}
+
+/// What an accepted code consumes; the store applies it only if the device has not moved
+/// past it meanwhile (another request, another server instance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceUse {
+    /// HOTP: counter `matched` was used; the next expected counter becomes `matched + 1`.
+    Hotp { matched: u64 },
+    /// TOTP: time step `step` was used; no step at or below it is accepted again.
+    Totp { step: u64 },
+}
+
+impl Device {
+    pub fn method(&self) -> OtpMethod {
+        match self.otp {
+            DeviceOtp::Hotp { .. } => OtpMethod::Hotp,
+            DeviceOtp::Totp { .. } => OtpMethod::Totp,
+        }
+    }
+
+    /// Checks `code` at `now` with the HOTP look-ahead `window` and the TOTP `skew`
+    /// (SPEC section 4, "Device OTP"). Pure: the caller consumes the returned use.
+    pub fn check(
+        &self,
+        code: &OtpCode,
+        now: Timestamp,
+        window: u32,
+        skew: u8,
+    ) -> Option<DeviceUse> {
+        match &self.otp {
+            DeviceOtp::Hotp { hotp, counter } => hotp
+                .verify(code, *counter, u64::from(window))
+                .map(|matched| DeviceUse::Hotp { matched }),
+            DeviceOtp::Totp { totp, last_step } => totp
+                .verify(code, now.unix_seconds(), skew, *last_step)
+                .map(|step| DeviceUse::Totp { step }),
+        }
+    }
+
+    /// The key URI an app scans to add this device.
+    pub fn key_uri(&self, issuer: &str, account: &str) -> KeyUri {
+        let (kind, secret, algorithm, digits) = match &self.otp {
+            DeviceOtp::Hotp { hotp, counter } => (
+                KeyUriKind::Hotp { counter: *counter },
+                hotp.secret.clone(),
+                hotp.algorithm,
+                hotp.digits,
+            ),
+            DeviceOtp::Totp { totp, .. } => (
+                KeyUriKind::Totp {
+                    period: totp.period,
+                },
+                totp.secret.clone(),
+                totp.algorithm,
+                totp.digits,
+            ),
+        };
+        KeyUri {
+            kind,
+            issuer: Some(issuer.to_owned()),
+            account: account.to_owned(),
+            secret,
+            algorithm,
+            digits,
+        }
+    }
+}
+
+/// The generator of a device being set up: what every authenticator app expects
+/// (SHA-1, 6 digits, 30 s, counter 0) with a fresh 160-bit secret.
+pub fn new_device_otp(method: OtpMethod, secret: OtpSecret) -> DeviceOtp {
+    match method {
+        OtpMethod::Hotp => DeviceOtp::Hotp {
+            hotp: Hotp {
+                secret,
+                algorithm: Algorithm::Sha1,
+                digits: Digits::SIX,
+            },
+            counter: 0,
+        },
+        OtpMethod::Totp => DeviceOtp::Totp {
+            totp: Totp {
+                secret,
+                algorithm: Algorithm::Sha1,
+                digits: Digits::SIX,
+                period: Period::DEFAULT,
+            },
+            last_step: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secret() -> OtpSecret {
+        OtpSecret::from_bytes(b"12345678901234567890".to_vec()).unwrap()
+    }
+
+    fn device(otp: DeviceOtp) -> Device {
+        Device {
+            id: DeviceId(1),
+            user_id: crate::domain::user::UserId(1),
+            state: DeviceState::Confirmed,
+            prompt_mode: PromptMode::EveryLogin,
+            otp,
+        }
+    }
+
+    #[test]
+    fn a_totp_device_check_returns_the_step_to_consume() {
+        let device = device(new_device_otp(OtpMethod::Totp, secret()));
+        let DeviceOtp::Totp { totp, .. } = &device.otp else {
+            unreachable!()
+        };
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let code = totp.generate_at(now.unix_seconds());
+        let step = now.unix_seconds() / 30;
+        assert_eq!(
+            device.check(&code, now, 10, 1),
+            Some(DeviceUse::Totp { step })
+        );
+        assert_eq!(device.method(), OtpMethod::Totp);
+    }
+
+    #[test]
+    fn a_hotp_device_check_returns_the_counter_to_consume() {
+        let device = device(new_device_otp(OtpMethod::Hotp, secret()));
+        let DeviceOtp::Hotp { hotp, .. } = &device.otp else {
+            unreachable!()
+        };
+        assert_eq!(
+            device.check(&hotp.generate(3), Timestamp::from_millis(0), 10, 1),
+            Some(DeviceUse::Hotp { matched: 3 })
+        );
+        assert_eq!(
+            device.check(&hotp.generate(11), Timestamp::from_millis(0), 10, 1),
+            None
+        );
+        assert_eq!(device.method(), OtpMethod::Hotp);
+    }
+
+    #[test]
+    fn new_devices_use_what_every_app_expects() {
+        let uri = device(new_device_otp(OtpMethod::Totp, secret())).key_uri("twostep", "jane");
+        assert_eq!(
+            uri.to_uri(),
+            "otpauth://totp/twostep:jane?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=twostep&algorithm=SHA1&digits=6&period=30"
+        );
+        let uri = device(new_device_otp(OtpMethod::Hotp, secret())).key_uri("twostep", "jane");
+        assert!(uri.to_uri().ends_with("&algorithm=SHA1&digits=6&counter=0"));
+        for state in [DeviceState::Pending, DeviceState::Confirmed] {
+            assert_eq!(DeviceState::parse(state.as_str()), Some(state));
+        }
+    }
 
     #[test]
     fn use_2fa_values_follow_the_seed() {

@@ -6,7 +6,18 @@
 pub mod device;
 pub mod ip;
 pub mod role;
+pub mod settings;
+pub mod user;
 
-pub use device::{OtpMethod, PromptMode, Use2fa};
+pub use device::{
+    new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
+    Use2fa,
+};
 pub use ip::{in_network, IpNetwork, IpNetworkError, IpRule};
-pub use role::{Permission, Require2fa, RoleSecurity, RoleSecurityError};
+pub use role::{
+    Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
+};
+pub use settings::{SettingError, SettingKey, SettingKind, Settings};
+pub use user::{
+    DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
+};

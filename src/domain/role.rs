@@ -144,6 +144,71 @@ impl Permission {
     }
 }
 
+/// A role's row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleId(pub i64);
+
+/// A role's name: 1 to 64 characters, no control characters; unique case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RoleName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RoleNameError {
+    #[error("enter a role name")]
+    Empty,
+    #[error("a role name has at most 64 characters")]
+    TooLong,
+    #[error("a role name cannot contain control characters or /")]
+    InvalidCharacter,
+}
+
+impl RoleName {
+    pub fn parse(text: &str) -> Result<Self, RoleNameError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(RoleNameError::Empty);
+        }
+        if text.chars().count() > 64 {
+            return Err(RoleNameError::TooLong);
+        }
+        // `/` is refused so that a name is always one URL path segment.
+        if text.chars().any(|c| c.is_control() || c == '/') {
+            return Err(RoleNameError::InvalidCharacter);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive key that makes names unique.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl std::fmt::Display for RoleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A security role: every user has exactly one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    pub id: RoleId,
+    pub name: RoleName,
+    pub security: RoleSecurity,
+    pub permissions: std::collections::BTreeSet<Permission>,
+}
+
+impl Role {
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +247,23 @@ mod tests {
                 assert_eq!((role.require_2fa(), role.otp_required()), (require, otp));
             }
         }
+    }
+
+    #[test]
+    fn role_names_are_trimmed_and_keyed_case_insensitively() {
+        let name = RoleName::parse("  Night Nurses ").unwrap();
+        assert_eq!(name.as_str(), "Night Nurses");
+        assert_eq!(name.key(), RoleName::parse("NIGHT NURSES").unwrap().key());
+        assert_eq!(RoleName::parse(" "), Err(RoleNameError::Empty));
+        assert_eq!(
+            RoleName::parse(&"r".repeat(65)),
+            Err(RoleNameError::TooLong)
+        );
+        assert_eq!(RoleName::parse("a/b"), Err(RoleNameError::InvalidCharacter));
+        assert_eq!(
+            RoleName::parse("a\tb"),
+            Err(RoleNameError::InvalidCharacter)
+        );
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! 2FA devices, their encrypted secrets and the atomic consumption of codes.
+
+use rand::rngs::OsRng;
+use sqlx::FromRow;
+
+use super::{corrupt, signed, unsigned, Store, StoreError, StoreResult};
+use crate::clock::Timestamp;
+use crate::domain::{Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, UserId};
+use crate::otp::{Algorithm, Digits, Hotp, OtpSecret, Period, Totp};
+
+/// A device being set up (it starts pending).
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub prompt_mode: PromptMode,
+    pub otp: DeviceOtp,
+}
+
+#[derive(FromRow)]
+struct DeviceRow {
+    id: i64,
+    user_id: i64,
+    state: String,
+    method: String,
+    secret: Vec<u8>,
+    algorithm: String,
+    digits: i64,
+    period: i64,
+    counter: Option<i64>,
+    last_step: Option<i64>,
+    prompt_mode: String,
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, user_id, state, method, secret, algorithm, digits, period, counter, last_step, prompt_mode";
+
+/// The associated data that binds a sealed secret to its user: a secret copied into
+/// another user's row does not decrypt.
+fn secret_binding(user_id: UserId) -> Vec<u8> {
+    format!("twostep device secret of user {}", user_id.0).into_bytes()
+}
+
+impl Store {
+    fn device_from_row(&self, row: DeviceRow) -> StoreResult<Device> {
+        let user_id = UserId(row.user_id);
+        let plain = self
+            .key
+            .open(&row.secret, &secret_binding(user_id))
+            .map_err(|_| StoreError::WrongKey)?;
+        let secret = OtpSecret::from_bytes(plain).map_err(|_| corrupt("device secret"))?;
+        let algorithm = Algorithm::parse(&row.algorithm).ok_or_else(|| corrupt("algorithm"))?;
+        let digits = u8::try_from(row.digits)
+            .ok()
+            .and_then(Digits::new)
+            .ok_or_else(|| corrupt("digits"))?;
+        let otp = match (row.method.as_str(), row.counter) {
+            ("hotp", Some(counter)) => DeviceOtp::Hotp {
+                hotp: Hotp {
+                    secret,
+                    algorithm,
+                    digits,
+                },
+                counter: unsigned(counter, "counter")?,
+            },
+            ("totp", _) => DeviceOtp::Totp {
+                totp: Totp {
+                    secret,
+                    algorithm,
+                    digits,
+                    period: u32::try_from(row.period)
+                        .ok()
+                        .and_then(Period::new)
+                        .ok_or_else(|| corrupt("period"))?,
+                },
+                last_step: row
+                    .last_step
+                    .map(|step| unsigned(step, "step"))
+                    .transpose()?,
+            },
+            _ => return Err(corrupt("device method")),
+        };
+        Ok(Device {
+            id: DeviceId(row.id),
+            user_id,
+            state: DeviceState::parse(&row.state).ok_or_else(|| corrupt("device state"))?,
+            prompt_mode: PromptMode::parse(&row.prompt_mode)
+                .ok_or_else(|| corrupt("prompt mode"))?,
+            otp,
+        })
+    }
+
+    /// Starts a set-up: a new pending device replaces any earlier pending one of the user.
+    /// A confirmed device stays in use until this one is confirmed (Setup New Device).
+    pub async fn create_pending_device(
+        &self,
+        user_id: UserId,
+        new: &NewDevice,
+        now: Timestamp,
+    ) -> StoreResult<Device> {
+        let (method, hotp_or_totp_secret, algorithm, digits, period, counter) = match &new.otp {
+            DeviceOtp::Hotp { hotp, counter } => (
+                "hotp",
+                &hotp.secret,
+                hotp.algorithm,
+                hotp.digits,
+                Period::DEFAULT,
+                Some(signed(*counter)?),
+            ),
+            DeviceOtp::Totp { totp, .. } => (
+                "totp",
+                &totp.secret,
+                totp.algorithm,
+                totp.digits,
+                totp.period,
+                None,
+            ),
+        };
+        let sealed = self.key.seal(
+            hotp_or_totp_secret.as_bytes(),
+            &secret_binding(user_id),
+            &mut OsRng,
+        )?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND state = 'pending'")
+            .bind(user_id.0)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "INSERT INTO devices (user_id, state, method, secret, algorithm, digits, period, counter, \
+             prompt_mode, created_at) VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING {DEVICE_COLUMNS}"
+        );
+        let row: DeviceRow = sqlx::query_as(&sql)
+            .bind(user_id.0)
+            .bind(method)
+            .bind(sealed)
+            .bind(algorithm.as_str())
+            .bind(i64::from(digits.get()))
+            .bind(i64::from(period.get()))
+            .bind(counter)
+            .bind(new.prompt_mode.as_str())
+            .bind(now.millis())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.device_from_row(row)
+    }
+
+    async fn device_in_state(
+        &self,
+        user_id: UserId,
+        state: DeviceState,
+    ) -> StoreResult<Option<Device>> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND state = $2");
+        let row: Option<DeviceRow> = sqlx::query_as(&sql)
+            .bind(user_id.0)
+            .bind(state.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.device_from_row(row)).transpose()
+    }
+
+    /// The device used at sign-in, if the user has one ("2 Step Verification: Enabled").
+    pub async fn confirmed_device(&self, user_id: UserId) -> StoreResult<Option<Device>> {
+        self.device_in_state(user_id, DeviceState::Confirmed).await
+    }
+
+    /// The device being set up, if any.
+    pub async fn pending_device(&self, user_id: UserId) -> StoreResult<Option<Device>> {
+        self.device_in_state(user_id, DeviceState::Pending).await
+    }
+
+    /// Complete Setup: consumes the code that proved the pending device works, removes
+    /// the user's previous device and confirms this one, in one transaction. `false`
+    /// when the pending device is gone or the code was already used.
+    pub async fn confirm_device(
+        &self,
+        device: &Device,
+        used: DeviceUse,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !consume(&mut tx, device.id, used, "pending").await? {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND state = 'confirmed'")
+            .bind(device.user_id.0)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE devices SET state = 'confirmed', confirmed_at = $2 WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(device.id.0)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Consumes an accepted code of a confirmed device, only if the device has not moved
+    /// past it: of several requests racing with one code, on any number of instances,
+    /// exactly one gets `true`.
+    pub async fn consume_device_use(&self, device: DeviceId, used: DeviceUse) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        consume(&mut conn, device, used, "confirmed").await
+    }
+
+    /// Disable: removes the user's devices (confirmed and pending). Returns whether a
+    /// confirmed device existed.
+    pub async fn delete_devices(&self, user_id: UserId) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM devices WHERE user_id = $1 AND state = 'confirmed'",
+        )
+        .bind(user_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1")
+            .bind(user_id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(confirmed > 0)
+    }
+}
+
+/// The conditional update behind every code use: HOTP moves the counter to `matched + 1`
+/// only while it is still at or below `matched`; TOTP records `step` only while the last
+/// step is below it.
+async fn consume(
+    conn: &mut sqlx::AnyConnection,
+    device: DeviceId,
+    used: DeviceUse,
+    state: &str,
+) -> StoreResult<bool> {
+    let done = match used {
+        DeviceUse::Hotp { matched } => {
+            let next = matched
+                .checked_add(1)
+                .ok_or_else(|| corrupt("counter out of range"))?;
+            sqlx::query(
+                "UPDATE devices SET counter = $2 WHERE id = $1 AND state = $4 AND method = 'hotp' \
+                 AND counter <= $3",
+            )
+            .bind(device.0)
+            .bind(signed(next)?)
+            .bind(signed(matched)?)
+            .bind(state)
+            .execute(&mut *conn)
+            .await?
+        }
+        DeviceUse::Totp { step } => sqlx::query(
+            "UPDATE devices SET last_step = $2 WHERE id = $1 AND state = $3 AND method = 'totp' \
+                 AND (last_step IS NULL OR last_step < $2)",
+        )
+        .bind(device.0)
+        .bind(signed(step)?)
+        .bind(state)
+        .execute(&mut *conn)
+        .await?,
+    };
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,315 @@
+//! Persistence: everything twostep knows, on SQLite (embedded default) or PostgreSQL
+//! (several instances sharing one database).
+//!
+//! The only module that speaks SQL. One code path serves both engines through sqlx's `Any`
+//! driver; the SQL is shared (`$n` parameters work on both), and where the engines differ
+//! the statement is chosen by [`Backend`]. Every operation that must hold across several
+//! server instances (consuming an OTP, counting a failure) is a single conditional
+//! statement or a transaction.
+//!
+//! Values cross the boundary as plain integers, text and bytes and are converted to and
+//! from domain types here: flags are 0/1 integers and times are Unix milliseconds on both
+//! engines.
+
+mod audit;
+mod bootstrap;
+mod devices;
+mod ip_rules;
+mod roles;
+mod settings;
+mod signin;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::{AnyPool, Executor};
+
+use crate::crypto::{KeyError, MasterKey};
+
+pub use audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry, StoredTemplate};
+pub use bootstrap::{ADMIN_USERNAME, DEFAULT_ROLES};
+pub use devices::NewDevice;
+pub use ip_rules::StoredIpRule;
+pub use roles::RoleChange;
+pub use signin::{EmailedOtp, RequestDelay, Session, SignInTransaction};
+pub use users::{FailureOutcome, NewUser, UserChange};
+
+/// The database engine behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the server key comes from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// A key file, created (mode 0600) on a new database when absent.
+    File(PathBuf),
+    /// The key itself, as 64 hex digits (e.g. from `TWOSTEP_KEY`).
+    Hex(String),
+}
+
+/// A conflict with data already stored; the write did nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("a user with this username already exists")]
+    UsernameTaken,
+    #[error("a role with this name already exists")]
+    RoleNameTaken,
+    #[error("this network already exists")]
+    NetworkExists,
+    #[error("the role is still assigned to users")]
+    RoleInUse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    #[error("the server key does not match this database; start with the key it was created with")]
+    WrongKey,
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("the database is not reachable or refused the operation")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the database schema could not be brought up to date")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            other => Self::Database(Box::new(other)),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether `error` is a unique-constraint violation (on either engine).
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    key: Arc<MasterKey>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`Store::open`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    pub key: KeySource,
+    pub max_connections: u32,
+}
+
+impl Store {
+    /// Connects, applies the migrations (idempotent) and checks the server key: on a new
+    /// database the key is created (file source) and recorded; on an existing one a
+    /// missing or different key is a clear error.
+    pub async fn open(options: &StoreOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(&options.database_url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(&options.database_url).await?,
+            Backend::Postgres => options.database_url.clone(),
+        };
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        let pool_options = match backend {
+            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; synchronous=FULL makes every
+                    // commit durable before it returns; the busy timeout queues writers.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => pool_options,
+        };
+        let pool = pool_options.connect(&url).await?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|error| StoreError::Migrate(Box::new(error)))?;
+        let key = check_key(&pool, &options.key).await?;
+        Ok(Self {
+            pool,
+            backend,
+            key: Arc::new(key),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The server key, for the services that derive from it (emailed-code hashes).
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// The newest applied migration: the schema version.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        let version: i64 =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version)
+    }
+
+    /// Whether the database answers (for `/healthz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so that two transactions that read and then write queue on the busy timeout
+    /// instead of failing on a lock upgrade.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(statement).await?)
+    }
+}
+
+fn backend_of(url: &str) -> StoreResult<Backend> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::Database(
+            "the database URL must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+/// `sqlite://PATH`, with the file and its folder created when missing.
+async fn sqlite_url(url: &str) -> StoreResult<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|error| StoreError::Database(Box::new(error)))?;
+    }
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        query.to_owned()
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+const KEY_CHECK: &str = "key_check";
+
+/// Loads the server key and checks it against the one this database was created with.
+async fn check_key(pool: &AnyPool, source: &KeySource) -> StoreResult<MasterKey> {
+    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+        .bind(KEY_CHECK)
+        .fetch_optional(pool)
+        .await?;
+    let existing_database = stored.is_some();
+    let key = match source {
+        KeySource::Hex(hex) => MasterKey::from_hex(hex)?,
+        KeySource::File(path) => {
+            crate::crypto::load_or_create_key_file(path, !existing_database).await?
+        }
+    };
+    let stored = match stored {
+        Some(stored) => stored,
+        None => {
+            // A new database: record this key's check value. Two instances starting on a
+            // new database race here; the first insert wins and the other is checked.
+            let inserted: AnyQueryResult = sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(KEY_CHECK)
+            .bind(key.key_check())
+            .execute(pool)
+            .await?;
+            let _ = inserted;
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                .bind(KEY_CHECK)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    if key.verify_key_check(&stored) {
+        Ok(key)
+    } else {
+        Err(StoreError::WrongKey)
+    }
+}
+
+/// Converts a stored flag.
+fn flag(value: i64) -> bool {
+    value != 0
+}
+
+/// Converts a flag for storage.
+fn int(flag: bool) -> i64 {
+    i64::from(flag)
+}
+
+/// Converts an unsigned counter for storage; counters beyond `i64::MAX` do not occur
+/// (they start at 0 and grow by one per use).
+fn signed(value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Corrupt("counter out of range".into()))
+}
+
+fn unsigned(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}

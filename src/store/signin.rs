@@ -1,0 +1,316 @@
+//! Sign-in transactions, emailed OTPs, sessions and API tokens: the short-lived state of
+//! signing in, all in the database so that any instance can serve the next request.
+
+use sqlx::FromRow;
+
+use super::users::found;
+use super::{Backend, Store, StoreResult};
+use crate::clock::Timestamp;
+use crate::domain::UserId;
+
+/// The server side of a sign-in between the password and the last step.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct SignInTransaction {
+    pub id: i64,
+    pub user_id: i64,
+    /// The remaining steps, as the sign-in service encodes them.
+    pub steps: String,
+    pub client_ip: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An emailed code, known only by its keyed hash.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct EmailedOtp {
+    pub id: i64,
+    pub user_id: i64,
+    pub transaction_id: Option<i64>,
+    pub code_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Why no new emailed code was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestDelay {
+    /// Seconds until the next code may be requested.
+    pub retry_after: i64,
+}
+
+/// A signed-in session.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub client_ip: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn create_signin_transaction(
+        &self,
+        token_hash: &[u8],
+        user_id: UserId,
+        steps: &str,
+        client_ip: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<SignInTransaction> {
+        Ok(sqlx::query_as(
+            "INSERT INTO signin_transactions (token_hash, user_id, steps, client_ip, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, user_id, steps, client_ip, created_at, expires_at",
+        )
+        .bind(token_hash.to_vec())
+        .bind(user_id.0)
+        .bind(steps)
+        .bind(client_ip)
+        .bind(now.millis())
+        .bind(expires_at.millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The live transaction with this token hash; an expired one is as good as absent.
+    pub async fn signin_transaction(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<SignInTransaction>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, steps, client_ip, created_at, expires_at FROM signin_transactions \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash.to_vec())
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the remaining steps, only if they are still `expected` (a concurrent
+    /// request on another instance may have moved the transaction on).
+    pub async fn advance_signin_transaction(
+        &self,
+        id: i64,
+        expected: &str,
+        steps: &str,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE signin_transactions SET steps = $3 WHERE id = $1 AND steps = $2")
+                .bind(id)
+                .bind(expected)
+                .bind(steps)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends a transaction; `false` if it was already gone (so only one request finishes it).
+    pub async fn delete_signin_transaction(&self, id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM signin_transactions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates an emailed code for `user_id`, unless one was created less than
+    /// `request_delay_seconds` ago; voids the user's older codes. The check and the
+    /// insert hold the user's row (PostgreSQL) or the write lock (SQLite), so two
+    /// concurrent requests cannot both pass the delay.
+    pub async fn create_emailed_otp(
+        &self,
+        user_id: UserId,
+        transaction_id: Option<i64>,
+        code_hash: &[u8],
+        now: Timestamp,
+        request_delay_seconds: u32,
+        valid_seconds: u32,
+    ) -> StoreResult<Result<EmailedOtp, RequestDelay>> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user_id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(created_at) FROM emailed_otps WHERE user_id = $1")
+                .bind(user_id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        if let Some(last) = last {
+            let allowed_at =
+                Timestamp::from_millis(last).plus_seconds(i64::from(request_delay_seconds));
+            if now < allowed_at {
+                return Ok(Err(RequestDelay {
+                    retry_after: now.seconds_until(allowed_at),
+                }));
+            }
+        }
+        sqlx::query("UPDATE emailed_otps SET voided = 1 WHERE user_id = $1 AND used_at IS NULL AND voided = 0")
+            .bind(user_id.0)
+            .execute(&mut *tx)
+            .await?;
+        let otp: EmailedOtp = sqlx::query_as(
+            "INSERT INTO emailed_otps (user_id, transaction_id, code_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, user_id, transaction_id, code_hash, created_at, expires_at",
+        )
+        .bind(user_id.0)
+        .bind(transaction_id)
+        .bind(code_hash.to_vec())
+        .bind(now.millis())
+        .bind(now.plus_seconds(i64::from(valid_seconds)).millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(otp))
+    }
+
+    /// The newest unused, unvoided code of a sign-in transaction (expired or not: an
+    /// expired code entered counts as a failure, so the caller needs to see it).
+    pub async fn current_emailed_otp(
+        &self,
+        transaction_id: i64,
+    ) -> StoreResult<Option<EmailedOtp>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, transaction_id, code_hash, created_at, expires_at FROM emailed_otps \
+             WHERE transaction_id = $1 AND used_at IS NULL AND voided = 0 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(transaction_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Marks a code used, once: of concurrent attempts exactly one gets `true`; an
+    /// expired or voided code is never consumed.
+    pub async fn consume_emailed_otp(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE emailed_otps SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND voided = 0 \
+             AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user_id: UserId,
+        client_ip: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Session> {
+        Ok(sqlx::query_as(
+            "INSERT INTO sessions (token_hash, user_id, client_ip, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5) \
+             RETURNING id, user_id, client_ip, created_at, last_seen_at, expires_at",
+        )
+        .bind(token_hash.to_vec())
+        .bind(user_id.0)
+        .bind(client_ip)
+        .bind(now.millis())
+        .bind(expires_at.millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The session with this token hash, if it has not passed its absolute limit.
+    pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<Option<Session>> {
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, client_ip, created_at, last_seen_at, expires_at FROM sessions \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash.to_vec())
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn touch_session(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected())
+    }
+
+    pub async fn delete_session(&self, id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Signs a user out everywhere (password reset, deactivation).
+    pub async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an API token (by hash) acting for `user_id`; returns its id.
+    pub async fn create_api_token(
+        &self,
+        token_hash: &[u8],
+        name: &str,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO api_tokens (token_hash, name, user_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(token_hash.to_vec())
+        .bind(name)
+        .bind(user_id.0)
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The user an unrevoked API token acts for.
+    pub async fn api_token_user(&self, token_hash: &[u8]) -> StoreResult<Option<UserId>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(UserId))
+    }
+
+    pub async fn revoke_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected())
+    }
+
+    /// Removes expired transactions and sessions (run now and then).
+    pub async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        let a = sqlx::query("DELETE FROM signin_transactions WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        let b = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+}

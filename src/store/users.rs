@@ -1,0 +1,301 @@
+//! Users, their password hashes and the lockout counter.
+
+use sqlx::FromRow;
+
+use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
+use crate::clock::Timestamp;
+use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username};
+
+/// A user to create. The password arrives already hashed (argon2id PHC string).
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub email: Option<Email>,
+    pub role_id: RoleId,
+    pub password_hash: String,
+    pub must_change_password: bool,
+}
+
+/// Changes to a user's profile; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UserChange {
+    pub display_name: Option<DisplayName>,
+    /// `Some(None)` removes the email address.
+    pub email: Option<Option<Email>>,
+    pub role_id: Option<RoleId>,
+    pub active: Option<bool>,
+}
+
+/// The lockout counter after a failure was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureOutcome {
+    pub failed_count: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    email: Option<String>,
+    role_id: i64,
+    active: i64,
+    must_change_password: i64,
+    failed_count: i64,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> StoreResult<Self> {
+        Ok(User {
+            id: UserId(row.id),
+            username: Username::parse(&row.username).map_err(|_| corrupt("username"))?,
+            display_name: DisplayName::parse(&row.display_name)
+                .map_err(|_| corrupt("display name"))?,
+            email: row
+                .email
+                .map(|email| Email::parse(&email).map_err(|_| corrupt("email")))
+                .transpose()?,
+            role_id: RoleId(row.role_id),
+            active: flag(row.active),
+            must_change_password: flag(row.must_change_password),
+            failed_count: u32::try_from(row.failed_count).map_err(|_| corrupt("failed count"))?,
+            locked_until: row.locked_until.map(Timestamp::from_millis),
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, email, role_id, active, \
+     must_change_password, failed_count, locked_until";
+
+impl Store {
+    pub async fn create_user(&self, new: &NewUser, now: Timestamp) -> StoreResult<User> {
+        let sql = format!(
+            "INSERT INTO users (username, display_name, email, role_id, password_hash, \
+             must_change_password, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {USER_COLUMNS}"
+        );
+        let row: UserRow = sqlx::query_as(&sql)
+            .bind(new.username.as_str())
+            .bind(new.display_name.as_str())
+            .bind(new.email.as_ref().map(|e| e.as_str().to_owned()))
+            .bind(new.role_id.0)
+            .bind(&new.password_hash)
+            .bind(int(new.must_change_password))
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| match is_unique_violation(&error) {
+                true => StoreError::Conflict(Conflict::UsernameTaken),
+                false => error.into(),
+            })?;
+        row.try_into()
+    }
+
+    pub async fn user_by_username(&self, username: &Username) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    pub async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    /// The user and their password hash, for checking a password.
+    pub async fn user_with_password_hash(
+        &self,
+        username: &Username,
+    ) -> StoreResult<Option<(User, String)>> {
+        let Some(user) = self.user_by_username(username).await? else {
+            return Ok(None);
+        };
+        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user.id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some((user, hash)))
+    }
+
+    /// Users whose username, display name or email contains `search` (any case), by
+    /// username; and the total number of matches.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<User>, u64)> {
+        let pattern = format!("%{}%", escape_like(&search.unwrap_or("").to_lowercase()));
+        let filter =
+            "(LOWER(username) LIKE $1 ESCAPE '\\' OR LOWER(display_name) LIKE $1 ESCAPE '\\' \
+                      OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\')";
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY username LIMIT $2 OFFSET $3"
+        );
+        let rows: Vec<UserRow> = sqlx::query_as(&sql)
+            .bind(&pattern)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
+        let users = rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok((users, super::unsigned(total, "count")?))
+    }
+
+    pub async fn count_users(&self) -> StoreResult<u64> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        super::unsigned(total, "count")
+    }
+
+    /// Applies the changes that are `Some`; the user must exist.
+    pub async fn update_user(
+        &self,
+        id: UserId,
+        change: &UserChange,
+        now: Timestamp,
+    ) -> StoreResult<User> {
+        let current = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        let display_name = change
+            .display_name
+            .as_ref()
+            .unwrap_or(&current.display_name);
+        let email = change.email.as_ref().unwrap_or(&current.email);
+        let role_id = change.role_id.unwrap_or(current.role_id);
+        let active = change.active.unwrap_or(current.active);
+        let sql = format!(
+            "UPDATE users SET display_name = $2, email = $3, role_id = $4, active = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let row: UserRow = sqlx::query_as(&sql)
+            .bind(id.0)
+            .bind(display_name.as_str())
+            .bind(email.as_ref().map(|e| e.as_str().to_owned()))
+            .bind(role_id.0)
+            .bind(int(active))
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_into()
+    }
+
+    /// Replaces the password hash; `must_change` forces a change at the next sign-in.
+    pub async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        must_change: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(hash)
+        .bind(int(must_change))
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected())
+    }
+
+    /// Counts one failed sign-in and locks the account when the count reaches `threshold`
+    /// (until `lock_until`), in one statement, so that concurrent failures on several
+    /// instances are all counted. A failure after an expired lock starts a new count.
+    pub async fn record_failure(
+        &self,
+        id: UserId,
+        now: Timestamp,
+        threshold: u32,
+        lock_until: Timestamp,
+    ) -> StoreResult<FailureOutcome> {
+        let (count, locked_until): (i64, Option<i64>) = sqlx::query_as(
+            "UPDATE users SET \
+               failed_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
+                                   ELSE failed_count + 1 END, \
+               locked_until = CASE \
+                   WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
+                   WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
+                              ELSE failed_count + 1 END) >= $3 THEN $4 \
+                   ELSE NULL END, \
+               updated_at = $2 \
+             WHERE id = $1 RETURNING failed_count, locked_until",
+        )
+        .bind(id.0)
+        .bind(now.millis())
+        .bind(i64::from(threshold))
+        .bind(lock_until.millis())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(FailureOutcome {
+            failed_count: u32::try_from(count).map_err(|_| corrupt("failed count"))?,
+            locked_until: locked_until.map(Timestamp::from_millis),
+        })
+    }
+
+    /// A successful sign-in: the consecutive-failure count starts again.
+    pub async fn record_success(&self, id: UserId) -> StoreResult<()> {
+        self.unlock(id).await
+    }
+
+    /// Clears the lock and the failure count.
+    pub async fn unlock(&self, id: UserId) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE users SET failed_count = 0, locked_until = NULL WHERE id = $1")
+                .bind(id.0)
+                .execute(&self.pool)
+                .await?;
+        found(done.rows_affected())
+    }
+
+    /// Deletes a user with their devices, sessions and transactions.
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected())
+    }
+}
+
+/// `Ok` when a write touched a row, `NotFound` when it touched none.
+pub(super) fn found(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

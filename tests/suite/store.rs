@@ -1,0 +1,1028 @@
+//! The store test suite, run against both engines: SQLite (a temp file) and PostgreSQL
+//! (`TWOSTEP_TEST_PG_URL`, a fresh schema per test, dropped after).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use twostep::clock::Timestamp;
+use twostep::crypto::MasterKey;
+use twostep::domain::{
+    new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
+    Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError, SettingError,
+    SettingKey, UserId, Username,
+};
+use twostep::otp::OtpSecret;
+use twostep::store::{
+    AuditEvent, AuditQuery, Conflict, KeySource, NewAuditEntry, NewDevice, NewUser, Store,
+    StoreError, UserChange,
+};
+
+use crate::helpers::TestDb;
+
+const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+/// Runs each named test once per engine.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::helpers::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = crate::helpers::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    bootstrap_creates_the_default_roles_and_the_admin_once,
+    usernames_are_unique_in_any_case_and_a_duplicate_writes_nothing,
+    users_are_listed_searched_and_changed,
+    settings_round_trip_and_a_bad_value_writes_nothing,
+    ip_rules_are_unique_per_network_and_a_bad_one_writes_nothing,
+    roles_keep_the_interface_rule_and_unique_names,
+    device_secrets_are_encrypted_at_rest,
+    setup_new_device_keeps_the_old_device_until_the_new_one_is_confirmed,
+    racing_tasks_consume_one_totp_step_exactly_once,
+    racing_tasks_consume_one_hotp_counter_exactly_once,
+    racing_tasks_consume_one_emailed_otp_exactly_once,
+    concurrent_failures_are_all_counted_and_lock_at_the_threshold,
+    an_expired_lock_starts_a_new_count,
+    emailed_otps_respect_the_request_delay_and_void_older_codes,
+    the_audit_log_is_append_only_and_filterable,
+    signin_transactions_and_sessions_expire,
+    restart_keeps_everything_and_migrations_are_idempotent,
+    a_wrong_or_missing_key_is_refused_for_an_existing_database,
+    corrupt_rows_are_reported_not_trusted,
+    first_start_uses_the_given_admin_password_without_forced_change,
+    first_start_generates_an_admin_password_that_must_be_changed,
+);
+
+async fn staff_role(store: &Store) -> twostep::domain::Role {
+    store
+        .role_by_name("staff")
+        .await
+        .unwrap()
+        .expect("bootstrap created Staff")
+}
+
+async fn bootstrapped(db: &TestDb) -> Store {
+    let store = db.open().await;
+    assert!(store
+        .bootstrap("$argon2id$fake-admin-hash", true, NOW)
+        .await
+        .unwrap());
+    store
+}
+
+async fn new_user(store: &Store, name: &str) -> twostep::domain::User {
+    let role = staff_role(store).await;
+    store
+        .create_user(
+            &NewUser {
+                username: Username::parse(name).unwrap(),
+                display_name: DisplayName::parse(name).unwrap(),
+                email: Some(Email::parse(&format!("{name}@example.org")).unwrap()),
+                role_id: role.id,
+                password_hash: "$argon2id$fake".into(),
+                must_change_password: false,
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+}
+
+async fn bootstrap_creates_the_default_roles_and_the_admin_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let roles = store.list_roles().await.unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["Interface User", "Staff", "System Administrator"]);
+    let admin_role = store
+        .role_by_name("System Administrator")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin_role.permissions.len(), Permission::ALL.len());
+    assert_eq!(admin_role.security.require_2fa(), Require2fa::Encourage);
+    let interface = store.role_by_name("interface user").await.unwrap().unwrap();
+    assert!(interface.security.interface());
+    assert_eq!(interface.security.require_2fa(), Require2fa::No);
+    assert!(!interface.security.otp_required());
+    assert!(interface.permissions.is_empty());
+    assert_eq!(
+        staff_role(&store).await.security.require_2fa(),
+        Require2fa::Encourage
+    );
+
+    let (admin, hash) = store
+        .user_with_password_hash(&Username::parse("ADMIN").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.role_id, admin_role.id);
+    assert!(admin.must_change_password);
+    assert_eq!(hash, "$argon2id$fake-admin-hash");
+
+    assert!(
+        !store
+            .bootstrap("$argon2id$other", false, NOW)
+            .await
+            .unwrap(),
+        "second start"
+    );
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert_eq!(store.list_roles().await.unwrap().len(), 3);
+}
+
+async fn usernames_are_unique_in_any_case_and_a_duplicate_writes_nothing(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let jane = new_user(&store, "jane").await;
+    let role = staff_role(&store).await;
+    let duplicate = store
+        .create_user(
+            &NewUser {
+                username: Username::parse("JANE").unwrap(),
+                display_name: DisplayName::parse("Other Jane").unwrap(),
+                email: None,
+                role_id: role.id,
+                password_hash: "$argon2id$x".into(),
+                must_change_password: false,
+            },
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(
+            duplicate,
+            Err(StoreError::Conflict(Conflict::UsernameTaken))
+        ),
+        "{duplicate:?}"
+    );
+    assert_eq!(store.count_users().await.unwrap(), 2);
+    let found = store
+        .user_by_username(&Username::parse("JaNe").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, jane);
+    assert_eq!(found.display_name.as_str(), "jane");
+}
+
+async fn users_are_listed_searched_and_changed(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    for name in ["carol", "bob", "alice", "under_score"] {
+        new_user(&store, name).await;
+    }
+    let (page, total) = store.list_users(None, 0, 2).await.unwrap();
+    assert_eq!(total, 5);
+    let names: Vec<&str> = page.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["admin", "alice"]);
+    let (page, _) = store.list_users(None, 2, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
+        ["bob", "carol"]
+    );
+    let (found, total) = store.list_users(Some("ALI"), 0, 10).await.unwrap();
+    assert_eq!((found.len(), total), (1, 1));
+    // `_` is a LIKE wildcard; searching for it finds only the name that contains it.
+    let (found, _) = store.list_users(Some("_"), 0, 10).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["under_score"]
+    );
+    let (found, _) = store.list_users(Some("%"), 0, 10).await.unwrap();
+    assert!(found.is_empty());
+
+    let bob = store
+        .user_by_username(&Username::parse("bob").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let admin_role = store
+        .role_by_name("system administrator")
+        .await
+        .unwrap()
+        .unwrap();
+    let changed = store
+        .update_user(
+            bob.id,
+            &UserChange {
+                display_name: Some(DisplayName::parse("Robert").unwrap()),
+                email: Some(None),
+                role_id: Some(admin_role.id),
+                active: Some(false),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.display_name.as_str(), "Robert");
+    assert_eq!(changed.email, None);
+    assert_eq!(changed.role_id, admin_role.id);
+    assert!(!changed.active);
+    assert_eq!(store.user_by_id(bob.id).await.unwrap().unwrap(), changed);
+    assert!(matches!(
+        store
+            .update_user(UserId(999_999), &UserChange::default(), NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store.delete_user(bob.id).await.unwrap();
+    assert_eq!(store.user_by_id(bob.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_user(bob.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn settings_round_trip_and_a_bad_value_writes_nothing(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let defaults = store.settings().await.unwrap();
+    assert_eq!(defaults, twostep::domain::Settings::default());
+    let changed = defaults
+        .with_changes([
+            (SettingKey::OtpLength, "8"),
+            (SettingKey::BypassEnabled, "true"),
+        ])
+        .unwrap();
+    store.save_settings(&changed, NOW).await.unwrap();
+    assert_eq!(store.settings().await.unwrap(), changed);
+
+    let refused = changed.with_changes([
+        (SettingKey::LockoutMinutes, "15"),
+        (SettingKey::OtpLength, "21"),
+    ]);
+    assert_eq!(
+        refused,
+        Err(SettingError::OutOfRange {
+            key: SettingKey::OtpLength,
+            min: 6,
+            max: 20
+        })
+    );
+    assert_eq!(
+        store.settings().await.unwrap(),
+        changed,
+        "nothing was written"
+    );
+}
+
+async fn ip_rules_are_unique_per_network_and_a_bad_one_writes_nothing(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let rule = IpRule {
+        network: IpNetwork::parse("10.20.0.0/16").unwrap(),
+        bypass_2fa: true,
+        note: "Main campus".into(),
+    };
+    let stored = store.add_ip_rule(&rule, NOW).await.unwrap();
+    assert_eq!(stored.rule, rule);
+    let same_network = IpRule {
+        network: IpNetwork::parse("10.20.0.0/16").unwrap(),
+        bypass_2fa: false,
+        note: "again".into(),
+    };
+    assert!(matches!(
+        store.add_ip_rule(&same_network, NOW).await,
+        Err(StoreError::Conflict(Conflict::NetworkExists))
+    ));
+    // The same address written two ways is one network.
+    store
+        .add_ip_rule(
+            &IpRule {
+                network: IpNetwork::parse("192.168.1.7").unwrap(),
+                bypass_2fa: true,
+                note: String::new(),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_ip_rule(
+                &IpRule {
+                    network: IpNetwork::parse("192.168.1.7/32").unwrap(),
+                    bypass_2fa: true,
+                    note: String::new()
+                },
+                NOW
+            )
+            .await,
+        Err(StoreError::Conflict(Conflict::NetworkExists))
+    ));
+    assert!(
+        IpNetwork::parse("10.20.0.0/33").is_err(),
+        "malformed CIDR never reaches the store"
+    );
+    let rules = store.ip_rules().await.unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].rule, rule);
+    store.remove_ip_rule(stored.id).await.unwrap();
+    assert_eq!(store.ip_rules().await.unwrap().len(), 1);
+    assert!(matches!(
+        store.remove_ip_rule(stored.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn roles_keep_the_interface_rule_and_unique_names(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    assert_eq!(
+        RoleSecurity::new(Require2fa::Force, false, true),
+        Err(RoleSecurityError::InterfaceRequires2fa)
+    );
+    let permissions: BTreeSet<Permission> =
+        [Permission::ManageIpSettings, Permission::ViewAuditLog].into();
+    let role = store
+        .create_role(
+            &RoleName::parse("Ward Managers").unwrap(),
+            RoleSecurity::new(Require2fa::Force, true, false).unwrap(),
+            &permissions,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(role.permissions, permissions);
+    assert_eq!(store.role_by_id(role.id).await.unwrap().unwrap(), role);
+    assert!(matches!(
+        store
+            .create_role(
+                &RoleName::parse("WARD managers").unwrap(),
+                RoleSecurity::new(Require2fa::No, false, false).unwrap(),
+                &BTreeSet::new(),
+                NOW
+            )
+            .await,
+        Err(StoreError::Conflict(Conflict::RoleNameTaken))
+    ));
+    // The database refuses an interface role requiring 2FA even if code tried to write it.
+    let raw = db
+        .raw_execute("UPDATE roles SET require_2fa = 'force' WHERE name_key = 'interface user'")
+        .await;
+    assert!(raw.is_err(), "CHECK constraint");
+    let interface = store.role_by_name("Interface User").await.unwrap().unwrap();
+    assert_eq!(interface.security.require_2fa(), Require2fa::No);
+
+    let staff = staff_role(&store).await;
+    new_user(&store, "nurse").await;
+    assert!(matches!(
+        store.delete_role(staff.id).await,
+        Err(StoreError::Conflict(Conflict::RoleInUse))
+    ));
+    store.delete_role(role.id).await.unwrap();
+    assert_eq!(store.role_by_id(role.id).await.unwrap(), None);
+}
+
+fn known_secret() -> OtpSecret {
+    OtpSecret::from_bytes(b"12345678901234567890".to_vec()).unwrap()
+}
+
+async fn enrolled(store: &Store, name: &str, method: OtpMethod) -> twostep::domain::Device {
+    let user = new_user(store, name).await;
+    let pending = store
+        .create_pending_device(
+            user.id,
+            &NewDevice {
+                prompt_mode: PromptMode::EveryLogin,
+                otp: new_device_otp(method, known_secret()),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let used = match &pending.otp {
+        DeviceOtp::Hotp { hotp, .. } => pending.check(&hotp.generate(0), NOW, 10, 1).unwrap(),
+        DeviceOtp::Totp { totp, .. } => pending
+            .check(&totp.generate_at(NOW.unix_seconds() - 30), NOW, 10, 1)
+            .unwrap(),
+    };
+    assert!(store.confirm_device(&pending, used, NOW).await.unwrap());
+    store.confirmed_device(user.id).await.unwrap().unwrap()
+}
+
+async fn device_secrets_are_encrypted_at_rest(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let device = enrolled(&store, "jane", OtpMethod::Totp).await;
+    let raw: Vec<u8> = db
+        .raw_bytes(&format!(
+            "SELECT secret FROM devices WHERE id = {}",
+            device.id.0
+        ))
+        .await;
+    let plain = known_secret();
+    assert!(
+        !raw.windows(plain.as_bytes().len())
+            .any(|w| w == plain.as_bytes()),
+        "plaintext secret in the row"
+    );
+    let base32 = plain.to_base32();
+    assert!(
+        !raw.windows(base32.len()).any(|w| w == base32.as_bytes()),
+        "base32 secret in the row"
+    );
+    assert!(
+        raw.len() >= plain.as_bytes().len() + 16,
+        "ciphertext with tag"
+    );
+    // ... and it decrypts to the secret.
+    let DeviceOtp::Totp { totp, .. } = &device.otp else {
+        panic!("totp")
+    };
+    assert_eq!(totp.secret, plain);
+}
+
+async fn setup_new_device_keeps_the_old_device_until_the_new_one_is_confirmed(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let old = enrolled(&store, "jane", OtpMethod::Totp).await;
+    let new_secret = OtpSecret::generate(&mut OsRng);
+    let pending = store
+        .create_pending_device(
+            old.user_id,
+            &NewDevice {
+                prompt_mode: PromptMode::WhenAppropriate,
+                otp: new_device_otp(OtpMethod::Hotp, new_secret),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .confirmed_device(old.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        old.id,
+        "old still in use"
+    );
+    assert_eq!(
+        store.pending_device(old.user_id).await.unwrap().unwrap().id,
+        pending.id
+    );
+    // A second set-up replaces the pending one, never the confirmed one.
+    let pending = store
+        .create_pending_device(
+            old.user_id,
+            &NewDevice {
+                prompt_mode: PromptMode::WhenAppropriate,
+                otp: new_device_otp(OtpMethod::Hotp, OtpSecret::generate(&mut OsRng)),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.raw_count(&format!(
+            "SELECT COUNT(*) FROM devices WHERE user_id = {}",
+            old.user_id.0
+        ))
+        .await,
+        2
+    );
+    let DeviceOtp::Hotp { hotp, .. } = &pending.otp else {
+        panic!("hotp")
+    };
+    let used = pending.check(&hotp.generate(0), NOW, 10, 1).unwrap();
+    assert!(store.confirm_device(&pending, used, NOW).await.unwrap());
+    let now_confirmed = store.confirmed_device(old.user_id).await.unwrap().unwrap();
+    assert_eq!(now_confirmed.id, pending.id);
+    assert_eq!(now_confirmed.prompt_mode, PromptMode::WhenAppropriate);
+    assert!(store.pending_device(old.user_id).await.unwrap().is_none());
+    assert!(
+        !store.confirm_device(&pending, used, NOW).await.unwrap(),
+        "confirmed once"
+    );
+    // Disable removes it: "Not Enabled".
+    assert!(store.delete_devices(old.user_id).await.unwrap());
+    assert!(store.confirmed_device(old.user_id).await.unwrap().is_none());
+    assert!(!store.delete_devices(old.user_id).await.unwrap());
+}
+
+/// Runs `attempts` copies of `attempt` at once and returns how many succeeded.
+async fn race<F, Fut>(attempts: usize, attempt: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(attempts));
+    let handles: Vec<_> = (0..attempts)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let future = attempt();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                future.await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for handle in handles {
+        wins += usize::from(handle.await.unwrap());
+    }
+    wins
+}
+
+async fn racing_tasks_consume_one_totp_step_exactly_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let device = enrolled(&store, "jane", OtpMethod::Totp).await;
+    let DeviceOtp::Totp { totp, .. } = &device.otp else {
+        panic!("totp")
+    };
+    let used = device
+        .check(&totp.generate_at(NOW.unix_seconds()), NOW, 10, 1)
+        .unwrap();
+    let wins = race(32, || {
+        let store = store.clone();
+        let id = device.id;
+        async move { store.consume_device_use(id, used).await.unwrap() }
+    })
+    .await;
+    assert_eq!(wins, 1);
+    let DeviceUse::Totp { step } = used else {
+        panic!("totp use")
+    };
+    let DeviceOtp::Totp { last_step, .. } = store
+        .confirmed_device(device.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .otp
+    else {
+        panic!("totp")
+    };
+    assert_eq!(last_step, Some(step));
+    assert!(
+        !store
+            .consume_device_use(device.id, DeviceUse::Totp { step: step - 1 })
+            .await
+            .unwrap(),
+        "older step"
+    );
+}
+
+async fn racing_tasks_consume_one_hotp_counter_exactly_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let device = enrolled(&store, "jane", OtpMethod::Hotp).await;
+    let DeviceOtp::Hotp { counter, .. } = device.otp else {
+        panic!("hotp")
+    };
+    assert_eq!(counter, 1, "the confirming code used counter 0");
+    let used = DeviceUse::Hotp { matched: 4 };
+    let wins = race(32, || {
+        let store = store.clone();
+        let id = device.id;
+        async move { store.consume_device_use(id, used).await.unwrap() }
+    })
+    .await;
+    assert_eq!(wins, 1);
+    let DeviceOtp::Hotp { counter, .. } = store
+        .confirmed_device(device.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .otp
+    else {
+        panic!("hotp")
+    };
+    assert_eq!(counter, 5, "resynchronized past the matched counter");
+    assert!(!store
+        .consume_device_use(device.id, DeviceUse::Hotp { matched: 3 })
+        .await
+        .unwrap());
+}
+
+async fn racing_tasks_consume_one_emailed_otp_exactly_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let otp = store
+        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900)
+        .await
+        .unwrap()
+        .unwrap();
+    let wins = race(32, || {
+        let store = store.clone();
+        let id = otp.id;
+        async move {
+            store
+                .consume_emailed_otp(id, NOW.plus_seconds(5))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(wins, 1);
+}
+
+async fn concurrent_failures_are_all_counted_and_lock_at_the_threshold(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let lock_until = NOW.plus_seconds(30 * 60);
+    let locked = race(32, || {
+        let store = store.clone();
+        let id = user.id;
+        async move {
+            let outcome = store.record_failure(id, NOW, 5, lock_until).await.unwrap();
+            outcome.locked_until.is_some()
+        }
+    })
+    .await;
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after.failed_count, 32, "every failure counted");
+    assert_eq!(after.locked_until, Some(lock_until));
+    assert!(after.is_locked(NOW));
+    assert_eq!(locked, 28, "failures 5 to 32 saw the lock");
+    store.unlock(user.id).await.unwrap();
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!((after.failed_count, after.locked_until), (0, None));
+}
+
+async fn an_expired_lock_starts_a_new_count(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    for _ in 0..3 {
+        store
+            .record_failure(user.id, NOW, 3, NOW.plus_seconds(60))
+            .await
+            .unwrap();
+    }
+    let later = NOW.plus_seconds(61);
+    let outcome = store
+        .record_failure(user.id, later, 3, later.plus_seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(outcome.failed_count, 1);
+    assert_eq!(outcome.locked_until, None);
+    // Lockout Minutes 0: locked until an administrator unlocks.
+    for _ in 0..2 {
+        store
+            .record_failure(user.id, later, 3, Timestamp::NEVER)
+            .await
+            .unwrap();
+    }
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after.locked_until, Some(Timestamp::NEVER));
+    assert!(after.is_locked(later.plus_seconds(10 * 365 * 24 * 3600)));
+}
+
+async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let first = store
+        .create_emailed_otp(user.id, None, &[1; 32], NOW, 30, 900)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = store
+        .create_emailed_otp(user.id, None, &[2; 32], NOW.plus_seconds(10), 30, 900)
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().retry_after, 20);
+    let second = store
+        .create_emailed_otp(user.id, None, &[3; 32], NOW.plus_seconds(30), 30, 900)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store
+            .consume_emailed_otp(first.id, NOW.plus_seconds(31))
+            .await
+            .unwrap(),
+        "voided"
+    );
+    assert_eq!(second.code_hash, vec![3; 32]);
+    assert_eq!(second.expires_at, NOW.plus_seconds(30 + 900).millis());
+    assert!(
+        !store
+            .consume_emailed_otp(second.id, NOW.plus_seconds(30 + 900))
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert!(store
+        .consume_emailed_otp(second.id, NOW.plus_seconds(60))
+        .await
+        .unwrap());
+}
+
+async fn the_audit_log_is_append_only_and_filterable(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    for (event, subject, at) in [
+        (AuditEvent::SignInFailed, "jane", 0),
+        (AuditEvent::SignInSucceeded, "jane", 10),
+        (AuditEvent::SignInSucceeded, "bob", 20),
+    ] {
+        store
+            .audit(
+                &NewAuditEntry {
+                    event,
+                    actor: None,
+                    subject: Some(subject.into()),
+                    client_ip: Some("10.0.0.1".into()),
+                    detail: String::new(),
+                },
+                NOW.plus_seconds(at),
+            )
+            .await
+            .unwrap();
+    }
+    let all = store
+        .audit_entries(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].subject.as_deref(), Some("bob"), "newest first");
+    let jane = store
+        .audit_entries(&AuditQuery {
+            user: Some("jane".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(jane.len(), 2);
+    let ok = store
+        .audit_entries(&AuditQuery {
+            event: Some(AuditEvent::SignInSucceeded),
+            since: Some(NOW.plus_seconds(5)),
+            until: Some(NOW.plus_seconds(15)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].subject.as_deref(), Some("jane"));
+    assert!(db
+        .raw_execute("UPDATE audit_log SET subject = 'mallory'")
+        .await
+        .is_err());
+    assert!(db.raw_execute("DELETE FROM audit_log").await.is_err());
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM audit_log").await, 3);
+}
+
+async fn signin_transactions_and_sessions_expire(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let tx = store
+        .create_signin_transaction(
+            &[9; 32],
+            user.id,
+            "device_otp",
+            "10.0.0.1",
+            NOW,
+            NOW.plus_seconds(1800),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .signin_transaction(&[9; 32], NOW.plus_seconds(1799))
+            .await
+            .unwrap(),
+        Some(tx.clone())
+    );
+    assert_eq!(
+        store
+            .signin_transaction(&[9; 32], NOW.plus_seconds(1800))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .advance_signin_transaction(tx.id, "device_otp", "")
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .advance_signin_transaction(tx.id, "device_otp", "")
+            .await
+            .unwrap(),
+        "moved on already"
+    );
+    assert!(store.delete_signin_transaction(tx.id).await.unwrap());
+    assert!(!store.delete_signin_transaction(tx.id).await.unwrap());
+
+    let session = store
+        .create_session(
+            &[5; 32],
+            user.id,
+            "10.0.0.1",
+            NOW,
+            NOW.plus_seconds(12 * 3600),
+        )
+        .await
+        .unwrap();
+    store
+        .touch_session(session.id, NOW.plus_seconds(60))
+        .await
+        .unwrap();
+    let seen = store
+        .session(&[5; 32], NOW.plus_seconds(61))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.last_seen_at, NOW.plus_seconds(60).millis());
+    assert_eq!(
+        store
+            .session(&[5; 32], NOW.plus_seconds(12 * 3600))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .purge_expired(NOW.plus_seconds(12 * 3600))
+            .await
+            .unwrap(),
+        1
+    );
+
+    let token = store
+        .create_api_token(&[6; 32], "monitoring", user.id, NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.api_token_user(&[6; 32]).await.unwrap(), Some(user.id));
+    store.revoke_api_token(token, NOW).await.unwrap();
+    assert_eq!(store.api_token_user(&[6; 32]).await.unwrap(), None);
+}
+
+async fn restart_keeps_everything_and_migrations_are_idempotent(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let device = enrolled(&store, "jane", OtpMethod::Totp).await;
+    let version = store.schema_version().await.unwrap();
+    assert!(version >= 1);
+    store.close().await;
+
+    for _ in 0..2 {
+        let reopened = db.open().await;
+        assert_eq!(reopened.schema_version().await.unwrap(), version);
+        assert_eq!(reopened.count_users().await.unwrap(), 2);
+        let again = reopened
+            .confirmed_device(device.user_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.id, device.id);
+        let (DeviceOtp::Totp { totp: a, .. }, DeviceOtp::Totp { totp: b, .. }) =
+            (&again.otp, &device.otp)
+        else {
+            panic!("totp")
+        };
+        assert_eq!(a.secret, b.secret);
+        assert!(!reopened.bootstrap("$argon2id$x", false, NOW).await.unwrap());
+        reopened.close().await;
+    }
+}
+
+async fn a_wrong_or_missing_key_is_refused_for_an_existing_database(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    enrolled(&store, "jane", OtpMethod::Totp).await;
+    store.close().await;
+    let other = MasterKey::generate(&mut OsRng).to_hex();
+    let wrong = db.open_with(KeySource::Hex(other)).await;
+    assert!(matches!(wrong, Err(StoreError::WrongKey)), "{wrong:?}");
+    let missing_file = db.dir.path().join("no-such.key");
+    let missing = db.open_with(KeySource::File(missing_file.clone())).await;
+    assert!(
+        missing.is_err(),
+        "a missing key file for an existing database"
+    );
+    assert!(
+        !missing_file.exists(),
+        "no new key is made for an existing database"
+    );
+    assert!(db.open_with(db.key.clone()).await.is_ok());
+}
+
+async fn corrupt_rows_are_reported_not_trusted(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    new_user(&store, "jane").await;
+    db.raw_execute("UPDATE roles SET permissions = 'manage_users,root' WHERE name_key = 'staff'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.role_by_name("staff").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    db.raw_execute("UPDATE users SET email = 'not an email' WHERE username = 'jane'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .user_by_username(&Username::parse("jane").unwrap())
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+    db.raw_execute("UPDATE users SET username = 'Bad Name' WHERE username = 'jane'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.list_users(None, 0, 10).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+fn cheap_hasher() -> twostep::password::PasswordHasher {
+    twostep::password::PasswordHasher::with_params(2, 1024, 1, 1).unwrap()
+}
+
+async fn first_start_uses_the_given_admin_password_without_forced_change(db: &TestDb) {
+    use twostep::bootstrap::{first_start, Bootstrap};
+    use twostep::password::Password;
+    let store = db.open().await;
+    let hasher = cheap_hasher();
+    let given = "correct horse battery staple".to_owned();
+    let outcome = first_start(&store, &hasher, Some(given.clone()), NOW, &mut OsRng)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Bootstrap::CreatedWithGivenPassword));
+    let (admin, hash) = store
+        .user_with_password_hash(&Username::parse("admin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!admin.must_change_password);
+    assert!(
+        hasher
+            .verify(&Password::for_sign_in(given).unwrap(), Some(&hash))
+            .await
+    );
+    let again = first_start(
+        &store,
+        &hasher,
+        Some("another password 123".into()),
+        NOW,
+        &mut OsRng,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(again, Bootstrap::Existing));
+    let (_, unchanged) = store
+        .user_with_password_hash(&Username::parse("admin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, hash);
+    let short = first_start(
+        &db.open().await,
+        &hasher,
+        Some("short".into()),
+        NOW,
+        &mut OsRng,
+    )
+    .await;
+    assert!(
+        matches!(short, Ok(Bootstrap::Existing)),
+        "an existing database ignores the variable"
+    );
+}
+
+async fn first_start_generates_an_admin_password_that_must_be_changed(db: &TestDb) {
+    use twostep::bootstrap::{first_start, Bootstrap, BootstrapError};
+    let store = db.open().await;
+    let hasher = cheap_hasher();
+    let refused = first_start(&store, &hasher, Some("short".into()), NOW, &mut OsRng).await;
+    assert!(matches!(refused, Err(BootstrapError::GivenPassword(_))));
+    assert!(
+        store.list_roles().await.unwrap().is_empty(),
+        "nothing written"
+    );
+    let Bootstrap::CreatedWithGeneratedPassword(password) =
+        first_start(&store, &hasher, None, NOW, &mut OsRng)
+            .await
+            .unwrap()
+    else {
+        panic!("a generated password")
+    };
+    assert_eq!(password.expose().chars().count(), 20);
+    let (admin, hash) = store
+        .user_with_password_hash(&Username::parse("admin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(admin.must_change_password);
+    assert!(hasher.verify(&password, Some(&hash)).await);
+    assert!(hash.starts_with("$argon2id$"));
+}
