@@ -93,22 +93,20 @@ CREATE TABLE emailed_otps (
 CREATE INDEX emailed_otps_user ON emailed_otps (user_id, created_at);
 
 CREATE TABLE outbox (
-    id           INTEGER PRIMARY KEY,
-    message_id   TEXT NOT NULL UNIQUE,
-    from_address TEXT NOT NULL,
-    to_address   TEXT NOT NULL,
-    subject      TEXT NOT NULL,
-    text_body    TEXT NOT NULL,
-    html_body    TEXT,
-    emailed_otp_id INTEGER REFERENCES emailed_otps (id) ON DELETE SET NULL,
-    state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'dead')),
-    attempts     INTEGER NOT NULL DEFAULT 0,
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    from_address    TEXT NOT NULL,
+    to_address      TEXT NOT NULL,
+    payload         BLOB,                        -- the whole message, sealed under the server key; NULL once sent or dead
+    emailed_otp_id  INTEGER REFERENCES emailed_otps (id) ON DELETE SET NULL,
+    state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
-    lease_until  INTEGER,
-    last_error   TEXT,
-    created_at   INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL,
-    sent_at      INTEGER
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    sent_at         INTEGER
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 

@@ -15,6 +15,7 @@ mod audit;
 mod bootstrap;
 mod devices;
 mod ip_rules;
+mod outbox;
 mod roles;
 mod settings;
 mod signin;
@@ -33,6 +34,7 @@ pub use audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry, StoredTemplat
 pub use bootstrap::{ADMIN_USERNAME, DEFAULT_ROLES};
 pub use devices::NewDevice;
 pub use ip_rules::StoredIpRule;
+pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
 pub use signin::{EmailedOtp, RequestDelay, Session, SignInTransaction};
 pub use users::{FailureOutcome, NewUser, UserChange};

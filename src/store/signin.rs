@@ -3,6 +3,7 @@
 
 use sqlx::FromRow;
 
+use super::outbox::NewOutboxMessage;
 use super::users::found;
 use super::{Backend, Store, StoreResult};
 use crate::clock::Timestamp;
@@ -117,8 +118,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Creates an emailed code for `user_id`, unless one was created less than
-    /// `request_delay_seconds` ago; voids the user's older codes. The check and the
+    /// Creates an emailed code for `user_id` and queues the `message` that carries it, in
+    /// one transaction, unless a code was created less than `request_delay_seconds` ago;
+    /// voids the user's older codes. The check and the
     /// insert hold the user's row (PostgreSQL) or the write lock (SQLite), so two
     /// concurrent requests cannot both pass the delay.
     pub async fn create_emailed_otp(
@@ -129,6 +131,7 @@ impl Store {
         now: Timestamp,
         request_delay_seconds: u32,
         valid_seconds: u32,
+        message: &NewOutboxMessage,
     ) -> StoreResult<Result<EmailedOtp, RequestDelay>> {
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
@@ -167,6 +170,7 @@ impl Store {
         .bind(now.plus_seconds(i64::from(valid_seconds)).millis())
         .fetch_one(&mut *tx)
         .await?;
+        self.enqueue_in(&mut tx, message, Some(otp.id), now).await?;
         tx.commit().await?;
         Ok(Ok(otp))
     }

@@ -70,6 +70,7 @@ on_both_engines!(
     corrupt_rows_are_reported_not_trusted,
     first_start_uses_the_given_admin_password_without_forced_change,
     first_start_generates_an_admin_password_that_must_be_changed,
+    outbox_messages_are_sealed_claimed_once_and_erased_after_delivery,
 );
 
 async fn staff_role(store: &Store) -> twostep::domain::Role {
@@ -614,7 +615,7 @@ async fn racing_tasks_consume_one_emailed_otp_exactly_once(db: &TestDb) {
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let otp = store
-        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900)
+        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900, &message())
         .await
         .unwrap()
         .unwrap();
@@ -687,17 +688,33 @@ async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let first = store
-        .create_emailed_otp(user.id, None, &[1; 32], NOW, 30, 900)
+        .create_emailed_otp(user.id, None, &[1; 32], NOW, 30, 900, &message())
         .await
         .unwrap()
         .unwrap();
     let refused = store
-        .create_emailed_otp(user.id, None, &[2; 32], NOW.plus_seconds(10), 30, 900)
+        .create_emailed_otp(
+            user.id,
+            None,
+            &[2; 32],
+            NOW.plus_seconds(10),
+            30,
+            900,
+            &message(),
+        )
         .await
         .unwrap();
     assert_eq!(refused.unwrap_err().retry_after, 20);
     let second = store
-        .create_emailed_otp(user.id, None, &[3; 32], NOW.plus_seconds(30), 30, 900)
+        .create_emailed_otp(
+            user.id,
+            None,
+            &[3; 32],
+            NOW.plus_seconds(30),
+            30,
+            900,
+            &message(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1025,4 +1042,91 @@ async fn first_start_generates_an_admin_password_that_must_be_changed(db: &TestD
     assert!(admin.must_change_password);
     assert!(hasher.verify(&password, Some(&hash)).await);
     assert!(hash.starts_with("$argon2id$"));
+}
+
+fn message() -> twostep::store::NewOutboxMessage {
+    twostep::store::NewOutboxMessage {
+        message_id: format!(
+            "<twostep.test.{}@localhost>",
+            rand::RngCore::next_u64(&mut OsRng)
+        ),
+        from: "no-reply@localhost".into(),
+        to: "jane@example.org".into(),
+        payload: b"Subject: code\r\n\r\nYour code is 424242\r\n".to_vec(),
+        expires_at: NOW.plus_seconds(900),
+    }
+}
+
+async fn outbox_messages_are_sealed_claimed_once_and_erased_after_delivery(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let otp = store
+        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900, &message())
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = db.raw_bytes("SELECT payload FROM outbox").await;
+    assert!(
+        !raw.windows(6).any(|w| w == b"424242"),
+        "the code is sealed at rest"
+    );
+    assert_eq!(
+        store.outbox_state_for_otp(otp.id).await.unwrap(),
+        Some(twostep::store::OutboxState::Pending { attempts: 0 })
+    );
+    let claimed = store.claim_outbox(NOW, 60, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].payload.ends_with(b"Your code is 424242\r\n"));
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(
+        store
+            .claim_outbox(NOW.plus_seconds(59), 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    store
+        .outbox_retry(claimed[0].id, NOW.plus_seconds(120), "connection refused")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox(NOW.plus_seconds(119), 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let again = store
+        .claim_outbox(NOW.plus_seconds(120), 60, 10)
+        .await
+        .unwrap();
+    assert_eq!(again[0].attempts, 2);
+    store
+        .outbox_sent(again[0].id, NOW.plus_seconds(121))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.outbox_state_for_otp(otp.id).await.unwrap(),
+        Some(twostep::store::OutboxState::Sent)
+    );
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM outbox WHERE payload IS NULL")
+            .await,
+        1,
+        "erased"
+    );
+    assert!(store
+        .claim_outbox(NOW.plus_seconds(999), 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let racing = race(16, || {
+        let store = store.clone();
+        async move { !store.claim_outbox(NOW, 60, 10).await.unwrap().is_empty() }
+    });
+    store.enqueue(&message(), NOW).await.unwrap();
+    assert_eq!(racing.await, 1, "one worker claims a message");
 }
