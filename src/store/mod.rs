@@ -36,7 +36,7 @@ pub use devices::NewDevice;
 pub use ip_rules::StoredIpRule;
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
-pub use signin::{EmailedOtp, RequestDelay, Session, SignInTransaction};
+pub use signin::{EmailedOtp, NewEmailedOtp, RequestDelay, Session, SignInTransaction};
 pub use users::{FailureOutcome, NewUser, UserChange};
 
 /// The database engine behind a store.

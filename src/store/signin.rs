@@ -39,6 +39,17 @@ pub struct RequestDelay {
     pub retry_after: i64,
 }
 
+/// An emailed code to create, with the message that carries it.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEmailedOtp<'a> {
+    pub user_id: UserId,
+    pub transaction_id: Option<i64>,
+    pub code_hash: &'a [u8],
+    pub request_delay_seconds: u32,
+    pub valid_seconds: u32,
+    pub message: &'a NewOutboxMessage,
+}
+
 /// A signed-in session.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct Session {
@@ -125,14 +136,17 @@ impl Store {
     /// concurrent requests cannot both pass the delay.
     pub async fn create_emailed_otp(
         &self,
-        user_id: UserId,
-        transaction_id: Option<i64>,
-        code_hash: &[u8],
+        new: &NewEmailedOtp<'_>,
         now: Timestamp,
-        request_delay_seconds: u32,
-        valid_seconds: u32,
-        message: &NewOutboxMessage,
     ) -> StoreResult<Result<EmailedOtp, RequestDelay>> {
+        let NewEmailedOtp {
+            user_id,
+            transaction_id,
+            code_hash,
+            request_delay_seconds,
+            valid_seconds,
+            message,
+        } = *new;
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")

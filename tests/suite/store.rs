@@ -615,7 +615,7 @@ async fn racing_tasks_consume_one_emailed_otp_exactly_once(db: &TestDb) {
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let otp = store
-        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900, &message())
+        .create_emailed_otp(&emailed(user.id, &[7; 32], &message()), NOW)
         .await
         .unwrap()
         .unwrap();
@@ -688,32 +688,22 @@ async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let first = store
-        .create_emailed_otp(user.id, None, &[1; 32], NOW, 30, 900, &message())
+        .create_emailed_otp(&emailed(user.id, &[1; 32], &message()), NOW)
         .await
         .unwrap()
         .unwrap();
     let refused = store
         .create_emailed_otp(
-            user.id,
-            None,
-            &[2; 32],
+            &emailed(user.id, &[2; 32], &message()),
             NOW.plus_seconds(10),
-            30,
-            900,
-            &message(),
         )
         .await
         .unwrap();
     assert_eq!(refused.unwrap_err().retry_after, 20);
     let second = store
         .create_emailed_otp(
-            user.id,
-            None,
-            &[3; 32],
+            &emailed(user.id, &[3; 32], &message()),
             NOW.plus_seconds(30),
-            30,
-            900,
-            &message(),
         )
         .await
         .unwrap()
@@ -1061,7 +1051,7 @@ async fn outbox_messages_are_sealed_claimed_once_and_erased_after_delivery(db: &
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let otp = store
-        .create_emailed_otp(user.id, None, &[7; 32], NOW, 30, 900, &message())
+        .create_emailed_otp(&emailed(user.id, &[7; 32], &message()), NOW)
         .await
         .unwrap()
         .unwrap();
@@ -1129,4 +1119,19 @@ async fn outbox_messages_are_sealed_claimed_once_and_erased_after_delivery(db: &
     });
     store.enqueue(&message(), NOW).await.unwrap();
     assert_eq!(racing.await, 1, "one worker claims a message");
+}
+
+fn emailed<'a>(
+    user_id: UserId,
+    code_hash: &'a [u8],
+    message: &'a twostep::store::NewOutboxMessage,
+) -> twostep::store::NewEmailedOtp<'a> {
+    twostep::store::NewEmailedOtp {
+        user_id,
+        transaction_id: None,
+        code_hash,
+        request_delay_seconds: 30,
+        valid_seconds: 900,
+        message,
+    }
 }
