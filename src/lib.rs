@@ -12,6 +12,8 @@
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
 //! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
 //!   bounded blocking pool. Shell: runs on tokio's blocking threads, salts from the OS RNG.
+//! - [`mail`]: the OTP email: its template (placeholders, validation, HTML escaping) and
+//!   the RFC 5322 message it becomes. Pure but for lettre's random MIME boundary.
 //!
 //! Pure means: no I/O, no clock, no randomness of its own. Time arrives as a parameter and
 //! randomness as an RNG argument; `clippy.toml` bans the clock and `thread_rng` so that
@@ -27,6 +29,7 @@ pub mod bootstrap;
 pub mod clock;
 pub mod crypto;
 pub mod domain;
+pub mod mail;
 pub mod otp;
 pub mod password;
 pub mod policy;
