@@ -86,6 +86,24 @@ impl Clock for ManualClock {
     }
 }
 
+/// Real elapsed time for a minimum response duration (Failure Delay); not the wall clock,
+/// and not moved by a [`ManualClock`].
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        // The one place that reads the monotonic clock.
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        Self(now)
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 //! - [`domain`]: plain types for every SPEC noun (roles, devices, IP rules, ...). Pure.
 //! - [`bootstrap`]: the first start on a new database (default roles, `admin`).
 //! - [`clock`]: `Timestamp` and the `Clock` the shells read time from.
+//! - [`service`]: what twostep does (sign-in, device set-up, emailed codes), over the
+//!   store, the mailer and the pure core; the web layer and the CLI only translate.
 //! - [`store`]: persistence on SQLite or PostgreSQL; the only module that speaks SQL.
 //! - [`crypto`]: the master key (key file, subkeys, sealed device secrets, key check),
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
@@ -33,4 +35,5 @@ pub mod mail;
 pub mod otp;
 pub mod password;
 pub mod policy;
+pub mod service;
 pub mod store;

@@ -1,0 +1,77 @@
+//! The services: what twostep does, in terms of the domain, the store and the mailer.
+//! The web layer and the command line only translate requests into calls here.
+//!
+//! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
+//! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
+//! - [`emailed`]: emailed OTPs: generate, queue, check.
+
+pub mod devices;
+pub mod emailed;
+pub mod signin;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, Timestamp};
+use crate::password::PasswordHasher;
+use crate::store::{AuditEvent, NewAuditEntry, Store, StoreError};
+
+/// Settings of the service that are not system settings (they come from the command line).
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Shown by authenticator apps as the issuer, and `@site_name` in emails.
+    pub site_name: String,
+    /// The domain in Message-IDs.
+    pub mail_domain: String,
+    /// A session ends after this long without a request (SPEC: 30 minutes).
+    pub session_idle_seconds: i64,
+    /// A session ends this long after sign-in, whatever happens (SPEC: 12 hours).
+    pub session_absolute_seconds: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            site_name: "twostep".to_owned(),
+            mail_domain: "localhost".to_owned(),
+            session_idle_seconds: 30 * 60,
+            session_absolute_seconds: 12 * 60 * 60,
+        }
+    }
+}
+
+/// Everything the services share; cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub hasher: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ServiceConfig>,
+    /// Wakes the outbox worker of this instance when a message was queued.
+    pub outbox_wakeup: Arc<tokio::sync::Notify>,
+}
+
+impl Context {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Appends to the audit log. A failure to audit is logged, never hidden: it is
+    /// returned to the caller, who fails the operation.
+    pub async fn audit(
+        &self,
+        event: AuditEvent,
+        actor: Option<&str>,
+        subject: Option<&str>,
+        client_ip: Option<&str>,
+        detail: impl Into<String>,
+    ) -> Result<(), StoreError> {
+        let entry = NewAuditEntry {
+            event,
+            actor: actor.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            client_ip: client_ip.map(str::to_owned),
+            detail: detail.into(),
+        };
+        self.store.audit(&entry, self.now()).await
+    }
+}

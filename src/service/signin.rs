@@ -1,0 +1,595 @@
+//! Signing in (SPEC sections 3, 4 and 9): the password step, then the steps the policy
+//! asks for, each on a server-side transaction; sessions at the end.
+//!
+//! Shared by the HTML pages and the JSON API: both call these functions and translate
+//! the outcome. Every failure of a credential (unknown user, wrong password, locked
+//! account, wrong or expired code) gives the same [`SignInError::InvalidCredentials`], no
+//! sooner than Failure Delay after the request began.
+
+use std::net::IpAddr;
+
+use rand::rngs::OsRng;
+
+use super::devices::{self, SetupError, SetupInfo};
+use super::emailed::{self, Check, SendError};
+use super::Context;
+use crate::clock::{Stopwatch, Timestamp};
+use crate::crypto::Token;
+use crate::domain::{in_network, OtpMethod, PromptMode, Role, Settings, User, Username};
+use crate::otp::OtpCode;
+use crate::password::{Password, PasswordError};
+use crate::policy::{decide, SignInFacts, Step};
+use crate::store::{AuditEvent, SignInTransaction, StoreError};
+
+/// A step still to do in a sign-in transaction (stored as text in the transaction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingStep {
+    EmailOtp,
+    DeviceOtp,
+    Enroll { required: bool },
+    /// A bootstrap password must be replaced before the session starts.
+    ChangePassword,
+}
+
+impl PendingStep {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailOtp => "email_otp",
+            Self::DeviceOtp => "device_otp",
+            Self::Enroll { required: false } => "enroll_optional",
+            Self::Enroll { required: true } => "enroll_required",
+            Self::ChangePassword => "change_password",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email_otp" => Some(Self::EmailOtp),
+            "device_otp" => Some(Self::DeviceOtp),
+            "enroll_optional" => Some(Self::Enroll { required: false }),
+            "enroll_required" => Some(Self::Enroll { required: true }),
+            "change_password" => Some(Self::ChangePassword),
+            _ => None,
+        }
+    }
+
+    fn from_policy(step: Step) -> Self {
+        match step {
+            Step::EmailOtp => Self::EmailOtp,
+            Step::DeviceOtp => Self::DeviceOtp,
+            Step::Enroll { required } => Self::Enroll { required },
+        }
+    }
+}
+
+fn encode_steps(steps: &[PendingStep]) -> String {
+    steps.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn decode_steps(text: &str) -> Result<Vec<PendingStep>, StoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| PendingStep::parse(s).ok_or_else(|| StoreError::Corrupt("sign-in step".into())))
+        .collect()
+}
+
+/// Which code the user is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtpKind {
+    Device(OtpMethod),
+    Email,
+}
+
+/// About the emailed code, for the Verify page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailNotice {
+    /// `j***@example.org`.
+    pub masked_to: String,
+    /// No code was sent for this transaction yet because of OTP Request Delay Seconds:
+    /// "Send a new code" works in this many seconds.
+    pub resend_after: Option<i64>,
+}
+
+/// Where a sign-in stands.
+#[derive(Clone, Debug)]
+pub enum SignInStatus {
+    /// Done: a new session.
+    SignedIn { session: Token, user: User },
+    /// Enter a code.
+    OtpRequired { kind: OtpKind, transaction: Token, email: Option<EmailNotice> },
+    /// Set up a device (methods allowed by Use 2FA); `required: false` offers "Set up later".
+    Enroll { required: bool, methods: Vec<OtpMethod>, transaction: Token },
+    /// Choose a new password (the bootstrap password must be replaced).
+    ChangePassword { transaction: Token },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown user, wrong password, locked or inactive account, wrong or expired code:
+    /// one answer for all.
+    #[error("the username, password or code is not correct")]
+    InvalidCredentials,
+    #[error("the sign-in has expired; enter your username and password again")]
+    TransactionExpired,
+    #[error("a new code can be requested in {retry_after} seconds")]
+    RequestDelay { retry_after: i64 },
+    #[error("a code must be emailed, but there is no email address on file; contact an administrator")]
+    EmailMissing,
+    #[error("2-step verification must be set up to continue")]
+    EnrollmentRequired,
+    #[error("this step is not the current one")]
+    WrongStep,
+    #[error("this method is not offered")]
+    MethodNotAllowed,
+    #[error("the code does not match; enter the code your app shows now")]
+    WrongSetupCode,
+    #[error("{0}")]
+    InvalidPassword(PasswordError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+impl From<SendError> for SignInError {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::EmailMissing => Self::EmailMissing,
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<SetupError> for SignInError {
+    fn from(error: SetupError) -> Self {
+        match error {
+            SetupError::MethodNotAllowed => Self::MethodNotAllowed,
+            SetupError::NoPendingDevice | SetupError::WrongCode => Self::WrongSetupCode,
+            SetupError::Store(store) => store.into(),
+        }
+    }
+}
+
+type SignInResult = Result<SignInStatus, SignInError>;
+
+/// A live transaction with its user, as each step loads it.
+struct Live {
+    token: Token,
+    record: SignInTransaction,
+    steps: Vec<PendingStep>,
+    user: User,
+}
+
+/// The sign-in service.
+#[derive(Clone)]
+pub struct SignIn {
+    ctx: Context,
+}
+
+impl SignIn {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The password step. `client_ip` is the resolved client address (see the web
+    /// layer's trusted-proxy rule).
+    pub async fn password(&self, username: &str, password: &str, client_ip: IpAddr) -> SignInResult {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        let ip = client_ip.to_string();
+        let parsed = Username::parse(username);
+        let password = Password::for_sign_in(password.to_owned());
+        let found = match &parsed {
+            Ok(name) => self.ctx.store.user_with_password_hash(name).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        // The hash work is done in every case (unknown user: a dummy hash), so that
+        // timing does not tell which case this is.
+        let password_ok = match &password {
+            Ok(password) => self.ctx.hasher.verify(password, hash.as_deref()).await,
+            Err(_) => {
+                self.ctx.hasher.verify(&Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?, None).await
+            }
+        };
+        let now = self.ctx.now();
+        let Some(user) = user else {
+            self.audit_failure(None, &ip, "unknown user").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        if user.is_locked(now) {
+            self.audit_failure(Some(&user), &ip, "locked").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        if !password_ok {
+            self.count_failure(&user, &settings, &ip, "wrong password").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        if !user.active {
+            self.audit_failure(Some(&user), &ip, "inactive").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+
+        let role = self.role_of(&user).await?;
+        let device = self.ctx.store.confirmed_device(user.id).await?;
+        let rules: Vec<_> = self.ctx.store.ip_rules().await?.into_iter().map(|r| r.rule).collect();
+        let facts = SignInFacts {
+            role: role.security,
+            device: device.as_ref().map(|d| d.prompt_mode),
+            in_network: in_network(settings.bypass_enabled(), client_ip, &rules),
+        };
+        let decision = decide(facts);
+        let mut steps: Vec<PendingStep> = decision.steps.iter().copied().map(PendingStep::from_policy).collect();
+        if user.must_change_password {
+            steps.push(PendingStep::ChangePassword);
+        }
+        tracing::debug!(row = decision.row, "sign-in decision");
+        if steps.is_empty() {
+            return self.finish(&user, &ip, &format!("row={}", decision.row)).await;
+        }
+        if steps.first() == Some(&PendingStep::EmailOtp) && user.email.is_none() {
+            self.audit_failure(Some(&user), &ip, "email OTP required but no email address").await?;
+            return Err(SignInError::EmailMissing);
+        }
+        let token = Token::generate(&mut OsRng);
+        let expires_at = now.plus_seconds(i64::from(settings.otp_csrf_valid_minutes()) * 60);
+        let record = self
+            .ctx
+            .store
+            .create_signin_transaction(&token.hash(), user.id, &encode_steps(&steps), &ip, now, expires_at)
+            .await?;
+        let live = Live { token, record, steps, user };
+        if live.steps.first() == Some(&PendingStep::EmailOtp) {
+            return self.send_and_ask(live, &settings).await;
+        }
+        self.status_of(live, &settings).await
+    }
+
+    /// Loads the live transaction of `token`; anything else is "expired".
+    async fn live(&self, token: &str) -> Result<Live, SignInError> {
+        let token = Token::parse(token).map_err(|_| SignInError::TransactionExpired)?;
+        let record = self
+            .ctx
+            .store
+            .signin_transaction(&token.hash(), self.ctx.now())
+            .await?
+            .ok_or(SignInError::TransactionExpired)?;
+        let steps = decode_steps(&record.steps)?;
+        let user = self
+            .ctx
+            .store
+            .user_by_id(crate::domain::UserId(record.user_id))
+            .await?
+            .ok_or(SignInError::TransactionExpired)?;
+        Ok(Live { token, record, steps, user })
+    }
+
+    /// The status of a transaction's current step (for showing a page again).
+    pub async fn status(&self, token: &str) -> SignInResult {
+        let live = self.live(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        self.status_of(live, &settings).await
+    }
+
+    async fn status_of(&self, live: Live, settings: &Settings) -> SignInResult {
+        Ok(match live.steps.first().copied() {
+            None => return self.finish(&live.user, &live.record.client_ip, "").await,
+            Some(PendingStep::DeviceOtp) => {
+                let method = self
+                    .ctx
+                    .store
+                    .confirmed_device(live.user.id)
+                    .await?
+                    .map(|d| d.method())
+                    .unwrap_or(OtpMethod::Totp);
+                SignInStatus::OtpRequired { kind: OtpKind::Device(method), transaction: live.token, email: None }
+            }
+            Some(PendingStep::EmailOtp) => {
+                let masked_to = live.user.email.as_ref().map(|e| e.masked()).unwrap_or_default();
+                SignInStatus::OtpRequired {
+                    kind: OtpKind::Email,
+                    transaction: live.token,
+                    email: Some(EmailNotice { masked_to, resend_after: None }),
+                }
+            }
+            Some(PendingStep::Enroll { required }) => SignInStatus::Enroll {
+                required,
+                methods: settings.use_2fa().methods().to_vec(),
+                transaction: live.token,
+            },
+            Some(PendingStep::ChangePassword) => SignInStatus::ChangePassword { transaction: live.token },
+        })
+    }
+
+    /// Sends the emailed code of a new transaction (or says when one can be requested).
+    async fn send_and_ask(&self, live: Live, settings: &Settings) -> SignInResult {
+        let masked_to = live.user.email.as_ref().map(|e| e.masked()).unwrap_or_default();
+        let sent = emailed::send(&self.ctx, &live.user, Some(live.record.id), settings, Some(&live.record.client_ip)).await?;
+        let resend_after = sent.err().map(|delay| delay.retry_after);
+        Ok(SignInStatus::OtpRequired {
+            kind: OtpKind::Email,
+            transaction: live.token,
+            email: Some(EmailNotice { masked_to, resend_after }),
+        })
+    }
+
+    /// "Send a new code".
+    pub async fn resend(&self, token: &str) -> Result<EmailNotice, SignInError> {
+        let live = self.live(token).await?;
+        if live.steps.first() != Some(&PendingStep::EmailOtp) {
+            return Err(SignInError::WrongStep);
+        }
+        let settings = self.ctx.store.settings().await?;
+        match emailed::send(&self.ctx, &live.user, Some(live.record.id), &settings, Some(&live.record.client_ip)).await? {
+            Ok(sent) => Ok(EmailNotice { masked_to: sent.masked_to, resend_after: None }),
+            Err(delay) => Err(SignInError::RequestDelay { retry_after: delay.retry_after }),
+        }
+    }
+
+    /// Whether the current emailed code is still being delivered after a failed attempt.
+    pub async fn still_sending(&self, token: &str) -> Result<bool, SignInError> {
+        let live = self.live(token).await?;
+        Ok(emailed::still_sending(&self.ctx, live.record.id).await?)
+    }
+
+    /// The code step (device or emailed).
+    pub async fn otp(&self, token: &str, code: &str) -> SignInResult {
+        let stopwatch = Stopwatch::start();
+        let live = self.live(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        let step = live.steps.first().copied();
+        if !matches!(step, Some(PendingStep::EmailOtp | PendingStep::DeviceOtp)) {
+            return Err(SignInError::WrongStep);
+        }
+        let now = self.ctx.now();
+        let ip = live.record.client_ip.clone();
+        let user = &live.user;
+        let parsed = OtpCode::parse(code);
+        if user.is_locked(now) || !user.active {
+            self.audit_failure(Some(user), &ip, "locked or inactive at code step").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        let Ok(code) = parsed else {
+            self.count_failure(user, &settings, &ip, "malformed code").await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        let outcome = match step {
+            Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
+                Some(device) => match device.check(&code, now, settings.hotp_window(), settings.totp_skew_steps()) {
+                    Some(used) if self.ctx.store.consume_device_use(device.id, used).await? => Ok(()),
+                    Some(_) => Err("code already used"),
+                    None => Err("wrong device code"),
+                },
+                None => Err("device removed during sign-in"),
+            },
+            _ => match emailed::check(&self.ctx, user, Some(live.record.id), &code, now).await? {
+                Check::Accepted => Ok(()),
+                Check::Wrong => Err("wrong emailed code"),
+                Check::Expired => Err("expired emailed code"),
+            },
+        };
+        if let Err(reason) = outcome {
+            self.ctx
+                .audit(AuditEvent::OtpRefused, None, Some(user.username.as_str()), Some(&ip), reason)
+                .await?;
+            self.count_failure(user, &settings, &ip, reason).await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        self.ctx
+            .audit(AuditEvent::OtpAccepted, None, Some(user.username.as_str()), Some(&ip), self.kind_text(step))
+            .await?;
+        self.advance(live, &settings).await
+    }
+
+    fn kind_text(&self, step: Option<PendingStep>) -> &'static str {
+        match step {
+            Some(PendingStep::DeviceOtp) => "device",
+            _ => "email",
+        }
+    }
+
+    /// Removes the current step and shows the next; the conditional update makes sure
+    /// that of two requests finishing the same step, only one moves on.
+    async fn advance(&self, mut live: Live, settings: &Settings) -> SignInResult {
+        let before = encode_steps(&live.steps);
+        live.steps.remove(0);
+        let after = encode_steps(&live.steps);
+        if !self.ctx.store.advance_signin_transaction(live.record.id, &before, &after).await? {
+            return Err(SignInError::TransactionExpired);
+        }
+        live.record.steps = after;
+        if live.steps.is_empty() {
+            if !self.ctx.store.delete_signin_transaction(live.record.id).await? {
+                return Err(SignInError::TransactionExpired);
+            }
+            return self.finish(&live.user, &live.record.client_ip, "").await;
+        }
+        self.status_of(live, settings).await
+    }
+
+    /// Create (at sign-in): starts setting up a device of `method`.
+    pub async fn enroll(&self, token: &str, method: OtpMethod, prompt_mode: PromptMode) -> Result<SetupInfo, SignInError> {
+        let live = self.live(token).await?;
+        if !matches!(live.steps.first(), Some(PendingStep::Enroll { .. })) {
+            return Err(SignInError::WrongStep);
+        }
+        let settings = self.ctx.store.settings().await?;
+        Ok(devices::begin_setup(&self.ctx, &live.user, settings.use_2fa(), method, prompt_mode).await?)
+    }
+
+    /// The set-up page of the pending device (after a wrong code).
+    pub async fn pending_setup(&self, token: &str) -> Result<Option<SetupInfo>, SignInError> {
+        let live = self.live(token).await?;
+        let pending = self.ctx.store.pending_device(live.user.id).await?;
+        Ok(pending.map(|device| devices::setup_info(&self.ctx, &live.user, &device)))
+    }
+
+    /// Complete Setup (at sign-in).
+    pub async fn enroll_confirm(&self, token: &str, code: &str) -> SignInResult {
+        let live = self.live(token).await?;
+        if !matches!(live.steps.first(), Some(PendingStep::Enroll { .. })) {
+            return Err(SignInError::WrongStep);
+        }
+        let code = OtpCode::parse(code).map_err(|_| SignInError::WrongSetupCode)?;
+        let username = live.user.username.as_str().to_owned();
+        devices::complete_setup(&self.ctx, &live.user, &code, &username, Some(&live.record.client_ip)).await?;
+        let settings = self.ctx.store.settings().await?;
+        self.advance(live, &settings).await
+    }
+
+    /// "Set up later": only when enrollment is not required.
+    pub async fn enroll_skip(&self, token: &str) -> SignInResult {
+        let live = self.live(token).await?;
+        match live.steps.first() {
+            Some(PendingStep::Enroll { required: false }) => {
+                let settings = self.ctx.store.settings().await?;
+                self.advance(live, &settings).await
+            }
+            Some(PendingStep::Enroll { required: true }) => Err(SignInError::EnrollmentRequired),
+            _ => Err(SignInError::WrongStep),
+        }
+    }
+
+    /// The forced change of a bootstrap password.
+    pub async fn change_password(&self, token: &str, new_password: &str) -> SignInResult {
+        let live = self.live(token).await?;
+        if live.steps.first() != Some(&PendingStep::ChangePassword) {
+            return Err(SignInError::WrongStep);
+        }
+        let password = Password::new_password(new_password.to_owned()).map_err(SignInError::InvalidPassword)?;
+        let hash = self
+            .ctx
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(|error| SignInError::Internal(Box::new(error)))?;
+        self.ctx.store.set_password_hash(live.user.id, &hash, false, self.ctx.now()).await?;
+        self.ctx
+            .audit(
+                AuditEvent::PasswordChanged,
+                Some(live.user.username.as_str()),
+                Some(live.user.username.as_str()),
+                Some(&live.record.client_ip),
+                "at sign-in",
+            )
+            .await?;
+        let settings = self.ctx.store.settings().await?;
+        self.advance(live, &settings).await
+    }
+
+    /// All steps done: the failure count starts again, and a new session begins (a new
+    /// id at every sign-in).
+    async fn finish(&self, user: &User, ip: &str, detail: &str) -> SignInResult {
+        let now = self.ctx.now();
+        self.ctx.store.record_success(user.id).await?;
+        let session = Token::generate(&mut OsRng);
+        self.ctx
+            .store
+            .create_session(
+                &session.hash(),
+                user.id,
+                ip,
+                now,
+                now.plus_seconds(self.ctx.config.session_absolute_seconds),
+            )
+            .await?;
+        self.ctx
+            .audit(AuditEvent::SignInSucceeded, None, Some(user.username.as_str()), Some(ip), detail)
+            .await?;
+        Ok(SignInStatus::SignedIn { session, user: user.clone() })
+    }
+
+    async fn role_of(&self, user: &User) -> Result<Role, SignInError> {
+        self.ctx
+            .store
+            .role_by_id(user.role_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("user without role".into()).into())
+    }
+
+    async fn audit_failure(&self, user: Option<&User>, ip: &str, reason: &str) -> Result<(), StoreError> {
+        self.ctx
+            .audit(AuditEvent::SignInFailed, None, user.map(|u| u.username.as_str()), Some(ip), reason)
+            .await
+    }
+
+    /// Counts a failed credential and locks the account at the threshold.
+    async fn count_failure(&self, user: &User, settings: &Settings, ip: &str, reason: &str) -> Result<(), StoreError> {
+        let now = self.ctx.now();
+        let lock_until = match settings.lockout_minutes() {
+            0 => Timestamp::NEVER,
+            minutes => now.plus_seconds(i64::from(minutes) * 60),
+        };
+        let outcome = self
+            .ctx
+            .store
+            .record_failure(user.id, now, settings.lockout_threshold(), lock_until)
+            .await?;
+        self.audit_failure(Some(user), ip, reason).await?;
+        if outcome.locked_until.is_some() && outcome.failed_count == settings.lockout_threshold() {
+            self.ctx
+                .audit(
+                    AuditEvent::Locked,
+                    None,
+                    Some(user.username.as_str()),
+                    Some(ip),
+                    format!("after {} consecutive failures", outcome.failed_count),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The generic failure, no sooner than Failure Delay after the request began.
+    async fn fail(&self, stopwatch: &Stopwatch, settings: &Settings) -> SignInError {
+        let delay = std::time::Duration::from_millis(u64::from(settings.failure_delay_ms()));
+        if let Some(rest) = delay.checked_sub(stopwatch.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        SignInError::InvalidCredentials
+    }
+
+    /// The user of a session token, if the session is live: within 12 hours of sign-in
+    /// and 30 minutes of its last use (each use extends the idle limit).
+    pub async fn session_user(&self, token: &str) -> Result<Option<(User, Role)>, SignInError> {
+        let Ok(token) = Token::parse(token) else { return Ok(None) };
+        let now = self.ctx.now();
+        let Some(session) = self.ctx.store.session(&token.hash(), now).await? else {
+            return Ok(None);
+        };
+        let idle_until = Timestamp::from_millis(session.last_seen_at).plus_seconds(self.ctx.config.session_idle_seconds);
+        if now >= idle_until {
+            self.ctx.store.delete_session(session.id).await?;
+            return Ok(None);
+        }
+        let Some(user) = self.ctx.store.user_by_id(crate::domain::UserId(session.user_id)).await? else {
+            return Ok(None);
+        };
+        if !user.active {
+            return Ok(None);
+        }
+        self.ctx.store.touch_session(session.id, now).await?;
+        let role = self.role_of(&user).await?;
+        Ok(Some((user, role)))
+    }
+
+    /// Sign out: the session ends.
+    pub async fn sign_out(&self, token: &str) -> Result<(), SignInError> {
+        let Ok(token) = Token::parse(token) else { return Ok(()) };
+        if let Some(session) = self.ctx.store.session(&token.hash(), self.ctx.now()).await? {
+            self.ctx.store.delete_session(session.id).await?;
+        }
+        Ok(())
+    }
+}
