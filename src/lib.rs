@@ -29,6 +29,7 @@
 
 pub mod bootstrap;
 pub mod clock;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod mail;
@@ -36,4 +37,6 @@ pub mod otp;
 pub mod password;
 pub mod policy;
 pub mod service;
+pub mod startup;
 pub mod store;
+pub mod web;

@@ -4,9 +4,14 @@
 //!   name "OTP Notification Email"), its placeholders, validation and rendering.
 //! - [`message`]: a rendered email as an RFC 5322 message (lettre), for SMTP or `.eml`.
 //!
-//! No I/O, no clock: the date and the Message-ID's random part are parameters. Only the
-//! MIME boundary is random, drawn by lettre.
+//! - [`delivery`]: the outbox worker and its transports (SMTP, or `.eml` files in
+//!   `<data-dir>/mail/`), with retries until the code expires.
+//!
+//! `template` and `message` do no I/O and read no clock: the date and the Message-ID's
+//! random part are parameters (only the MIME boundary is random, drawn by lettre).
+//! `delivery` is the shell that talks to the mail server.
 
+pub mod delivery;
 pub mod message;
 pub mod template;
 

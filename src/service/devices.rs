@@ -22,7 +22,9 @@ pub struct SetupInfo {
 
 impl std::fmt::Debug for SetupInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SetupInfo").field("method", &self.method).finish_non_exhaustive()
+        f.debug_struct("SetupInfo")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,7 +92,12 @@ pub async fn complete_setup(
     let settings = ctx.store.settings().await?;
     let now = ctx.now();
     let used = pending
-        .check(code, now, settings.hotp_window(), settings.totp_skew_steps())
+        .check(
+            code,
+            now,
+            settings.hotp_window(),
+            settings.totp_skew_steps(),
+        )
         .ok_or(SetupError::WrongCode)?;
     if !ctx.store.confirm_device(&pending, used, now).await? {
         return Err(SetupError::WrongCode);
@@ -100,18 +107,33 @@ pub async fn complete_setup(
         Some(actor),
         Some(user.username.as_str()),
         client_ip,
-        format!("method={} prompt_mode={}", pending.method().as_str(), pending.prompt_mode.as_str()),
+        format!(
+            "method={} prompt_mode={}",
+            pending.method().as_str(),
+            pending.prompt_mode.as_str()
+        ),
     )
     .await?;
     Ok(pending)
 }
 
 /// Disable: removes the user's device; "2 Step Verification: Not Enabled".
-pub async fn disable(ctx: &Context, user: &User, actor: &str, client_ip: Option<&str>) -> Result<bool, StoreError> {
+pub async fn disable(
+    ctx: &Context,
+    user: &User,
+    actor: &str,
+    client_ip: Option<&str>,
+) -> Result<bool, StoreError> {
     let had = ctx.store.delete_devices(user.id).await?;
     if had {
-        ctx.audit(AuditEvent::DeviceDisabled, Some(actor), Some(user.username.as_str()), client_ip, "")
-            .await?;
+        ctx.audit(
+            AuditEvent::DeviceDisabled,
+            Some(actor),
+            Some(user.username.as_str()),
+            client_ip,
+            "",
+        )
+        .await?;
     }
     Ok(had)
 }

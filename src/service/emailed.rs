@@ -10,9 +10,13 @@ use crate::clock::Timestamp;
 use crate::crypto::ct_eq_hash;
 use crate::domain::{Email, Settings, User};
 use crate::mail::message::{message_id_for, MessageError, OutgoingEmail};
-use crate::mail::template::{EmailTemplate, TemplateError, TemplateValues, OTP_MODULE, OTP_TEMPLATE_NAME};
+use crate::mail::template::{
+    EmailTemplate, TemplateError, TemplateValues, OTP_MODULE, OTP_TEMPLATE_NAME,
+};
 use crate::otp::{generate_emailed_code, OtpCode};
-use crate::store::{AuditEvent, EmailedOtp, NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError};
+use crate::store::{
+    AuditEvent, EmailedOtp, NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -35,20 +39,27 @@ pub struct Sent {
 
 /// The OTP email template in force: the administrators' version, else the default.
 pub async fn otp_template(ctx: &Context) -> Result<EmailTemplate, StoreError> {
-    Ok(match ctx.store.template(OTP_MODULE, OTP_TEMPLATE_NAME).await? {
-        Some(stored) => EmailTemplate {
-            subject: stored.subject,
-            text_body: stored.text_body,
-            html_body: stored.html_body,
+    Ok(
+        match ctx.store.template(OTP_MODULE, OTP_TEMPLATE_NAME).await? {
+            Some(stored) => EmailTemplate {
+                subject: stored.subject,
+                text_body: stored.text_body,
+                html_body: stored.html_body,
+            },
+            None => EmailTemplate::default_otp(),
         },
-        None => EmailTemplate::default_otp(),
-    })
+    )
 }
 
 /// The hash context of a code: the transaction (or user) it belongs to, so that a hash
 /// stored for one cannot be replayed for another.
 fn context(user: &User, transaction_id: Option<i64>) -> Vec<u8> {
-    format!("user:{};transaction:{}", user.id.0, transaction_id.unwrap_or(0)).into_bytes()
+    format!(
+        "user:{};transaction:{}",
+        user.id.0,
+        transaction_id.unwrap_or(0)
+    )
+    .into_bytes()
 }
 
 /// Generates a code for `user`, bound to `transaction_id`, and queues its email; refused
@@ -86,7 +97,10 @@ pub async fn send(
         payload: email.to_rfc5322()?,
         expires_at: now.plus_seconds(i64::from(settings.otp_valid_seconds())),
     };
-    let hash = ctx.store.key().hash_emailed_code(&context(user, transaction_id), code.as_str());
+    let hash = ctx
+        .store
+        .key()
+        .hash_emailed_code(&context(user, transaction_id), code.as_str());
     let created = ctx
         .store
         .create_emailed_otp(
@@ -105,9 +119,17 @@ pub async fn send(
         return Ok(Err(delay));
     }
     ctx.outbox_wakeup.notify_one();
-    ctx.audit(AuditEvent::OtpSent, None, Some(user.username.as_str()), client_ip, format!("to={}", mask(&to)))
-        .await?;
-    Ok(Ok(Sent { masked_to: mask(&to) }))
+    ctx.audit(
+        AuditEvent::OtpSent,
+        None,
+        Some(user.username.as_str()),
+        client_ip,
+        format!("to={}", mask(&to)),
+    )
+    .await?;
+    Ok(Ok(Sent {
+        masked_to: mask(&to),
+    }))
 }
 
 fn mask(email: &Email) -> String {
@@ -135,7 +157,10 @@ pub async fn check(
     let Some(current) = current(ctx, transaction_id).await? else {
         return Ok(Check::Wrong);
     };
-    let hash = ctx.store.key().hash_emailed_code(&context(user, transaction_id), code.as_str());
+    let hash = ctx
+        .store
+        .key()
+        .hash_emailed_code(&context(user, transaction_id), code.as_str());
     if !ct_eq_hash(&hash, &current.code_hash) {
         return Ok(Check::Wrong);
     }
@@ -149,7 +174,10 @@ pub async fn check(
     })
 }
 
-async fn current(ctx: &Context, transaction_id: Option<i64>) -> Result<Option<EmailedOtp>, StoreError> {
+async fn current(
+    ctx: &Context,
+    transaction_id: Option<i64>,
+) -> Result<Option<EmailedOtp>, StoreError> {
     match transaction_id {
         Some(id) => ctx.store.current_emailed_otp(id).await,
         None => Ok(None),

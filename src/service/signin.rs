@@ -26,7 +26,9 @@ use crate::store::{AuditEvent, SignInTransaction, StoreError};
 pub enum PendingStep {
     EmailOtp,
     DeviceOtp,
-    Enroll { required: bool },
+    Enroll {
+        required: bool,
+    },
     /// A bootstrap password must be replaced before the session starts.
     ChangePassword,
 }
@@ -63,7 +65,11 @@ impl PendingStep {
 }
 
 fn encode_steps(steps: &[PendingStep]) -> String {
-    steps.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    steps
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn decode_steps(text: &str) -> Result<Vec<PendingStep>, StoreError> {
@@ -96,9 +102,17 @@ pub enum SignInStatus {
     /// Done: a new session.
     SignedIn { session: Token, user: User },
     /// Enter a code.
-    OtpRequired { kind: OtpKind, transaction: Token, email: Option<EmailNotice> },
+    OtpRequired {
+        kind: OtpKind,
+        transaction: Token,
+        email: Option<EmailNotice>,
+    },
     /// Set up a device (methods allowed by Use 2FA); `required: false` offers "Set up later".
-    Enroll { required: bool, methods: Vec<OtpMethod>, transaction: Token },
+    Enroll {
+        required: bool,
+        methods: Vec<OtpMethod>,
+        transaction: Token,
+    },
     /// Choose a new password (the bootstrap password must be replaced).
     ChangePassword { transaction: Token },
 }
@@ -113,7 +127,9 @@ pub enum SignInError {
     TransactionExpired,
     #[error("a new code can be requested in {retry_after} seconds")]
     RequestDelay { retry_after: i64 },
-    #[error("a code must be emailed, but there is no email address on file; contact an administrator")]
+    #[error(
+        "a code must be emailed, but there is no email address on file; contact an administrator"
+    )]
     EmailMissing,
     #[error("2-step verification must be set up to continue")]
     EnrollmentRequired,
@@ -181,7 +197,12 @@ impl SignIn {
 
     /// The password step. `client_ip` is the resolved client address (see the web
     /// layer's trusted-proxy rule).
-    pub async fn password(&self, username: &str, password: &str, client_ip: IpAddr) -> SignInResult {
+    pub async fn password(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: IpAddr,
+    ) -> SignInResult {
         let stopwatch = Stopwatch::start();
         let settings = self.ctx.store.settings().await?;
         let ip = client_ip.to_string();
@@ -200,7 +221,13 @@ impl SignIn {
         let password_ok = match &password {
             Ok(password) => self.ctx.hasher.verify(password, hash.as_deref()).await,
             Err(_) => {
-                self.ctx.hasher.verify(&Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?, None).await
+                self.ctx
+                    .hasher
+                    .verify(
+                        &Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?,
+                        None,
+                    )
+                    .await
             }
         };
         let now = self.ctx.now();
@@ -213,7 +240,8 @@ impl SignIn {
             return Err(self.fail(&stopwatch, &settings).await);
         }
         if !password_ok {
-            self.count_failure(&user, &settings, &ip, "wrong password").await?;
+            self.count_failure(&user, &settings, &ip, "wrong password")
+                .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         if !user.active {
@@ -223,23 +251,38 @@ impl SignIn {
 
         let role = self.role_of(&user).await?;
         let device = self.ctx.store.confirmed_device(user.id).await?;
-        let rules: Vec<_> = self.ctx.store.ip_rules().await?.into_iter().map(|r| r.rule).collect();
+        let rules: Vec<_> = self
+            .ctx
+            .store
+            .ip_rules()
+            .await?
+            .into_iter()
+            .map(|r| r.rule)
+            .collect();
         let facts = SignInFacts {
             role: role.security,
             device: device.as_ref().map(|d| d.prompt_mode),
             in_network: in_network(settings.bypass_enabled(), client_ip, &rules),
         };
         let decision = decide(facts);
-        let mut steps: Vec<PendingStep> = decision.steps.iter().copied().map(PendingStep::from_policy).collect();
+        let mut steps: Vec<PendingStep> = decision
+            .steps
+            .iter()
+            .copied()
+            .map(PendingStep::from_policy)
+            .collect();
         if user.must_change_password {
             steps.push(PendingStep::ChangePassword);
         }
         tracing::debug!(row = decision.row, "sign-in decision");
         if steps.is_empty() {
-            return self.finish(&user, &ip, &format!("row={}", decision.row)).await;
+            return self
+                .finish(&user, &ip, &format!("row={}", decision.row))
+                .await;
         }
         if steps.first() == Some(&PendingStep::EmailOtp) && user.email.is_none() {
-            self.audit_failure(Some(&user), &ip, "email OTP required but no email address").await?;
+            self.audit_failure(Some(&user), &ip, "email OTP required but no email address")
+                .await?;
             return Err(SignInError::EmailMissing);
         }
         let token = Token::generate(&mut OsRng);
@@ -247,9 +290,21 @@ impl SignIn {
         let record = self
             .ctx
             .store
-            .create_signin_transaction(&token.hash(), user.id, &encode_steps(&steps), &ip, now, expires_at)
+            .create_signin_transaction(
+                &token.hash(),
+                user.id,
+                &encode_steps(&steps),
+                &ip,
+                now,
+                expires_at,
+            )
             .await?;
-        let live = Live { token, record, steps, user };
+        let live = Live {
+            token,
+            record,
+            steps,
+            user,
+        };
         if live.steps.first() == Some(&PendingStep::EmailOtp) {
             return self.send_and_ask(live, &settings).await;
         }
@@ -272,7 +327,12 @@ impl SignIn {
             .user_by_id(crate::domain::UserId(record.user_id))
             .await?
             .ok_or(SignInError::TransactionExpired)?;
-        Ok(Live { token, record, steps, user })
+        Ok(Live {
+            token,
+            record,
+            steps,
+            user,
+        })
     }
 
     /// The status of a transaction's current step (for showing a page again).
@@ -293,14 +353,26 @@ impl SignIn {
                     .await?
                     .map(|d| d.method())
                     .unwrap_or(OtpMethod::Totp);
-                SignInStatus::OtpRequired { kind: OtpKind::Device(method), transaction: live.token, email: None }
+                SignInStatus::OtpRequired {
+                    kind: OtpKind::Device(method),
+                    transaction: live.token,
+                    email: None,
+                }
             }
             Some(PendingStep::EmailOtp) => {
-                let masked_to = live.user.email.as_ref().map(|e| e.masked()).unwrap_or_default();
+                let masked_to = live
+                    .user
+                    .email
+                    .as_ref()
+                    .map(|e| e.masked())
+                    .unwrap_or_default();
                 SignInStatus::OtpRequired {
                     kind: OtpKind::Email,
                     transaction: live.token,
-                    email: Some(EmailNotice { masked_to, resend_after: None }),
+                    email: Some(EmailNotice {
+                        masked_to,
+                        resend_after: None,
+                    }),
                 }
             }
             Some(PendingStep::Enroll { required }) => SignInStatus::Enroll {
@@ -308,19 +380,36 @@ impl SignIn {
                 methods: settings.use_2fa().methods().to_vec(),
                 transaction: live.token,
             },
-            Some(PendingStep::ChangePassword) => SignInStatus::ChangePassword { transaction: live.token },
+            Some(PendingStep::ChangePassword) => SignInStatus::ChangePassword {
+                transaction: live.token,
+            },
         })
     }
 
     /// Sends the emailed code of a new transaction (or says when one can be requested).
     async fn send_and_ask(&self, live: Live, settings: &Settings) -> SignInResult {
-        let masked_to = live.user.email.as_ref().map(|e| e.masked()).unwrap_or_default();
-        let sent = emailed::send(&self.ctx, &live.user, Some(live.record.id), settings, Some(&live.record.client_ip)).await?;
+        let masked_to = live
+            .user
+            .email
+            .as_ref()
+            .map(|e| e.masked())
+            .unwrap_or_default();
+        let sent = emailed::send(
+            &self.ctx,
+            &live.user,
+            Some(live.record.id),
+            settings,
+            Some(&live.record.client_ip),
+        )
+        .await?;
         let resend_after = sent.err().map(|delay| delay.retry_after);
         Ok(SignInStatus::OtpRequired {
             kind: OtpKind::Email,
             transaction: live.token,
-            email: Some(EmailNotice { masked_to, resend_after }),
+            email: Some(EmailNotice {
+                masked_to,
+                resend_after,
+            }),
         })
     }
 
@@ -331,9 +420,22 @@ impl SignIn {
             return Err(SignInError::WrongStep);
         }
         let settings = self.ctx.store.settings().await?;
-        match emailed::send(&self.ctx, &live.user, Some(live.record.id), &settings, Some(&live.record.client_ip)).await? {
-            Ok(sent) => Ok(EmailNotice { masked_to: sent.masked_to, resend_after: None }),
-            Err(delay) => Err(SignInError::RequestDelay { retry_after: delay.retry_after }),
+        match emailed::send(
+            &self.ctx,
+            &live.user,
+            Some(live.record.id),
+            &settings,
+            Some(&live.record.client_ip),
+        )
+        .await?
+        {
+            Ok(sent) => Ok(EmailNotice {
+                masked_to: sent.masked_to,
+                resend_after: None,
+            }),
+            Err(delay) => Err(SignInError::RequestDelay {
+                retry_after: delay.retry_after,
+            }),
         }
     }
 
@@ -357,17 +459,26 @@ impl SignIn {
         let user = &live.user;
         let parsed = OtpCode::parse(code);
         if user.is_locked(now) || !user.active {
-            self.audit_failure(Some(user), &ip, "locked or inactive at code step").await?;
+            self.audit_failure(Some(user), &ip, "locked or inactive at code step")
+                .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         let Ok(code) = parsed else {
-            self.count_failure(user, &settings, &ip, "malformed code").await?;
+            self.count_failure(user, &settings, &ip, "malformed code")
+                .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         };
         let outcome = match step {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
-                Some(device) => match device.check(&code, now, settings.hotp_window(), settings.totp_skew_steps()) {
-                    Some(used) if self.ctx.store.consume_device_use(device.id, used).await? => Ok(()),
+                Some(device) => match device.check(
+                    &code,
+                    now,
+                    settings.hotp_window(),
+                    settings.totp_skew_steps(),
+                ) {
+                    Some(used) if self.ctx.store.consume_device_use(device.id, used).await? => {
+                        Ok(())
+                    }
                     Some(_) => Err("code already used"),
                     None => Err("wrong device code"),
                 },
@@ -381,13 +492,25 @@ impl SignIn {
         };
         if let Err(reason) = outcome {
             self.ctx
-                .audit(AuditEvent::OtpRefused, None, Some(user.username.as_str()), Some(&ip), reason)
+                .audit(
+                    AuditEvent::OtpRefused,
+                    None,
+                    Some(user.username.as_str()),
+                    Some(&ip),
+                    reason,
+                )
                 .await?;
             self.count_failure(user, &settings, &ip, reason).await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         self.ctx
-            .audit(AuditEvent::OtpAccepted, None, Some(user.username.as_str()), Some(&ip), self.kind_text(step))
+            .audit(
+                AuditEvent::OtpAccepted,
+                None,
+                Some(user.username.as_str()),
+                Some(&ip),
+                self.kind_text(step),
+            )
             .await?;
         self.advance(live, &settings).await
     }
@@ -405,12 +528,22 @@ impl SignIn {
         let before = encode_steps(&live.steps);
         live.steps.remove(0);
         let after = encode_steps(&live.steps);
-        if !self.ctx.store.advance_signin_transaction(live.record.id, &before, &after).await? {
+        if !self
+            .ctx
+            .store
+            .advance_signin_transaction(live.record.id, &before, &after)
+            .await?
+        {
             return Err(SignInError::TransactionExpired);
         }
         live.record.steps = after;
         if live.steps.is_empty() {
-            if !self.ctx.store.delete_signin_transaction(live.record.id).await? {
+            if !self
+                .ctx
+                .store
+                .delete_signin_transaction(live.record.id)
+                .await?
+            {
                 return Err(SignInError::TransactionExpired);
             }
             return self.finish(&live.user, &live.record.client_ip, "").await;
@@ -419,13 +552,25 @@ impl SignIn {
     }
 
     /// Create (at sign-in): starts setting up a device of `method`.
-    pub async fn enroll(&self, token: &str, method: OtpMethod, prompt_mode: PromptMode) -> Result<SetupInfo, SignInError> {
+    pub async fn enroll(
+        &self,
+        token: &str,
+        method: OtpMethod,
+        prompt_mode: PromptMode,
+    ) -> Result<SetupInfo, SignInError> {
         let live = self.live(token).await?;
         if !matches!(live.steps.first(), Some(PendingStep::Enroll { .. })) {
             return Err(SignInError::WrongStep);
         }
         let settings = self.ctx.store.settings().await?;
-        Ok(devices::begin_setup(&self.ctx, &live.user, settings.use_2fa(), method, prompt_mode).await?)
+        Ok(devices::begin_setup(
+            &self.ctx,
+            &live.user,
+            settings.use_2fa(),
+            method,
+            prompt_mode,
+        )
+        .await?)
     }
 
     /// The set-up page of the pending device (after a wrong code).
@@ -443,7 +588,14 @@ impl SignIn {
         }
         let code = OtpCode::parse(code).map_err(|_| SignInError::WrongSetupCode)?;
         let username = live.user.username.as_str().to_owned();
-        devices::complete_setup(&self.ctx, &live.user, &code, &username, Some(&live.record.client_ip)).await?;
+        devices::complete_setup(
+            &self.ctx,
+            &live.user,
+            &code,
+            &username,
+            Some(&live.record.client_ip),
+        )
+        .await?;
         let settings = self.ctx.store.settings().await?;
         self.advance(live, &settings).await
     }
@@ -467,14 +619,18 @@ impl SignIn {
         if live.steps.first() != Some(&PendingStep::ChangePassword) {
             return Err(SignInError::WrongStep);
         }
-        let password = Password::new_password(new_password.to_owned()).map_err(SignInError::InvalidPassword)?;
+        let password = Password::new_password(new_password.to_owned())
+            .map_err(SignInError::InvalidPassword)?;
         let hash = self
             .ctx
             .hasher
             .hash(&password)
             .await
             .map_err(|error| SignInError::Internal(Box::new(error)))?;
-        self.ctx.store.set_password_hash(live.user.id, &hash, false, self.ctx.now()).await?;
+        self.ctx
+            .store
+            .set_password_hash(live.user.id, &hash, false, self.ctx.now())
+            .await?;
         self.ctx
             .audit(
                 AuditEvent::PasswordChanged,
@@ -505,9 +661,18 @@ impl SignIn {
             )
             .await?;
         self.ctx
-            .audit(AuditEvent::SignInSucceeded, None, Some(user.username.as_str()), Some(ip), detail)
+            .audit(
+                AuditEvent::SignInSucceeded,
+                None,
+                Some(user.username.as_str()),
+                Some(ip),
+                detail,
+            )
             .await?;
-        Ok(SignInStatus::SignedIn { session, user: user.clone() })
+        Ok(SignInStatus::SignedIn {
+            session,
+            user: user.clone(),
+        })
     }
 
     async fn role_of(&self, user: &User) -> Result<Role, SignInError> {
@@ -518,14 +683,31 @@ impl SignIn {
             .ok_or_else(|| StoreError::Corrupt("user without role".into()).into())
     }
 
-    async fn audit_failure(&self, user: Option<&User>, ip: &str, reason: &str) -> Result<(), StoreError> {
+    async fn audit_failure(
+        &self,
+        user: Option<&User>,
+        ip: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         self.ctx
-            .audit(AuditEvent::SignInFailed, None, user.map(|u| u.username.as_str()), Some(ip), reason)
+            .audit(
+                AuditEvent::SignInFailed,
+                None,
+                user.map(|u| u.username.as_str()),
+                Some(ip),
+                reason,
+            )
             .await
     }
 
     /// Counts a failed credential and locks the account at the threshold.
-    async fn count_failure(&self, user: &User, settings: &Settings, ip: &str, reason: &str) -> Result<(), StoreError> {
+    async fn count_failure(
+        &self,
+        user: &User,
+        settings: &Settings,
+        ip: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let now = self.ctx.now();
         let lock_until = match settings.lockout_minutes() {
             0 => Timestamp::NEVER,
@@ -563,17 +745,25 @@ impl SignIn {
     /// The user of a session token, if the session is live: within 12 hours of sign-in
     /// and 30 minutes of its last use (each use extends the idle limit).
     pub async fn session_user(&self, token: &str) -> Result<Option<(User, Role)>, SignInError> {
-        let Ok(token) = Token::parse(token) else { return Ok(None) };
+        let Ok(token) = Token::parse(token) else {
+            return Ok(None);
+        };
         let now = self.ctx.now();
         let Some(session) = self.ctx.store.session(&token.hash(), now).await? else {
             return Ok(None);
         };
-        let idle_until = Timestamp::from_millis(session.last_seen_at).plus_seconds(self.ctx.config.session_idle_seconds);
+        let idle_until = Timestamp::from_millis(session.last_seen_at)
+            .plus_seconds(self.ctx.config.session_idle_seconds);
         if now >= idle_until {
             self.ctx.store.delete_session(session.id).await?;
             return Ok(None);
         }
-        let Some(user) = self.ctx.store.user_by_id(crate::domain::UserId(session.user_id)).await? else {
+        let Some(user) = self
+            .ctx
+            .store
+            .user_by_id(crate::domain::UserId(session.user_id))
+            .await?
+        else {
             return Ok(None);
         };
         if !user.active {
@@ -586,8 +776,15 @@ impl SignIn {
 
     /// Sign out: the session ends.
     pub async fn sign_out(&self, token: &str) -> Result<(), SignInError> {
-        let Ok(token) = Token::parse(token) else { return Ok(()) };
-        if let Some(session) = self.ctx.store.session(&token.hash(), self.ctx.now()).await? {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(());
+        };
+        if let Some(session) = self
+            .ctx
+            .store
+            .session(&token.hash(), self.ctx.now())
+            .await?
+        {
             self.ctx.store.delete_session(session.id).await?;
         }
         Ok(())

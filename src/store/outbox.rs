@@ -193,6 +193,14 @@ impl Store {
         Ok(())
     }
 
+    /// Messages not yet delivered nor given up.
+    pub async fn outbox_pending(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        super::unsigned(count, "count")
+    }
+
     /// The delivery state of the message carrying an emailed OTP.
     pub async fn outbox_state_for_otp(
         &self,

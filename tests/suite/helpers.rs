@@ -175,3 +175,333 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// The start of every test's manual clock (2027-01-15).
+pub const START: twostep::clock::Timestamp =
+    twostep::clock::Timestamp::from_millis(1_800_000_000_000);
+
+/// Options for [`spawn_app_with`].
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A PostgreSQL URL instead of the default SQLite file.
+    pub database: Option<String>,
+    pub public_url: Option<String>,
+    /// Keep the Failure Delay default (500 ms) instead of 0 for speed.
+    pub keep_failure_delay: bool,
+}
+
+/// The real server on a random port, with a temp data dir and a manual clock.
+pub struct TestApp {
+    pub address: String,
+    pub clock: twostep::clock::ManualClock,
+    pub ctx: twostep::service::Context,
+    pub dir: tempfile::TempDir,
+    pub admin_password: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    use std::sync::Arc;
+    use twostep::config::ServeArgs;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin_password = "admin password for tests".to_owned();
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: options.database.clone(),
+        trusted_proxies: options.trusted_proxies.clone(),
+        public_url: options.public_url.clone(),
+        admin_password: Some(admin_password.clone()),
+        site_name: "St. Elsewhere".into(),
+        ..ServeArgs::with_data_dir(dir.path().to_path_buf())
+    };
+    let clock = twostep::clock::ManualClock::new(START);
+    let app = twostep::startup::Application::build(&args, Arc::new(clock.clone()))
+        .await
+        .expect("the application starts");
+    let port = app.local_addr().unwrap().port();
+    let ctx = app.context().clone();
+    if !options.keep_failure_delay {
+        let settings = ctx.store.settings().await.unwrap();
+        let fast = settings
+            .with_changes([(twostep::domain::SettingKey::FailureDelayMs, "0")])
+            .unwrap();
+        ctx.store.save_settings(&fast, START).await.unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        clock,
+        ctx,
+        dir,
+        admin_password,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap(),
+        shutdown: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// POSTs JSON to the API; returns the status and the JSON answer.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.post_with(path, body, &[]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get_json(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn settings(&self, changes: &[(twostep::domain::SettingKey, &str)]) {
+        let settings = self.ctx.store.settings().await.unwrap();
+        let changed = settings.with_changes(changes.iter().copied()).unwrap();
+        self.ctx
+            .store
+            .save_settings(&changed, self.clock.now_ts())
+            .await
+            .unwrap();
+    }
+
+    /// A role (created if needed) with these security permissions.
+    pub async fn role(
+        &self,
+        name: &str,
+        require: twostep::domain::Require2fa,
+        otp_required: bool,
+        interface: bool,
+    ) -> twostep::domain::Role {
+        use twostep::domain::{RoleName, RoleSecurity};
+        if let Some(role) = self.ctx.store.role_by_name(name).await.unwrap() {
+            return role;
+        }
+        self.ctx
+            .store
+            .create_role(
+                &RoleName::parse(name).unwrap(),
+                RoleSecurity::new(require, otp_required, interface).unwrap(),
+                &Default::default(),
+                self.clock.now_ts(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A user in `role` with password "<name> password 123" and email <name>@example.org
+    /// (or none).
+    pub async fn user(
+        &self,
+        name: &str,
+        role: &twostep::domain::Role,
+        with_email: bool,
+    ) -> twostep::domain::User {
+        use twostep::domain::{DisplayName, Email, Username};
+        let password = twostep::password::Password::new_password(Self::password_of(name)).unwrap();
+        let hash = self.ctx.hasher.hash(&password).await.unwrap();
+        self.ctx
+            .store
+            .create_user(
+                &twostep::store::NewUser {
+                    username: Username::parse(name).unwrap(),
+                    display_name: DisplayName::parse(&format!("{name} Display")).unwrap(),
+                    email: with_email
+                        .then(|| Email::parse(&format!("{name}@example.org")).unwrap()),
+                    role_id: role.id,
+                    password_hash: hash,
+                    must_change_password: false,
+                },
+                self.clock.now_ts(),
+            )
+            .await
+            .unwrap()
+    }
+
+    pub fn password_of(name: &str) -> String {
+        format!("{name} password 123")
+    }
+
+    /// Sets up and confirms a TOTP device for `user` directly; returns its generator.
+    pub async fn enroll_totp(
+        &self,
+        user: &twostep::domain::User,
+        mode: twostep::domain::PromptMode,
+    ) -> twostep::otp::Totp {
+        use twostep::domain::{new_device_otp, DeviceOtp, OtpMethod};
+        let secret = twostep::otp::OtpSecret::generate(&mut rand::rngs::OsRng);
+        let pending = self
+            .ctx
+            .store
+            .create_pending_device(
+                user.id,
+                &twostep::store::NewDevice {
+                    prompt_mode: mode,
+                    otp: new_device_otp(OtpMethod::Totp, secret),
+                },
+                self.clock.now_ts(),
+            )
+            .await
+            .unwrap();
+        let DeviceOtp::Totp { totp, .. } = pending.otp.clone() else {
+            unreachable!()
+        };
+        // Confirm with the code of the previous step, leaving the current one unused.
+        let now = self.clock.now_ts();
+        let used = pending
+            .check(&totp.generate_at(now.unix_seconds() - 30), now, 10, 1)
+            .unwrap();
+        assert!(self
+            .ctx
+            .store
+            .confirm_device(&pending, used, now)
+            .await
+            .unwrap());
+        totp
+    }
+
+    /// The current TOTP code of `totp` at the app's clock.
+    pub fn totp_now(&self, totp: &twostep::otp::Totp) -> String {
+        totp.generate_at(self.clock.now_ts().unix_seconds())
+            .as_str()
+            .to_owned()
+    }
+
+    /// Delivers the outbox now and returns the emails in the mail folder, oldest first.
+    pub async fn mails(&self) -> Vec<String> {
+        let worker = twostep::mail::delivery::Worker::new(
+            self.ctx.clone(),
+            twostep::mail::delivery::Transport::Folder(self.dir.path().join("mail")),
+        );
+        // The server's own worker may hold a message; wait (bounded) until all are delivered.
+        for _ in 0..250 {
+            worker.pass().await.unwrap();
+            if self.ctx.store.outbox_pending().await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let folder = self.dir.path().join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(&folder)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect()
+    }
+
+    /// The code in the newest email.
+    pub async fn last_emailed_code(&self) -> String {
+        let mails = self.mails().await;
+        let mail = mails.last().expect("an email was written");
+        code_in_email(mail).expect("the email holds a code")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+/// The code in an email: the first line of the (quoted-printable decoded) message that
+/// is nothing but 6 to 20 digits.
+pub fn code_in_email(mail: &str) -> Option<String> {
+    let joined = mail.replace("=\r\n", "").replace("=\n", "");
+    let mut decoded = String::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(value) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                decoded.push(char::from(value));
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(char::from(bytes[i]));
+        i += 1;
+    }
+    decoded
+        .lines()
+        .map(str::trim)
+        .find(|line| (6..=20).contains(&line.len()) && line.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+/// `now()` under a name that does not clash with `Clock::now` in scope.
+pub trait NowTs {
+    fn now_ts(&self) -> twostep::clock::Timestamp;
+}
+
+impl NowTs for twostep::clock::ManualClock {
+    fn now_ts(&self) -> twostep::clock::Timestamp {
+        use twostep::clock::Clock;
+        self.now()
+    }
+}

@@ -3,4 +3,5 @@
 
 mod helpers;
 mod oathtool;
+mod signin_api;
 mod store;

@@ -1,0 +1,269 @@
+//! `twostep serve` settings: command-line flags, each also read from `TWOSTEP_<FLAG>`
+//! (SPEC section 9). Checked at start-up; a bad value stops the server with a message
+//! that says what to change.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "TWOSTEP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB` (several instances
+    /// share one PostgreSQL). Default: SQLite at `<data-dir>/twostep.db`.
+    #[arg(long, env = "TWOSTEP_DATABASE")]
+    pub database: Option<String>,
+
+    /// Folder for the SQLite database, the key file and (without SMTP) the mail folder.
+    #[arg(long, env = "TWOSTEP_DATA_DIR", default_value = "./twostep-data")]
+    pub data_dir: PathBuf,
+
+    /// The server key file (created with mode 0600 on a new database).
+    /// Default: `<data-dir>/twostep.key`.
+    #[arg(long, env = "TWOSTEP_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The server key itself, 64 hex digits, instead of a key file (environment only).
+    #[arg(long = "key", env = "TWOSTEP_KEY", hide = true, hide_env_values = true)]
+    pub key: Option<String>,
+
+    /// A reverse proxy (address or CIDR) whose `X-Forwarded-For` is trusted; repeatable,
+    /// or comma-separated in the environment variable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TWOSTEP_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// The URL users reach twostep at, e.g. `https://signin.hospital.example`; with https,
+    /// cookies are marked Secure.
+    #[arg(long, env = "TWOSTEP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The name users know this service by: the issuer shown in authenticator apps and
+    /// `@site_name` in emails.
+    #[arg(long, env = "TWOSTEP_SITE_NAME", default_value = "twostep")]
+    pub site_name: String,
+
+    /// On a new database, the bootstrap administrator's password (no forced change);
+    /// otherwise a random one is printed once.
+    #[arg(long, env = "TWOSTEP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// SMTP server host; without it, emails are written to `<data-dir>/mail/`.
+    #[arg(long, env = "TWOSTEP_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port (default: 587 for starttls, 465 for tls, 25 for plain).
+    #[arg(long, env = "TWOSTEP_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP connection security: starttls, tls or plain.
+    #[arg(long, env = "TWOSTEP_SMTP_SECURITY", default_value = "starttls")]
+    pub smtp_security: String,
+
+    /// SMTP username (with --smtp-password).
+    #[arg(long, env = "TWOSTEP_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password (environment recommended).
+    #[arg(long, env = "TWOSTEP_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Most database connections this instance opens.
+    #[arg(long, env = "TWOSTEP_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--public-url must start with http:// or https:// (got \"{0}\")")]
+    PublicUrl(String),
+    #[error("--smtp-security must be starttls, tls or plain (got \"{0}\")")]
+    SmtpSecurity(String),
+    #[error("--site-name must be 1 to 64 printable characters")]
+    SiteName,
+    #[error("--db-max-connections must be at least 1")]
+    Connections,
+}
+
+impl ServeArgs {
+    /// The settings of a server with every default, for `data_dir`.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: None,
+            data_dir,
+            key_file: None,
+            key: None,
+            trusted_proxies: Vec::new(),
+            public_url: None,
+            site_name: "twostep".to_owned(),
+            admin_password: None,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_security: "starttls".to_owned(),
+            smtp_username: None,
+            smtp_password: None,
+            db_max_connections: 16,
+        }
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::PublicUrl(url.chars().take(80).collect()));
+            }
+        }
+        if SmtpSecurity::parse(&self.smtp_security).is_none() {
+            return Err(ConfigError::SmtpSecurity(
+                self.smtp_security.chars().take(40).collect(),
+            ));
+        }
+        let name_ok = !self.site_name.trim().is_empty()
+            && self.site_name.chars().count() <= 64
+            && !self.site_name.chars().any(char::is_control);
+        if !name_ok {
+            return Err(ConfigError::SiteName);
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::Connections);
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("twostep.key"))
+    }
+
+    pub fn mail_folder(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+
+    /// Cookies are Secure when users reach twostep over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// The host of the public URL, for Message-IDs.
+    pub fn mail_domain(&self) -> String {
+        self.public_url
+            .as_deref()
+            .and_then(|url| url.split("://").nth(1))
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|host| !host.is_empty())
+            .unwrap_or("localhost")
+            .to_owned()
+    }
+
+    /// The SMTP server, when one is configured.
+    pub fn smtp(&self) -> Option<SmtpSettings> {
+        let host = self.smtp_host.clone()?;
+        let security = SmtpSecurity::parse(&self.smtp_security).unwrap_or(SmtpSecurity::StartTls);
+        let port = self.smtp_port.unwrap_or(match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Plain => 25,
+        });
+        Some(SmtpSettings {
+            host,
+            port,
+            security,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            timeout: Duration::from_secs(15),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_spec_section_9() {
+        let args = ServeArgs::with_data_dir(PathBuf::from("./twostep-data"));
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.database_url(), "sqlite://./twostep-data/twostep.db");
+        assert_eq!(args.key_file(), PathBuf::from("./twostep-data/twostep.key"));
+        assert_eq!(args.mail_folder(), PathBuf::from("./twostep-data/mail"));
+        assert!(!args.secure_cookies());
+        assert!(args.smtp().is_none());
+        assert!(args.validate().is_ok());
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure_and_names_the_mail_domain() {
+        let args = ServeArgs {
+            public_url: Some("https://signin.hospital.example:8443/".into()),
+            ..ServeArgs::with_data_dir(PathBuf::from("d"))
+        };
+        assert!(args.secure_cookies());
+        assert_eq!(args.mail_domain(), "signin.hospital.example");
+    }
+
+    #[test]
+    fn bad_values_stop_start_up_with_a_hint() {
+        let base = ServeArgs::with_data_dir(PathBuf::from("d"));
+        let bad_url = ServeArgs {
+            public_url: Some("signin.example".into()),
+            ..base.clone()
+        };
+        assert!(bad_url
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("https://"));
+        let bad_tls = ServeArgs {
+            smtp_security: "ssl3".into(),
+            ..base.clone()
+        };
+        assert!(matches!(
+            bad_tls.validate(),
+            Err(ConfigError::SmtpSecurity(_))
+        ));
+        let bad_name = ServeArgs {
+            site_name: " ".into(),
+            ..base
+        };
+        assert!(matches!(bad_name.validate(), Err(ConfigError::SiteName)));
+    }
+
+    #[test]
+    fn smtp_ports_default_by_security() {
+        let base = ServeArgs {
+            smtp_host: Some("mail".into()),
+            ..ServeArgs::with_data_dir(PathBuf::from("d"))
+        };
+        assert_eq!(base.smtp().unwrap().port, 587);
+        let tls = ServeArgs {
+            smtp_security: "tls".into(),
+            ..base.clone()
+        };
+        assert_eq!(tls.smtp().unwrap().port, 465);
+        let explicit = ServeArgs {
+            smtp_port: Some(2525),
+            ..base
+        };
+        assert_eq!(explicit.smtp().unwrap().port, 2525);
+    }
+}

@@ -1,0 +1,316 @@
+//! Delivering the outbox: a worker on every instance claims due messages with a lease
+//! and sends them over SMTP, or writes them to `<data-dir>/mail/` when no SMTP server is
+//! configured. Failures are retried with exponential backoff until the code expires;
+//! then the message is dead and audited.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::clock::Timestamp;
+use crate::service::Context;
+use crate::store::{AuditEvent, ClaimedMessage, StoreError};
+
+/// How the connection to the SMTP server is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// No TLS (a relay on the same host or a trusted network).
+    Plain,
+    /// Plain connection upgraded with STARTTLS, which must succeed.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+}
+
+impl SmtpSecurity {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "plain" | "none" => Some(Self::Plain),
+            "starttls" => Some(Self::StartTls),
+            "tls" | "smtps" => Some(Self::Tls),
+            _ => None,
+        }
+    }
+}
+
+/// The SMTP server to send through.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where messages go.
+#[derive(Clone)]
+pub enum Transport {
+    /// One `.eml` file per message in this folder (no SMTP configured).
+    Folder(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("the SMTP settings are not usable: {0}")]
+    Settings(String),
+}
+
+impl Transport {
+    pub fn smtp(settings: &SmtpSettings) -> Result<Self, TransportError> {
+        let tls = || {
+            TlsParameters::new(settings.host.clone())
+                .map_err(|error| TransportError::Settings(error.to_string()))
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+                .port(settings.port)
+                .timeout(Some(settings.timeout));
+        builder = match settings.security {
+            SmtpSecurity::Plain => builder.tls(Tls::None),
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(tls()?)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls()?)),
+        };
+        match (&settings.username, &settings.password) {
+            (Some(user), Some(password)) => {
+                builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(TransportError::Settings(
+                    "give both the SMTP username and the SMTP password, or neither".into(),
+                ))
+            }
+        }
+        Ok(Self::Smtp(builder.build()))
+    }
+
+    /// Delivers one message; the error text is safe to log (no body).
+    async fn deliver(&self, message: &ClaimedMessage) -> Result<(), String> {
+        match self {
+            Self::Folder(folder) => write_eml(folder, message).await,
+            Self::Smtp(transport) => {
+                let from: Address = message
+                    .from
+                    .parse()
+                    .map_err(|_| "invalid sender address".to_owned())?;
+                let to: Address = message
+                    .to
+                    .parse()
+                    .map_err(|_| "invalid recipient address".to_owned())?;
+                let envelope =
+                    Envelope::new(Some(from), vec![to]).map_err(|error| error.to_string())?;
+                transport
+                    .send_raw(&envelope, &message.payload)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| smtp_hint(&error))
+            }
+        }
+    }
+}
+
+/// An actionable line for the log from an SMTP failure.
+fn smtp_hint(error: &lettre::transport::smtp::Error) -> String {
+    if error.is_permanent() {
+        format!("the SMTP server refused the message: {error}")
+    } else if error.is_transient() {
+        format!("the SMTP server asked to try later: {error}")
+    } else {
+        format!(
+            "cannot talk to the SMTP server (check host, port, TLS mode and credentials): {error}"
+        )
+    }
+}
+
+/// Writes `<folder>/<created>-<id>.eml` through a temporary name, so a reader never sees
+/// half a message; mode 0600, since it holds a code.
+async fn write_eml(folder: &std::path::Path, message: &ClaimedMessage) -> Result<(), String> {
+    let folder = folder.to_path_buf();
+    let name = format!("{}-{:06}.eml", message.created_at.millis(), message.id);
+    let payload = message.payload.clone();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(&folder)?;
+        let temporary = folder.join(format!(".{name}.tmp"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(&payload)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, folder.join(&name))
+    })
+    .await
+    .map_err(|error| error.to_string())?
+    .map_err(|error| format!("cannot write to the mail folder: {error}"))
+}
+
+/// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, ... up to 5 minutes.
+pub fn backoff_seconds(attempts: u32) -> i64 {
+    2i64.saturating_pow(attempts.clamp(1, 20)).min(300)
+}
+
+/// How long a claimed message stays reserved for the worker that claimed it.
+const LEASE_SECONDS: i64 = 120;
+/// Messages claimed per pass.
+const BATCH: u32 = 16;
+
+/// Delivers the outbox until `shutdown` resolves.
+pub struct Worker {
+    ctx: Context,
+    transport: Transport,
+}
+
+impl Worker {
+    pub fn new(ctx: Context, transport: Transport) -> Self {
+        Self { ctx, transport }
+    }
+
+    /// Runs passes: right after a message is queued on this instance, and every
+    /// `poll` otherwise (messages queued by other instances, retries that came due).
+    pub async fn run(self, poll: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.pass().await {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "outbox pass failed"),
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.ctx.outbox_wakeup.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// One pass: claims due messages and delivers each. Returns how many were handled.
+    pub async fn pass(&self) -> Result<usize, StoreError> {
+        let now = self.ctx.now();
+        let claimed = self
+            .ctx
+            .store
+            .claim_outbox(now, LEASE_SECONDS, BATCH)
+            .await?;
+        for message in &claimed {
+            self.handle(message, now).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    async fn handle(&self, message: &ClaimedMessage, now: Timestamp) -> Result<(), StoreError> {
+        let to = masked(&message.to);
+        if now >= message.expires_at {
+            let reason = "the code expired before the message could be delivered";
+            self.ctx.store.outbox_dead(message.id, reason).await?;
+            tracing::warn!(message_id = %message.message_id, %to, attempts = message.attempts, "email dead: {reason}");
+            self.ctx
+                .audit(
+                    AuditEvent::EmailDead,
+                    None,
+                    None,
+                    None,
+                    format!("message_id={} to={to}", message.message_id),
+                )
+                .await?;
+            return Ok(());
+        }
+        match self.transport.deliver(message).await {
+            Ok(()) => {
+                self.ctx
+                    .store
+                    .outbox_sent(message.id, self.ctx.now())
+                    .await?;
+                let via = match &self.transport {
+                    Transport::Folder(folder) => format!("written to {}", folder.display()),
+                    Transport::Smtp(_) => "sent over SMTP".to_owned(),
+                };
+                tracing::info!(message_id = %message.message_id, %to, "email {via}");
+            }
+            Err(error) => {
+                let next = now.plus_seconds(backoff_seconds(message.attempts));
+                // A retry scheduled after the expiry still runs once, to mark it dead.
+                let next = next.min(message.expires_at);
+                self.ctx
+                    .store
+                    .outbox_retry(message.id, next, &error)
+                    .await?;
+                tracing::warn!(message_id = %message.message_id, %to, attempts = message.attempts, %error, "email not delivered; will retry");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn masked(address: &str) -> String {
+    crate::domain::Email::parse(address)
+        .map(|email| email.masked())
+        .unwrap_or_else(|_| "***".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        assert_eq!(backoff_seconds(1), 2);
+        assert_eq!(backoff_seconds(2), 4);
+        assert_eq!(backoff_seconds(5), 32);
+        assert_eq!(backoff_seconds(9), 300);
+        assert_eq!(backoff_seconds(u32::MAX), 300);
+        assert_eq!(backoff_seconds(0), 2);
+    }
+
+    #[test]
+    fn smtp_security_names_parse() {
+        assert_eq!(
+            SmtpSecurity::parse("STARTTLS"),
+            Some(SmtpSecurity::StartTls)
+        );
+        assert_eq!(SmtpSecurity::parse("tls"), Some(SmtpSecurity::Tls));
+        assert_eq!(SmtpSecurity::parse("plain"), Some(SmtpSecurity::Plain));
+        assert_eq!(SmtpSecurity::parse("ssl3"), None);
+    }
+
+    #[test]
+    fn smtp_settings_debug_hides_the_password() {
+        let settings = SmtpSettings {
+            host: "mail.example.org".into(),
+            port: 587,
+            security: SmtpSecurity::StartTls,
+            username: Some("twostep".into()),
+            password: Some("hunter2-secret".into()),
+            timeout: Duration::from_secs(10),
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(
+            Transport::smtp(&SmtpSettings {
+                password: None,
+                ..settings
+            })
+            .is_err(),
+            "user without password"
+        );
+    }
+}

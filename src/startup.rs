@@ -1,0 +1,153 @@
+//! Building and running the application: `Application::build(args, clock)`, then
+//! `run_until(shutdown)`. `main` passes the system clock; tests pass a manual one.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::net::TcpListener;
+
+use crate::bootstrap::{first_start, Bootstrap, BootstrapError};
+use crate::clock::Clock;
+use crate::config::{ConfigError, ServeArgs};
+use crate::mail::delivery::{Transport, TransportError, Worker};
+use crate::password::{PasswordError, PasswordHasher};
+use crate::service::signin::SignIn;
+use crate::service::{Context, ServiceConfig};
+use crate::store::{KeySource, Store, StoreError, StoreOptions};
+use crate::web::{router, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot set up password hashing: {0}")]
+    Hasher(#[from] PasswordError),
+    #[error("first start failed: {0}")]
+    Bootstrap(#[from] BootstrapError),
+    #[error(transparent)]
+    Mail(#[from] TransportError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A built application: bound to its port, database open, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    worker: Worker,
+    /// Set on a new database without `TWOSTEP_ADMIN_PASSWORD`: print it once.
+    pub generated_admin_password: Option<crate::password::Password>,
+}
+
+impl Application {
+    pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        args.validate()?;
+        let key = match &args.key {
+            Some(hex) => KeySource::Hex(hex.clone()),
+            None => KeySource::File(args.key_file()),
+        };
+        let store = Store::open(&StoreOptions {
+            database_url: args.database_url(),
+            key,
+            max_connections: args.db_max_connections,
+        })
+        .await?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hasher = PasswordHasher::new(cores)?;
+        let bootstrap = first_start(
+            &store,
+            &hasher,
+            args.admin_password.clone(),
+            clock.now(),
+            &mut OsRng,
+        )
+        .await?;
+        let generated_admin_password = match bootstrap {
+            Bootstrap::CreatedWithGeneratedPassword(password) => Some(password),
+            Bootstrap::CreatedWithGivenPassword => {
+                tracing::info!("created the administrator `admin` with TWOSTEP_ADMIN_PASSWORD");
+                None
+            }
+            Bootstrap::Existing => None,
+        };
+        let ctx = Context {
+            store,
+            hasher,
+            clock,
+            config: Arc::new(ServiceConfig {
+                site_name: args.site_name.clone(),
+                mail_domain: args.mail_domain(),
+                ..ServiceConfig::default()
+            }),
+            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+        };
+        let transport = match args.smtp() {
+            Some(smtp) => {
+                tracing::info!(host = %smtp.host, port = smtp.port, "emails are sent over SMTP");
+                Transport::smtp(&smtp)?
+            }
+            None => {
+                tracing::info!(folder = %args.mail_folder().display(), "no SMTP server configured: emails are written to the mail folder");
+                Transport::Folder(args.mail_folder())
+            }
+        };
+        let listener =
+            TcpListener::bind(args.listen)
+                .await
+                .map_err(|source| StartupError::Listen {
+                    address: args.listen,
+                    source,
+                })?;
+        let state = AppState {
+            signin: SignIn::new(ctx.clone()),
+            trusted_proxies: Arc::new(args.trusted_proxies.clone()),
+            secure_cookies: args.secure_cookies(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            worker: Worker::new(ctx, transport),
+            generated_admin_password,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, StartupError> {
+        self.listener.local_addr().map_err(StartupError::Serve)
+    }
+
+    pub fn context(&self) -> &Context {
+        self.state.signin.context()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests under way (graceful
+    /// shutdown) and stops the outbox worker.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = tokio::spawn(self.worker.run(Duration::from_secs(1), async {
+            let _ = worker_stopped.await;
+        }));
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartupError::Serve);
+        let _ = stop_worker.send(());
+        let _ = worker.await;
+        served
+    }
+}

@@ -1,0 +1,141 @@
+//! The web layer: HTTP in, service calls, HTTP out. No decisions are made here; each
+//! handler translates a request into a call of [`crate::service`] and its outcome into a
+//! page or a JSON body.
+//!
+//! - [`api`]: the JSON API of SPEC section 9.
+//! - [`pages`]: the server-rendered pages (askama templates in `templates/`).
+//! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
+//! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
+
+pub mod api;
+pub mod client_ip;
+pub mod cookies;
+pub mod csrf;
+pub mod pages;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ipnet::IpNet;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::service::signin::SignIn;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub signin: SignIn,
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// Cookies get `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+/// The largest request body accepted (forms and JSON are tiny).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Content-Security-Policy of every response: no script at all, styles and images only
+/// from here (QR codes are inline SVG), forms post only here, never framed.
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api::routes())
+        .merge(pages::routes())
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // Authentication pages and API answers are never stored by a browser or proxy; the
+        // stylesheet sets its own cache header.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    // The path only: query strings are not logged.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "served");
+                }),
+        )
+}
+
+/// `GET /healthz`: 200 when the database answers.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    if state.signin.context().store.ping().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+    }
+}
+
+/// The resolved client address of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientIp
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+            // Without a socket (in-process tests), the peer is unknown: the loopback
+            // address, which no deployment lists as an in-network rule by accident.
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(ClientIp(client_ip::client_ip(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
+    }
+}
+
+/// A short random id tying a 500 answer to its log line.
+pub fn request_id() -> String {
+    use rand::RngCore;
+    format!("{:016x}", rand::rngs::OsRng.next_u64())
+}
+
+/// `Retry-After`, for 429 answers.
+pub fn retry_after(seconds: i64) -> (HeaderName, HeaderValue) {
+    (header::RETRY_AFTER, HeaderValue::from(seconds.max(0)))
+}
