@@ -195,3 +195,39 @@ pub async fn still_sending(ctx: &Context, transaction_id: i64) -> Result<bool, S
         Some(OutboxState::Pending { attempts }) if attempts >= 1
     ))
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveTemplateError {
+    #[error(transparent)]
+    Invalid(#[from] TemplateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replaces the "OTP Notification Email" template; a template with an unknown
+/// placeholder (or without the code) is refused and nothing is stored.
+pub async fn save_otp_template(
+    ctx: &Context,
+    template: &EmailTemplate,
+    actor: &str,
+    client_ip: Option<&str>,
+) -> Result<(), SaveTemplateError> {
+    template.validate()?;
+    let stored = crate::store::StoredTemplate {
+        subject: template.subject.clone(),
+        text_body: template.text_body.clone(),
+        html_body: template.html_body.clone(),
+    };
+    ctx.store
+        .put_template(OTP_MODULE, OTP_TEMPLATE_NAME, &stored, ctx.now())
+        .await?;
+    ctx.audit(
+        AuditEvent::TemplateChanged,
+        Some(actor),
+        None,
+        client_ip,
+        format!("{OTP_MODULE} / {OTP_TEMPLATE_NAME}"),
+    )
+    .await?;
+    Ok(())
+}

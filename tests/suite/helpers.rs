@@ -189,6 +189,8 @@ pub struct AppOptions {
     pub public_url: Option<String>,
     /// Keep the Failure Delay default (500 ms) instead of 0 for speed.
     pub keep_failure_delay: bool,
+    /// Send through a plain SMTP server on 127.0.0.1 at this port.
+    pub smtp_port: Option<u16>,
 }
 
 /// The real server on a random port, with a temp data dir and a manual clock.
@@ -210,6 +212,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     use std::sync::Arc;
     use twostep::config::ServeArgs;
+    // Server logs go to the test's captured output (shown when a test fails).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+        .try_init();
     let dir = tempfile::tempdir().expect("temp dir");
     let admin_password = "admin password for tests".to_owned();
     let args = ServeArgs {
@@ -219,6 +226,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         public_url: options.public_url.clone(),
         admin_password: Some(admin_password.clone()),
         site_name: "St. Elsewhere".into(),
+        smtp_host: options.smtp_port.map(|_| "127.0.0.1".to_owned()),
+        smtp_port: options.smtp_port,
+        smtp_security: if options.smtp_port.is_some() {
+            "plain".into()
+        } else {
+            "starttls".into()
+        },
         ..ServeArgs::with_data_dir(dir.path().to_path_buf())
     };
     let clock = twostep::clock::ManualClock::new(START);
@@ -459,6 +473,13 @@ impl TestApp {
         code_in_email(mail).expect("the email holds a code")
     }
 
+    pub async fn signin_still_sending(&self, transaction: &str) -> bool {
+        twostep::service::signin::SignIn::new(self.ctx.clone())
+            .still_sending(transaction)
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.shutdown.take() {
             let _ = stop.send(());
@@ -503,5 +524,99 @@ impl NowTs for twostep::clock::ManualClock {
     fn now_ts(&self) -> twostep::clock::Timestamp {
         use twostep::clock::Clock;
         self.now()
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP server process (Python's aiosmtpd) on 127.0.0.1 that stores every message
+/// it accepts in a Maildir.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub maildir: std::path::PathBuf,
+}
+
+impl SmtpSink {
+    /// `None` outside CI when Python's aiosmtpd is missing (the test then skips, saying so).
+    pub async fn start(port: u16, maildir: &std::path::Path) -> Option<Self> {
+        let python = require_program("python3", "the python3 package")?;
+        let available = std::process::Command::new(&python)
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !available {
+            if std::env::var_os("CI").is_some() {
+                panic!("Python's aiosmtpd is required in CI (python3 -m pip install aiosmtpd)");
+            }
+            eprintln!("SKIPPED: Python's aiosmtpd is not installed; CI runs this test");
+            return None;
+        }
+        let child = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.join("Maildir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        let sink = Self {
+            child,
+            maildir: maildir.join("Maildir"),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(sink);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the SMTP server did not start listening on port {port}");
+    }
+
+    /// The messages received so far.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.join("new"))
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .collect()
+    }
+
+    /// Waits (at most `seconds`) until at least `count` messages arrived.
+    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || tokio::time::Instant::now() >= deadline {
+                return messages;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
