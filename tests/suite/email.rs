@@ -233,6 +233,8 @@ impl ServerProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("twostep starts");
+        // Owned by the guard at once: killed and reaped on every path, panics included.
+        let server = Self(child);
         let client = reqwest::Client::new();
         for _ in 0..400 {
             if client
@@ -241,7 +243,7 @@ impl ServerProcess {
                 .await
                 .is_ok_and(|r| r.status() == 200)
             {
-                return Self(child);
+                return server;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
