@@ -1,10 +1,12 @@
 //! The services: what twostep does, in terms of the domain, the store and the mailer.
 //! The web layer and the command line only translate requests into calls here.
 //!
+//! - [`admin`]: administration: users, devices, roles, settings, IP rules, template, audit.
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
 //! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
 //! - [`emailed`]: emailed OTPs: generate, queue, check.
 
+pub mod admin;
 pub mod devices;
 pub mod emailed;
 pub mod signin;
