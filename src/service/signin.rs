@@ -272,7 +272,13 @@ impl SignIn {
             .map(PendingStep::from_policy)
             .collect();
         if user.must_change_password {
-            steps.push(PendingStep::ChangePassword);
+            // After the codes (identity proven), before enrollment (a known bootstrap
+            // password is replaced before anything else is set up).
+            let at = steps
+                .iter()
+                .position(|step| matches!(step, PendingStep::Enroll { .. }))
+                .unwrap_or(steps.len());
+            steps.insert(at, PendingStep::ChangePassword);
         }
         tracing::debug!(row = decision.row, "sign-in decision");
         if steps.is_empty() {

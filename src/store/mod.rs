@@ -239,16 +239,46 @@ async fn sqlite_url(url: &str) -> StoreResult<String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
     {
-        tokio::fs::create_dir_all(parent)
+        // A new data folder is private to the service's user.
+        let mut folder = tokio::fs::DirBuilder::new();
+        folder.recursive(true).mode(0o700);
+        folder
+            .create(parent)
             .await
             .map_err(|error| StoreError::Database(Box::new(error)))?;
     }
+    create_private_file(Path::new(path)).await?;
     let query = if query.is_empty() {
         "mode=rwc".to_owned()
     } else {
         query.to_owned()
     };
     Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// A new database file is created empty with mode 0600 before SQLite opens it (SQLite
+/// gives its WAL and shared-memory files the same mode); an existing file is left alone.
+async fn create_private_file(path: &Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(error),
+        }
+    })
+    .await
+    .map_err(|error| StoreError::Database(Box::new(error)))?
+    .map_err(|error| StoreError::Database(Box::new(error)))
 }
 
 const KEY_CHECK: &str = "key_check";

@@ -909,3 +909,48 @@ async fn signing_out_ends_the_session() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_bootstrap_password_is_changed_before_enrollment() {
+    let app = spawn_app().await;
+    let admin = app
+        .ctx
+        .store
+        .user_by_username(&twostep::domain::Username::parse("admin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = app
+        .ctx
+        .hasher
+        .hash(&twostep::password::Password::new_password("printed once 12345".into()).unwrap())
+        .await
+        .unwrap();
+    app.ctx
+        .store
+        .set_password_hash(admin.id, &hash, true, app.clock.now_ts())
+        .await
+        .unwrap();
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": "admin", "password": "printed once 12345" }),
+        )
+        .await;
+    assert_eq!(answer["status"], "password_change_required");
+    let (_, next) = app
+        .post("/api/v1/signin/password", json!({ "transaction": transaction(&answer), "new_password": "the admin's own password" }))
+        .await;
+    assert_eq!(next["status"], "enroll", "then the encouraged set-up");
+    assert_eq!(next["required"], false);
+}
+
+#[tokio::test]
+async fn a_new_data_folder_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let mode =
+        |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(app.dir.path().join("twostep.db")), 0o600);
+    assert_eq!(mode(app.dir.path().join("twostep.key")), 0o600);
+}
