@@ -143,24 +143,27 @@ async fn smtp_never_up_makes_the_message_dead_after_the_validity_and_audits_it()
     start_sign_in(&app).await;
     wait_for_attempt(&app).await;
     app.clock.advance_seconds(61);
+    let dead_entries = || async {
+        app.ctx
+            .store
+            .audit_entries(&AuditQuery {
+                event: Some(AuditEvent::EmailDead),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    // The worker marks the message dead, then audits it: wait (bounded) for both.
     for _ in 0..200 {
         app.ctx.outbox_wakeup.notify_one();
-        if outbox_state(&app).await == Some(OutboxState::Dead) {
+        if outbox_state(&app).await == Some(OutboxState::Dead) && !dead_entries().await.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert_eq!(outbox_state(&app).await, Some(OutboxState::Dead));
-    let dead = app
-        .ctx
-        .store
-        .audit_entries(&AuditQuery {
-            event: Some(AuditEvent::EmailDead),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let dead = dead_entries().await;
     assert_eq!(dead.len(), 1);
     assert!(
         dead[0].detail.contains("j***@example.org"),
