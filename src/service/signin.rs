@@ -425,6 +425,10 @@ impl SignIn {
         if live.steps.first() != Some(&PendingStep::EmailOtp) {
             return Err(SignInError::WrongStep);
         }
+        if live.user.is_locked(self.ctx.now()) || !live.user.active {
+            // A locked account gets no more codes.
+            return Err(SignInError::InvalidCredentials);
+        }
         let settings = self.ctx.store.settings().await?;
         match emailed::send(
             &self.ctx,

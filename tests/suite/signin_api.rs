@@ -954,3 +954,47 @@ async fn a_new_data_folder_and_database_are_private() {
     assert_eq!(mode(app.dir.path().join("twostep.db")), 0o600);
     assert_eq!(mode(app.dir.path().join("twostep.key")), 0o600);
 }
+
+#[tokio::test]
+async fn a_locked_account_gets_no_new_codes_and_code_guessing_locks_it() {
+    let app = spawn_app().await;
+    row_user(&app, None, Require2fa::No, true, false, false).await;
+    app.settings(&[(SettingKey::LockoutThreshold, "3")]).await;
+    let (_, answer) = sign_in(&app, "jane").await;
+    let code = app.last_emailed_code().await;
+    for guess in ["000000", "111111", "222222"] {
+        let guess = if guess == code { "333333" } else { guess };
+        let (status, _) = app
+            .post(
+                "/api/v1/signin/otp",
+                json!({ "transaction": transaction(&answer), "code": guess }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, right) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": transaction(&answer), "code": code }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "locked: even the right code"
+    );
+    assert_eq!(right["code"], "invalid_credentials");
+    app.clock.advance_seconds(60);
+    let (status, _) = app
+        .post(
+            "/api/v1/signin/otp/resend",
+            json!({ "transaction": transaction(&answer) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.mails().await.len(),
+        1,
+        "no new code for a locked account"
+    );
+}
