@@ -9,6 +9,113 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
+use crate::store::{KeySource, StoreOptions};
+
+/// Where the database and the server key are: the options `serve` and the admin
+/// subcommands (`twostep user ...`) share, so that both find the same database. `global`
+/// lets the admin subcommands take them after the action (`twostep user list --data-dir
+/// D`); `serve` has no subcommands, so it changes nothing there.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB` (several instances
+    /// share one PostgreSQL). Default: SQLite at `<data-dir>/twostep.db`.
+    #[arg(long, env = "TWOSTEP_DATABASE", global = true)]
+    pub database: Option<String>,
+
+    /// Folder for the SQLite database, the key file and (without SMTP) the mail folder.
+    #[arg(
+        long,
+        env = "TWOSTEP_DATA_DIR",
+        default_value = "./twostep-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// The server key file (created with mode 0600 on a new database).
+    /// Default: `<data-dir>/twostep.key`.
+    #[arg(long, env = "TWOSTEP_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+
+    /// The server key itself, 64 hex digits, instead of a key file (environment only).
+    #[arg(
+        long = "key",
+        env = "TWOSTEP_KEY",
+        hide = true,
+        hide_env_values = true,
+        global = true
+    )]
+    pub key: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The default location under `data_dir`.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            database: None,
+            data_dir,
+            key_file: None,
+            key: None,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.sqlite_path().display()))
+    }
+
+    /// The default SQLite file, `<data-dir>/twostep.db`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("twostep.db")
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("twostep.key"))
+    }
+
+    /// `TWOSTEP_KEY` when given, else the key file.
+    pub fn key_source(&self) -> KeySource {
+        match &self.key {
+            Some(hex) => KeySource::Hex(hex.clone()),
+            None => KeySource::File(self.key_file()),
+        }
+    }
+
+    pub fn store_options(&self, max_connections: u32) -> StoreOptions {
+        StoreOptions {
+            database_url: self.database_url(),
+            key: self.key_source(),
+            max_connections,
+        }
+    }
+
+    /// The database's location for messages: the SQLite file, or the URL without its
+    /// password.
+    pub fn location(&self) -> String {
+        match &self.database {
+            None => self.sqlite_path().display().to_string(),
+            Some(url) => without_password(url),
+        }
+    }
+}
+
+/// `scheme://user:password@host/...` without the password.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
@@ -16,23 +123,9 @@ pub struct ServeArgs {
     #[arg(long, env = "TWOSTEP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB` (several instances
-    /// share one PostgreSQL). Default: SQLite at `<data-dir>/twostep.db`.
-    #[arg(long, env = "TWOSTEP_DATABASE")]
-    pub database: Option<String>,
-
-    /// Folder for the SQLite database, the key file and (without SMTP) the mail folder.
-    #[arg(long, env = "TWOSTEP_DATA_DIR", default_value = "./twostep-data")]
-    pub data_dir: PathBuf,
-
-    /// The server key file (created with mode 0600 on a new database).
-    /// Default: `<data-dir>/twostep.key`.
-    #[arg(long, env = "TWOSTEP_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
-
-    /// The server key itself, 64 hex digits, instead of a key file (environment only).
-    #[arg(long = "key", env = "TWOSTEP_KEY", hide = true, hide_env_values = true)]
-    pub key: Option<String>,
+    /// Where the database and the server key are.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 
     /// A reverse proxy (address or CIDR) whose `X-Forwarded-For` is trusted; repeatable,
     /// or comma-separated in the environment variable.
@@ -100,10 +193,7 @@ impl ServeArgs {
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: None,
-            data_dir,
-            key_file: None,
-            key: None,
+            db: DatabaseArgs::with_data_dir(data_dir),
             trusted_proxies: Vec::new(),
             public_url: None,
             site_name: "twostep".to_owned(),
@@ -142,19 +232,15 @@ impl ServeArgs {
     }
 
     pub fn database_url(&self) -> String {
-        self.database
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
+        self.db.database_url()
     }
 
     pub fn key_file(&self) -> PathBuf {
-        self.key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("twostep.key"))
+        self.db.key_file()
     }
 
     pub fn mail_folder(&self) -> PathBuf {
-        self.data_dir.join("mail")
+        self.db.data_dir.join("mail")
     }
 
     /// Cookies are Secure when users reach twostep over https.
@@ -209,6 +295,39 @@ mod tests {
         assert!(!args.secure_cookies());
         assert!(args.smtp().is_none());
         assert!(args.validate().is_ok());
+    }
+
+    #[test]
+    fn database_options_locate_the_database_and_key_for_serve_and_the_cli() {
+        let args = DatabaseArgs::with_data_dir(PathBuf::from("/srv/twostep"));
+        assert_eq!(args.database_url(), "sqlite:///srv/twostep/twostep.db");
+        assert_eq!(args.location(), "/srv/twostep/twostep.db");
+        assert!(matches!(
+            args.key_source(),
+            KeySource::File(path) if path == std::path::Path::new("/srv/twostep/twostep.key")
+        ));
+        let hex = DatabaseArgs {
+            key: Some("ab".repeat(32)),
+            ..args.clone()
+        };
+        assert!(matches!(hex.key_source(), KeySource::Hex(_)));
+        let pg = DatabaseArgs {
+            database: Some(
+                "postgres://twostep:s3cret@db.example:5432/twostep?sslmode=require".into(),
+            ),
+            ..args
+        };
+        assert_eq!(pg.database_url(), pg.database.clone().unwrap());
+        assert_eq!(
+            pg.location(),
+            "postgres://twostep@db.example:5432/twostep?sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgres://db.example/x"),
+            "postgres://db.example/x"
+        );
+        assert_eq!(without_password("postgres://u@h/x"), "postgres://u@h/x");
+        assert_eq!(without_password("sqlite://./a@b.db"), "sqlite://./a@b.db");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`policy`]: the sign-in decision of SPEC section 3. Pure.
 //! - [`domain`]: plain types for every SPEC noun (roles, devices, IP rules, ...). Pure.
 //! - [`bootstrap`]: the first start on a new database (default roles, `admin`).
+//! - [`cli`]: the admin subcommands (`twostep user|role|settings|ip ...`) on an existing
+//!   database, through the administration service; exit codes for scripts.
 //! - [`clock`]: `Timestamp` and the `Clock` the shells read time from.
 //! - [`service`]: what twostep does (sign-in, device set-up, emailed codes), over the
 //!   store, the mailer and the pure core; the web layer and the CLI only translate.
@@ -28,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bootstrap;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;

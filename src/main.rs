@@ -1,5 +1,6 @@
 //! The `twostep` command line: parses arguments and calls into the library.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -20,20 +21,35 @@ struct Cli {
 enum Command {
     /// Run the service (web pages and JSON API).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Admin(twostep::cli::Command),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TWOSTEP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
+async fn main() -> anyhow::Result<ExitCode> {
+    let command = Cli::parse().command;
+    // Logs go to standard error (standard output is for results and the one-time admin
+    // password); an admin command logs only warnings.
+    let default_filter = match command {
+        Command::Serve(_) => "info,sqlx=warn",
+        Command::Admin(_) => "warn,sqlx=error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TWOSTEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        .with_writer(std::io::stderr);
+    match command {
+        Command::Serve(args) => {
+            logs.init();
+            serve(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(command) => {
+            logs.init();
+            Ok(twostep::cli::execute(command, Arc::new(SystemClock)).await)
+        }
     }
 }
 
@@ -76,5 +92,32 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn serve_and_the_admin_subcommands_share_one_command_line() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "twostep",
+            "serve",
+            "--data-dir",
+            "d",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(args.database_url(), "sqlite://d/twostep.db");
+        let cli = Cli::try_parse_from(["twostep", "ip", "list", "--data-dir", "d"]).unwrap();
+        assert!(matches!(cli.command, Command::Admin(_)));
     }
 }

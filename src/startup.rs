@@ -16,7 +16,7 @@ use crate::mail::delivery::{Transport, TransportError, Worker};
 use crate::password::{PasswordError, PasswordHasher};
 use crate::service::signin::SignIn;
 use crate::service::{Context, ServiceConfig};
-use crate::store::{KeySource, Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError};
 use crate::web::{router, AppState};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +52,7 @@ pub struct Application {
 impl Application {
     pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         args.validate()?;
-        let key = match &args.key {
-            Some(hex) => KeySource::Hex(hex.clone()),
-            None => KeySource::File(args.key_file()),
-        };
-        let store = Store::open(&StoreOptions {
-            database_url: args.database_url(),
-            key,
-            max_connections: args.db_max_connections,
-        })
-        .await?;
+        let store = Store::open(&args.db.store_options(args.db_max_connections)).await?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);

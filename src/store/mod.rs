@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::crypto::{KeyError, MasterKey};
 
@@ -132,44 +132,39 @@ impl Store {
     /// database the key is created (file source) and recorded; on an existing one a
     /// missing or different key is a clear error.
     pub async fn open(options: &StoreOptions) -> StoreResult<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = backend_of(&options.database_url)?;
-        let url = match backend {
-            Backend::Sqlite => sqlite_url(&options.database_url).await?,
-            Backend::Postgres => options.database_url.clone(),
-        };
-        let pool_options = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10));
-        let pool_options = match backend {
-            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; synchronous=FULL makes every
-                    // commit durable before it returns; the busy timeout queues writers.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => pool_options,
-        };
-        let pool = pool_options.connect(&url).await?;
-        let migrator = match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|error| StoreError::Migrate(Box::new(error)))?;
-        let key = check_key(&pool, &options.key).await?;
+        let (url, backend) = locate(options, true)
+            .await?
+            .ok_or_else(|| corrupt("the new database could not be created"))?;
+        let pool = connect(&url, backend, options.max_connections).await?;
+        migrate(&pool, backend).await?;
+        let key = check_key(&pool, &options.key, true).await?;
         Ok(Self {
             pool,
             backend,
             key: Arc::new(key),
         })
+    }
+
+    /// Opens a database that `open` created before, and creates nothing: no SQLite file
+    /// or folder, no schema, no key file, no key check. `Ok(None)` when there is no
+    /// twostep database there (no SQLite file, or no recorded key check). For the command
+    /// line, which works on the server's database and must never start a new one beside
+    /// it. Pending migrations are applied, as `open` would.
+    pub async fn open_existing(options: &StoreOptions) -> StoreResult<Option<Self>> {
+        let Some((url, backend)) = locate(options, false).await? else {
+            return Ok(None);
+        };
+        if !has_key_check(&url, backend).await? {
+            return Ok(None);
+        }
+        let pool = connect(&url, backend, options.max_connections).await?;
+        migrate(&pool, backend).await?;
+        let key = check_key(&pool, &options.key, false).await?;
+        Ok(Some(Self {
+            pool,
+            backend,
+            key: Arc::new(key),
+        }))
     }
 
     pub fn backend(&self) -> Backend {
@@ -215,6 +210,84 @@ impl Store {
     }
 }
 
+/// The URL to connect to and its engine. With `create`, a missing SQLite file and its
+/// folder are created; without, a missing SQLite file is `Ok(None)` and the URL opens the
+/// file read-write only (SQLite's `mode=rw`), so that nothing is created.
+async fn locate(options: &StoreOptions, create: bool) -> StoreResult<Option<(String, Backend)>> {
+    sqlx::any::install_default_drivers();
+    let backend = backend_of(&options.database_url)?;
+    let url = match backend {
+        Backend::Sqlite => match sqlite_url(&options.database_url, create).await? {
+            Some(url) => url,
+            None => return Ok(None),
+        },
+        Backend::Postgres => options.database_url.clone(),
+    };
+    Ok(Some((url, backend)))
+}
+
+/// A pool on the database, with SQLite's pragmas.
+async fn connect(url: &str, backend: Backend, max_connections: u32) -> StoreResult<AnyPool> {
+    let pool_options = AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10));
+    let pool_options = match backend {
+        Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; synchronous=FULL makes every
+                // commit durable before it returns; the busy timeout queues writers.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => pool_options,
+    };
+    Ok(pool_options.connect(url).await?)
+}
+
+/// Whether the database at `url` is a twostep database: it has the `meta` table and the
+/// key check that `open` records. Asked on a plain connection, before the pool's pragmas
+/// (`journal_mode = WAL` would write to an empty SQLite file) and before the migrations.
+async fn has_key_check(url: &str, backend: Backend) -> StoreResult<bool> {
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    let tables_sql = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+    };
+    let tables: i64 = sqlx::query_scalar(tables_sql)
+        .bind("meta")
+        .fetch_one(&mut conn)
+        .await?;
+    let found = if tables == 0 {
+        false
+    } else {
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(KEY_CHECK)
+            .fetch_optional(&mut conn)
+            .await?;
+        stored.is_some()
+    };
+    conn.close().await?;
+    Ok(found)
+}
+
+async fn migrate(pool: &AnyPool, backend: Backend) -> StoreResult<()> {
+    let migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator
+        .run(pool)
+        .await
+        .map_err(|error| StoreError::Migrate(Box::new(error)))
+}
+
 fn backend_of(url: &str) -> StoreResult<Backend> {
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("sqlite:") {
@@ -228,13 +301,29 @@ fn backend_of(url: &str) -> StoreResult<Backend> {
     }
 }
 
-/// `sqlite://PATH`, with the file and its folder created when missing.
-async fn sqlite_url(url: &str) -> StoreResult<String> {
+/// `sqlite://PATH`. With `create`, the file and its folder are created when missing;
+/// without, a missing file is `None` and the URL opens the file without creating it.
+async fn sqlite_url(url: &str, create: bool) -> StoreResult<Option<String>> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !create {
+        let exists = tokio::fs::metadata(path)
+            .await
+            .is_ok_and(|metadata| metadata.is_file());
+        if !exists {
+            return Ok(None);
+        }
+        let query = query
+            .split('&')
+            .filter(|part| !part.is_empty() && !part.starts_with("mode="))
+            .chain(std::iter::once("mode=rw"))
+            .collect::<Vec<_>>()
+            .join("&");
+        return Ok(Some(format!("sqlite://{path}?{query}")));
+    }
     if let Some(parent) = Path::new(path)
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -253,7 +342,7 @@ async fn sqlite_url(url: &str) -> StoreResult<String> {
     } else {
         query.to_owned()
     };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok(Some(format!("sqlite://{path}?{query}")))
 }
 
 /// A new database file is created empty with mode 0600 before SQLite opens it (SQLite
@@ -284,7 +373,13 @@ async fn create_private_file(path: &Path) -> StoreResult<()> {
 const KEY_CHECK: &str = "key_check";
 
 /// Loads the server key and checks it against the one this database was created with.
-async fn check_key(pool: &AnyPool, source: &KeySource) -> StoreResult<MasterKey> {
+/// With `new_allowed`, a database without a key check is new: a missing key file is
+/// created and the key's check value recorded. Without, nothing is created.
+async fn check_key(
+    pool: &AnyPool,
+    source: &KeySource,
+    new_allowed: bool,
+) -> StoreResult<MasterKey> {
     let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
         .bind(KEY_CHECK)
         .fetch_optional(pool)
@@ -293,11 +388,12 @@ async fn check_key(pool: &AnyPool, source: &KeySource) -> StoreResult<MasterKey>
     let key = match source {
         KeySource::Hex(hex) => MasterKey::from_hex(hex)?,
         KeySource::File(path) => {
-            crate::crypto::load_or_create_key_file(path, !existing_database).await?
+            crate::crypto::load_or_create_key_file(path, new_allowed && !existing_database).await?
         }
     };
     let stored = match stored {
         Some(stored) => stored,
+        None if !new_allowed => return Err(corrupt("the database has no key check")),
         None => {
             // A new database: record this key's check value. Two instances starting on a
             // new database race here; the first insert wins and the other is checked.

@@ -221,7 +221,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let admin_password = "admin password for tests".to_owned();
     let args = ServeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: options.database.clone(),
+        db: twostep::config::DatabaseArgs {
+            database: options.database.clone(),
+            ..twostep::config::DatabaseArgs::with_data_dir(dir.path().to_path_buf())
+        },
         trusted_proxies: options.trusted_proxies.clone(),
         public_url: options.public_url.clone(),
         admin_password: Some(admin_password.clone()),

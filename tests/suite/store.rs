@@ -67,6 +67,7 @@ on_both_engines!(
     signin_transactions_and_sessions_expire,
     restart_keeps_everything_and_migrations_are_idempotent,
     a_wrong_or_missing_key_is_refused_for_an_existing_database,
+    open_existing_creates_nothing_and_opens_only_a_twostep_database,
     corrupt_rows_are_reported_not_trusted,
     first_start_uses_the_given_admin_password_without_forced_change,
     first_start_generates_an_admin_password_that_must_be_changed,
@@ -921,6 +922,45 @@ async fn a_wrong_or_missing_key_is_refused_for_an_existing_database(db: &TestDb)
         "no new key is made for an existing database"
     );
     assert!(db.open_with(db.key.clone()).await.is_ok());
+}
+
+async fn open_existing_creates_nothing_and_opens_only_a_twostep_database(db: &TestDb) {
+    use twostep::store::StoreOptions;
+    let options = |key: KeySource| StoreOptions {
+        database_url: db.url.clone(),
+        key,
+        max_connections: 2,
+    };
+    let key_file = db.dir.path().join("twostep.key");
+    // Nothing there yet: no database, and none is started.
+    let none = Store::open_existing(&options(KeySource::File(key_file.clone()))).await;
+    assert!(matches!(none, Ok(None)), "{none:?}");
+    assert!(!key_file.exists(), "no key file is created");
+    if db.url.starts_with("sqlite:") {
+        assert_eq!(std::fs::read_dir(db.dir.path()).unwrap().count(), 0);
+    } else {
+        let tables = db
+            .raw_count(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .await;
+        assert_eq!(tables, 0, "no schema is created");
+    }
+
+    let store = bootstrapped(db).await;
+    store.close().await;
+    let existing = Store::open_existing(&options(db.key.clone()))
+        .await
+        .unwrap()
+        .expect("the database exists now");
+    assert_eq!(existing.count_users().await.unwrap(), 1);
+    existing.close().await;
+    let other = MasterKey::generate(&mut OsRng).to_hex();
+    let wrong = Store::open_existing(&options(KeySource::Hex(other))).await;
+    assert!(matches!(wrong, Err(StoreError::WrongKey)), "{wrong:?}");
+    let missing = Store::open_existing(&options(KeySource::File(key_file.clone()))).await;
+    assert!(matches!(missing, Err(StoreError::Key(_))), "{missing:?}");
+    assert!(!key_file.exists());
 }
 
 async fn corrupt_rows_are_reported_not_trusted(db: &TestDb) {
