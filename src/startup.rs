@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, ServeArgs};
 use crate::mail::delivery::{Transport, TransportError, Worker};
 use crate::password::{PasswordError, PasswordHasher};
+use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError};
@@ -103,6 +104,7 @@ impl Application {
                 })?;
         let state = AppState {
             signin: SignIn::new(ctx.clone()),
+            admin: Admin::new(ctx.clone()),
             trusted_proxies: Arc::new(args.trusted_proxies.clone()),
             secure_cookies: args.secure_cookies(),
         };

@@ -607,13 +607,17 @@ impl Admin {
 
     /// Applies several changes at once (all or none). Enable Bypass 2FA OTP needs Manage
     /// 2FA Bypass; every other setting needs Manage System Settings. Each changed setting is
-    /// audited with its value before and after.
+    /// audited with its value before and after. No changes at all is a read, with the
+    /// read's permission check (the answer is the settings).
     pub async fn update_settings(
         &self,
         actor: &Actor,
         changes: &[(SettingKey, String)],
         ip: Option<&str>,
     ) -> Result<Settings, AdminError> {
+        if changes.is_empty() {
+            return self.settings(actor).await;
+        }
         for (key, _) in changes {
             let needed = match key {
                 SettingKey::BypassEnabled => Permission::Manage2faBypass,
@@ -743,13 +747,18 @@ impl Admin {
 
     // ----- the audit log (View Audit Log) -----
 
+    /// A page of the log, newest first; at most 500 entries per page.
     pub async fn audit_log(
         &self,
         actor: &Actor,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEntry>, AdminError> {
         actor.require(Permission::ViewAuditLog)?;
-        Ok(self.ctx.store.audit_entries(query).await?)
+        let query = AuditQuery {
+            limit: query.limit.clamp(1, 500),
+            ..query.clone()
+        };
+        Ok(self.ctx.store.audit_entries(&query).await?)
     }
 
     // ----- API tokens -----

@@ -1,8 +1,11 @@
 //! The JSON sign-in API of SPEC section 9 (`/api/v1/signin...`, `/api/v1/me`).
 //!
 //! Errors are `{"code": "...", "message": "..."}` with a fitting status, from one
-//! exhaustive mapping ([`ApiError`]); a sign-in failure of any kind is
-//! `401 {"code":"invalid_credentials"}`.
+//! exhaustive mapping ([`ApiError`], shared with the administration API of
+//! [`super::admin_api`]); a sign-in failure of any kind is
+//! `401 {"code":"invalid_credentials"}`. Answers are typed structs so that the OpenAPI
+//! document ([`super::openapi`]) is generated from what is actually sent: each handler
+//! carries its `#[utoipa::path]`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -11,12 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{request_id, retry_after, AppState, ClientIp};
 use crate::domain::{OtpMethod, PromptMode};
+use crate::service::admin::AdminError;
+use crate::service::devices::SetupInfo;
 use crate::service::signin::{OtpKind, SignInError, SignInStatus};
+use crate::store::Conflict;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,6 +41,8 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug)]
 pub enum ApiError {
     SignIn(SignInError),
+    /// An administration call failed ([`crate::service::admin`]).
+    Admin(AdminError),
     /// The body is not the JSON this endpoint takes.
     BadBody {
         status: StatusCode,
@@ -46,6 +54,8 @@ pub enum ApiError {
         field: &'static str,
         message: &'static str,
     },
+    /// A body names a field this endpoint does not know.
+    UnknownField(String),
     /// No valid session or token.
     Unauthenticated,
 }
@@ -56,10 +66,59 @@ impl From<SignInError> for ApiError {
     }
 }
 
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        Self::Admin(error)
+    }
+}
+
+/// The body of every error answer. Only `code` and `message` are always present.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
+    /// `role_name_taken`, `network_exists`, `role_in_use`, `internal`.
+    pub code: String,
+    /// For people; never contains a password, code or secret.
+    pub message: String,
+    /// `invalid_field`, `unknown_field`: the field concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `forbidden`: the permission the caller's role lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// `otp_request_delay`: seconds until a new code may be requested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
+    /// `internal`: quote it to the operator, who finds the detail in the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorBody {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            field: None,
+            permission: None,
+            retry_after: None,
+            request_id: None,
+        }
+    }
+}
+
 fn body(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(ErrorBody::new(code, message))).into_response()
+}
+
+fn field_error(code: &str, field: String, message: impl Into<String>) -> Response {
     (
-        status,
-        Json(json!({ "code": code, "message": message.into() })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(ErrorBody {
+            field: Some(field),
+            ..ErrorBody::new(code, message)
+        }),
     )
         .into_response()
 }
@@ -70,47 +129,108 @@ impl IntoResponse for ApiError {
             Self::SignIn(error) => {
                 let message = error.to_string();
                 match error {
-                    SignInError::InvalidCredentials | SignInError::WrongSetupCode => {
-                        body(StatusCode::UNAUTHORIZED, "invalid_credentials", SignInError::InvalidCredentials.to_string())
+                    SignInError::InvalidCredentials | SignInError::WrongSetupCode => body(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_credentials",
+                        SignInError::InvalidCredentials.to_string(),
+                    ),
+                    SignInError::TransactionExpired => {
+                        body(StatusCode::UNAUTHORIZED, "transaction_expired", message)
                     }
-                    SignInError::TransactionExpired => body(StatusCode::UNAUTHORIZED, "transaction_expired", message),
-                    SignInError::RequestDelay { retry_after: seconds } => (
+                    SignInError::RequestDelay {
+                        retry_after: seconds,
+                    } => (
                         StatusCode::TOO_MANY_REQUESTS,
                         [retry_after(seconds)],
-                        Json(json!({ "code": "otp_request_delay", "message": message, "retry_after": seconds })),
+                        Json(ErrorBody {
+                            retry_after: Some(seconds),
+                            ..ErrorBody::new("otp_request_delay", message)
+                        }),
                     )
                         .into_response(),
-                    SignInError::EmailMissing => body(StatusCode::FORBIDDEN, "email_missing", message),
-                    SignInError::EnrollmentRequired => body(StatusCode::FORBIDDEN, "enrollment_required", message),
-                    SignInError::WrongStep => body(StatusCode::CONFLICT, "wrong_step", message),
-                    SignInError::MethodNotAllowed => body(StatusCode::UNPROCESSABLE_ENTITY, "method_not_allowed", message),
-                    SignInError::InvalidPassword(_) => body(StatusCode::UNPROCESSABLE_ENTITY, "invalid_password", message),
-                    SignInError::Internal(source) => {
-                        let id = request_id();
-                        tracing::error!(request_id = %id, error = %source, "internal error");
-                        (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            Json(json!({ "code": "internal", "message": "internal error", "request_id": id })),
-                        )
-                            .into_response()
+                    SignInError::EmailMissing => {
+                        body(StatusCode::FORBIDDEN, "email_missing", message)
                     }
+                    SignInError::EnrollmentRequired => {
+                        body(StatusCode::FORBIDDEN, "enrollment_required", message)
+                    }
+                    SignInError::WrongStep => body(StatusCode::CONFLICT, "wrong_step", message),
+                    SignInError::MethodNotAllowed => body(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "method_not_allowed",
+                        message,
+                    ),
+                    SignInError::InvalidPassword(_) => body(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_password",
+                        message,
+                    ),
+                    SignInError::Internal(source) => internal(&source),
                 }
             }
+            Self::Admin(error) => admin_error(error),
             Self::BadBody {
                 status,
                 code,
                 message,
             } => body(status, code, message),
-            Self::InvalidField { field, message } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({ "code": "invalid_field", "field": field, "message": message })),
-            )
-                .into_response(),
+            Self::InvalidField { field, message } => {
+                field_error("invalid_field", field.to_owned(), message)
+            }
+            // Bounded: the name comes from the client.
+            Self::UnknownField(field) => field_error(
+                "unknown_field",
+                field.chars().take(64).collect(),
+                "this field is not known here",
+            ),
             Self::Unauthenticated => {
                 body(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
             }
         }
     }
+}
+
+/// The answers to the administration service's errors.
+fn admin_error(error: AdminError) -> Response {
+    let message = error.to_string();
+    match error {
+        AdminError::Forbidden(permission) => (
+            StatusCode::FORBIDDEN,
+            Json(ErrorBody {
+                permission: Some(permission.as_str().to_owned()),
+                ..ErrorBody::new("forbidden", message)
+            }),
+        )
+            .into_response(),
+        AdminError::NotFound(_) => body(StatusCode::NOT_FOUND, "not_found", message),
+        AdminError::Invalid { field, message } => {
+            field_error("invalid_field", field.to_owned(), message)
+        }
+        AdminError::Conflict(conflict) => {
+            let code = match conflict {
+                Conflict::UsernameTaken => "username_taken",
+                Conflict::RoleNameTaken => "role_name_taken",
+                Conflict::NetworkExists => "network_exists",
+                Conflict::RoleInUse => "role_in_use",
+            };
+            body(StatusCode::CONFLICT, code, message)
+        }
+        AdminError::Internal(source) => internal(&source),
+    }
+}
+
+/// 500: the detail goes to the log under a request id; the client gets only the id.
+fn internal(detail: &dyn std::fmt::Display) -> Response {
+    let id = request_id();
+    tracing::error!(request_id = %id, error = %detail, "internal error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(ErrorBody {
+            request_id: Some(id),
+            ..ErrorBody::new("internal", "internal error")
+        }),
+    )
+        .into_response()
 }
 
 /// `Json<T>` whose rejections are our JSON errors, not axum's plain text.
@@ -146,8 +266,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(error) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_input",
-            // serde's message names the field and the expected type, never a value.
-            error.body_text(),
+            // serde's message names the field and the expected type; a value it quotes
+            // (`...`) could be a password sent with the wrong type, so it is cut out.
+            without_quoted_values(&error.body_text()),
         ),
         JsonRejection::BytesRejection(_) => (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,166 +288,373 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// The JSON of a sign-in status (SPEC section 9).
-fn status_json(status: SignInStatus) -> Value {
-    match status {
-        SignInStatus::SignedIn { session, .. } => {
-            json!({ "status": "signed_in", "session": session.as_str() })
+/// Where a sign-in stands (SPEC section 9), tagged by `status`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignInAnswer {
+    /// Done: `session` is the bearer token of the new session.
+    SignedIn { session: String },
+    /// Enter a code: from the device, or the one just emailed.
+    OtpRequired {
+        method: OtpStep,
+        /// For `device`: the device's method.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device_method: Option<MethodName>,
+        transaction: String,
+        /// For `email`: where the code went, masked (`j***@example.org`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sent_to: Option<String>,
+        /// For `email`: no code was sent yet (OTP Request Delay Seconds); a new one can
+        /// be requested in this many seconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resend_after: Option<i64>,
+    },
+    /// Set up a device with one of `methods`; `required: false` allows skipping.
+    Enroll {
+        required: bool,
+        methods: Vec<MethodName>,
+        transaction: String,
+    },
+    /// The password must be changed first (`POST /api/v1/signin/password`).
+    PasswordChangeRequired { transaction: String },
+}
+
+/// Which code an `otp_required` step asks for.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpStep {
+    Device,
+    Email,
+}
+
+/// A device method on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodName {
+    Totp,
+    Hotp,
+}
+
+impl From<OtpMethod> for MethodName {
+    fn from(method: OtpMethod) -> Self {
+        match method {
+            OtpMethod::Totp => Self::Totp,
+            OtpMethod::Hotp => Self::Hotp,
         }
-        SignInStatus::OtpRequired {
-            kind,
-            transaction,
-            email,
-        } => {
-            let mut value = json!({
-                "status": "otp_required",
-                "method": match kind { OtpKind::Device(_) => "device", OtpKind::Email => "email" },
-                "transaction": transaction.as_str(),
-            });
-            if let OtpKind::Device(method) = kind {
-                value["device_method"] = json!(method.as_str());
-            }
-            if let Some(notice) = email {
-                value["sent_to"] = json!(notice.masked_to);
-                if let Some(seconds) = notice.resend_after {
-                    value["resend_after"] = json!(seconds);
-                }
-            }
-            value
-        }
-        SignInStatus::Enroll {
-            required,
-            methods,
-            transaction,
-        } => json!({
-            "status": "enroll",
-            "required": required,
-            "methods": methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-            "transaction": transaction.as_str(),
-        }),
-        SignInStatus::ChangePassword { transaction } => json!({
-            "status": "password_change_required",
-            "transaction": transaction.as_str(),
-        }),
     }
 }
 
-#[derive(Deserialize)]
-struct SignInBody {
+/// A device prompt mode on the wire (SPEC section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptModeName {
+    /// "Every Login (Maximum Security)".
+    EveryLogin,
+    /// "When the system deems appropriate (More Security)".
+    WhenAppropriate,
+}
+
+impl From<PromptMode> for PromptModeName {
+    fn from(mode: PromptMode) -> Self {
+        match mode {
+            PromptMode::EveryLogin => Self::EveryLogin,
+            PromptMode::WhenAppropriate => Self::WhenAppropriate,
+        }
+    }
+}
+
+impl From<SignInStatus> for SignInAnswer {
+    fn from(status: SignInStatus) -> Self {
+        match status {
+            SignInStatus::SignedIn { session, .. } => Self::SignedIn {
+                session: session.as_str().to_owned(),
+            },
+            SignInStatus::OtpRequired {
+                kind,
+                transaction,
+                email,
+            } => {
+                let (method, device_method) = match kind {
+                    OtpKind::Device(method) => (OtpStep::Device, Some(method.into())),
+                    OtpKind::Email => (OtpStep::Email, None),
+                };
+                let (sent_to, resend_after) = match email {
+                    Some(notice) => (Some(notice.masked_to), notice.resend_after),
+                    None => (None, None),
+                };
+                Self::OtpRequired {
+                    method,
+                    device_method,
+                    transaction: transaction.as_str().to_owned(),
+                    sent_to,
+                    resend_after,
+                }
+            }
+            SignInStatus::Enroll {
+                required,
+                methods,
+                transaction,
+            } => Self::Enroll {
+                required,
+                methods: methods.into_iter().map(MethodName::from).collect(),
+                transaction: transaction.as_str().to_owned(),
+            },
+            SignInStatus::ChangePassword { transaction } => Self::PasswordChangeRequired {
+                transaction: transaction.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+/// A device being set up: show `otpauth_uri` as a QR code, or let the user type `secret`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceSetup {
+    /// The `otpauth://` key URI.
+    pub otpauth_uri: String,
+    /// The secret in base32, for typing into an app.
+    pub secret: String,
+}
+
+impl From<SetupInfo> for DeviceSetup {
+    fn from(setup: SetupInfo) -> Self {
+        Self {
+            otpauth_uri: setup.otpauth_uri,
+            secret: setup.secret_base32,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(super) struct SignInBody {
     username: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-async fn signin(
+/// Sign in with username and password; the answer says what comes next.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin",
+    tag = "sign-in",
+    request_body = SignInBody,
+    responses(
+        (status = 200, description = "The next step, or the session", body = SignInAnswer),
+        (status = 401, description = "`invalid_credentials`, whatever failed", body = ErrorBody),
+        (status = 403, description = "`email_missing`: an emailed OTP is needed but the user has no address", body = ErrorBody),
+        (status = 422, description = "`invalid_input`: the body is not this JSON", body = ErrorBody),
+    )
+)]
+pub(super) async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SignInBody>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(
+) -> Result<Json<SignInAnswer>, ApiError> {
+    Ok(Json(
         state
             .signin
             .password(&body.username, &body.password, ip)
-            .await?,
-    )))
+            .await?
+            .into(),
+    ))
 }
 
-#[derive(Deserialize)]
-struct CodeBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct CodeBody {
     transaction: String,
     code: String,
 }
 
-async fn otp(
+/// Enter the code of an `otp_required` step.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/otp",
+    tag = "sign-in",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "The next step, or the session", body = SignInAnswer),
+        (status = 401, description = "`invalid_credentials` or `transaction_expired`", body = ErrorBody),
+        (status = 409, description = "`wrong_step`: this transaction is not at an OTP step", body = ErrorBody),
+    )
+)]
+pub(super) async fn otp(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(
-        state.signin.otp(&body.transaction, &body.code).await?,
-    )))
+) -> Result<Json<SignInAnswer>, ApiError> {
+    Ok(Json(
+        state
+            .signin
+            .otp(&body.transaction, &body.code)
+            .await?
+            .into(),
+    ))
 }
 
-#[derive(Deserialize)]
-struct TransactionBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct TransactionBody {
     transaction: String,
 }
 
-async fn resend(
+/// A new code was emailed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resent {
+    /// Always `sent`.
+    pub status: String,
+    /// The masked address.
+    pub sent_to: String,
+}
+
+/// Email a new code (voids the older ones), once OTP Request Delay Seconds have passed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/otp/resend",
+    tag = "sign-in",
+    request_body = TransactionBody,
+    responses(
+        (status = 202, description = "Sent", body = Resent),
+        (status = 401, description = "`transaction_expired`", body = ErrorBody),
+        (status = 429, description = "`otp_request_delay` with `retry_after` (also a `Retry-After` header)", body = ErrorBody),
+    )
+)]
+pub(super) async fn resend(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TransactionBody>,
 ) -> Result<Response, ApiError> {
     let notice = state.signin.resend(&body.transaction).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "sent", "sent_to": notice.masked_to })),
+        Json(Resent {
+            status: "sent".to_owned(),
+            sent_to: notice.masked_to,
+        }),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct EnrollBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct EnrollBody {
     transaction: String,
+    #[schema(value_type = MethodName)]
     method: String,
+    #[schema(value_type = PromptModeName)]
     prompt_mode: String,
 }
 
-async fn enroll(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<EnrollBody>,
-) -> Result<Json<Value>, ApiError> {
-    let method = OtpMethod::parse(&body.method).ok_or(ApiError::InvalidField {
+/// Parses a device method; the error names the field.
+pub(super) fn parse_method(text: &str) -> Result<OtpMethod, ApiError> {
+    OtpMethod::parse(text).ok_or(ApiError::InvalidField {
         field: "method",
         message: "method must be \"totp\" or \"hotp\"",
-    })?;
-    let prompt_mode = PromptMode::parse(&body.prompt_mode).ok_or(ApiError::InvalidField {
+    })
+}
+
+/// Parses a prompt mode; the error names the field.
+pub(super) fn parse_prompt_mode(text: &str) -> Result<PromptMode, ApiError> {
+    PromptMode::parse(text).ok_or(ApiError::InvalidField {
         field: "prompt_mode",
         message: "prompt_mode must be \"every_login\" or \"when_appropriate\"",
-    })?;
+    })
+}
+
+/// Start setting up a device during sign-in (an `enroll` step).
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/enroll",
+    tag = "sign-in",
+    request_body = EnrollBody,
+    responses(
+        (status = 200, description = "Scan or type the secret, then confirm with a code", body = DeviceSetup),
+        (status = 401, description = "`transaction_expired`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`method`, `prompt_mode`) or `method_not_allowed` (system setting Use 2FA)", body = ErrorBody),
+    )
+)]
+pub(super) async fn enroll(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EnrollBody>,
+) -> Result<Json<DeviceSetup>, ApiError> {
+    let method = parse_method(&body.method)?;
+    let prompt_mode = parse_prompt_mode(&body.prompt_mode)?;
     let setup = state
         .signin
         .enroll(&body.transaction, method, prompt_mode)
         .await?;
-    Ok(Json(
-        json!({ "otpauth_uri": setup.otpauth_uri, "secret": setup.secret_base32 }),
-    ))
+    Ok(Json(setup.into()))
 }
 
-async fn enroll_confirm(
+/// Complete the set-up with a code from the app.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/enroll/confirm",
+    tag = "sign-in",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "The next step, or the session", body = SignInAnswer),
+        (status = 401, description = "`invalid_credentials` (wrong code) or `transaction_expired`", body = ErrorBody),
+    )
+)]
+pub(super) async fn enroll_confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(
+) -> Result<Json<SignInAnswer>, ApiError> {
+    Ok(Json(
         state
             .signin
             .enroll_confirm(&body.transaction, &body.code)
-            .await?,
-    )))
+            .await?
+            .into(),
+    ))
 }
 
-async fn enroll_skip(
+/// "Set up later", when the role encourages (does not force) 2FA.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/enroll/skip",
+    tag = "sign-in",
+    request_body = TransactionBody,
+    responses(
+        (status = 200, description = "The next step, or the session", body = SignInAnswer),
+        (status = 401, description = "`transaction_expired`", body = ErrorBody),
+        (status = 403, description = "`enrollment_required`: the role forces 2FA", body = ErrorBody),
+    )
+)]
+pub(super) async fn enroll_skip(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TransactionBody>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(
-        state.signin.enroll_skip(&body.transaction).await?,
-    )))
+) -> Result<Json<SignInAnswer>, ApiError> {
+    Ok(Json(
+        state.signin.enroll_skip(&body.transaction).await?.into(),
+    ))
 }
 
-#[derive(Deserialize)]
-struct PasswordBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct PasswordBody {
     transaction: String,
+    #[schema(format = Password)]
     new_password: String,
 }
 
-async fn change_password(
+/// Choose a new password (a `password_change_required` step).
+#[utoipa::path(
+    post,
+    path = "/api/v1/signin/password",
+    tag = "sign-in",
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "The next step, or the session", body = SignInAnswer),
+        (status = 401, description = "`transaction_expired`", body = ErrorBody),
+        (status = 422, description = "`invalid_password`: too short, too long, control characters", body = ErrorBody),
+    )
+)]
+pub(super) async fn change_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasswordBody>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(
+) -> Result<Json<SignInAnswer>, ApiError> {
+    Ok(Json(
         state
             .signin
             .change_password(&body.transaction, &body.new_password)
-            .await?,
-    )))
+            .await?
+            .into(),
+    ))
 }
 
 /// The bearer token of a request, if any.
@@ -339,7 +667,49 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// 2 Step Verification of a user: a confirmed device, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoStep {
+    Enabled,
+    NotEnabled,
+}
+
+impl TwoStep {
+    pub fn from_enabled(enabled: bool) -> Self {
+        if enabled {
+            Self::Enabled
+        } else {
+            Self::NotEnabled
+        }
+    }
+}
+
+/// The signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    pub display_name: String,
+    /// The role's name.
+    pub role: String,
+    pub two_step: TwoStep,
+}
+
+/// The user of the session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "sign-in",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = Me),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    )
+)]
+pub(super) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Me>, ApiError> {
     let token = bearer(&headers).ok_or(ApiError::Unauthenticated)?;
     let (user, role) = state
         .signin
@@ -354,19 +724,69 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Va
         .await
         .map_err(|error| ApiError::SignIn(error.into()))?
         .is_some();
-    Ok(Json(json!({
-        "username": user.username.as_str(),
-        "display_name": user.display_name.as_str(),
-        "role": role.name.as_str(),
-        "two_step": if enabled { "enabled" } else { "not_enabled" },
-    })))
+    Ok(Json(Me {
+        username: user.username.as_str().to_owned(),
+        display_name: user.display_name.as_str().to_owned(),
+        role: role.name.as_str().to_owned(),
+        two_step: TwoStep::from_enabled(enabled),
+    }))
 }
 
-async fn signout(
+/// End the session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signout",
+    tag = "sign-in",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    )
+)]
+pub(super) async fn signout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = bearer(&headers).ok_or(ApiError::Unauthenticated)?;
     state.signin.sign_out(token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces every `` `...` `` segment of a serde message with `` `…` ``.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for ch in message.chars() {
+        if ch == '`' {
+            if inside {
+                out.push_str("…`");
+            } else {
+                out.push('`');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_quoted_values;
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        assert_eq!(
+            without_quoted_values(
+                "password: invalid type: integer `12345`, expected a string at line 1 column 20"
+            ),
+            "password: invalid type: integer `…`, expected a string at line 1 column 20"
+        );
+        assert_eq!(
+            without_quoted_values("missing field `username`"),
+            "missing field `…`"
+        );
+        assert_eq!(without_quoted_values("no quotes"), "no quotes");
+    }
 }

@@ -2,15 +2,19 @@
 //! handler translates a request into a call of [`crate::service`] and its outcome into a
 //! page or a JSON body.
 //!
-//! - [`api`]: the JSON API of SPEC section 9.
+//! - [`api`]: the JSON sign-in API of SPEC section 9, and the JSON error mapping.
+//! - [`admin_api`]: the JSON administration API of SPEC section 9.
+//! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
 //! - [`pages`]: the server-rendered pages (askama templates in `templates/`).
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
+pub mod admin_api;
 pub mod api;
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
+pub mod openapi;
 pub mod pages;
 
 use std::net::{IpAddr, SocketAddr};
@@ -29,12 +33,14 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub signin: SignIn,
+    pub admin: Admin,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
@@ -54,6 +60,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api::routes())
+        .merge(admin_api::routes())
+        .merge(openapi::routes())
         .merge(pages::routes())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -998,3 +998,17 @@ async fn a_locked_account_gets_no_new_codes_and_code_guessing_locks_it() {
         "no new code for a locked account"
     );
 }
+
+#[tokio::test]
+async fn a_password_of_the_wrong_type_is_not_echoed_in_the_error() {
+    let app = spawn_app().await;
+    let (status, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": "jane", "password": 987654321 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["code"], "invalid_input");
+    assert!(!answer.to_string().contains("987654321"), "{answer}");
+}

@@ -1,0 +1,103 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3 document of the JSON API, generated from the
+//! handlers' `#[utoipa::path]` attributes and the `ToSchema` types they send and take.
+//! Reading it needs no authentication; every other `/api/v1` endpoint but the sign-in
+//! steps needs the `bearer` scheme.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin_api, api, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "twostep",
+        description = "Sign-in with multi-factor authentication (SPEC section 9). Errors are \
+                       `{\"code\", \"message\"}` with a fitting status; administration \
+                       endpoints check the caller's role permissions."
+    ),
+    paths(
+        api::signin,
+        api::otp,
+        api::resend,
+        api::enroll,
+        api::enroll_confirm,
+        api::enroll_skip,
+        api::change_password,
+        api::me,
+        api::signout,
+        admin_api::list_roles,
+        admin_api::create_role,
+        admin_api::get_role,
+        admin_api::update_role,
+        admin_api::list_users,
+        admin_api::create_user,
+        admin_api::get_user,
+        admin_api::update_user,
+        admin_api::delete_user,
+        admin_api::unlock_user,
+        admin_api::setup_device,
+        admin_api::confirm_device,
+        admin_api::disable_device,
+        admin_api::get_settings,
+        admin_api::update_settings,
+        admin_api::list_ip_rules,
+        admin_api::add_ip_rule,
+        admin_api::remove_ip_rule,
+        admin_api::get_template,
+        admin_api::put_template,
+        admin_api::audit_log,
+        admin_api::create_token,
+        openapi,
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "sign-in", description = "Password, OTP steps, enrollment, sessions"),
+        (name = "roles", description = "Security roles (`manage_roles`)"),
+        (name = "users", description = "Users and their devices (`manage_users`)"),
+        (name = "settings", description = "System settings and the OTP email template"),
+        (name = "ip-rules", description = "IP Settings (`manage_ip_settings`)"),
+        (name = "audit", description = "The audit log (`view_audit_log`)"),
+        (name = "tokens", description = "API tokens"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The `bearer` security scheme: a session token or an API token.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "A session token (from sign-in) or an API token (POST /api/v1/tokens)",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/openapi.json", get(openapi))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "sign-in",
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json"))
+)]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
