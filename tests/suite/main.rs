@@ -3,5 +3,6 @@
 
 mod helpers;
 mod oathtool;
+mod pages;
 mod signin_api;
 mod store;
