@@ -192,7 +192,7 @@ pub async fn still_sending(ctx: &Context, transaction_id: i64) -> Result<bool, S
     };
     Ok(matches!(
         ctx.store.outbox_state_for_otp(otp.id).await?,
-        Some(OutboxState::Pending { attempts }) if attempts >= 1
+        Some(OutboxState::Pending { failed: true, .. })
     ))
 }
 

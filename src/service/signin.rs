@@ -784,6 +784,11 @@ impl SignIn {
         Ok(Some((user, role)))
     }
 
+    /// Whether `user` has a confirmed device: "2 Step Verification: Enabled".
+    pub async fn two_step_enabled(&self, user: &User) -> Result<bool, SignInError> {
+        Ok(self.ctx.store.confirmed_device(user.id).await?.is_some())
+    }
+
     /// Sign out: the session ends.
     pub async fn sign_out(&self, token: &str) -> Result<(), SignInError> {
         let Ok(token) = Token::parse(token) else {

@@ -55,7 +55,11 @@ impl std::fmt::Debug for ClaimedMessage {
 /// Where a message stands, for the "we are still sending your code" page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutboxState {
-    Pending { attempts: u32 },
+    /// Not delivered yet; `failed`: an attempt failed (the worker is retrying).
+    Pending {
+        attempts: u32,
+        failed: bool,
+    },
     Sent,
     Dead,
 }
@@ -206,18 +210,21 @@ impl Store {
         &self,
         emailed_otp_id: i64,
     ) -> StoreResult<Option<OutboxState>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT state, attempts FROM outbox WHERE emailed_otp_id = $1 ORDER BY id DESC LIMIT 1",
+        let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT state, attempts, last_error FROM outbox WHERE emailed_otp_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(emailed_otp_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(state, attempts)| match state.as_str() {
-            "sent" => OutboxState::Sent,
-            "dead" => OutboxState::Dead,
-            _ => OutboxState::Pending {
-                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            },
-        }))
+        Ok(
+            row.map(|(state, attempts, last_error)| match state.as_str() {
+                "sent" => OutboxState::Sent,
+                "dead" => OutboxState::Dead,
+                _ => OutboxState::Pending {
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    failed: last_error.is_some(),
+                },
+            }),
+        )
     }
 }

@@ -32,12 +32,12 @@ async fn start_sign_in(app: &TestApp) -> String {
     answer["transaction"].as_str().unwrap().to_owned()
 }
 
-/// Waits (bounded) until the outbox has been tried at least once.
+/// Waits (bounded) until a delivery attempt has failed.
 async fn wait_for_attempt(app: &TestApp) {
     for _ in 0..200 {
         let attempted = matches!(
             outbox_state(app).await,
-            Some(OutboxState::Pending { attempts }) if attempts >= 1
+            Some(OutboxState::Pending { failed: true, .. })
         );
         if attempted {
             return;

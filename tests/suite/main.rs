@@ -2,9 +2,11 @@
 //! each module).
 
 mod admin_api;
+mod browser;
 mod cli;
 mod email;
 mod helpers;
 mod oathtool;
+mod pages;
 mod signin_api;
 mod store;

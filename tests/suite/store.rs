@@ -1102,7 +1102,10 @@ async fn outbox_messages_are_sealed_claimed_once_and_erased_after_delivery(db: &
     );
     assert_eq!(
         store.outbox_state_for_otp(otp.id).await.unwrap(),
-        Some(twostep::store::OutboxState::Pending { attempts: 0 })
+        Some(twostep::store::OutboxState::Pending {
+            attempts: 0,
+            failed: false
+        })
     );
     let claimed = store.claim_outbox(NOW, 60, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -1120,6 +1123,14 @@ async fn outbox_messages_are_sealed_claimed_once_and_erased_after_delivery(db: &
         .outbox_retry(claimed[0].id, NOW.plus_seconds(120), "connection refused")
         .await
         .unwrap();
+    assert_eq!(
+        store.outbox_state_for_otp(otp.id).await.unwrap(),
+        Some(twostep::store::OutboxState::Pending {
+            attempts: 1,
+            failed: true
+        }),
+        "a failed attempt is visible (\"we are still sending your code\")"
+    );
     assert!(
         store
             .claim_outbox(NOW.plus_seconds(119), 60, 10)
