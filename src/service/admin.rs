@@ -426,6 +426,25 @@ impl Admin {
         .await
     }
 
+    /// The role names a user can be given (the role select of Add User and Edit User).
+    pub async fn role_choices(&self, actor: &Actor) -> Result<Vec<String>, AdminError> {
+        actor.require(Permission::ManageUsers)?;
+        Ok(self
+            .ctx
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|role| role.name.as_str().to_owned())
+            .collect())
+    }
+
+    /// The methods Setup offers (system setting Use 2FA).
+    pub async fn setup_methods(&self, actor: &Actor) -> Result<&'static [OtpMethod], AdminError> {
+        actor.require(Permission::ManageUsers)?;
+        Ok(self.ctx.store.settings().await?.use_2fa().methods())
+    }
+
     // ----- a user's device (Manage Users): Setup, Complete Setup, Disable -----
 
     /// Setup, or Setup New Device when one exists (the old one works until the new one is

@@ -6,10 +6,12 @@
 //! - [`admin_api`]: the JSON administration API of SPEC section 9.
 //! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
 //! - [`pages`]: the server-rendered pages (askama templates in `templates/`).
+//! - [`admin_pages`]: the server-rendered administration console under `/admin`.
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
 pub mod admin_api;
+pub mod admin_pages;
 pub mod api;
 pub mod client_ip;
 pub mod cookies;
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_api::routes())
         .merge(openapi::routes())
         .merge(pages::routes())
+        .merge(admin_pages::routes())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(

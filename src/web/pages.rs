@@ -254,7 +254,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn new(state: &AppState, headers: &HeaderMap) -> Self {
+    pub(super) fn new(state: &AppState, headers: &HeaderMap) -> Self {
         let (csrf, new_csrf) = csrf::token_for(headers);
         Self {
             site_name: state.signin.context().config.site_name.clone(),
@@ -358,6 +358,8 @@ pub struct HomeView {
     pub username: String,
     pub role: String,
     pub two_step_enabled: bool,
+    /// The user holds a permission of the administration console.
+    pub admin: bool,
 }
 
 /// Pages that are not a step: an expired form, an unreadable request, an error of ours.
@@ -371,7 +373,12 @@ pub struct ProblemView {
 }
 
 /// The page as a response, with the CSRF cookie when the layout made a new token.
-fn page<T: Template>(state: &AppState, status: StatusCode, layout: &Layout, view: &T) -> Response {
+pub(super) fn page<T: Template>(
+    state: &AppState,
+    status: StatusCode,
+    layout: &Layout,
+    view: &T,
+) -> Response {
     let body = match view.render() {
         Ok(body) => body,
         Err(error) => {
@@ -395,7 +402,7 @@ fn page<T: Template>(state: &AppState, status: StatusCode, layout: &Layout, view
     response
 }
 
-fn problem(
+pub(super) fn problem(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -414,7 +421,7 @@ fn problem(
 }
 
 /// 403 for a POST without the form's token; nothing was done.
-fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
+pub(super) fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
     problem(
         state,
         headers,
@@ -425,7 +432,7 @@ fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
     )
 }
 
-fn internal_error(state: &AppState, headers: &HeaderMap, id: String) -> Response {
+pub(super) fn internal_error(state: &AppState, headers: &HeaderMap, id: String) -> Response {
     problem(
         state,
         headers,
@@ -442,11 +449,11 @@ fn internal_error(state: &AppState, headers: &HeaderMap, id: String) -> Response
 // Redirects between the steps
 // ---------------------------------------------------------------------------------------
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 
-fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+pub(super) fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
@@ -646,6 +653,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         username: user.username.as_str().to_owned(),
         role: role.name.as_str().to_owned(),
         two_step_enabled,
+        admin: super::admin_pages::any_section(&role),
     };
     page(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -934,7 +942,7 @@ async fn skip_submit(
 }
 
 /// The manual key in groups of four, as apps and people read it.
-fn key_groups(secret: &str) -> Vec<String> {
+pub(super) fn key_groups(secret: &str) -> Vec<String> {
     secret
         .as_bytes()
         .chunks(4)
@@ -944,7 +952,7 @@ fn key_groups(secret: &str) -> Vec<String> {
 }
 
 /// The SVG element of the QR code, without the XML declaration a standalone file has.
-fn inline_svg(document: &str) -> String {
+pub(super) fn inline_svg(document: &str) -> String {
     document
         .find("<svg")
         .and_then(|start| document.get(start..))

@@ -2,6 +2,7 @@
 //! each module).
 
 mod admin_api;
+mod admin_pages;
 mod browser;
 mod cli;
 mod email;

@@ -16,7 +16,7 @@ pub struct Page {
 }
 
 impl Page {
-    async fn of(response: Response) -> Self {
+    pub async fn of(response: Response) -> Self {
         Self {
             status: response.status(),
             headers: response.headers().clone(),
@@ -24,14 +24,14 @@ impl Page {
         }
     }
 
-    fn location(&self) -> &str {
+    pub fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .map(|value| value.to_str().unwrap())
             .unwrap_or_else(|| panic!("no Location on a {} answer", self.status))
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -39,14 +39,14 @@ impl Page {
             .collect()
     }
 
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub fn cookie(&self, name: &str) -> Option<String> {
         self.set_cookies()
             .into_iter()
             .find(|cookie| cookie.starts_with(&format!("{name}=")))
     }
 
     /// The CSRF token of the page's forms.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let marker = r#"name="csrf" value=""#;
         let start =
             self.body.find(marker).unwrap_or_else(|| {
@@ -56,7 +56,7 @@ impl Page {
         self.body[start..end].to_owned()
     }
 
-    fn assert_contains(&self, text: &str) {
+    pub fn assert_contains(&self, text: &str) {
         assert!(
             self.body.contains(text),
             "the page should contain {text:?}:\n{}",
@@ -65,7 +65,7 @@ impl Page {
     }
 }
 
-async fn get(app: &TestApp, path: &str) -> Page {
+pub async fn get(app: &TestApp, path: &str) -> Page {
     Page::of(
         app.client
             .get(format!("{}{path}", app.address))
@@ -76,7 +76,7 @@ async fn get(app: &TestApp, path: &str) -> Page {
     .await
 }
 
-async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Page {
+pub async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Page {
     Page::of(
         app.client
             .post(format!("{}{path}", app.address))
@@ -89,7 +89,7 @@ async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Page {
 }
 
 /// Posts a form of the page at `form_page` with its CSRF token.
-async fn submit(app: &TestApp, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+pub async fn submit(app: &TestApp, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
     let token = get(app, form_page).await.csrf();
     let mut all = vec![("csrf", token.as_str())];
     all.extend_from_slice(fields);
@@ -97,7 +97,7 @@ async fn submit(app: &TestApp, form_page: &str, action: &str, fields: &[(&str, &
 }
 
 /// The password step through the sign-in form.
-async fn sign_in(app: &TestApp, username: &str, password: &str) -> Page {
+pub async fn sign_in(app: &TestApp, username: &str, password: &str) -> Page {
     submit(
         app,
         "/signin",

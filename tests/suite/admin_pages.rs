@@ -1,0 +1,512 @@
+//! The administration console through real HTTP (issue 6; SPEC sections 5, 6 and 7): every
+//! page renders for an administrator, the server checks each permission, every POST needs
+//! the CSRF token, and errors are shown next to their field.
+
+use reqwest::StatusCode;
+use twostep::domain::{Permission, Require2fa, RoleName, RoleSecurity, SettingKey};
+use twostep::store::AuditEvent;
+
+use crate::helpers::{spawn_app, NowTs, TestApp};
+use crate::pages::{get, post, sign_in, submit, Page};
+
+/// Signs the bootstrap administrator in through the forms (skipping the offered set-up);
+/// the client keeps the session cookie.
+async fn sign_in_admin(app: &TestApp) {
+    let password = app.admin_password.clone();
+    sign_in_as(app, "admin", &password).await;
+}
+
+async fn sign_in_as(app: &TestApp, username: &str, password: &str) {
+    let page = sign_in(app, username, password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    if page.location() == "/signin/enroll" {
+        let skipped = submit(app, "/signin/enroll", "/signin/enroll/skip", &[]).await;
+        assert_eq!(skipped.location(), "/");
+    } else {
+        assert_eq!(page.location(), "/");
+    }
+}
+
+/// A user `name` (no 2FA) whose role has exactly `permissions`, signed in.
+async fn sign_in_with(app: &TestApp, name: &str, permissions: &[Permission]) {
+    let role = app
+        .ctx
+        .store
+        .create_role(
+            &RoleName::parse(&format!("{name} role")).unwrap(),
+            RoleSecurity::new(Require2fa::No, false, false).unwrap(),
+            &permissions.iter().copied().collect(),
+            app.clock.now_ts(),
+        )
+        .await
+        .unwrap();
+    app.user(name, &role, true).await;
+    sign_in_as(app, name, &TestApp::password_of(name)).await;
+}
+
+fn ok(page: &Page, marker: &str) {
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.assert_contains(&format!(r#"data-page="{marker}""#));
+}
+
+#[tokio::test]
+async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
+    let app = spawn_app().await;
+    let role = app.role("Nurses", Require2fa::Force, false, false).await;
+    app.user("jane", &role, true).await;
+    sign_in_admin(&app).await;
+
+    let home = get(&app, "/").await;
+    home.assert_contains(r#"href="/admin""#);
+    let start = get(&app, "/admin").await;
+    assert_eq!(start.location(), "/admin/users");
+
+    for (path, marker) in [
+        ("/admin/users", "admin-users"),
+        ("/admin/users?q=jan", "admin-users"),
+        ("/admin/users/new", "admin-user-new"),
+        ("/admin/users/jane", "admin-user-edit"),
+        ("/admin/users/jane/2fa/setup", "admin-user-setup"),
+        ("/admin/roles", "admin-roles"),
+        ("/admin/roles/new", "admin-role-edit"),
+        ("/admin/roles/Nurses", "admin-role-edit"),
+        ("/admin/settings", "admin-settings"),
+        ("/admin/ip", "admin-ip"),
+        ("/admin/email", "admin-email"),
+        ("/admin/audit", "admin-audit"),
+    ] {
+        let page = get(&app, path).await;
+        ok(&page, marker);
+        for section in [
+            "Access Control",
+            "Security Roles",
+            "System Settings",
+            "IP Settings",
+            "Email Templates",
+            "Audit Log",
+        ] {
+            page.assert_contains(section);
+        }
+    }
+    let users = get(&app, "/admin/users?q=jan").await;
+    users.assert_contains("/admin/users/jane");
+    assert!(
+        !users.body.contains(r#"href="/admin/users/admin""#),
+        "the search filters"
+    );
+    let edit = get(&app, "/admin/users/jane").await;
+    edit.assert_contains("2 Step Verification:</strong> Not Enabled");
+    let settings = get(&app, "/admin/settings").await;
+    for key in SettingKey::ALL {
+        settings.assert_contains(key.label());
+    }
+    settings.assert_contains(&askama_escape(SettingKey::LockoutMinutes.help()));
+    settings.assert_contains(r#"min="1" max="1440""#);
+    app.stop().await;
+}
+
+/// The help texts contain quotes and apostrophes, which the page escapes.
+fn askama_escape(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+#[tokio::test]
+async fn without_a_session_the_console_sends_to_sign_in() {
+    let app = spawn_app().await;
+    for path in ["/admin", "/admin/users", "/admin/ip", "/admin/audit"] {
+        let page = get(&app, path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        assert_eq!(page.location(), "/signin");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_without_manage_ip_settings_gets_403_and_adds_nothing() {
+    let app = spawn_app().await;
+    sign_in_with(&app, "clerk", &[Permission::ManageUsers]).await;
+    let home = get(&app, "/admin/users").await;
+    ok(&home, "admin-users");
+    assert!(
+        !home.body.contains(r#"href="/admin/ip""#),
+        "the navigation shows only allowed sections"
+    );
+    let page = get(&app, "/admin/ip").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    page.assert_contains("You do not have permission to manage IP settings");
+    let token = get(&app, "/admin/users/new").await.csrf();
+    let posted = post(
+        &app,
+        "/admin/ip",
+        &[("csrf", &token), ("network", "10.0.0.0/8"), ("note", "x")],
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN);
+    posted.assert_contains("You do not have permission to manage IP settings");
+    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    let settings = get(&app, "/admin/settings").await;
+    assert_eq!(settings.status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_without_the_csrf_token_is_refused_and_does_nothing() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = post(&app, "/admin/ip", &[("network", "10.0.0.0/8")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let wrong = post(
+        &app,
+        "/admin/ip",
+        &[("csrf", "wrong"), ("network", "10.0.0.0/8")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn adding_an_ip_rule_twice_shows_already_exists_and_delete_removes_it() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let fields = [
+        ("network", "10.20.0.0/16"),
+        ("bypass_2fa", "yes"),
+        ("note", "Ward <B>"),
+    ];
+    let added = submit(&app, "/admin/ip", "/admin/ip", &fields).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let listing = get(&app, "/admin/ip").await;
+    listing.assert_contains("10.20.0.0/16");
+    listing.assert_contains("Ward &#60;B&#62;");
+    let again = submit(&app, "/admin/ip", "/admin/ip", &fields).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    again.assert_contains("This IP address or range already exists");
+    let bad = submit(
+        &app,
+        "/admin/ip",
+        "/admin/ip",
+        &[("network", "10.300.0.0/8")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    bad.assert_contains("field-error");
+    let rules = app.ctx.store.ip_rules().await.unwrap();
+    assert_eq!(rules.len(), 1);
+    let id = rules[0].id.to_string();
+    let removed = submit(&app, "/admin/ip", &format!("/admin/ip/{id}/delete"), &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let before = app.ctx.store.settings().await.unwrap();
+    let page = submit(
+        &app,
+        "/admin/settings",
+        "/admin/settings",
+        &[
+            ("use_2fa", "2"),
+            ("otp_length", "8"),
+            ("otp_csrf_valid_minutes", "99999"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains("OTP CSRF Valid Minutes must be a whole number between 1 and 1440");
+    page.assert_contains("Nothing was changed");
+    assert_eq!(app.ctx.store.settings().await.unwrap(), before);
+
+    // A good change is saved; the bypass needs its own permission, which admin has.
+    let mut fields: Vec<(String, String)> = SettingKey::ALL
+        .into_iter()
+        .filter(|key| *key != SettingKey::BypassEnabled)
+        .map(|key| (key.name().to_owned(), before.get(key)))
+        .collect();
+    fields.retain(|(name, _)| name != "lockout_threshold");
+    fields.push(("lockout_threshold".into(), "7".into()));
+    fields.push(("bypass_enabled".into(), "true".into()));
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let saved = submit(&app, "/admin/settings", "/admin/settings", &borrowed).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = app.ctx.store.settings().await.unwrap();
+    assert_eq!(after.lockout_threshold(), 7);
+    assert!(after.bypass_enabled());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_manage_2fa_bypass_the_bypass_checkbox_is_disabled_and_unchanged() {
+    let app = spawn_app().await;
+    sign_in_with(&app, "settler", &[Permission::ManageSystemSettings]).await;
+    let page = get(&app, "/admin/settings").await;
+    ok(&page, "admin-settings");
+    page.assert_contains(r#"name="bypass_enabled" value="true" disabled"#);
+    page.assert_contains("Only a role with the Manage 2FA Bypass permission");
+    let saved = submit(
+        &app,
+        "/admin/settings",
+        "/admin/settings",
+        &[("bypass_enabled", "true"), ("lockout_threshold", "9")],
+    )
+    .await;
+    // Other numbers are sent empty (not in the form here) and refused: nothing changes.
+    assert_ne!(saved.status, StatusCode::OK);
+    assert!(!app.ctx.store.settings().await.unwrap().bypass_enabled());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_interface_role_requiring_2fa_shows_the_refusal_next_to_the_field() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = submit(
+        &app,
+        "/admin/roles/new",
+        "/admin/roles/new",
+        &[
+            ("name", "Lab Interface"),
+            ("require_2fa", "force"),
+            ("otp_required", "no"),
+            ("interface", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.assert_contains(r#"id="require_2fa-error""#);
+    page.assert_contains("An interface role cannot require 2FA");
+    assert!(app
+        .ctx
+        .store
+        .role_by_name("Lab Interface")
+        .await
+        .unwrap()
+        .is_none());
+    let otp = submit(
+        &app,
+        "/admin/roles/Interface%20User",
+        "/admin/roles/Interface%20User",
+        &[
+            ("name", "Interface User"),
+            ("require_2fa", "no"),
+            ("otp_required", "yes"),
+            ("interface", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(otp.status, StatusCode::UNPROCESSABLE_ENTITY);
+    otp.assert_contains(r#"id="otp_required-error""#);
+    let created = submit(
+        &app,
+        "/admin/roles/new",
+        "/admin/roles/new",
+        &[
+            ("name", "Pharmacists"),
+            ("require_2fa", "force"),
+            ("otp_required", "no"),
+            ("permission", "view_audit_log"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let role = app
+        .ctx
+        .store
+        .role_by_name("Pharmacists")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role.security.require_2fa(), Require2fa::Force);
+    assert!(role.has(Permission::ViewAuditLog));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_template_preview_escapes_html_and_unknown_placeholders_are_shown() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = submit(
+        &app,
+        "/admin/email",
+        "/admin/email",
+        &[
+            ("subject", "Code for @user_name"),
+            ("text_body", "Your code: @user_otp"),
+            (
+                "html_body",
+                "<p onclick=\"x()\">Code <b>@user_otp</b></p><script>alert(1)</script>",
+            ),
+            ("action", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.assert_contains("Code for Jane Smith");
+    page.assert_contains("Your code: 428193");
+    page.assert_contains("&#60;script&#62;alert(1)&#60;/script&#62;");
+    assert!(
+        !page.body.contains("<script>"),
+        "admin HTML is never inserted raw"
+    );
+    assert!(!page.body.contains("<b>428193"));
+
+    let unknown = submit(
+        &app,
+        "/admin/email",
+        "/admin/email",
+        &[
+            ("subject", "Code"),
+            ("text_body", "Your code: @user_otp @nonsense"),
+            ("html_body", ""),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    unknown.assert_contains("Unknown placeholder @nonsense");
+
+    let saved = submit(
+        &app,
+        "/admin/email",
+        "/admin/email",
+        &[
+            ("subject", "Your code for @site_name"),
+            ("text_body", "Code: @user_otp"),
+            ("html_body", ""),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    get(&app, "/admin/email")
+        .await
+        .assert_contains("Your code for St. Elsewhere");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_user_event_and_date() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let role = app.role("Staff", Require2fa::No, false, false).await;
+    app.user("zed", &role, true).await;
+    let added = submit(
+        &app,
+        "/admin/ip",
+        "/admin/ip",
+        &[("network", "192.168.0.0/24"), ("note", "")],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let unlocked = submit(&app, "/admin/users/zed", "/admin/users/zed/unlock", &[]).await;
+    assert_eq!(unlocked.status, StatusCode::SEE_OTHER);
+
+    let all = get(&app, "/admin/audit").await;
+    ok(&all, "admin-audit");
+    all.assert_contains("ip_rule_changed");
+    all.assert_contains("2027-01-15 08:00:00 UTC");
+
+    let by_event = get(&app, "/admin/audit?event=ip_rule_changed").await;
+    by_event.assert_contains("added 192.168.0.0/24");
+    assert!(!by_event.body.contains("<td>unlocked</td>"));
+
+    let by_user = get(&app, "/admin/audit?user=zed").await;
+    by_user.assert_contains("<td>unlocked</td>");
+    assert!(!by_user.body.contains("<td>ip_rule_changed</td>"));
+
+    let same_day = get(&app, "/admin/audit?from=2027-01-15&to=2027-01-15").await;
+    same_day.assert_contains("<td>unlocked</td>");
+    let later = get(&app, "/admin/audit?from=2027-01-16").await;
+    later.assert_contains("No entries match");
+    let bad = get(&app, "/admin/audit?from=someday").await;
+    bad.assert_contains("Enter a date as YYYY-MM-DD");
+    for event in AuditEvent::ALL {
+        all.assert_contains(&format!(r#"<option value="{}""#, event.as_str()));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn add_user_and_edit_user_work_and_errors_sit_next_to_their_field() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let added = submit(
+        &app,
+        "/admin/users/new",
+        "/admin/users/new",
+        &[
+            ("username", "newnurse"),
+            ("display_name", "New Nurse"),
+            ("email", "new@example.org"),
+            ("role", "Staff"),
+            ("password", "a long enough password"),
+            ("must_change_password", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let edit = get(&app, added.location()).await;
+    edit.assert_contains("The user newnurse was added.");
+    let again = submit(
+        &app,
+        "/admin/users/new",
+        "/admin/users/new",
+        &[
+            ("username", "newnurse"),
+            ("display_name", "Other"),
+            ("role", "Staff"),
+            ("password", "a long enough password"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    again.assert_contains("A user with this username already exists");
+    let bad_email = submit(
+        &app,
+        "/admin/users/newnurse",
+        "/admin/users/newnurse",
+        &[
+            ("display_name", "New Nurse"),
+            ("email", "not an address"),
+            ("role", "Staff"),
+            ("active", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(bad_email.status, StatusCode::UNPROCESSABLE_ENTITY);
+    bad_email.assert_contains("field-error");
+    let saved = submit(
+        &app,
+        "/admin/users/newnurse",
+        "/admin/users/newnurse",
+        &[
+            ("display_name", "Renamed Nurse"),
+            ("email", "new@example.org"),
+            ("role", "Staff"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let user = app
+        .ctx
+        .store
+        .user_by_username(&twostep::domain::Username::parse("newnurse").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.display_name.as_str(), "Renamed Nurse");
+    assert!(!user.active, "an unticked Active deactivates");
+    app.stop().await;
+}
