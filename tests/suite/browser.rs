@@ -544,3 +544,210 @@ async fn the_less_common_pages_read_calmly_on_a_phone() {
     browser.shot("verify-wait").await;
     browser.finish().await;
 }
+
+/// Signs `username` in through the JSON API with the code `code` (when asked); whether a
+/// session came back.
+async fn api_signs_in_with(app: &TestApp, username: &str, code: &str) -> bool {
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": username, "password": TestApp::password_of(username) }),
+        )
+        .await;
+    assert_eq!(answer["status"], "otp_required", "{answer}");
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": answer["transaction"], "code": code }),
+        )
+        .await;
+    done["status"] == "signed_in"
+}
+
+/// Create on the Setup page (prompt mode "When the system deems appropriate"), then the
+/// app scans the QR code: decoded from the screenshot's pixels.
+async fn admin_creates_device(browser: &mut Browser, shot: &str) -> Totp {
+    browser.page("admin-user-setup").await;
+    browser.click("#prompt-when_appropriate").await;
+    browser.shot(&format!("{shot}-setup")).await;
+    browser.click("#create").await;
+    browser.page("admin-user-qr").await;
+    browser.shot(&format!("{shot}-qr-page")).await;
+    let qr = browser.element_shot(".qr svg", &format!("{shot}-qr")).await;
+    let uri = decode_qr(&qr);
+    let key = KeyUri::parse(&uri).unwrap();
+    assert_eq!(key.account, "jane");
+    app_from_uri(&uri)
+}
+
+#[tokio::test]
+async fn the_administrator_procedures_of_the_seed_in_the_console() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..Default::default()
+    })
+    .await;
+    let role = app.role("Doctors", Require2fa::Force, false, false).await;
+    app.user("jane", &role, true).await;
+    let bob = app.user("bob", &role, true).await;
+    let bob_totp = app
+        .enroll_totp(&bob, twostep::domain::PromptMode::EveryLogin)
+        .await;
+    let Some(mut browser) = browser(&app, "admin", 1100, 1000).await else {
+        return;
+    };
+
+    // Sign in as the administrator (System Administrator encourages 2FA: set up later).
+    let password = app.admin_password.clone();
+    browser.sign_in("admin", &password, false).await;
+    browser.page("enroll").await;
+    browser
+        .click("form[action='/signin/enroll/skip'] button")
+        .await;
+    browser.page("home").await;
+    browser.click("#admin-link").await;
+    browser.page("admin-users").await;
+    browser.shot("users").await;
+
+    // Access Control -> Edit User -> Setup.
+    browser.click("a[href='/admin/users/jane']").await;
+    browser.page("admin-user-edit").await;
+    assert_eq!(
+        browser.text("#two-step").await,
+        "2 Step Verification: Not Enabled"
+    );
+    browser.shot("edit-user").await;
+    browser.click("#two-step-setup").await;
+    let first = admin_creates_device(&mut browser, "first").await;
+    browser.type_into("#code", &code_at(&app, &first)).await;
+    browser.click("#complete-setup").await;
+    browser.page("admin-user-edit").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "2 Step Verification was successfully set up for jane"
+    );
+    assert_eq!(
+        browser.text("#two-step").await,
+        "2 Step Verification: Enabled"
+    );
+    browser.shot("setup-done").await;
+
+    // Change -> Disable -> confirm.
+    browser.click("#two-step-change").await;
+    browser.page("admin-user-change").await;
+    browser.shot("change").await;
+    browser.click("#disable").await;
+    browser.page("admin-user-disable").await;
+    browser.shot("disable-confirm").await;
+    browser.click("#confirm-disable").await;
+    browser.page("admin-user-edit").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "2 Step Verification is now disabled for jane. They should remove the account from \
+         their authenticator app."
+    );
+    assert_eq!(
+        browser.text("#two-step").await,
+        "2 Step Verification: Not Enabled"
+    );
+    browser.shot("disabled").await;
+
+    // Setup again, then Change -> Setup New Device.
+    app.clock.advance_seconds(30);
+    browser.click("#two-step-setup").await;
+    let old = admin_creates_device(&mut browser, "again").await;
+    browser.type_into("#code", &code_at(&app, &old)).await;
+    browser.click("#complete-setup").await;
+    browser.page("admin-user-edit").await;
+    assert!(browser
+        .text("#notice")
+        .await
+        .contains("successfully set up"));
+    browser.click("#two-step-change").await;
+    browser.page("admin-user-change").await;
+    browser.click("#setup-new-device").await;
+    let new = admin_creates_device(&mut browser, "new-device").await;
+
+    // Until the new device is confirmed, the old one still signs jane in.
+    app.clock.advance_seconds(30);
+    assert!(api_signs_in_with(&app, "jane", &code_at(&app, &old)).await);
+    app.clock.advance_seconds(30);
+    browser.type_into("#code", &code_at(&app, &new)).await;
+    browser.click("#complete-setup").await;
+    browser.page("admin-user-edit").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "2 Step Verification was successfully set up for jane"
+    );
+    // Then only the new one does.
+    app.clock.advance_seconds(30);
+    assert!(!api_signs_in_with(&app, "jane", &code_at(&app, &old)).await);
+    assert!(api_signs_in_with(&app, "jane", &code_at(&app, &new)).await);
+
+    // IP Settings: Add Acceptable IP Rule with Bypass 2FA.
+    browser.goto("/admin/ip").await;
+    browser.page("admin-ip").await;
+    browser.type_into("#network", "10.20.0.0/16").await;
+    browser.click("#bypass_2fa").await;
+    browser.type_into("#note", "Ward 5").await;
+    browser.shot("ip-add").await;
+    browser.click("#add-ip-rule button[type='submit']").await;
+    browser.page("admin-ip").await;
+    assert!(browser.text("#ip-rules").await.contains("10.20.0.0/16"));
+    browser.shot("ip-listing").await;
+
+    // System Settings: Enable Bypass 2FA OTP.
+    browser.goto("/admin/settings").await;
+    browser.page("admin-settings").await;
+    browser.click("#bypass_enabled").await;
+    browser.shot("settings").await;
+    browser
+        .click("form[action='/admin/settings'] button.primary")
+        .await;
+    browser.page("admin-settings").await;
+    assert!(browser.body().await.contains("The settings were saved."));
+    assert!(app.ctx.store.settings().await.unwrap().bypass_enabled());
+
+    // The remaining pages, for the record.
+    for (path, page, name) in [
+        ("/admin/roles", "admin-roles", "roles"),
+        ("/admin/roles/Doctors", "admin-role-edit", "role-edit"),
+        ("/admin/users/new", "admin-user-new", "user-new"),
+        ("/admin/email", "admin-email", "email"),
+        ("/admin/audit", "admin-audit", "audit"),
+    ] {
+        browser.goto(path).await;
+        browser.page(page).await;
+        browser.shot(name).await;
+    }
+    browser.finish().await;
+
+    // In network through the trusted proxy: the "When the system deems appropriate"
+    // device skips the code; the "Every Login" one does not.
+    let inside = [("X-Forwarded-For", "10.20.0.5")];
+    let (_, jane) = app
+        .post_with(
+            "/api/v1/signin",
+            json!({ "username": "jane", "password": TestApp::password_of("jane") }),
+            &inside,
+        )
+        .await;
+    assert_eq!(jane["status"], "signed_in", "{jane}");
+    let (_, bob) = app
+        .post_with(
+            "/api/v1/signin",
+            json!({ "username": "bob", "password": TestApp::password_of("bob") }),
+            &inside,
+        )
+        .await;
+    assert_eq!(bob["status"], "otp_required", "{bob}");
+    let (_, done) = app
+        .post_with(
+            "/api/v1/signin/otp",
+            json!({ "transaction": bob["transaction"], "code": code_at(&app, &bob_totp) }),
+            &inside,
+        )
+        .await;
+    assert_eq!(done["status"], "signed_in", "{done}");
+}
