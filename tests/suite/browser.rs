@@ -693,7 +693,7 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
     browser.type_into("#note", "Ward 5").await;
     browser.shot("ip-add").await;
     browser.click("#add-ip-rule button[type='submit']").await;
-    browser.page("admin-ip").await;
+    // The same page again: the rule table appears only after the rule was added.
     assert!(browser.text("#ip-rules").await.contains("10.20.0.0/16"));
     browser.shot("ip-listing").await;
 
@@ -705,8 +705,11 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
     browser
         .click("form[action='/admin/settings'] button.primary")
         .await;
-    browser.page("admin-settings").await;
-    assert!(browser.body().await.contains("The settings were saved."));
+    // The same page again: wait for its notice, which the page before did not have.
+    assert_eq!(
+        browser.text("p.notice.info").await,
+        "The settings were saved."
+    );
     assert!(app.ctx.store.settings().await.unwrap().bypass_enabled());
 
     // The remaining pages, for the record.
@@ -716,6 +719,21 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
         ("/admin/users/new", "admin-user-new", "user-new"),
         ("/admin/email", "admin-email", "email"),
         ("/admin/audit", "admin-audit", "audit"),
+    ] {
+        browser.goto(path).await;
+        browser.page(page).await;
+        browser.shot(name).await;
+    }
+    // On a phone: the navigation wraps and the tables scroll inside the card.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("window size");
+    for (path, page, name) in [
+        ("/admin/users", "admin-users", "phone-users"),
+        ("/admin/users/jane", "admin-user-edit", "phone-edit-user"),
+        ("/admin/ip", "admin-ip", "phone-ip"),
     ] {
         browser.goto(path).await;
         browser.page(page).await;
