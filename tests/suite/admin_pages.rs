@@ -510,3 +510,35 @@ async fn add_user_and_edit_user_work_and_errors_sit_next_to_their_field() {
     assert!(!user.active, "an unticked Active deactivates");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_locked_user_shows_unlock_and_unlock_lets_them_sign_in_again() {
+    let app = spawn_app().await;
+    let role = app.role("Porters", Require2fa::No, false, false).await;
+    app.user("locky", &role, true).await;
+    for _ in 0..5 {
+        app.post(
+            "/api/v1/signin",
+            serde_json::json!({ "username": "locky", "password": "wrong password" }),
+        )
+        .await;
+    }
+    sign_in_admin(&app).await;
+    let list = get(&app, "/admin/users?q=locky").await;
+    list.assert_contains("<td>Locked</td>");
+    let edit = get(&app, "/admin/users/locky").await;
+    edit.assert_contains("This account is locked");
+    let unlocked = submit(&app, "/admin/users/locky", "/admin/users/locky/unlock", &[]).await;
+    assert_eq!(unlocked.status, StatusCode::SEE_OTHER);
+    let after = get(&app, unlocked.location()).await;
+    after.assert_contains("locky is unlocked and can sign in again.");
+    assert!(!after.body.contains("This account is locked"));
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            serde_json::json!({ "username": "locky", "password": TestApp::password_of("locky") }),
+        )
+        .await;
+    assert_eq!(answer["status"], "signed_in", "{answer}");
+    app.stop().await;
+}
