@@ -96,6 +96,17 @@ async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
     );
     let edit = get(&app, "/admin/users/jane").await;
     edit.assert_contains("2 Step Verification:</strong> Not Enabled");
+    let setup = get(&app, "/admin/users/jane/2fa/setup").await;
+    setup.assert_contains("Every Login (Maximum Security)");
+    setup.assert_contains("When the system deems appropriate (More Security)");
+    assert!(
+        !setup.body.contains(r#"id="method-hotp""#),
+        "Use 2FA = 2: no choice"
+    );
+    app.settings(&[(SettingKey::Use2fa, "3")]).await;
+    get(&app, "/admin/users/jane/2fa/setup")
+        .await
+        .assert_contains(r#"id="method-hotp""#);
     let settings = get(&app, "/admin/settings").await;
     for key in SettingKey::ALL {
         settings.assert_contains(key.label());
@@ -255,16 +266,25 @@ async fn without_manage_2fa_bypass_the_bypass_checkbox_is_disabled_and_unchanged
     ok(&page, "admin-settings");
     page.assert_contains(r#"name="bypass_enabled" value="true" disabled"#);
     page.assert_contains("Only a role with the Manage 2FA Bypass permission");
-    let saved = submit(
-        &app,
-        "/admin/settings",
-        "/admin/settings",
-        &[("bypass_enabled", "true"), ("lockout_threshold", "9")],
-    )
-    .await;
-    // Other numbers are sent empty (not in the form here) and refused: nothing changes.
-    assert_ne!(saved.status, StatusCode::OK);
-    assert!(!app.ctx.store.settings().await.unwrap().bypass_enabled());
+    // A crafted form that ticks the bypass anyway: the other changes are saved, the
+    // bypass is not read from the form of a user who may not change it.
+    let current = app.ctx.store.settings().await.unwrap();
+    let mut fields: Vec<(String, String)> = SettingKey::ALL
+        .into_iter()
+        .filter(|key| *key != SettingKey::BypassEnabled && *key != SettingKey::LockoutThreshold)
+        .map(|key| (key.name().to_owned(), current.get(key)))
+        .collect();
+    fields.push(("lockout_threshold".into(), "9".into()));
+    fields.push(("bypass_enabled".into(), "true".into()));
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let saved = submit(&app, "/admin/settings", "/admin/settings", &borrowed).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = app.ctx.store.settings().await.unwrap();
+    assert_eq!(after.lockout_threshold(), 9);
+    assert!(!after.bypass_enabled());
     app.stop().await;
 }
 
