@@ -1713,12 +1713,16 @@ async fn ip_delete_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
         Ok(actor) => actor,
         Err(response) => return response,
+    };
+    // A rule id that is not a number names no rule: the not-found page, not a 400.
+    let Ok(id) = id.parse::<i64>() else {
+        return fail(&state, &headers, AdminError::NotFound("IP rule"));
     };
     match state
         .admin

@@ -213,6 +213,14 @@ async fn adding_an_ip_rule_twice_shows_already_exists_and_delete_removes_it() {
     let removed = submit(&app, "/admin/ip", &format!("/admin/ip/{id}/delete"), &[]).await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
     assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    let nonsense = submit(&app, "/admin/ip", "/admin/ip/not-a-number/delete", &[]).await;
+    assert_eq!(
+        nonsense.status,
+        StatusCode::NOT_FOUND,
+        "a page, not a plain-text 400"
+    );
+    let unknown = submit(&app, "/admin/ip", "/admin/ip/99999/delete", &[]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
 
