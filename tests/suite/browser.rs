@@ -439,17 +439,7 @@ async fn the_less_common_pages_read_calmly_on_a_phone() {
         .await;
     let user = app.user("jane", &role, true).await;
     let temporary = "temporary password 1";
-    let hash = app
-        .ctx
-        .hasher
-        .hash(&twostep::password::Password::new_password(temporary.into()).unwrap())
-        .await
-        .unwrap();
-    app.ctx
-        .store
-        .set_password_hash(user.id, &hash, true, app.clock.now_ts())
-        .await
-        .unwrap();
+    app.set_temporary_password(&user, temporary).await;
     let clerks = app.role("Clerks", Require2fa::No, true, false).await;
     app.user("sam", &clerks, true).await;
     let Some(mut browser) = browser(&app, "other", 390, 844).await else {

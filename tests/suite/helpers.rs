@@ -389,6 +389,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Gives `user` the password `password`, to be changed at the next sign-in (as a
+    /// bootstrap or reset password is).
+    pub async fn set_temporary_password(&self, user: &twostep::domain::User, password: &str) {
+        let password = twostep::password::Password::new_password(password.to_owned()).unwrap();
+        let hash = self.ctx.hasher.hash(&password).await.unwrap();
+        self.ctx
+            .store
+            .set_password_hash(user.id, &hash, true, self.clock.now_ts())
+            .await
+            .unwrap();
+    }
+
     pub fn password_of(name: &str) -> String {
         format!("{name} password 123")
     }

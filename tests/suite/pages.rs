@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATIO
 use reqwest::{Response, StatusCode};
 use twostep::domain::{PromptMode, Require2fa, SettingKey, User};
 
-use crate::helpers::{spawn_app, NowTs, TestApp};
+use crate::helpers::{spawn_app, TestApp};
 
 /// A page as the tests read it.
 pub struct Page {
@@ -506,17 +506,7 @@ async fn a_bootstrap_password_must_be_changed_through_the_form() {
     let app = spawn_app().await;
     let user = user_in_role(&app, Require2fa::No, false).await;
     let temporary = "temporary password 1";
-    let hash = app
-        .ctx
-        .hasher
-        .hash(&twostep::password::Password::new_password(temporary.into()).unwrap())
-        .await
-        .unwrap();
-    app.ctx
-        .store
-        .set_password_hash(user.id, &hash, true, app.clock.now_ts())
-        .await
-        .unwrap();
+    app.set_temporary_password(&user, temporary).await;
     let answer = sign_in(&app, "jane", temporary).await;
     assert_eq!(answer.location(), "/signin/change-password");
     let page = get(&app, "/signin/change-password").await;

@@ -714,17 +714,8 @@ async fn a_forced_password_change_comes_before_the_session() {
     let app = spawn_app().await;
     let role = app.role("Plain", Require2fa::No, false, false).await;
     let user = app.user("jane", &role, true).await;
-    let hash = app
-        .ctx
-        .hasher
-        .hash(&twostep::password::Password::new_password("temporary password 1".into()).unwrap())
-        .await
-        .unwrap();
-    app.ctx
-        .store
-        .set_password_hash(user.id, &hash, true, app.clock.now_ts())
-        .await
-        .unwrap();
+    app.set_temporary_password(&user, "temporary password 1")
+        .await;
     let (_, answer) = app
         .post(
             "/api/v1/signin",
@@ -920,17 +911,8 @@ async fn a_bootstrap_password_is_changed_before_enrollment() {
         .await
         .unwrap()
         .unwrap();
-    let hash = app
-        .ctx
-        .hasher
-        .hash(&twostep::password::Password::new_password("printed once 12345".into()).unwrap())
-        .await
-        .unwrap();
-    app.ctx
-        .store
-        .set_password_hash(admin.id, &hash, true, app.clock.now_ts())
-        .await
-        .unwrap();
+    app.set_temporary_password(&admin, "printed once 12345")
+        .await;
     let (_, answer) = app
         .post(
             "/api/v1/signin",
