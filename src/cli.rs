@@ -324,6 +324,7 @@ async fn open(db: &DatabaseArgs, clock: Arc<dyn Clock>) -> Result<Admin, CliErro
         clock,
         config: Arc::new(ServiceConfig::default()),
         outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
     }))
 }
 

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
 use crate::store::{KeySource, StoreOptions};
+use crate::web::return_to::{host_of, DomainName, DomainNameError};
 
 /// Where the database and the server key are: the options `serve` and the admin
 /// subcommands (`twostep user ...`) share, so that both find the same database. `global`
@@ -117,6 +118,18 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// The loopback networks: the default readers of `/metrics`.
+const LOOPBACK: [IpNet; 2] = [
+    IpNet::V4(ipnet::Ipv4Net::new_assert(
+        std::net::Ipv4Addr::new(127, 0, 0, 0),
+        8,
+    )),
+    IpNet::V6(ipnet::Ipv6Net::new_assert(
+        std::net::Ipv6Addr::LOCALHOST,
+        128,
+    )),
+];
+
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address and port to listen on.
@@ -174,6 +187,32 @@ pub struct ServeArgs {
     /// Most database connections this instance opens.
     #[arg(long, env = "TWOSTEP_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// The session cookie's domain, e.g. `hospital.example`, so that applications on
+    /// other hosts under it (behind a forward-auth proxy) see the sign-in. Default: the
+    /// host twostep is reached at only.
+    #[arg(long, env = "TWOSTEP_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
+
+    /// A domain whose URLs (and its subdomains') sign-in may return to after a
+    /// forward-auth redirect; repeatable, or comma-separated in the environment variable.
+    /// The public URL's host is always allowed; any other URL is never redirected to.
+    #[arg(
+        long = "redirect-domain",
+        env = "TWOSTEP_REDIRECT_DOMAIN",
+        value_delimiter = ','
+    )]
+    pub redirect_domains: Vec<String>,
+
+    /// Networks allowed to read `/metrics` (address or CIDR); repeatable, or
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "metrics-client",
+        env = "TWOSTEP_METRICS_CLIENT",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub metrics_clients: Vec<IpNet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +225,14 @@ pub enum ConfigError {
     SiteName,
     #[error("--db-max-connections must be at least 1")]
     Connections,
+    #[error("--cookie-domain: {0}")]
+    CookieDomain(DomainNameError),
+    #[error("--cookie-domain {domain} does not cover the host of --public-url ({host}); browsers would refuse the cookie")]
+    CookieDomainMismatch { domain: String, host: String },
+    #[error("--cookie-domain needs --public-url (the host it must cover)")]
+    CookieDomainWithoutPublicUrl,
+    #[error("--redirect-domain: {0}")]
+    RedirectDomain(DomainNameError),
 }
 
 impl ServeArgs {
@@ -204,6 +251,9 @@ impl ServeArgs {
             smtp_username: None,
             smtp_password: None,
             db_max_connections: 16,
+            cookie_domain: None,
+            redirect_domains: Vec::new(),
+            metrics_clients: LOOPBACK.to_vec(),
         }
     }
 
@@ -228,7 +278,37 @@ impl ServeArgs {
         if self.db_max_connections == 0 {
             return Err(ConfigError::Connections);
         }
+        self.session_cookie_domain()?;
+        self.redirect_domain_names()?;
         Ok(())
+    }
+
+    /// `--cookie-domain`, checked against the public URL's host.
+    pub fn session_cookie_domain(&self) -> Result<Option<DomainName>, ConfigError> {
+        let Some(text) = &self.cookie_domain else {
+            return Ok(None);
+        };
+        let domain = DomainName::parse(text).map_err(ConfigError::CookieDomain)?;
+        let host = self
+            .public_url
+            .as_deref()
+            .and_then(host_of)
+            .ok_or(ConfigError::CookieDomainWithoutPublicUrl)?;
+        if !domain.covers(&host) {
+            return Err(ConfigError::CookieDomainMismatch {
+                domain: domain.to_string(),
+                host,
+            });
+        }
+        Ok(Some(domain))
+    }
+
+    /// `--redirect-domain`, parsed.
+    pub fn redirect_domain_names(&self) -> Result<Vec<DomainName>, ConfigError> {
+        self.redirect_domains
+            .iter()
+            .map(|text| DomainName::parse(text).map_err(ConfigError::RedirectDomain))
+            .collect()
     }
 
     pub fn database_url(&self) -> String {
@@ -365,6 +445,67 @@ mod tests {
             ..base
         };
         assert!(matches!(bad_name.validate(), Err(ConfigError::SiteName)));
+    }
+
+    #[test]
+    fn the_cookie_domain_must_cover_the_public_host() {
+        let base = ServeArgs {
+            public_url: Some("https://signin.hospital.example".into()),
+            ..ServeArgs::with_data_dir(PathBuf::from("d"))
+        };
+        let shared = ServeArgs {
+            cookie_domain: Some("Hospital.Example".into()),
+            ..base.clone()
+        };
+        assert_eq!(
+            shared.session_cookie_domain().unwrap().unwrap().as_str(),
+            "hospital.example"
+        );
+        let elsewhere = ServeArgs {
+            cookie_domain: Some("clinic.example".into()),
+            ..base.clone()
+        };
+        let message = elsewhere.validate().unwrap_err().to_string();
+        assert!(message.contains("does not cover"), "{message}");
+        let no_url = ServeArgs {
+            public_url: None,
+            ..shared.clone()
+        };
+        assert!(matches!(
+            no_url.validate(),
+            Err(ConfigError::CookieDomainWithoutPublicUrl)
+        ));
+        let bad = ServeArgs {
+            redirect_domains: vec!["hospital.example/x".into()],
+            ..base
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::RedirectDomain(_))
+        ));
+    }
+
+    #[test]
+    fn metrics_are_for_loopback_unless_told_otherwise() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let parsed = Cli::try_parse_from(["twostep"]).unwrap().serve;
+        assert_eq!(parsed.metrics_clients, LOOPBACK.to_vec());
+        assert_eq!(
+            ServeArgs::with_data_dir(PathBuf::from("d")).metrics_clients,
+            LOOPBACK.to_vec()
+        );
+        let set = Cli::try_parse_from(["twostep", "--metrics-client", "10.9.0.0/16"])
+            .unwrap()
+            .serve;
+        assert_eq!(
+            set.metrics_clients,
+            vec!["10.9.0.0/16".parse::<IpNet>().unwrap()]
+        );
     }
 
     #[test]

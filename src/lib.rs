@@ -16,6 +16,8 @@
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
 //! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
 //!   bounded blocking pool. Shell: runs on tokio's blocking threads, salts from the OS RNG.
+//! - [`metrics`]: the counters served at `/metrics` (Prometheus text); written by the
+//!   services and the web layer, never read to decide anything.
 //! - [`mail`]: the OTP email: its template (placeholders, validation, HTML escaping) and
 //!   the RFC 5322 message it becomes. Pure but for lettre's random MIME boundary.
 //!
@@ -36,6 +38,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod mail;
+pub mod metrics;
 pub mod otp;
 pub mod password;
 pub mod policy;

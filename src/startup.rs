@@ -18,7 +18,8 @@ use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError};
-use crate::web::{router, AppState};
+use crate::web::return_to::ReturnPolicy;
+use crate::web::{router, AppState, ForwardAuth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -84,6 +85,7 @@ impl Application {
                 ..ServiceConfig::default()
             }),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         let transport = match args.smtp() {
             Some(smtp) => {
@@ -107,6 +109,15 @@ impl Application {
             admin: Admin::new(ctx.clone()),
             trusted_proxies: Arc::new(args.trusted_proxies.clone()),
             secure_cookies: args.secure_cookies(),
+            forward_auth: Arc::new(ForwardAuth {
+                public_url: args.public_url.clone(),
+                returns: ReturnPolicy::new(
+                    args.public_url.as_deref(),
+                    args.redirect_domain_names()?,
+                ),
+                cookie_domain: args.session_cookie_domain()?,
+            }),
+            metrics_clients: Arc::new(args.metrics_clients.clone()),
         };
         Ok(Self {
             listener,

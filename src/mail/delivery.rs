@@ -12,6 +12,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::clock::Timestamp;
+use crate::metrics::EmailOutcome;
 use crate::service::Context;
 use crate::store::{AuditEvent, ClaimedMessage, StoreError};
 
@@ -223,6 +224,7 @@ impl Worker {
         if now >= message.expires_at {
             let reason = "the code expired before the message could be delivered";
             self.ctx.store.outbox_dead(message.id, reason).await?;
+            self.ctx.metrics.email(EmailOutcome::Dead);
             tracing::warn!(message_id = %message.message_id, %to, attempts = message.attempts, "email dead: {reason}");
             self.ctx
                 .audit(
@@ -241,6 +243,7 @@ impl Worker {
                     .store
                     .outbox_sent(message.id, self.ctx.now())
                     .await?;
+                self.ctx.metrics.email(EmailOutcome::Sent);
                 let via = match &self.transport {
                     Transport::Folder(folder) => format!("written to {}", folder.display()),
                     Transport::Smtp(_) => "sent over SMTP".to_owned(),
@@ -255,6 +258,7 @@ impl Worker {
                     .store
                     .outbox_retry(message.id, next, &error)
                     .await?;
+                self.ctx.metrics.email(EmailOutcome::Retried);
                 tracing::warn!(message_id = %message.message_id, %to, attempts = message.attempts, %error, "email not delivered; will retry");
             }
         }

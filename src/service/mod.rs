@@ -14,6 +14,7 @@ pub mod signin;
 use std::sync::Arc;
 
 use crate::clock::{Clock, Timestamp};
+use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::store::{AuditEvent, NewAuditEntry, Store, StoreError};
 
@@ -50,6 +51,8 @@ pub struct Context {
     pub config: Arc<ServiceConfig>,
     /// Wakes the outbox worker of this instance when a message was queued.
     pub outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// This instance's counters (`/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {

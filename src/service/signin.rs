@@ -16,6 +16,7 @@ use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
 use crate::domain::{in_network, OtpMethod, PromptMode, Role, Settings, User, Username};
+use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
 use crate::policy::{decide, SignInFacts, Step};
@@ -77,6 +78,31 @@ fn decode_steps(text: &str) -> Result<Vec<PendingStep>, StoreError> {
         .filter(|s| !s.is_empty())
         .map(|s| PendingStep::parse(s).ok_or_else(|| StoreError::Corrupt("sign-in step".into())))
         .collect()
+}
+
+/// A credential presented to forward-auth.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// The session cookie of a browser.
+    SessionCookie(&'a str),
+    /// `Authorization: Bearer`: a session token, or an interface user's API token.
+    Bearer(&'a str),
+    /// `Authorization: Basic`: an interface user's username and password.
+    Basic {
+        username: &'a str,
+        password: &'a str,
+    },
+}
+
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens and passwords are never printed.
+        match self {
+            Self::SessionCookie(_) => f.write_str("SessionCookie([redacted])"),
+            Self::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}, [redacted])"),
+        }
+    }
 }
 
 /// Which code the user is asked for.
@@ -206,48 +232,10 @@ impl SignIn {
         let stopwatch = Stopwatch::start();
         let settings = self.ctx.store.settings().await?;
         let ip = client_ip.to_string();
-        let parsed = Username::parse(username);
-        let password = Password::for_sign_in(password.to_owned());
-        let found = match &parsed {
-            Ok(name) => self.ctx.store.user_with_password_hash(name).await?,
-            Err(_) => None,
-        };
-        let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), Some(hash)),
-            None => (None, None),
-        };
-        // The hash work is done in every case (unknown user: a dummy hash), so that
-        // timing does not tell which case this is.
-        let password_ok = match &password {
-            Ok(password) => self.ctx.hasher.verify(password, hash.as_deref()).await,
-            Err(_) => {
-                self.ctx
-                    .hasher
-                    .verify(
-                        &Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?,
-                        None,
-                    )
-                    .await
-            }
-        };
+        let user = self
+            .check_password(username, password, &ip, &stopwatch, &settings)
+            .await?;
         let now = self.ctx.now();
-        let Some(user) = user else {
-            self.audit_failure(None, &ip, "unknown user").await?;
-            return Err(self.fail(&stopwatch, &settings).await);
-        };
-        if user.is_locked(now) {
-            self.audit_failure(Some(&user), &ip, "locked").await?;
-            return Err(self.fail(&stopwatch, &settings).await);
-        }
-        if !password_ok {
-            self.count_failure(&user, &settings, &ip, "wrong password")
-                .await?;
-            return Err(self.fail(&stopwatch, &settings).await);
-        }
-        if !user.active {
-            self.audit_failure(Some(&user), &ip, "inactive").await?;
-            return Err(self.fail(&stopwatch, &settings).await);
-        }
 
         let role = self.role_of(&user).await?;
         let device = self.ctx.store.confirmed_device(user.id).await?;
@@ -289,6 +277,7 @@ impl SignIn {
         if steps.first() == Some(&PendingStep::EmailOtp) && user.email.is_none() {
             self.audit_failure(Some(&user), &ip, "email OTP required but no email address")
                 .await?;
+            self.ctx.metrics.signin(SignInOutcome::EmailMissing);
             return Err(SignInError::EmailMissing);
         }
         let token = Token::generate(&mut OsRng);
@@ -315,6 +304,62 @@ impl SignIn {
             return self.send_and_ask(live, &settings).await;
         }
         self.status_of(live, &settings).await
+    }
+
+    /// The password check shared by the password step and HTTP Basic at forward-auth:
+    /// the user if the password is right and the account may sign in; otherwise a
+    /// counted (wrong password) or audited failure, answered after Failure Delay.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        ip: &str,
+        stopwatch: &Stopwatch,
+        settings: &Settings,
+    ) -> Result<User, SignInError> {
+        let parsed = Username::parse(username);
+        let password = Password::for_sign_in(password.to_owned());
+        let found = match &parsed {
+            Ok(name) => self.ctx.store.user_with_password_hash(name).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        // The hash work is done in every case (unknown user: a dummy hash), so that
+        // timing does not tell which case this is.
+        let password_ok = match &password {
+            Ok(password) => self.ctx.hasher.verify(password, hash.as_deref()).await,
+            Err(_) => {
+                self.ctx
+                    .hasher
+                    .verify(
+                        &Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?,
+                        None,
+                    )
+                    .await
+            }
+        };
+        let now = self.ctx.now();
+        let Some(user) = user else {
+            self.audit_failure(None, ip, "unknown user").await?;
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        if user.is_locked(now) {
+            self.audit_failure(Some(&user), ip, "locked").await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if !password_ok {
+            self.count_failure(&user, settings, ip, "wrong password")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if !user.active {
+            self.audit_failure(Some(&user), ip, "inactive").await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        Ok(user)
     }
 
     /// Loads the live transaction of `token`; anything else is "expired".
@@ -458,7 +503,13 @@ impl SignIn {
     /// The code step (device or emailed).
     pub async fn otp(&self, token: &str, code: &str) -> SignInResult {
         let stopwatch = Stopwatch::start();
-        let live = self.live(token).await?;
+        let live = match self.live(token).await {
+            Err(SignInError::TransactionExpired) => {
+                self.ctx.metrics.signin(SignInOutcome::Expired);
+                return Err(SignInError::TransactionExpired);
+            }
+            other => other?,
+        };
         let settings = self.ctx.store.settings().await?;
         let step = live.steps.first().copied();
         if !matches!(step, Some(PendingStep::EmailOtp | PendingStep::DeviceOtp)) {
@@ -478,28 +529,40 @@ impl SignIn {
                 .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         };
-        let outcome = match step {
+        let (method, outcome) = match step {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
-                Some(device) => match device.check(
-                    &code,
-                    now,
-                    settings.hotp_window(),
-                    settings.totp_skew_steps(),
-                ) {
-                    Some(used) if self.ctx.store.consume_device_use(device.id, used).await? => {
-                        Ok(())
-                    }
-                    Some(_) => Err("code already used"),
-                    None => Err("wrong device code"),
-                },
-                None => Err("device removed during sign-in"),
+                Some(device) => {
+                    let used = device.check(
+                        &code,
+                        now,
+                        settings.hotp_window(),
+                        settings.totp_skew_steps(),
+                    );
+                    let outcome = match used {
+                        Some(used)
+                            if self.ctx.store.consume_device_use(device.id, used).await? =>
+                        {
+                            Ok(())
+                        }
+                        Some(_) => Err("code already used"),
+                        None => Err("wrong device code"),
+                    };
+                    (device.method().into(), outcome)
+                }
+                None => (OtpCheckMethod::Totp, Err("device removed during sign-in")),
             },
-            _ => match emailed::check(&self.ctx, user, Some(live.record.id), &code, now).await? {
-                Check::Accepted => Ok(()),
-                Check::Wrong => Err("wrong emailed code"),
-                Check::Expired => Err("expired emailed code"),
-            },
+            _ => {
+                let checked =
+                    emailed::check(&self.ctx, user, Some(live.record.id), &code, now).await?;
+                let outcome = match checked {
+                    Check::Accepted => Ok(()),
+                    Check::Wrong => Err("wrong emailed code"),
+                    Check::Expired => Err("expired emailed code"),
+                };
+                (OtpCheckMethod::Email, outcome)
+            }
         };
+        self.ctx.metrics.otp_check(method, outcome.is_ok());
         if let Err(reason) = outcome {
             self.ctx
                 .audit(
@@ -657,6 +720,7 @@ impl SignIn {
     /// All steps done: the failure count starts again, and a new session begins (a new
     /// id at every sign-in).
     async fn finish(&self, user: &User, ip: &str, detail: &str) -> SignInResult {
+        self.ctx.metrics.signin(SignInOutcome::SignedIn);
         let now = self.ctx.now();
         self.ctx.store.record_success(user.id).await?;
         let session = Token::generate(&mut OsRng);
@@ -745,6 +809,7 @@ impl SignIn {
 
     /// The generic failure, no sooner than Failure Delay after the request began.
     async fn fail(&self, stopwatch: &Stopwatch, settings: &Settings) -> SignInError {
+        self.ctx.metrics.signin(SignInOutcome::Failed);
         let delay = std::time::Duration::from_millis(u64::from(settings.failure_delay_ms()));
         if let Some(rest) = delay.checked_sub(stopwatch.elapsed()) {
             tokio::time::sleep(rest).await;
@@ -787,6 +852,94 @@ impl SignIn {
     /// Whether `user` has a confirmed device: "2 Step Verification: Enabled".
     pub async fn two_step_enabled(&self, user: &User) -> Result<bool, SignInError> {
         Ok(self.ctx.store.confirmed_device(user.id).await?.is_some())
+    }
+
+    /// Forward-auth (`/api/v1/authz`): who presents `credential`. A person is known by a
+    /// session (cookie or Bearer), which only a complete sign-in with every step creates;
+    /// an interface user (SPEC: a service account, never asked for an OTP) by an API
+    /// token or HTTP Basic. A person's password alone is never enough, whatever the role.
+    pub async fn authorize(
+        &self,
+        credential: Credential<'_>,
+        client_ip: IpAddr,
+    ) -> Result<(User, Role), SignInError> {
+        match credential {
+            Credential::SessionCookie(token) => self
+                .session_user(token)
+                .await?
+                .ok_or(SignInError::InvalidCredentials),
+            Credential::Bearer(token) => {
+                if let Some(found) = self.session_user(token).await? {
+                    return Ok(found);
+                }
+                self.interface_token_user(token)
+                    .await?
+                    .ok_or(SignInError::InvalidCredentials)
+            }
+            Credential::Basic { username, password } => {
+                self.interface_password(username, password, client_ip).await
+            }
+        }
+    }
+
+    /// The interface user of an API token (a person's API token does not pass).
+    async fn interface_token_user(&self, token: &str) -> Result<Option<(User, Role)>, SignInError> {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(None);
+        };
+        let Some(user_id) = self.ctx.store.api_token_user(&token.hash()).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self.ctx.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        if !user.active || user.is_locked(self.ctx.now()) {
+            return Ok(None);
+        }
+        let role = self.role_of(&user).await?;
+        Ok(role.security.interface().then_some((user, role)))
+    }
+
+    /// HTTP Basic: the password check of the sign-in (lockout, Failure Delay, audit), then
+    /// SPEC section 3 row 1 (an interface role signs in without any step). A person's
+    /// account is refused with the same answer, even with the right password: their
+    /// role may ask for an OTP, which Basic cannot carry. That refusal is audited but not
+    /// counted toward lockout (the password was right).
+    async fn interface_password(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: IpAddr,
+    ) -> Result<(User, Role), SignInError> {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        let ip = client_ip.to_string();
+        let user = self
+            .check_password(username, password, &ip, &stopwatch, &settings)
+            .await?;
+        let role = self.role_of(&user).await?;
+        if !role.security.interface() {
+            self.audit_failure(
+                Some(&user),
+                &ip,
+                "HTTP Basic refused: not an interface user",
+            )
+            .await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        if user.failed_count > 0 {
+            self.ctx.store.record_success(user.id).await?;
+        }
+        self.ctx
+            .audit(
+                AuditEvent::SignInSucceeded,
+                None,
+                Some(user.username.as_str()),
+                Some(&ip),
+                "interface user, HTTP Basic (forward-auth)",
+            )
+            .await?;
+        Ok((user, role))
     }
 
     /// Sign out: the session ends.

@@ -194,6 +194,15 @@ impl Store {
             .is_ok()
     }
 
+    /// The connection pool now, for `/metrics`.
+    pub fn pool_usage(&self) -> crate::metrics::PoolUsage {
+        crate::metrics::PoolUsage {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -300,7 +300,7 @@ async fn actor(state: &AppState, headers: &HeaderMap) -> Result<Actor, Response>
         Ok(Some((user, role))) => Ok(Actor::User { user, role }),
         Ok(None) => Err(with_cookie(
             see_other("/signin"),
-            cookies::clear(cookies::SESSION, state.secure_cookies),
+            cookies::clear_session(state),
         )),
         Err(error) => {
             let id = request_id();

@@ -96,7 +96,7 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
             message: message.into(),

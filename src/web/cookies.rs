@@ -3,12 +3,16 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 
+use super::AppState;
+
 /// The sign-in transaction between the password and the last step.
 pub const TRANSACTION: &str = "twostep_tx";
 /// A signed-in session.
 pub const SESSION: &str = "twostep_session";
 /// The CSRF token of the forms (double submit: cookie and hidden field must match).
 pub const CSRF: &str = "twostep_csrf";
+/// Where to go after signing in (forward-auth), base64url of an allowed URL.
+pub const RETURN_TO: &str = "twostep_return";
 
 /// The value of cookie `name` in the request, if present.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -25,7 +29,22 @@ pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
 /// A `Set-Cookie` value; `max_age_seconds: None` makes a browser-session cookie. Values
 /// are tokens from our own alphabet (base64url), never user input.
 pub fn set(name: &str, value: &str, secure: bool, max_age_seconds: Option<i64>) -> HeaderValue {
+    set_for_domain(name, value, secure, max_age_seconds, None)
+}
+
+/// [`set`] with a `Domain` (the session cookie under `--cookie-domain`, so that
+/// applications on sibling hosts send it to their forward-auth proxy).
+pub fn set_for_domain(
+    name: &str,
+    value: &str,
+    secure: bool,
+    max_age_seconds: Option<i64>,
+    domain: Option<&str>,
+) -> HeaderValue {
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(domain) = domain {
+        cookie.push_str(&format!("; Domain={domain}"));
+    }
     if let Some(age) = max_age_seconds {
         cookie.push_str(&format!("; Max-Age={age}"));
     }
@@ -39,6 +58,36 @@ pub fn set(name: &str, value: &str, secure: bool, max_age_seconds: Option<i64>) 
 /// Removes a cookie.
 pub fn clear(name: &str, secure: bool) -> HeaderValue {
     set(name, "", secure, Some(0))
+}
+
+/// The session cookie of a new session (a browser-session cookie).
+pub fn session(state: &AppState, token: &str) -> HeaderValue {
+    set_for_domain(
+        SESSION,
+        token,
+        state.secure_cookies,
+        None,
+        state
+            .forward_auth
+            .cookie_domain
+            .as_ref()
+            .map(|d| d.as_str()),
+    )
+}
+
+/// Removes the session cookie (with the same `Domain` it was set with).
+pub fn clear_session(state: &AppState) -> HeaderValue {
+    set_for_domain(
+        SESSION,
+        "",
+        state.secure_cookies,
+        Some(0),
+        state
+            .forward_auth
+            .cookie_domain
+            .as_ref()
+            .map(|d| d.as_str()),
+    )
 }
 
 #[cfg(test)]
@@ -68,5 +117,10 @@ mod tests {
             "twostep_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
         assert!(clear(CSRF, false).to_str().unwrap().contains("Max-Age=0"));
+        let shared = set_for_domain(SESSION, "t", true, None, Some("hospital.example"));
+        assert_eq!(
+            shared.to_str().unwrap(),
+            "twostep_session=t; Path=/; HttpOnly; SameSite=Lax; Domain=hospital.example; Secure"
+        );
     }
 }

@@ -13,11 +13,13 @@
 pub mod admin_api;
 pub mod admin_pages;
 pub mod api;
+pub mod authz;
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
 pub mod openapi;
 pub mod pages;
+pub mod return_to;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use self::return_to::{DomainName, ReturnPolicy};
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 
@@ -46,6 +49,20 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<IpNet>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    pub forward_auth: Arc<ForwardAuth>,
+    /// Who may read `/metrics` (`--metrics-client`).
+    pub metrics_clients: Arc<Vec<IpNet>>,
+}
+
+/// Forward-auth and cookie settings from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct ForwardAuth {
+    /// `--public-url`: the base of redirects to the sign-in page.
+    pub public_url: Option<String>,
+    /// The URLs sign-in may return to (`--redirect-domain`, the public host).
+    pub returns: ReturnPolicy,
+    /// `--cookie-domain`: the session cookie's `Domain`, shared with the applications.
+    pub cookie_domain: Option<DomainName>,
 }
 
 /// The largest request body accepted (forms and JSON are tiny).
@@ -61,11 +78,14 @@ const CSP: &str =
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(api::routes())
+        .merge(authz::routes())
         .merge(admin_api::routes())
         .merge(openapi::routes())
         .merge(pages::routes())
         .merge(admin_pages::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
@@ -110,6 +130,51 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
     }
+}
+
+/// `GET /metrics`: this instance's counters in the Prometheus text format, for the
+/// `--metrics-client` networks only.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    if !state.metrics_clients.iter().any(|net| net.contains(&ip)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "not a metrics client (--metrics-client)\n",
+        )
+            .into_response();
+    }
+    let ctx = state.signin.context();
+    let text = ctx.metrics.render(ctx.store.pool_usage());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Records the latency of every request by its route pattern (`/metrics`).
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let stopwatch = crate::clock::Stopwatch::start();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    state
+        .signin
+        .context()
+        .metrics
+        .request(&route, response.status().as_u16(), stopwatch.elapsed());
+    response
 }
 
 /// The resolved client address of a request.

@@ -19,9 +19,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use data_encoding::BASE64URL_NOPAD;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::return_to::ReturnUrl;
 use super::{cookies, csrf, request_id, AppState, ClientIp};
 use crate::domain::{OtpMethod, PromptMode};
 use crate::password::PasswordError;
@@ -471,10 +473,7 @@ fn next(state: &AppState, status: SignInStatus) -> Response {
     let secure = state.secure_cookies;
     let (location, transaction) = match status {
         SignInStatus::SignedIn { session, .. } => {
-            let response = with_cookie(
-                see_other("/"),
-                cookies::set(cookies::SESSION, session.as_str(), secure, None),
-            );
+            let response = with_cookie(see_other("/"), cookies::session(state, session.as_str()));
             return with_cookie(response, cookies::clear(cookies::TRANSACTION, secure));
         }
         SignInStatus::OtpRequired {
@@ -638,11 +637,15 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
     };
     let Some((user, role)) = found else {
-        return with_cookie(
-            see_other("/signin"),
-            cookies::clear(cookies::SESSION, state.secure_cookies),
-        );
+        return with_cookie(see_other("/signin"), cookies::clear_session(&state));
     };
+    // Back to the application that sent the browser to sign in (forward-auth).
+    if let Some(url) = return_to_cookie(&state, &headers) {
+        return with_cookie(
+            see_other(url.as_str()),
+            cookies::clear(cookies::RETURN_TO, state.secure_cookies),
+        );
+    }
     let two_step_enabled = match state.signin.two_step_enabled(&user).await {
         Ok(enabled) => enabled,
         Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
@@ -661,25 +664,72 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
 #[derive(Deserialize)]
 struct SignInQuery {
     m: Option<String>,
+    /// The URL to return to after signing in (forward-auth); used only if allowed.
+    rd: Option<String>,
 }
 
-/// `GET /signin`: the username and password form.
+/// How long the URL to return to is remembered while signing in.
+const RETURN_TO_SECONDS: i64 = 60 * 60;
+
+/// The remembered URL to return to, if it is (still) allowed.
+fn return_to_cookie(state: &AppState, headers: &HeaderMap) -> Option<ReturnUrl> {
+    let encoded = cookies::get(headers, cookies::RETURN_TO)?;
+    let bytes = BASE64URL_NOPAD.decode(encoded.as_bytes()).ok()?;
+    let url = String::from_utf8(bytes).ok()?;
+    state.forward_auth.returns.check(&url)
+}
+
+/// `GET /signin`: the username and password form. With `?rd=URL` (from forward-auth), an
+/// allowed URL is remembered and returned to after sign-in (at once if already signed
+/// in); any other is ignored, and forgotten.
 async fn signin_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<SignInQuery>, QueryRejection>,
 ) -> Response {
-    let message = match query.ok().and_then(|Query(q)| q.m).as_deref() {
+    let query = query.ok().map(|Query(q)| q);
+    let message = match query.as_ref().and_then(|q| q.m.as_deref()) {
         Some("expired") => Some(Message::Expired),
         Some("signed_out") => Some(Message::SignedOut),
         _ => None,
     };
+    let requested = query.as_ref().and_then(|q| q.rd.as_deref());
+    let return_to = requested.and_then(|url| state.forward_auth.returns.check(url));
+    if let Some(url) = &return_to {
+        let session = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty());
+        if let Some(token) = session {
+            match state.signin.session_user(&token).await {
+                Ok(Some(_)) => return see_other(url.as_str()),
+                Ok(None) => {}
+                Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+            }
+        }
+    }
     let view = SignInView {
         layout: Layout::new(&state, &headers),
         username: String::new(),
         message,
     };
-    page(&state, StatusCode::OK, &view.layout, &view)
+    let response = page(&state, StatusCode::OK, &view.layout, &view);
+    match (requested, return_to) {
+        (_, Some(url)) => with_cookie(
+            response,
+            cookies::set(
+                cookies::RETURN_TO,
+                &BASE64URL_NOPAD.encode(url.as_str().as_bytes()),
+                state.secure_cookies,
+                Some(RETURN_TO_SECONDS),
+            ),
+        ),
+        (Some(_), None) => {
+            tracing::info!("sign-in ignored a return URL that is not allowed (--redirect-domain)");
+            with_cookie(
+                response,
+                cookies::clear(cookies::RETURN_TO, state.secure_cookies),
+            )
+        }
+        (None, None) => response,
+    }
 }
 
 /// `POST /signin`: the password step.
@@ -1104,7 +1154,7 @@ async fn signout_submit(
     }
     with_cookie(
         see_other("/signin?m=signed_out"),
-        cookies::clear(cookies::SESSION, state.secure_cookies),
+        cookies::clear_session(&state),
     )
 }
 

@@ -387,6 +387,7 @@ async fn two_workers_sharing_postgresql_send_each_message_exactly_once() {
             clock: Arc::new(clock.clone()),
             config: Arc::new(twostep::service::ServiceConfig::default()),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(twostep::metrics::Metrics::new()),
         };
         workers.push((
             ctx.store.clone(),

@@ -1,0 +1,227 @@
+//! Where a browser may be sent back to after signing in (forward-auth): an http(s) URL on
+//! the public URL's host or under an allowed domain, never anywhere else, so that twostep
+//! is not an open redirect.
+//!
+//! URLs are parsed with the WHATWG rules browsers use (the `url` crate), and the URL that
+//! is redirected to is the parsed one, re-serialized: what was checked is what the browser
+//! follows (`https://evil.example\@hospital.org` is host `evil.example` to both).
+
+use url::Url;
+
+/// The longest return URL accepted (longer ones are dropped, not truncated).
+const MAX_URL_BYTES: usize = 2048;
+
+/// A DNS name as configured by an administrator (`hospital.example`): lower case, labels
+/// of letters, digits and hyphens, no leading or trailing dot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainName(String);
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a domain name (letters, digits, hyphens and dots, like hospital.example)")]
+pub struct DomainNameError(String);
+
+impl DomainName {
+    pub fn parse(text: &str) -> Result<Self, DomainNameError> {
+        let name = text.trim().trim_start_matches('.').to_ascii_lowercase();
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(DomainNameError(text.chars().take(80).collect()));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `host` is this name or a name under it (`app.hospital.example` under
+    /// `hospital.example`; `evilhospital.example` is not).
+    pub fn covers(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        host == self.0
+            || host
+                .strip_suffix(self.0.as_str())
+                .is_some_and(|prefix| prefix.ends_with('.'))
+    }
+}
+
+impl std::fmt::Display for DomainName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The host of an `http(s)://` URL, lower case (for the public URL).
+pub fn host_of(url: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+}
+
+/// A URL that passed [`ReturnPolicy::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnUrl(String);
+
+impl ReturnUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which URLs sign-in may return to.
+#[derive(Clone, Debug, Default)]
+pub struct ReturnPolicy {
+    /// The public URL's host (exactly) and the allowed domains (with their subdomains).
+    public_host: Option<String>,
+    domains: Vec<DomainName>,
+    /// The public URL is https: return only to https.
+    https_only: bool,
+}
+
+impl ReturnPolicy {
+    pub fn new(public_url: Option<&str>, domains: Vec<DomainName>) -> Self {
+        Self {
+            public_host: public_url.and_then(host_of),
+            domains,
+            https_only: public_url.is_some_and(|url| url.starts_with("https://")),
+        }
+    }
+
+    /// The URL to return to, or `None` when `raw` is not one twostep may redirect to.
+    pub fn check(&self, raw: &str) -> Option<ReturnUrl> {
+        // The URL parser drops tabs and newlines and trims spaces; a URL that needs that
+        // is not one a proxy sent in good faith.
+        if raw.is_empty()
+            || raw.len() > MAX_URL_BYTES
+            || raw.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return None;
+        }
+        let url = Url::parse(raw).ok()?;
+        match url.scheme() {
+            "https" => {}
+            "http" if !self.https_only => {}
+            _ => return None,
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return None;
+        }
+        let host = url.host_str()?.to_ascii_lowercase();
+        let allowed = self.public_host.as_deref() == Some(host.as_str())
+            || (matches!(url.host(), Some(url::Host::Domain(_)))
+                && self.domains.iter().any(|domain| domain.covers(&host)));
+        allowed.then(|| ReturnUrl(url.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ReturnPolicy {
+        ReturnPolicy::new(
+            Some("https://signin.hospital.example"),
+            vec![DomainName::parse("hospital.example").unwrap()],
+        )
+    }
+
+    #[test]
+    fn urls_on_allowed_domains_are_returned_to_as_parsed() {
+        let p = policy();
+        for ok in [
+            "https://hospital.example/",
+            "https://ehr.hospital.example/patients?id=4#top",
+            "https://EHR.Hospital.Example:8443/a/b",
+            "https://signin.hospital.example/",
+        ] {
+            assert!(p.check(ok).is_some(), "{ok} should be allowed");
+        }
+        assert_eq!(
+            p.check("https://EHR.Hospital.Example/x").unwrap().as_str(),
+            "https://ehr.hospital.example/x"
+        );
+    }
+
+    #[test]
+    fn every_other_destination_is_refused() {
+        let p = policy();
+        for bad in [
+            "https://evil.example/",
+            "https://evilhospital.example/",
+            "https://hospital.example.evil.example/",
+            "https://evil.example\\@hospital.example/",
+            "https://evil.example#.hospital.example",
+            "https://evil.example?.hospital.example",
+            "https://user@ehr.hospital.example/",
+            "https://user:pw@ehr.hospital.example/",
+            "//evil.example/",
+            "/relative/path",
+            "javascript:alert(1)//hospital.example",
+            "data:text/html,hi",
+            "ftp://ehr.hospital.example/",
+            "http://ehr.hospital.example/",
+            "https://ehr.hospital.example/\n",
+            "https://ehr.hospital\t.example/",
+            " https://ehr.hospital.example/",
+            "https://127.0.0.1/",
+            "",
+        ] {
+            assert!(p.check(bad).is_none(), "{bad:?} must be refused");
+        }
+        let long = format!("https://ehr.hospital.example/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(p.check(&long).is_none());
+    }
+
+    #[test]
+    fn plain_http_is_allowed_only_when_twostep_itself_is_plain_http() {
+        let p = ReturnPolicy::new(
+            Some("http://signin.hospital.test:8080"),
+            vec![DomainName::parse("hospital.test").unwrap()],
+        );
+        assert!(p.check("http://app.hospital.test:9000/x").is_some());
+        assert!(p.check("http://signin.hospital.test:8080/").is_some());
+    }
+
+    #[test]
+    fn without_domains_only_the_public_host_is_allowed() {
+        let p = ReturnPolicy::new(Some("https://signin.hospital.example"), vec![]);
+        assert!(p.check("https://signin.hospital.example/admin").is_some());
+        assert!(p.check("https://ehr.hospital.example/").is_none());
+        let none = ReturnPolicy::new(None, vec![]);
+        assert!(none.check("https://signin.hospital.example/").is_none());
+    }
+
+    #[test]
+    fn domain_names_are_parsed_strictly() {
+        assert_eq!(
+            DomainName::parse(" .Hospital.Example ").unwrap().as_str(),
+            "hospital.example"
+        );
+        for bad in [
+            "",
+            ".",
+            "hospital..example",
+            "-a.example",
+            "a-.example",
+            "a_b.example",
+            "hospital.example/",
+            "*.example",
+            "hospital.example.",
+        ] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?}");
+        }
+        let d = DomainName::parse("hospital.example").unwrap();
+        assert!(d.covers("hospital.example"));
+        assert!(d.covers("a.b.Hospital.example"));
+        assert!(!d.covers("evilhospital.example"));
+        assert!(!d.covers("example"));
+    }
+}
