@@ -191,6 +191,14 @@ pub struct AppOptions {
     pub keep_failure_delay: bool,
     /// Send through a plain SMTP server on 127.0.0.1 at this port.
     pub smtp_port: Option<u16>,
+    /// `--redirect-domain`s.
+    pub redirect_domains: Vec<String>,
+    /// `--cookie-domain`.
+    pub cookie_domain: Option<String>,
+    /// The server key (hex): instances sharing a database must share it.
+    pub key: Option<String>,
+    /// Listen on this port instead of a random one.
+    pub port: Option<u16>,
 }
 
 /// The real server on a random port, with a temp data dir and a manual clock.
@@ -220,11 +228,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let admin_password = "admin password for tests".to_owned();
     let args = ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], options.port.unwrap_or(0))),
         db: twostep::config::DatabaseArgs {
             database: options.database.clone(),
+            key: options.key.clone(),
             ..twostep::config::DatabaseArgs::with_data_dir(dir.path().to_path_buf())
         },
+        redirect_domains: options.redirect_domains.clone(),
+        cookie_domain: options.cookie_domain.clone(),
         trusted_proxies: options.trusted_proxies.clone(),
         public_url: options.public_url.clone(),
         admin_password: Some(admin_password.clone()),
