@@ -5,8 +5,10 @@ use std::path::PathBuf;
 /// The path of an external program the tests need. Outside CI a missing program skips the
 /// calling test with a message; with `CI` set it fails the test, so CI never skips silently.
 pub fn require_program(name: &str, install_hint: &str) -> Option<PathBuf> {
+    // Daemons such as nginx live in /usr/sbin, which a user's PATH may lack.
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
             .map(|dir| dir.join(name))
             .find(|candidate| candidate.is_file())
     });

@@ -10,6 +10,7 @@ mod forward_auth;
 mod helpers;
 mod instances;
 mod metrics;
+mod nginx;
 mod oathtool;
 mod pages;
 mod signin_api;

@@ -1,0 +1,424 @@
+//! twostep protecting a real application behind Debian's nginx (`auth_request`), with two
+//! twostep instances on one PostgreSQL behind the same nginx (round robin), as the README
+//! describes: a browser is sent to sign in and back, the application sees `Remote-User`,
+//! an interface user passes with HTTP Basic, and nothing redirects outside the hospital.
+
+use std::path::Path;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, LOCATION};
+use reqwest::StatusCode;
+use twostep::domain::{PromptMode, Require2fa};
+
+use crate::helpers::{free_port, require_program, spawn_app_with, AppOptions, TestApp, TestDb};
+
+/// The nginx configuration of the README's "Protecting applications" section, for ports
+/// chosen by the test. `{PORT}` is nginx, `{A}` and `{B}` the twostep instances,
+/// `{UPSTREAM}` the application, `{DIR}` a private folder.
+const NGINX_CONF: &str = r#"
+{USER}
+worker_processes 1;
+pid {DIR}/nginx.pid;
+error_log {DIR}/error.log info;
+daemon off;
+events { worker_connections 128; }
+http {
+    access_log {DIR}/access.log;
+    client_body_temp_path {DIR}/body;
+    proxy_temp_path {DIR}/proxy;
+    fastcgi_temp_path {DIR}/fastcgi;
+    uwsgi_temp_path {DIR}/uwsgi;
+    scgi_temp_path {DIR}/scgi;
+
+    # Two twostep instances on one PostgreSQL: any instance answers any request.
+    upstream twostep {
+        server 127.0.0.1:{A};
+        server 127.0.0.1:{B};
+    }
+
+    # twostep itself (--public-url http://signin.hospital.test:{PORT}).
+    server {
+        listen 127.0.0.1:{PORT};
+        server_name signin.hospital.test;
+        location / {
+            proxy_pass http://twostep;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+    }
+
+    # An application behind twostep.
+    server {
+        listen 127.0.0.1:{PORT};
+        server_name app.hospital.test;
+
+        location = /twostep-authz {
+            internal;
+            proxy_pass http://twostep/api/v1/authz;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+
+        location / {
+            auth_request /twostep-authz;
+            auth_request_set $twostep_user $upstream_http_remote_user;
+            auth_request_set $twostep_name $upstream_http_remote_name;
+            auth_request_set $twostep_email $upstream_http_remote_email;
+            auth_request_set $twostep_role $upstream_http_remote_role;
+            auth_request_set $twostep_signin $upstream_http_location;
+            error_page 401 = @twostep_signin;
+
+            # Set by the proxy, whatever the client sent.
+            proxy_set_header Remote-User $twostep_user;
+            proxy_set_header Remote-Name $twostep_name;
+            proxy_set_header Remote-Email $twostep_email;
+            proxy_set_header Remote-Role $twostep_role;
+            proxy_pass http://127.0.0.1:{UPSTREAM};
+        }
+
+        # Browsers go to sign in; programs get the 401.
+        location @twostep_signin {
+            if ($twostep_signin = "") {
+                return 401;
+            }
+            return 302 $twostep_signin;
+        }
+    }
+}
+"#;
+
+/// nginx as a child process; stopped (gracefully) when dropped.
+struct Nginx {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    async fn start(binary: &Path, port: u16, a: u16, b: u16, upstream: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+        let conf = NGINX_CONF
+            .replace("{USER}", if root { "user root;" } else { "" })
+            .replace("{DIR}", &dir.path().display().to_string())
+            .replace("{PORT}", &port.to_string())
+            .replace("{A}", &a.to_string())
+            .replace("{B}", &b.to_string())
+            .replace("{UPSTREAM}", &upstream.to_string());
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("nginx starts");
+        let nginx = Self { child, dir };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return nginx;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("nginx did not listen:\n{}", nginx.error_log());
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT: the master stops its workers and exits (a killed master would leave
+        // its workers holding the port).
+        let _ = std::process::Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The application behind nginx: answers with the identity headers it received.
+async fn start_upstream() -> u16 {
+    use axum::http::HeaderMap;
+    async fn echo(headers: HeaderMap) -> String {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        format!(
+            "user={} name={} email={} role={}",
+            get("remote-user"),
+            get("remote-name"),
+            get("remote-email"),
+            get("remote-role")
+        )
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(echo);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+struct Setup {
+    db: TestDb,
+    a: TestApp,
+    b: TestApp,
+    nginx: Nginx,
+    port: u16,
+    /// A browser: keeps cookies, follows nothing, resolves the hospital's names to nginx.
+    browser: reqwest::Client,
+}
+
+async fn setup() -> Option<Setup> {
+    let nginx_binary = require_program("nginx", "Debian package nginx")?;
+    let db = TestDb::postgres().await?;
+    let twostep::store::KeySource::Hex(key) = db.key.clone() else {
+        unreachable!("test databases have hex keys")
+    };
+    let port = free_port();
+    let options = AppOptions {
+        database: Some(db.url.clone()),
+        key: Some(key),
+        public_url: Some(format!("http://signin.hospital.test:{port}")),
+        redirect_domains: vec!["hospital.test".into()],
+        cookie_domain: Some("hospital.test".into()),
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..AppOptions::default()
+    };
+    let a = spawn_app_with(options.clone()).await;
+    let b = spawn_app_with(options).await;
+    let port_of = |app: &TestApp| {
+        app.address
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
+    };
+    let upstream = start_upstream().await;
+    let nginx = Nginx::start(&nginx_binary, port, port_of(&a), port_of(&b), upstream).await;
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .resolve("signin.hospital.test", loopback)
+        .resolve("app.hospital.test", loopback)
+        .resolve("evil.example", loopback)
+        .build()
+        .unwrap();
+    Some(Setup {
+        db,
+        a,
+        b,
+        nginx,
+        port,
+        browser,
+    })
+}
+
+impl Setup {
+    fn signin(&self, path: &str) -> String {
+        format!("http://signin.hospital.test:{}{path}", self.port)
+    }
+
+    fn app(&self, path: &str) -> String {
+        format!("http://app.hospital.test:{}{path}", self.port)
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.browser
+            .get(url)
+            .header(ACCEPT, "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form of the page at `page` with its CSRF token.
+    async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let html = self.get(page).await.text().await.unwrap();
+        let marker = r#"name="csrf" value=""#;
+        let start = html.find(marker).expect("a CSRF field") + marker.len();
+        let csrf = &html[start..start + html[start..].find('"').unwrap()];
+        let mut all = vec![("csrf", csrf)];
+        all.extend_from_slice(fields);
+        self.browser.post(action).form(&all).send().await.unwrap()
+    }
+
+    async fn finish(self) {
+        drop(self.nginx);
+        self.a.stop().await;
+        self.b.stop().await;
+        self.db.finish().await;
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location on a {} answer", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_browser_is_sent_to_sign_in_and_back_and_the_application_sees_remote_user() {
+    let Some(s) = setup().await else {
+        return;
+    };
+    let role = s.a.role("Clinician", Require2fa::Force, false, false).await;
+    let user = s.a.user("jane", &role, true).await;
+    let totp = s.a.enroll_totp(&user, PromptMode::EveryLogin).await;
+
+    // 1. Not signed in: nginx sends the browser to twostep with the URL it asked for.
+    let first = s.get(&s.app("/records/7?tab=labs")).await;
+    assert_eq!(first.status(), StatusCode::FOUND, "{}", s.nginx.error_log());
+    let to_signin = location(&first);
+    let back = s.app("/records/7?tab=labs");
+    let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    assert_eq!(to_signin, s.signin(&format!("/signin?rd={encoded}")));
+
+    // 2. Password, then the device code (nginx spreads the requests over A and B).
+    let password = s
+        .submit(
+            &to_signin,
+            &s.signin("/signin"),
+            &[
+                ("username", "jane"),
+                ("password", &TestApp::password_of("jane")),
+            ],
+        )
+        .await;
+    assert_eq!(location(&password), "/signin/verify");
+    let code = s.a.totp_now(&totp);
+    let verified = s
+        .submit(
+            &s.signin("/signin/verify"),
+            &s.signin("/signin/verify"),
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(location(&verified), "/");
+    let home = s.get(&s.signin("/")).await;
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&home), back);
+
+    // 3. Back at the application, signed in: it sees who.
+    let page = s.get(&back).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.text().await.unwrap(),
+        "user=jane name=jane Display email=jane@example.org role=Clinician"
+    );
+    // A forged identity header from the browser is replaced by nginx.
+    let forged = s
+        .browser
+        .get(s.app("/"))
+        .header("remote-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.text().await.unwrap().starts_with("user=jane "));
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn nothing_redirects_outside_the_allowed_domains() {
+    let Some(s) = setup().await else {
+        return;
+    };
+    let role = s.a.role("Volunteer", Require2fa::No, false, false).await;
+    s.a.user("kim", &role, false).await;
+    let evil: String = url::form_urlencoded::byte_serialize(b"http://evil.example/login").collect();
+    let page = s.get(&s.signin(&format!("/signin?rd={evil}"))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let signed_in = s
+        .submit(
+            &s.signin(&format!("/signin?rd={evil}")),
+            &s.signin("/signin"),
+            &[
+                ("username", "kim"),
+                ("password", &TestApp::password_of("kim")),
+            ],
+        )
+        .await;
+    assert_eq!(location(&signed_in), "/");
+    let home = s.get(&s.signin("/")).await;
+    assert_eq!(
+        home.status(),
+        StatusCode::OK,
+        "the signed-in page, no redirect"
+    );
+    // Signed in, the refused URL is still not followed.
+    let again = s.get(&s.signin(&format!("/signin?rd={evil}"))).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(again.headers().get(LOCATION).is_none());
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn an_interface_user_passes_nginx_with_basic_credentials_and_a_persons_password_does_not() {
+    let Some(s) = setup().await else {
+        return;
+    };
+    let interface = s.a.role("Lab Interface", Require2fa::No, false, true).await;
+    s.a.user("lab-feed", &interface, false).await;
+    let force = s.a.role("Clinician", Require2fa::Force, false, false).await;
+    s.a.user("jane", &force, true).await;
+    let program = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(
+            "app.hospital.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], s.port)),
+        )
+        .build()
+        .unwrap();
+    let feed = program
+        .get(s.app("/results"))
+        .basic_auth("lab-feed", Some(TestApp::password_of("lab-feed")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK, "{}", s.nginx.error_log());
+    assert_eq!(
+        feed.text().await.unwrap(),
+        "user=lab-feed name=lab-feed Display email= role=Lab Interface"
+    );
+    let person = program
+        .get(s.app("/results"))
+        .basic_auth("jane", Some(TestApp::password_of("jane")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(person.status(), StatusCode::UNAUTHORIZED);
+    let nobody = program
+        .get(s.app("/results"))
+        .header(AUTHORIZATION, "Bearer nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nobody.status(), StatusCode::UNAUTHORIZED);
+    s.finish().await;
+}
