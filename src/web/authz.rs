@@ -42,7 +42,20 @@ pub const REMOTE_EMAIL: &str = "remote-email";
 pub const REMOTE_ROLE: &str = "remote-role";
 
 /// `/api/v1/authz`, any method.
-async fn authz(
+#[utoipa::path(
+    get,
+    path = "/api/v1/authz",
+    tag = "forward-auth",
+    description = "Forward-auth for reverse proxies (any method). A session cookie or \
+                   `Authorization: Bearer` session token, an interface user's API token \
+                   (Bearer) or HTTP Basic credentials pass.",
+    responses(
+        (status = 200, description = "Signed in; `Remote-User`, `Remote-Name`, `Remote-Email`, `Remote-Role` name who"),
+        (status = 302, description = "A browser (`Accept: text/html`) behind Traefik or Caddy: the sign-in page, returning to the original URL when allowed"),
+        (status = 401, description = "`unauthenticated`; with `Location` for a browser behind nginx (`X-Original-URL`), `WWW-Authenticate: Basic` for programs", body = ErrorBody),
+    )
+)]
+pub(super) async fn authz(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin_api, api, AppState};
+use super::{admin_api, api, authz, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,6 +50,7 @@ use super::{admin_api, api, AppState};
         admin_api::put_template,
         admin_api::audit_log,
         admin_api::create_token,
+        authz::authz,
         openapi,
     ),
     modifiers(&BearerScheme),
@@ -61,6 +62,7 @@ use super::{admin_api, api, AppState};
         (name = "ip-rules", description = "IP Settings (`manage_ip_settings`)"),
         (name = "audit", description = "The audit log (`view_audit_log`)"),
         (name = "tokens", description = "API tokens"),
+        (name = "forward-auth", description = "Reverse proxies asking who a request is"),
     )
 )]
 pub struct ApiDoc;

@@ -1715,6 +1715,7 @@ async fn the_openapi_document_is_public_and_lists_every_endpoint() {
         "/api/v1/me",
         "/api/v1/signout",
         "/api/v1/openapi.json",
+        "/api/v1/authz",
     ] {
         assert!(paths.contains_key(path), "{path}");
     }
