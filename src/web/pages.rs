@@ -364,6 +364,16 @@ pub struct HomeView {
     pub admin: bool,
 }
 
+/// After sign-in, the way back to the application that sent the browser (forward-auth).
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub struct ContinueView {
+    pub layout: Layout,
+    /// An URL that [`ReturnPolicy`](super::return_to::ReturnPolicy) allowed.
+    pub url: String,
+    pub host: String,
+}
+
 /// Pages that are not a step: an expired form, an unreadable request, an error of ours.
 #[derive(Template)]
 #[template(path = "problem.html")]
@@ -641,8 +651,13 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     // Back to the application that sent the browser to sign in (forward-auth).
     if let Some(url) = return_to_cookie(&state, &headers) {
+        let view = ContinueView {
+            layout: Layout::new(&state, &headers),
+            url: url.as_str().to_owned(),
+            host: url.host().to_owned(),
+        };
         return with_cookie(
-            see_other(url.as_str()),
+            page(&state, StatusCode::OK, &view.layout, &view),
             cookies::clear(cookies::RETURN_TO, state.secure_cookies),
         );
     }

@@ -68,11 +68,19 @@ pub fn host_of(url: &str) -> Option<String> {
 
 /// A URL that passed [`ReturnPolicy::check`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReturnUrl(String);
+pub struct ReturnUrl {
+    url: String,
+    host: String,
+}
 
 impl ReturnUrl {
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// The host, for telling the user where they are going.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 }
 
@@ -118,7 +126,10 @@ impl ReturnPolicy {
         let allowed = self.public_host.as_deref() == Some(host.as_str())
             || (matches!(url.host(), Some(url::Host::Domain(_)))
                 && self.domains.iter().any(|domain| domain.covers(&host)));
-        allowed.then(|| ReturnUrl(url.to_string()))
+        allowed.then(|| ReturnUrl {
+            url: url.to_string(),
+            host,
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use twostep::otp::{KeyUri, KeyUriKind, Totp};
 use crate::helpers::{require_program, spawn_app, NowTs, TestApp};
 
 /// Chromium is heavy for a 2-core machine: one browser at a time keeps the tests calm.
-static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a page may take to appear.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,8 +43,8 @@ impl Drop for Driver {
 }
 
 /// A browser session on the app, saving numbered screenshots.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     base: String,
     test: &'static str,
     shots: u32,
@@ -57,6 +57,17 @@ struct Browser {
 /// `None` (skipped with a message) without Chromium outside CI; in CI a missing program
 /// fails the test.
 async fn browser(app: &TestApp, test: &'static str, width: u32, height: u32) -> Option<Browser> {
+    browser_at(app.address.clone(), test, width, height, &[]).await
+}
+
+/// A browser whose relative paths go to `base`, with more Chromium arguments.
+pub(crate) async fn browser_at(
+    base: String,
+    test: &'static str,
+    width: u32,
+    height: u32,
+    extra_args: &[String],
+) -> Option<Browser> {
     let chromium = require_program("chromium", "apt-get install chromium")?;
     let chromedriver = require_program("chromedriver", "apt-get install chromium-driver")?;
     let port = {
@@ -89,7 +100,7 @@ async fn browser(app: &TestApp, test: &'static str, width: u32, height: u32) -> 
     assert!(ready, "chromedriver did not listen on port {port}");
 
     let profile = tempfile::tempdir().expect("a profile folder");
-    let args = [
+    let mut args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
         "--disable-gpu".to_owned(),
@@ -101,6 +112,7 @@ async fn browser(app: &TestApp, test: &'static str, width: u32, height: u32) -> 
         "--disable-quic".to_owned(),
         format!("--user-data-dir={}", profile.path().display()),
     ];
+    args.extend_from_slice(extra_args);
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -121,7 +133,7 @@ async fn browser(app: &TestApp, test: &'static str, width: u32, height: u32) -> 
     std::fs::create_dir_all(&folder).expect("the screenshot folder");
     Some(Browser {
         client,
-        base: app.address.clone(),
+        base,
         test,
         shots: 0,
         folder,
@@ -137,7 +149,7 @@ fn screenshot_folder() -> PathBuf {
 }
 
 impl Browser {
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
@@ -145,7 +157,7 @@ impl Browser {
     }
 
     /// Waits for the page whose body has `data-page="{page}"`.
-    async fn page(&self, page: &str) {
+    pub(crate) async fn page(&self, page: &str) {
         let selector = format!("body[data-page='{page}']");
         if let Err(error) = self
             .client
@@ -159,7 +171,7 @@ impl Browser {
         }
     }
 
-    async fn find(&self, selector: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, selector: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(PAGE_TIMEOUT)
@@ -168,26 +180,26 @@ impl Browser {
             .unwrap_or_else(|error| panic!("{selector}: {error}"))
     }
 
-    async fn text(&self, selector: &str) -> String {
+    pub(crate) async fn text(&self, selector: &str) -> String {
         self.find(selector).await.text().await.expect("text")
     }
 
-    async fn body(&self) -> String {
+    pub(crate) async fn body(&self) -> String {
         self.text("body").await
     }
 
-    async fn type_into(&self, selector: &str, text: &str) {
+    pub(crate) async fn type_into(&self, selector: &str, text: &str) {
         let field = self.find(selector).await;
         field.clear().await.expect("clear");
         field.send_keys(text).await.expect("typing");
     }
 
-    async fn click(&self, selector: &str) {
+    pub(crate) async fn click(&self, selector: &str) {
         self.find(selector).await.click().await.expect("click");
     }
 
     /// Saves `target/screenshots/<test>-<nn>-<page>.png`.
-    async fn shot(&mut self, page: &str) -> Vec<u8> {
+    pub(crate) async fn shot(&mut self, page: &str) -> Vec<u8> {
         self.shots += 1;
         let png = self.client.screenshot().await.expect("a screenshot");
         let name = format!("{}-{:02}-{page}.png", self.test, self.shots);
@@ -228,7 +240,7 @@ impl Browser {
         assert!(self.body().await.contains("You have signed out."));
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         let _ = self.client.close().await;
     }
 }
