@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ipnet::IpNet;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -87,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_pages::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // The extractors (JSON, forms) refuse a larger body with our own error shape.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -565,10 +565,14 @@ where
             Ok(Form(value)) => Ok(Self(value)),
             Err(rejection) => {
                 tracing::debug!(error = %rejection, "unreadable form");
+                let status = match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
                 Err(problem(
                     state,
                     &headers,
-                    StatusCode::BAD_REQUEST,
+                    status,
                     "The form could not be read",
                     "The form could not be read; please go back and try again.".to_owned(),
                     None,

@@ -13,7 +13,7 @@ use crate::helpers::{spawn_app, NowTs, TestApp};
 
 /// Sends `body` (if any) as JSON with the bearer `token` (if any); the status and the
 /// JSON answer (`Null` when empty).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -78,7 +78,7 @@ async fn session_of(app: &TestApp, username: &str, password: &str) -> String {
 }
 
 /// The bootstrap administrator's session (System Administrator: every permission).
-async fn admin(app: &TestApp) -> String {
+pub(crate) async fn admin(app: &TestApp) -> String {
     session_of(app, "admin", &app.admin_password).await
 }
 

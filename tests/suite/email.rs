@@ -210,24 +210,30 @@ async fn a_custom_template_with_every_placeholder_is_used_and_an_unknown_one_ref
 }
 
 /// The twostep binary as a separate process, to be killed for real.
-struct ServerProcess(Child);
+pub(crate) struct ServerProcess(Child);
 
 impl ServerProcess {
     async fn start(data_dir: &std::path::Path, port: u16, smtp_port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_twostep"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
+        Self::start_with(
+            data_dir,
+            port,
+            &[
                 "--smtp-host",
                 "127.0.0.1",
-            ])
-            .args([
                 "--smtp-port",
                 &smtp_port.to_string(),
                 "--smtp-security",
                 "plain",
-            ])
+            ],
+        )
+        .await
+    }
+
+    /// `twostep serve` on `data_dir` and `port`, with more arguments.
+    pub(crate) async fn start_with(data_dir: &std::path::Path, port: u16, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_twostep"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .env("TWOSTEP_ADMIN_PASSWORD", "admin password for tests")
@@ -253,7 +259,7 @@ impl ServerProcess {
         panic!("twostep did not answer /healthz");
     }
 
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         // SIGKILL: no graceful shutdown, no chance to flush anything.
         self.0.kill().unwrap();
         self.0.wait().unwrap();

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod admin_pages;
+mod attacks;
 mod browser;
 mod cli;
 mod email;
