@@ -373,6 +373,14 @@ impl SecondFactor {
             return Err(self.fail(stopwatch, settings).await);
         }
         if self.ctx.store.confirmed_device(user.id).await?.is_some() {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(&user),
+                actor,
+                &ip,
+                "OTP challenge: the user has an authenticator app",
+            )
+            .await?;
             return Err(VerifyError::Refused(Refusal::DeviceEnrolled));
         }
         self.send_challenge(caller, &user, settings).await

@@ -559,6 +559,12 @@ async fn a_challenge_needs_a_user_without_a_device_and_with_an_email_address() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert_eq!(answer["code"], "device_enrolled");
+    let failed = audit(&app, AuditEvent::SignInFailed).await;
+    assert!(
+        failed[0].detail.contains("authenticator app"),
+        "{:?}",
+        failed[0]
+    );
     let (status, answer) = post_json(
         &app,
         "/api/v1/verify/challenge",
