@@ -149,6 +149,16 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// A network (address or CIDR) whose systems may call privacyIDEA's `/validate/check`
+    /// without an API token; repeatable, or comma-separated in the environment variable.
+    /// Without any, only callers with a `verify_otp` API token may.
+    #[arg(
+        long = "validate-client",
+        env = "TWOSTEP_VALIDATE_CLIENT",
+        value_delimiter = ','
+    )]
+    pub validate_clients: Vec<IpNet>,
+
     /// The URL users reach twostep at, e.g. `https://signin.hospital.example`; with https,
     /// cookies are marked Secure.
     #[arg(long, env = "TWOSTEP_PUBLIC_URL")]
@@ -242,6 +252,7 @@ impl ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db: DatabaseArgs::with_data_dir(data_dir),
             trusted_proxies: Vec::new(),
+            validate_clients: Vec::new(),
             public_url: None,
             site_name: "twostep".to_owned(),
             admin_password: None,

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (web pages and JSON API).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     #[command(flatten)]
     Admin(twostep::cli::Command),
 }
@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             logs.init();
-            serve(args).await?;
+            serve(*args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(command) => {

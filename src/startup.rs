@@ -16,6 +16,7 @@ use crate::mail::delivery::{Transport, TransportError, Worker};
 use crate::password::{PasswordError, PasswordHasher};
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
+use crate::service::verify::SecondFactor;
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError};
 use crate::web::return_to::ReturnPolicy;
@@ -82,6 +83,8 @@ impl Application {
             config: Arc::new(ServiceConfig {
                 site_name: args.site_name.clone(),
                 mail_domain: args.mail_domain(),
+                public_url: args.public_url.clone(),
+                validate_clients: args.validate_clients.clone(),
                 ..ServiceConfig::default()
             }),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
@@ -107,6 +110,7 @@ impl Application {
         let state = AppState {
             signin: SignIn::new(ctx.clone()),
             admin: Admin::new(ctx.clone()),
+            verify: SecondFactor::new(ctx.clone()),
             trusted_proxies: Arc::new(args.trusted_proxies.clone()),
             secure_cookies: args.secure_cookies(),
             forward_auth: Arc::new(ForwardAuth {

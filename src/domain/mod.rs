@@ -17,7 +17,7 @@ pub use ip::{in_network, IpNetwork, IpNetworkError, IpRule};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
-pub use settings::{SettingError, SettingKey, SettingKind, Settings};
+pub use settings::{SettingError, SettingKey, SettingKind, Settings, ValidatePassMode};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
 };

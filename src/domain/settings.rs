@@ -23,7 +23,38 @@ pub enum SettingKey {
     LockoutMinutes,
     HotpWindow,
     TotpSkewSteps,
+    ValidatePassMode,
 }
+
+/// What the `pass` of privacyIDEA's `/validate/check` holds (the second-factor check of
+/// `service::verify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValidatePassMode {
+    /// The OTP only: the caller checked the password itself (the default).
+    Otp,
+    /// The password followed by the OTP: twostep checks both, and the whole sign-in
+    /// decision of SPEC section 3 applies.
+    PasswordOtp,
+}
+
+impl ValidatePassMode {
+    pub const ALL: [Self; 2] = [Self::Otp, Self::PasswordOtp];
+
+    /// The text form: `otp`, `password_otp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Otp => "otp",
+            Self::PasswordOtp => "password_otp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.as_str() == text)
+    }
+}
+
+/// The text forms of [`ValidatePassMode`], for [`SettingKind::Choice`].
+const PASS_MODES: &[&str] = &["otp", "password_otp"];
 
 /// What kind of value a setting holds, with its range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,10 +65,12 @@ pub enum SettingKind {
     Flag,
     /// An email address.
     Email,
+    /// One of these words.
+    Choice(&'static [&'static str]),
 }
 
 impl SettingKey {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Use2fa,
         Self::BypassEnabled,
         Self::OtpCsrfValidMinutes,
@@ -50,6 +83,7 @@ impl SettingKey {
         Self::LockoutMinutes,
         Self::HotpWindow,
         Self::TotpSkewSteps,
+        Self::ValidatePassMode,
     ];
 
     /// The snake_case name of SPEC section 9 (API fields, CLI, storage).
@@ -67,6 +101,7 @@ impl SettingKey {
             Self::LockoutMinutes => "lockout_minutes",
             Self::HotpWindow => "hotp_window",
             Self::TotpSkewSteps => "totp_skew_steps",
+            Self::ValidatePassMode => "validate_pass_mode",
         }
     }
 
@@ -89,6 +124,7 @@ impl SettingKey {
             Self::LockoutMinutes => "Lockout Minutes",
             Self::HotpWindow => "HOTP Look-ahead Window",
             Self::TotpSkewSteps => "TOTP Skew Steps",
+            Self::ValidatePassMode => "Validate Pass Mode",
         }
     }
 
@@ -107,6 +143,7 @@ impl SettingKey {
             Self::LockoutMinutes => "How long a locked account stays locked; 0 keeps it locked until an administrator unlocks it.",
             Self::HotpWindow => "How many HOTP counter values ahead of the expected one are accepted; a success resynchronizes the device.",
             Self::TotpSkewSteps => "How many 30-second time steps before and after the current one are accepted, for devices whose clock is slightly off.",
+            Self::ValidatePassMode => "What systems using the privacyIDEA-compatible /validate/check send as the password: otp = the one-time password only (the system checked the password itself); password_otp = the twostep password followed by the one-time password, and twostep applies the whole sign-in policy.",
         }
     }
 
@@ -125,6 +162,7 @@ impl SettingKey {
             Self::LockoutMinutes => number(0, 525_600),
             Self::HotpWindow => number(0, 100),
             Self::TotpSkewSteps => number(0, 2),
+            Self::ValidatePassMode => SettingKind::Choice(PASS_MODES),
         }
     }
 }
@@ -140,6 +178,11 @@ pub enum SettingError {
     NotAFlag { key: SettingKey },
     #[error("{label} must be a valid email address", label = key.label())]
     NotAnEmail { key: SettingKey },
+    #[error("{label} must be one of: {choices}", label = key.label(), choices = choices.join(", "))]
+    NotAChoice {
+        key: SettingKey,
+        choices: &'static [&'static str],
+    },
 }
 
 impl SettingError {
@@ -147,9 +190,10 @@ impl SettingError {
     pub fn key(&self) -> Option<SettingKey> {
         match self {
             Self::UnknownKey(_) => None,
-            Self::OutOfRange { key, .. } | Self::NotAFlag { key } | Self::NotAnEmail { key } => {
-                Some(*key)
-            }
+            Self::OutOfRange { key, .. }
+            | Self::NotAFlag { key }
+            | Self::NotAnEmail { key }
+            | Self::NotAChoice { key, .. } => Some(*key),
         }
     }
 }
@@ -169,6 +213,7 @@ pub struct Settings {
     lockout_minutes: u32,
     hotp_window: u32,
     totp_skew_steps: u32,
+    validate_pass_mode: ValidatePassMode,
 }
 
 impl Default for Settings {
@@ -187,6 +232,7 @@ impl Default for Settings {
             lockout_minutes: 30,
             hotp_window: 10,
             totp_skew_steps: 1,
+            validate_pass_mode: ValidatePassMode::Otp,
         }
     }
 }
@@ -230,6 +276,9 @@ impl Settings {
         // At most 2, by the setting's range.
         u8::try_from(self.totp_skew_steps).unwrap_or(2)
     }
+    pub fn validate_pass_mode(&self) -> ValidatePassMode {
+        self.validate_pass_mode
+    }
 
     /// The canonical text form of a setting's value.
     pub fn get(&self, key: SettingKey) -> String {
@@ -246,6 +295,7 @@ impl Settings {
             SettingKey::LockoutMinutes => self.lockout_minutes.to_string(),
             SettingKey::HotpWindow => self.hotp_window.to_string(),
             SettingKey::TotpSkewSteps => self.totp_skew_steps.to_string(),
+            SettingKey::ValidatePassMode => self.validate_pass_mode.as_str().to_owned(),
         }
     }
 
@@ -274,6 +324,16 @@ impl Settings {
             SettingKind::Email => {
                 self.autoreply =
                     Email::parse(text).map_err(|_| SettingError::NotAnEmail { key })?;
+                Ok(())
+            }
+            SettingKind::Choice(choices) => {
+                let refused = SettingError::NotAChoice { key, choices };
+                match key {
+                    SettingKey::ValidatePassMode => {
+                        self.validate_pass_mode = ValidatePassMode::parse(text).ok_or(refused)?;
+                    }
+                    _ => return Err(refused),
+                }
                 Ok(())
             }
         }
@@ -309,7 +369,9 @@ impl Settings {
             SettingKey::LockoutMinutes => self.lockout_minutes = value,
             SettingKey::HotpWindow => self.hotp_window = value,
             SettingKey::TotpSkewSteps => self.totp_skew_steps = value,
-            SettingKey::BypassEnabled | SettingKey::Autoreply => return Err(out_of_range),
+            SettingKey::BypassEnabled | SettingKey::Autoreply | SettingKey::ValidatePassMode => {
+                return Err(out_of_range)
+            }
         }
         Ok(())
     }
@@ -346,6 +408,31 @@ mod tests {
         assert_eq!(s.lockout_minutes(), 30);
         assert_eq!(s.hotp_window(), 10);
         assert_eq!(s.totp_skew_steps(), 1);
+        assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
+    }
+
+    #[test]
+    fn the_pass_mode_takes_its_two_words_only() {
+        let mut s = Settings::default();
+        s.set(SettingKey::ValidatePassMode, "password_otp").unwrap();
+        assert_eq!(s.validate_pass_mode(), ValidatePassMode::PasswordOtp);
+        assert_eq!(s.get(SettingKey::ValidatePassMode), "password_otp");
+        s.set(SettingKey::ValidatePassMode, " otp ").unwrap();
+        assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
+        for wrong in ["", "OTP", "password", "otp_password"] {
+            let error = s.set(SettingKey::ValidatePassMode, wrong).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "Validate Pass Mode must be one of: otp, password_otp"
+            );
+            assert_eq!(error.key(), Some(SettingKey::ValidatePassMode));
+        }
+        assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
+        let SettingKind::Choice(choices) = SettingKey::ValidatePassMode.kind() else {
+            unreachable!()
+        };
+        let names: Vec<&str> = ValidatePassMode::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(choices, names.as_slice());
     }
 
     #[test]

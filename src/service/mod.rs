@@ -5,11 +5,17 @@
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
 //! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
 //! - [`emailed`]: emailed OTPs: generate, queue, check.
+//! - [`verify`]: the second-factor check for other systems (native API and privacyIDEA's
+//!   `/validate/check`).
+//! - [`credentials`]: the rules every credential check shares (password, device code,
+//!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
 pub mod admin;
+pub mod credentials;
 pub mod devices;
 pub mod emailed;
 pub mod signin;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -29,6 +35,12 @@ pub struct ServiceConfig {
     pub session_idle_seconds: i64,
     /// A session ends this long after sign-in, whatever happens (SPEC: 12 hours).
     pub session_absolute_seconds: i64,
+    /// The URL users reach twostep at (`--public-url`), to name the sign-in page in
+    /// messages to other systems' users.
+    pub public_url: Option<String>,
+    /// Networks whose systems may call `/validate/check` without an API token
+    /// (`--validate-client`).
+    pub validate_clients: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServiceConfig {
@@ -38,6 +50,8 @@ impl Default for ServiceConfig {
             mail_domain: "localhost".to_owned(),
             session_idle_seconds: 30 * 60,
             session_absolute_seconds: 12 * 60 * 60,
+            public_url: None,
+            validate_clients: Vec::new(),
         }
     }
 }

@@ -10,12 +10,13 @@ use std::net::IpAddr;
 
 use rand::rngs::OsRng;
 
+use super::credentials::{self, PasswordCheck};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, Check, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::{in_network, OtpMethod, PromptMode, Role, Settings, User, Username};
+use crate::domain::{in_network, OtpMethod, PromptMode, Role, Settings, User};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
@@ -64,6 +65,11 @@ impl PendingStep {
         }
     }
 }
+
+/// The steps of a second-factor challenge ([`super::verify`]): kept in the same table as
+/// sign-in transactions (all state in the database), but never a sign-in step, so that a
+/// challenge's token cannot continue a sign-in (and so cannot yield a session).
+pub(crate) const VERIFY_CHALLENGE_STEPS: &str = "verify_email_otp";
 
 fn encode_steps(steps: &[PendingStep]) -> String {
     steps
@@ -317,30 +323,8 @@ impl SignIn {
         stopwatch: &Stopwatch,
         settings: &Settings,
     ) -> Result<User, SignInError> {
-        let parsed = Username::parse(username);
-        let password = Password::for_sign_in(password.to_owned());
-        let found = match &parsed {
-            Ok(name) => self.ctx.store.user_with_password_hash(name).await?,
-            Err(_) => None,
-        };
-        let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), Some(hash)),
-            None => (None, None),
-        };
-        // The hash work is done in every case (unknown user: a dummy hash), so that
-        // timing does not tell which case this is.
-        let password_ok = match &password {
-            Ok(password) => self.ctx.hasher.verify(password, hash.as_deref()).await,
-            Err(_) => {
-                self.ctx
-                    .hasher
-                    .verify(
-                        &Password::for_sign_in("x".into()).map_err(SignInError::InvalidPassword)?,
-                        None,
-                    )
-                    .await
-            }
-        };
+        let PasswordCheck { user, password_ok } =
+            credentials::check_password(&self.ctx, username, password).await?;
         let now = self.ctx.now();
         let Some(user) = user else {
             self.audit_failure(None, ip, "unknown user").await?;
@@ -371,6 +355,9 @@ impl SignIn {
             .signin_transaction(&token.hash(), self.ctx.now())
             .await?
             .ok_or(SignInError::TransactionExpired)?;
+        if record.steps == VERIFY_CHALLENGE_STEPS {
+            return Err(SignInError::TransactionExpired);
+        }
         let steps = decode_steps(&record.steps)?;
         let user = self
             .ctx
@@ -532,21 +519,9 @@ impl SignIn {
         let (method, outcome) = match step {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
                 Some(device) => {
-                    let used = device.check(
-                        &code,
-                        now,
-                        settings.hotp_window(),
-                        settings.totp_skew_steps(),
-                    );
-                    let outcome = match used {
-                        Some(used)
-                            if self.ctx.store.consume_device_use(device.id, used).await? =>
-                        {
-                            Ok(())
-                        }
-                        Some(_) => Err("code already used"),
-                        None => Err("wrong device code"),
-                    };
+                    let outcome =
+                        credentials::check_device_code(&self.ctx, &device, &code, &settings, now)
+                            .await?;
                     (device.method().into(), outcome)
                 }
                 None => (OtpCheckMethod::Totp, Err("device removed during sign-in")),
@@ -564,16 +539,7 @@ impl SignIn {
         };
         self.ctx.metrics.otp_check(method, outcome.is_ok());
         if let Err(reason) = outcome {
-            self.ctx
-                .audit(
-                    AuditEvent::OtpRefused,
-                    None,
-                    Some(user.username.as_str()),
-                    Some(&ip),
-                    reason,
-                )
-                .await?;
-            self.count_failure(user, &settings, &ip, reason).await?;
+            credentials::refuse_code(&self.ctx, user, &settings, None, &ip, reason).await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         self.ctx
@@ -722,7 +688,7 @@ impl SignIn {
     async fn finish(&self, user: &User, ip: &str, detail: &str) -> SignInResult {
         self.ctx.metrics.signin(SignInOutcome::SignedIn);
         let now = self.ctx.now();
-        self.ctx.store.record_success(user.id).await?;
+        credentials::record_success(&self.ctx, user).await?;
         let session = Token::generate(&mut OsRng);
         self.ctx
             .store
@@ -763,18 +729,9 @@ impl SignIn {
         ip: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.ctx
-            .audit(
-                AuditEvent::SignInFailed,
-                None,
-                user.map(|u| u.username.as_str()),
-                Some(ip),
-                reason,
-            )
-            .await
+        credentials::audit_failure(&self.ctx, user, None, ip, reason).await
     }
 
-    /// Counts a failed credential and locks the account at the threshold.
     async fn count_failure(
         &self,
         user: &User,
@@ -782,38 +739,13 @@ impl SignIn {
         ip: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let now = self.ctx.now();
-        let lock_until = match settings.lockout_minutes() {
-            0 => Timestamp::NEVER,
-            minutes => now.plus_seconds(i64::from(minutes) * 60),
-        };
-        let outcome = self
-            .ctx
-            .store
-            .record_failure(user.id, now, settings.lockout_threshold(), lock_until)
-            .await?;
-        self.audit_failure(Some(user), ip, reason).await?;
-        if outcome.locked_until.is_some() && outcome.failed_count == settings.lockout_threshold() {
-            self.ctx
-                .audit(
-                    AuditEvent::Locked,
-                    None,
-                    Some(user.username.as_str()),
-                    Some(ip),
-                    format!("after {} consecutive failures", outcome.failed_count),
-                )
-                .await?;
-        }
-        Ok(())
+        credentials::count_failure(&self.ctx, user, settings, None, ip, reason).await
     }
 
     /// The generic failure, no sooner than Failure Delay after the request began.
     async fn fail(&self, stopwatch: &Stopwatch, settings: &Settings) -> SignInError {
         self.ctx.metrics.signin(SignInOutcome::Failed);
-        let delay = std::time::Duration::from_millis(u64::from(settings.failure_delay_ms()));
-        if let Some(rest) = delay.checked_sub(stopwatch.elapsed()) {
-            tokio::time::sleep(rest).await;
-        }
+        credentials::failure_delay(stopwatch, settings).await;
         SignInError::InvalidCredentials
     }
 
@@ -927,9 +859,7 @@ impl SignIn {
             .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
-        if user.failed_count > 0 {
-            self.ctx.store.record_success(user.id).await?;
-        }
+        credentials::record_success(&self.ctx, &user).await?;
         self.ctx
             .audit(
                 AuditEvent::SignInSucceeded,

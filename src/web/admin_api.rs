@@ -805,6 +805,19 @@ pub struct SettingsOut {
     pub hotp_window: u32,
     #[schema(minimum = 0, maximum = 2)]
     pub totp_skew_steps: u8,
+    /// What `pass` of `/validate/check` holds: `otp` (the OTP only) or `password_otp`
+    /// (the password followed by the OTP).
+    #[schema(value_type = PassModeName)]
+    pub validate_pass_mode: String,
+}
+
+/// The values of `validate_pass_mode`.
+#[derive(ToSchema)]
+#[schema(as = ValidatePassMode, rename_all = "snake_case")]
+#[allow(dead_code)] // names the accepted values in the OpenAPI document
+enum PassModeName {
+    Otp,
+    PasswordOtp,
 }
 
 impl From<&Settings> for SettingsOut {
@@ -822,6 +835,7 @@ impl From<&Settings> for SettingsOut {
             lockout_minutes: settings.lockout_minutes(),
             hotp_window: settings.hotp_window(),
             totp_skew_steps: settings.totp_skew_steps(),
+            validate_pass_mode: settings.validate_pass_mode().as_str().to_owned(),
         }
     }
 }
@@ -856,6 +870,8 @@ struct SettingsPatchDoc {
     hotp_window: u32,
     #[schema(minimum = 0, maximum = 2)]
     totp_skew_steps: u8,
+    #[schema(value_type = PassModeName)]
+    validate_pass_mode: String,
 }
 
 /// A setting's JSON value in the setting's text form: numbers for numbers, `true` or
@@ -868,14 +884,21 @@ fn setting_text(key: SettingKey, value: &Value) -> Result<String, ApiError> {
     let text = match (kind, value) {
         (SettingKind::Number { .. }, Value::Number(number)) => Some(number.to_string()),
         (SettingKind::Flag, Value::Bool(flag)) => Some(flag.to_string()),
-        (SettingKind::Email, Value::String(text)) => Some(text.clone()),
-        (SettingKind::Number { .. } | SettingKind::Flag | SettingKind::Email, _) => None,
+        (SettingKind::Email | SettingKind::Choice(_), Value::String(text)) => Some(text.clone()),
+        (
+            SettingKind::Number { .. }
+            | SettingKind::Flag
+            | SettingKind::Email
+            | SettingKind::Choice(_),
+            _,
+        ) => None,
     };
     text.ok_or_else(|| {
         let refusal = match kind {
             SettingKind::Number { min, max } => SettingError::OutOfRange { key, min, max },
             SettingKind::Flag => SettingError::NotAFlag { key },
             SettingKind::Email => SettingError::NotAnEmail { key },
+            SettingKind::Choice(choices) => SettingError::NotAChoice { key, choices },
         };
         ApiError::Admin(AdminError::Invalid {
             field: key.name(),
@@ -1377,12 +1400,21 @@ mod tests {
             setting_text(SettingKey::Autoreply, &serde_json::json!("a@b.org")).unwrap(),
             "a@b.org"
         );
+        assert_eq!(
+            setting_text(
+                SettingKey::ValidatePassMode,
+                &serde_json::json!("password_otp")
+            )
+            .unwrap(),
+            "password_otp"
+        );
         for (key, wrong) in [
             (SettingKey::OtpLength, serde_json::json!("8")),
             (SettingKey::BypassEnabled, serde_json::json!("true")),
             (SettingKey::BypassEnabled, serde_json::json!(1)),
             (SettingKey::Autoreply, serde_json::json!(null)),
             (SettingKey::LockoutMinutes, serde_json::json!([1])),
+            (SettingKey::ValidatePassMode, serde_json::json!(true)),
         ] {
             match setting_text(key, &wrong) {
                 Err(ApiError::Admin(AdminError::Invalid { field, .. })) => {

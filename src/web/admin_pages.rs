@@ -523,10 +523,12 @@ pub struct SettingRow {
     pub name: &'static str,
     pub label: &'static str,
     pub help: &'static str,
-    /// "number", "flag" or "email".
+    /// "number", "flag", "email" or "choice".
     pub kind: &'static str,
     pub min: u32,
     pub max: u32,
+    /// For "choice": the words offered.
+    pub choices: &'static [&'static str],
     pub value: String,
     pub editable: bool,
     /// Why it is not editable.
@@ -1466,10 +1468,11 @@ fn setting_rows(
     SettingKey::ALL
         .into_iter()
         .map(|key| {
-            let (kind, min, max) = match key.kind() {
-                SettingKind::Number { min, max } => ("number", min, max),
-                SettingKind::Flag => ("flag", 0, 1),
-                SettingKind::Email => ("email", 0, 0),
+            let (kind, min, max, choices) = match key.kind() {
+                SettingKind::Number { min, max } => ("number", min, max, &[][..]),
+                SettingKind::Flag => ("flag", 0, 1, &[][..]),
+                SettingKind::Email => ("email", 0, 0, &[][..]),
+                SettingKind::Choice(choices) => ("choice", 0, 0, choices),
             };
             let (editable, note) = match key {
                 SettingKey::BypassEnabled => (
@@ -1485,7 +1488,7 @@ fn setting_rows(
             let value = match submitted {
                 Some(fields) if editable => match key.kind() {
                     SettingKind::Flag => flag(fields, key.name()).to_string(),
-                    SettingKind::Number { .. } | SettingKind::Email => {
+                    SettingKind::Number { .. } | SettingKind::Email | SettingKind::Choice(_) => {
                         field(fields, key.name()).to_owned()
                     }
                 },
@@ -1498,6 +1501,7 @@ fn setting_rows(
                 kind,
                 min,
                 max,
+                choices,
                 value,
                 editable,
                 note,

@@ -7,6 +7,8 @@
 //! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
 //! - [`pages`]: the server-rendered pages (askama templates in `templates/`).
 //! - [`admin_pages`]: the server-rendered administration console under `/admin`.
+//! - [`verify`]: the second-factor check for other systems: `/api/v1/verify` and
+//!   privacyIDEA's `/validate/check`.
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
@@ -20,6 +22,7 @@ pub mod csrf;
 pub mod openapi;
 pub mod pages;
 pub mod return_to;
+pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -39,12 +42,14 @@ use tower_http::trace::TraceLayer;
 use self::return_to::{DomainName, ReturnPolicy};
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
+use crate::service::verify::SecondFactor;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub signin: SignIn,
     pub admin: Admin,
+    pub verify: SecondFactor,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
@@ -81,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(authz::routes())
         .merge(admin_api::routes())
+        .merge(verify::routes())
         .merge(openapi::routes())
         .merge(pages::routes())
         .merge(admin_pages::routes())

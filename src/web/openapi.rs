@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin_api, api, authz, AppState};
+use super::{admin_api, api, authz, verify, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,8 @@ use super::{admin_api, api, authz, AppState};
         api::change_password,
         api::me,
         api::signout,
+        verify::verify,
+        verify::challenge,
         admin_api::list_roles,
         admin_api::create_role,
         admin_api::get_role,
@@ -63,6 +65,7 @@ use super::{admin_api, api, authz, AppState};
         (name = "audit", description = "The audit log (`view_audit_log`)"),
         (name = "tokens", description = "API tokens"),
         (name = "forward-auth", description = "Reverse proxies asking who a request is"),
+        (name = "verify", description = "The second-factor check for systems that checked the password themselves (an API token with `verify_otp`); privacyIDEA's `/validate/check` is described in the README"),
     )
 )]
 pub struct ApiDoc;

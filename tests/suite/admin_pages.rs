@@ -113,6 +113,9 @@ async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
     }
     settings.assert_contains(&askama_escape(SettingKey::LockoutMinutes.help()));
     settings.assert_contains(r#"min="1" max="1440""#);
+    settings.assert_contains(
+        r#"<option value="otp" selected>otp</option><option value="password_otp">"#,
+    );
     app.stop().await;
 }
 

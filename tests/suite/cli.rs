@@ -585,7 +585,8 @@ async fn settings_get_prints_every_setting_or_one_value() {
     let app = spawn_app().await;
     let out = cli(&app, &["settings", "get"]).await;
     let all = out.ok();
-    assert_eq!(all.lines().count(), 12);
+    assert_eq!(all.lines().count(), 13);
+    assert!(all.lines().any(|line| line == "validate_pass_mode = otp"));
     assert!(all.lines().any(|line| line == "otp_length = 6"));
     assert!(all
         .lines()

@@ -24,6 +24,24 @@ pub fn require_program(name: &str, install_hint: &str) -> Option<PathBuf> {
     }
 }
 
+/// `python3`, when it can import `module`. Outside CI a missing module skips the calling
+/// test with a message; with `CI` set it fails the test.
+pub fn require_python_module(module: &str, install_hint: &str) -> Option<PathBuf> {
+    let python = require_program("python3", "the python3 package")?;
+    let available = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|status| status.success());
+    if available {
+        return Some(python);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("Python's {module} is required in CI but is not installed ({install_hint})");
+    }
+    eprintln!("SKIPPED: Python's {module} is not installed ({install_hint}); CI runs this test");
+    None
+}
+
 /// A fresh database for one test: a SQLite file in a temp folder, or a fresh PostgreSQL
 /// schema that is dropped afterwards. The server key is random per test.
 pub struct TestDb {
@@ -186,6 +204,8 @@ pub const START: twostep::clock::Timestamp =
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `--validate-client` networks.
+    pub validate_clients: Vec<ipnet::IpNet>,
     /// A PostgreSQL URL instead of the default SQLite file.
     pub database: Option<String>,
     pub public_url: Option<String>,
@@ -239,6 +259,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         redirect_domains: options.redirect_domains.clone(),
         cookie_domain: options.cookie_domain.clone(),
         trusted_proxies: options.trusted_proxies.clone(),
+        validate_clients: options.validate_clients.clone(),
         public_url: options.public_url.clone(),
         admin_password: Some(admin_password.clone()),
         site_name: "St. Elsewhere".into(),

@@ -16,3 +16,4 @@ mod oathtool;
 mod pages;
 mod signin_api;
 mod store;
+mod verify;

@@ -1,0 +1,674 @@
+//! The second-factor check for other systems (SPEC sections 6 and 9): a VPN gateway, PAM,
+//! a credential provider or an application that checked the password itself asks
+//! whether a user's one-time password is right. Shared by the native API
+//! (`POST /api/v1/verify`, `/api/v1/verify/challenge`) and privacyIDEA's `/validate/check`
+//! protocol; every rule comes from [`super::credentials`] and [`super::emailed`], the same
+//! code the sign-in flow runs:
+//!
+//! - a device code is checked and consumed with one conditional update (never twice);
+//! - an emailed code belongs to a challenge: a transaction in the sign-in transactions
+//!   table, marked so that the sign-in flow never takes it (all state in the database);
+//! - every failure counts toward Lockout Threshold on the same counter as the sign-in
+//!   flow, so failures here lock the web sign-in too; a success resets it;
+//! - every refusal of a credential is the one generic answer, no sooner than Failure Delay;
+//! - every check is audited with the calling system's address (never the code).
+//!
+//! In `password_otp` mode (setting Validate Pass Mode) `/validate/check` gets the
+//! password followed by the code, and the whole sign-in decision of SPEC section 3
+//! applies. The calling system's address says nothing about where the user is, so the
+//! in-network bypass never applies here.
+
+use std::net::IpAddr;
+
+use rand::rngs::OsRng;
+
+use super::admin::Admin;
+use super::credentials;
+use super::emailed::{self, Check, SendError};
+use super::signin::VERIFY_CHALLENGE_STEPS;
+use super::Context;
+use crate::clock::{Stopwatch, Timestamp};
+use crate::crypto::Token;
+use crate::domain::{Permission, Settings, User, Username, ValidatePassMode};
+use crate::metrics::OtpCheckMethod;
+use crate::otp::OtpCode;
+use crate::policy::{decide, SignInFacts, Step};
+use crate::store::{AuditEvent, SignInTransaction, StoreError};
+
+/// Device OTPs are 6 digits (SPEC section 2): in `password_otp` mode, the last 6
+/// characters of `pass` are the code.
+pub const DEVICE_CODE_DIGITS: usize = 6;
+
+/// The system that asks, for the audit log.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The resolved client address of the calling system.
+    pub ip: IpAddr,
+    /// The user of the API token it presented; `None` for a listed client network.
+    pub actor: Option<String>,
+}
+
+/// Why a caller may not ask.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error("send an API token that holds the permission Verify OTP")]
+    Unauthenticated,
+    #[error("this API token's role lacks the permission Verify OTP")]
+    Forbidden,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a check or challenge was refused (not an internal failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown user, locked or inactive account, wrong, expired or used code, unknown
+    /// challenge, wrong password: one answer for all.
+    InvalidCredentials,
+    /// An emailed code was requested within OTP Request Delay Seconds.
+    RequestDelay { retry_after: i64 },
+    /// An emailed code is needed but the user has no email address.
+    EmailMissing,
+    /// An emailed challenge for a user with a confirmed device: the device's code is the
+    /// second factor (a device replaces the emailed OTP for good).
+    DeviceEnrolled,
+    /// `password_otp`: the role forces 2-step verification and the user has not set it
+    /// up; that happens at the sign-in page.
+    EnrollmentRequired,
+    /// `password_otp`: the password must be changed at the sign-in page first.
+    PasswordChangeRequired,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for VerifyError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+/// An emailed code is on its way; answer with it and `transaction`.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub transaction: Token,
+    /// Where it went, masked: `j***@example.org`.
+    pub masked_to: String,
+}
+
+/// The answer of `/validate/check`.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    Accept,
+    Reject(Refusal),
+    Challenge(Challenge),
+}
+
+/// The second-factor check.
+#[derive(Clone)]
+pub struct SecondFactor {
+    ctx: Context,
+}
+
+impl SecondFactor {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Who may ask: an API token whose role holds Verify OTP; for `/validate/*` also
+    /// any system in a `--validate-client` network (`from_networks`).
+    pub async fn caller(
+        &self,
+        token: Option<&str>,
+        ip: IpAddr,
+        from_networks: bool,
+    ) -> Result<Caller, CallerError> {
+        if from_networks
+            && self
+                .ctx
+                .config
+                .validate_clients
+                .iter()
+                .any(|net| net.contains(&ip))
+        {
+            return Ok(Caller { ip, actor: None });
+        }
+        let token = token.ok_or(CallerError::Unauthenticated)?;
+        let actor = Admin::new(self.ctx.clone())
+            .actor_for_api_token(token)
+            .await
+            .map_err(|error| CallerError::Internal(Box::new(error)))?
+            .ok_or(CallerError::Unauthenticated)?;
+        if !actor.has(Permission::VerifyOtp) {
+            return Err(CallerError::Forbidden);
+        }
+        Ok(Caller {
+            ip,
+            actor: Some(actor.name().to_owned()),
+        })
+    }
+
+    /// Checks the OTP `code` of `username`: the code of the user's confirmed device, or,
+    /// with `transaction`, the emailed code of that challenge. A user with neither is
+    /// refused (there is nothing a code could match).
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        username: &str,
+        code: &str,
+        transaction: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        self.check_with(&stopwatch, &settings, caller, username, code, transaction)
+            .await
+    }
+
+    /// Emails a code to `username` for a challenge (request delay and validity as at
+    /// sign-in); then [`SecondFactor::check`] with the transaction.
+    pub async fn challenge(
+        &self,
+        caller: &Caller,
+        username: &str,
+    ) -> Result<Challenge, VerifyError> {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        self.challenge_with(&stopwatch, &settings, caller, username)
+            .await
+    }
+
+    /// privacyIDEA's `/validate/check`: `pass` is what Validate Pass Mode says; with a
+    /// `transaction`, it is the emailed code of that challenge. In `otp` mode an empty
+    /// `pass` asks for an emailed challenge (as a privacyIDEA client triggers one).
+    pub async fn validate(
+        &self,
+        caller: &Caller,
+        username: &str,
+        pass: &str,
+        transaction: Option<&str>,
+    ) -> Result<Verdict, VerifyError> {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        let outcome = match (transaction, settings.validate_pass_mode()) {
+            (Some(transaction), _) => self
+                .check_with(
+                    &stopwatch,
+                    &settings,
+                    caller,
+                    username,
+                    pass,
+                    Some(transaction),
+                )
+                .await
+                .map(|()| Verdict::Accept),
+            (None, ValidatePassMode::Otp) if pass.is_empty() => self
+                .challenge_with(&stopwatch, &settings, caller, username)
+                .await
+                .map(Verdict::Challenge),
+            (None, ValidatePassMode::Otp) => self
+                .check_with(&stopwatch, &settings, caller, username, pass, None)
+                .await
+                .map(|()| Verdict::Accept),
+            (None, ValidatePassMode::PasswordOtp) => {
+                self.password_otp(&stopwatch, &settings, caller, username, pass)
+                    .await
+            }
+        };
+        match outcome {
+            Err(VerifyError::Refused(refusal)) => Ok(Verdict::Reject(refusal)),
+            other => other,
+        }
+    }
+
+    async fn check_with(
+        &self,
+        stopwatch: &Stopwatch,
+        settings: &Settings,
+        caller: &Caller,
+        username: &str,
+        code: &str,
+        transaction: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let ip = caller.ip.to_string();
+        let actor = caller.actor.as_deref();
+        let user = match Username::parse(username) {
+            Ok(name) => self.ctx.store.user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP check: unknown user")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        let now = self.ctx.now();
+        if user.is_locked(now) || !user.active {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(&user),
+                actor,
+                &ip,
+                "OTP check: locked or inactive",
+            )
+            .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        // The method of a code that was checked against something (for `/metrics`).
+        let mut checked = None;
+        let outcome = match (OtpCode::parse(code), transaction) {
+            (Err(_), _) => Err("malformed code"),
+            (Ok(code), None) => match self.ctx.store.confirmed_device(user.id).await? {
+                Some(device) => {
+                    checked = Some(OtpCheckMethod::from(device.method()));
+                    credentials::check_device_code(&self.ctx, &device, &code, settings, now)
+                        .await?
+                        .map(|()| "device")
+                }
+                None => Err("no device and no emailed challenge"),
+            },
+            (Ok(code), Some(transaction)) => {
+                checked = Some(OtpCheckMethod::Email);
+                self.check_emailed(&user, transaction, &code, now)
+                    .await?
+                    .map(|()| "email")
+            }
+        };
+        if let Some(method) = checked {
+            self.ctx.metrics.otp_check(method, outcome.is_ok());
+        }
+        match outcome {
+            Ok(kind) => {
+                credentials::record_success(&self.ctx, &user).await?;
+                self.ctx
+                    .audit(
+                        AuditEvent::OtpAccepted,
+                        actor,
+                        Some(user.username.as_str()),
+                        Some(&ip),
+                        format!("OTP check: {kind}"),
+                    )
+                    .await?;
+                Ok(())
+            }
+            Err(reason) => {
+                credentials::refuse_code(
+                    &self.ctx,
+                    &user,
+                    settings,
+                    actor,
+                    &ip,
+                    &format!("OTP check: {reason}"),
+                )
+                .await?;
+                Err(self.fail(stopwatch, settings).await)
+            }
+        }
+    }
+
+    /// The emailed code of the challenge `transaction` of `user`, consumed once.
+    async fn check_emailed(
+        &self,
+        user: &User,
+        transaction: &str,
+        code: &OtpCode,
+        now: Timestamp,
+    ) -> Result<Result<(), &'static str>, StoreError> {
+        let Some(record) = self.challenge_of(user, transaction, now).await? else {
+            return Ok(Err("unknown or expired challenge"));
+        };
+        Ok(
+            match emailed::check(&self.ctx, user, Some(record.id), code, now).await? {
+                Check::Accepted => Ok(()),
+                Check::Wrong => Err("wrong or used emailed code"),
+                Check::Expired => Err("expired emailed code"),
+            },
+        )
+    }
+
+    /// The live challenge transaction of `user` with this token, if any: a sign-in
+    /// transaction or another user's challenge is not one.
+    async fn challenge_of(
+        &self,
+        user: &User,
+        transaction: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInTransaction>, StoreError> {
+        let Ok(token) = Token::parse(transaction) else {
+            return Ok(None);
+        };
+        Ok(self
+            .ctx
+            .store
+            .signin_transaction(&token.hash(), now)
+            .await?
+            .filter(|record| record.steps == VERIFY_CHALLENGE_STEPS && record.user_id == user.id.0))
+    }
+
+    async fn challenge_with(
+        &self,
+        stopwatch: &Stopwatch,
+        settings: &Settings,
+        caller: &Caller,
+        username: &str,
+    ) -> Result<Challenge, VerifyError> {
+        let ip = caller.ip.to_string();
+        let actor = caller.actor.as_deref();
+        let user = match Username::parse(username) {
+            Ok(name) => self.ctx.store.user_by_username(&name).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP challenge: unknown user")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        if user.is_locked(self.ctx.now()) || !user.active {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(&user),
+                actor,
+                &ip,
+                "OTP challenge: locked or inactive",
+            )
+            .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if self.ctx.store.confirmed_device(user.id).await?.is_some() {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(&user),
+                actor,
+                &ip,
+                "OTP challenge: the user has an authenticator app",
+            )
+            .await?;
+            return Err(VerifyError::Refused(Refusal::DeviceEnrolled));
+        }
+        self.send_challenge(caller, &user, settings).await
+    }
+
+    /// Creates a challenge transaction for `user` and emails its code.
+    async fn send_challenge(
+        &self,
+        caller: &Caller,
+        user: &User,
+        settings: &Settings,
+    ) -> Result<Challenge, VerifyError> {
+        let ip = caller.ip.to_string();
+        if user.email.is_none() {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(user),
+                caller.actor.as_deref(),
+                &ip,
+                "email OTP required but no email address",
+            )
+            .await?;
+            return Err(VerifyError::Refused(Refusal::EmailMissing));
+        }
+        let now = self.ctx.now();
+        let token = Token::generate(&mut OsRng);
+        let expires_at = now.plus_seconds(i64::from(settings.otp_csrf_valid_minutes()) * 60);
+        let record = self
+            .ctx
+            .store
+            .create_signin_transaction(
+                &token.hash(),
+                user.id,
+                VERIFY_CHALLENGE_STEPS,
+                &ip,
+                now,
+                expires_at,
+            )
+            .await?;
+        match emailed::send(&self.ctx, user, Some(record.id), settings, Some(&ip)).await {
+            Ok(Ok(sent)) => Ok(Challenge {
+                transaction: token,
+                masked_to: sent.masked_to,
+            }),
+            Ok(Err(delay)) => {
+                // No code, so no challenge: nothing could answer it.
+                self.ctx.store.delete_signin_transaction(record.id).await?;
+                Err(VerifyError::Refused(Refusal::RequestDelay {
+                    retry_after: delay.retry_after,
+                }))
+            }
+            Err(SendError::EmailMissing) => Err(VerifyError::Refused(Refusal::EmailMissing)),
+            Err(other) => Err(VerifyError::Internal(Box::new(other))),
+        }
+    }
+
+    /// `password_otp` mode: the password, then what SPEC section 3 asks of this user.
+    async fn password_otp(
+        &self,
+        stopwatch: &Stopwatch,
+        settings: &Settings,
+        caller: &Caller,
+        username: &str,
+        pass: &str,
+    ) -> Result<Verdict, VerifyError> {
+        let ip = caller.ip.to_string();
+        let actor = caller.actor.as_deref();
+        let found = credentials::user_and_hash(&self.ctx, username).await?;
+        // Which part of `pass` is the code follows from the user's policy, which does not
+        // depend on the password: decided first, used only once the password is right.
+        let (decision, device) = match &found {
+            Some((user, _)) => {
+                let role = self
+                    .ctx
+                    .store
+                    .role_by_id(user.role_id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("user without role".into()))?;
+                let device = self.ctx.store.confirmed_device(user.id).await?;
+                let facts = SignInFacts {
+                    role: role.security,
+                    device: device.as_ref().map(|d| d.prompt_mode),
+                    in_network: false,
+                };
+                (Some(decide(facts)), device)
+            }
+            None => (None, None),
+        };
+        let wants_device_code = decision.is_some_and(|d| d.steps.first() == Some(&Step::DeviceOtp));
+        let (password, code) = if wants_device_code {
+            split_code(pass, DEVICE_CODE_DIGITS)
+        } else {
+            (pass, "")
+        };
+        let password_ok = credentials::verify_password(
+            &self.ctx,
+            found.as_ref().map(|(_, hash)| hash.as_str()),
+            password,
+        )
+        .await;
+        let (Some((user, _)), Some(decision)) = (found, decision) else {
+            credentials::audit_failure(&self.ctx, None, actor, &ip, "validate: unknown user")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        let now = self.ctx.now();
+        if user.is_locked(now) {
+            credentials::audit_failure(&self.ctx, Some(&user), actor, &ip, "validate: locked")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if !password_ok {
+            credentials::count_failure(
+                &self.ctx,
+                &user,
+                settings,
+                actor,
+                &ip,
+                "validate: wrong password",
+            )
+            .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if !user.active {
+            credentials::audit_failure(&self.ctx, Some(&user), actor, &ip, "validate: inactive")
+                .await?;
+            return Err(self.fail(stopwatch, settings).await);
+        }
+        if user.must_change_password {
+            credentials::audit_failure(
+                &self.ctx,
+                Some(&user),
+                actor,
+                &ip,
+                "validate: the password must be changed at sign-in first",
+            )
+            .await?;
+            return Ok(Verdict::Reject(Refusal::PasswordChangeRequired));
+        }
+        let row = format!("validate: row={}", decision.row);
+        match decision.steps {
+            [] | [Step::Enroll { required: false }, ..] => {
+                self.signed_in(&user, actor, &ip, &row).await?;
+                Ok(Verdict::Accept)
+            }
+            [Step::Enroll { required: true }, ..] => {
+                self.enrollment_required(&user, actor, &ip).await
+            }
+            [Step::EmailOtp, rest @ ..] => {
+                if rest.contains(&Step::Enroll { required: true }) {
+                    // The code would be useless: the user must set up a device first.
+                    return self.enrollment_required(&user, actor, &ip).await;
+                }
+                Ok(Verdict::Challenge(
+                    self.send_challenge(caller, &user, settings).await?,
+                ))
+            }
+            [Step::DeviceOtp, ..] => {
+                let outcome = match (OtpCode::parse(code), &device) {
+                    (Ok(code), Some(device)) => {
+                        let outcome =
+                            credentials::check_device_code(&self.ctx, device, &code, settings, now)
+                                .await?;
+                        self.ctx
+                            .metrics
+                            .otp_check(device.method().into(), outcome.is_ok());
+                        outcome
+                    }
+                    (Err(_), _) => Err("malformed code"),
+                    (Ok(_), None) => Err("device removed"),
+                };
+                if let Err(reason) = outcome {
+                    credentials::refuse_code(
+                        &self.ctx,
+                        &user,
+                        settings,
+                        actor,
+                        &ip,
+                        &format!("validate: {reason}"),
+                    )
+                    .await?;
+                    return Err(self.fail(stopwatch, settings).await);
+                }
+                self.ctx
+                    .audit(
+                        AuditEvent::OtpAccepted,
+                        actor,
+                        Some(user.username.as_str()),
+                        Some(&ip),
+                        "validate: device",
+                    )
+                    .await?;
+                self.signed_in(&user, actor, &ip, &row).await?;
+                Ok(Verdict::Accept)
+            }
+        }
+    }
+
+    /// Every step done (`password_otp`): the count starts again; audited as a sign-in.
+    async fn signed_in(
+        &self,
+        user: &User,
+        actor: Option<&str>,
+        ip: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        credentials::record_success(&self.ctx, user).await?;
+        self.ctx
+            .audit(
+                AuditEvent::SignInSucceeded,
+                actor,
+                Some(user.username.as_str()),
+                Some(ip),
+                detail,
+            )
+            .await
+    }
+
+    async fn enrollment_required(
+        &self,
+        user: &User,
+        actor: Option<&str>,
+        ip: &str,
+    ) -> Result<Verdict, VerifyError> {
+        credentials::audit_failure(
+            &self.ctx,
+            Some(user),
+            actor,
+            ip,
+            "validate: 2-step verification must be set up at sign-in first",
+        )
+        .await?;
+        Ok(Verdict::Reject(Refusal::EnrollmentRequired))
+    }
+
+    /// The generic refusal, no sooner than Failure Delay after the request began.
+    async fn fail(&self, stopwatch: &Stopwatch, settings: &Settings) -> VerifyError {
+        credentials::failure_delay(stopwatch, settings).await;
+        VerifyError::Refused(Refusal::InvalidCredentials)
+    }
+
+    /// The sign-in page, for messages that send a user there.
+    pub fn sign_in_page(&self) -> String {
+        match &self.ctx.config.public_url {
+            Some(url) => format!("{}/signin", url.trim_end_matches('/')),
+            None => "/signin".to_owned(),
+        }
+    }
+}
+
+/// Splits `pass` into the password and its last `digits` characters (the code). A `pass`
+/// no longer than a code has no password: the password part is empty, which no password
+/// matches.
+pub fn split_code(pass: &str, digits: usize) -> (&str, &str) {
+    match digits
+        .checked_sub(1)
+        .and_then(|last| pass.char_indices().rev().nth(last))
+    {
+        Some((at, _)) => pass.split_at(at),
+        None => ("", pass),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_is_the_last_six_characters() {
+        assert_eq!(
+            split_code("correct horse123456", 6),
+            ("correct horse", "123456")
+        );
+        assert_eq!(split_code("pässwörd123456", 6), ("pässwörd", "123456"));
+        assert_eq!(split_code("1234567", 6), ("1", "234567"));
+        assert_eq!(split_code("123456", 6), ("", "123456"));
+        assert_eq!(split_code("12345", 6), ("", "12345"));
+        assert_eq!(split_code("", 6), ("", ""));
+        // Multi-byte characters at the boundary are never split.
+        assert_eq!(split_code("pw€12345", 6), ("pw", "€12345"));
+    }
+}
