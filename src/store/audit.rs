@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::group_commit::Write;
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
 
@@ -125,18 +126,17 @@ pub struct StoredTemplate {
 
 impl Store {
     pub async fn audit(&self, entry: &NewAuditEntry, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, event, actor, subject, client_ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(now.millis())
-        .bind(entry.event.as_str())
-        .bind(entry.actor.clone())
-        .bind(entry.subject.clone())
-        .bind(entry.client_ip.clone())
-        .bind(&entry.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        if let Some(group) = &self.group {
+            group
+                .write(Write::Audit {
+                    entry: entry.clone(),
+                    at: now,
+                })
+                .await?;
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        insert_audit(&mut conn, entry, now).await
     }
 
     pub async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
@@ -193,4 +193,24 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Appends one entry (on any connection: the pool's, or a group-commit batch's).
+pub(super) async fn insert_audit(
+    conn: &mut sqlx::AnyConnection,
+    entry: &NewAuditEntry,
+    at: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, event, actor, subject, client_ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(at.millis())
+    .bind(entry.event.as_str())
+    .bind(entry.actor.clone())
+    .bind(entry.subject.clone())
+    .bind(entry.client_ip.clone())
+    .bind(&entry.detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

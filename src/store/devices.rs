@@ -3,6 +3,7 @@
 use rand::rngs::OsRng;
 use sqlx::FromRow;
 
+use super::group_commit::{Write, Written};
 use super::{corrupt, signed, unsigned, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, UserId};
@@ -204,6 +205,20 @@ impl Store {
     /// past it: of several requests racing with one code, on any number of instances,
     /// exactly one gets `true`.
     pub async fn consume_device_use(&self, device: DeviceId, used: DeviceUse) -> StoreResult<bool> {
+        if let Some(group) = &self.group {
+            let state = "confirmed";
+            return match group
+                .write(Write::Consume {
+                    device,
+                    used,
+                    state,
+                })
+                .await?
+            {
+                Written::Consumed(accepted) => Ok(accepted),
+                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
+            };
+        }
         let mut conn = self.pool.acquire().await?;
         consume(&mut conn, device, used, "confirmed").await
     }
@@ -230,7 +245,7 @@ impl Store {
 /// The conditional update behind every code use: HOTP moves the counter to `matched + 1`
 /// only while it is still at or below `matched`; TOTP records `step` only while the last
 /// step is below it.
-async fn consume(
+pub(super) async fn consume(
     conn: &mut sqlx::AnyConnection,
     device: DeviceId,
     used: DeviceUse,

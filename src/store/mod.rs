@@ -14,6 +14,7 @@
 mod audit;
 mod bootstrap;
 mod devices;
+mod group_commit;
 mod ip_rules;
 mod outbox;
 mod roles;
@@ -108,6 +109,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     key: Arc<MasterKey>,
+    /// SQLite: the writer that commits the hot path's writes in batches.
+    group: Option<group_commit::GroupCommit>,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,11 +141,7 @@ impl Store {
         let pool = connect(&url, backend, options.max_connections).await?;
         migrate(&pool, backend).await?;
         let key = check_key(&pool, &options.key, true).await?;
-        Ok(Self {
-            pool,
-            backend,
-            key: Arc::new(key),
-        })
+        Ok(Self::assemble(pool, backend, key))
     }
 
     /// Opens a database that `open` created before, and creates nothing: no SQLite file
@@ -160,11 +159,20 @@ impl Store {
         let pool = connect(&url, backend, options.max_connections).await?;
         migrate(&pool, backend).await?;
         let key = check_key(&pool, &options.key, false).await?;
-        Ok(Some(Self {
+        Ok(Some(Self::assemble(pool, backend, key)))
+    }
+
+    fn assemble(pool: AnyPool, backend: Backend, key: MasterKey) -> Self {
+        let group = match backend {
+            Backend::Sqlite => Some(group_commit::GroupCommit::start(pool.clone())),
+            Backend::Postgres => None,
+        };
+        Self {
             pool,
             backend,
             key: Arc::new(key),
-        }))
+            group,
+        }
     }
 
     pub fn backend(&self) -> Backend {

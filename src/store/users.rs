@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::group_commit::{Write, Written};
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username};
@@ -229,29 +230,22 @@ impl Store {
         threshold: u32,
         lock_until: Timestamp,
     ) -> StoreResult<FailureOutcome> {
-        let (count, locked_until): (i64, Option<i64>) = sqlx::query_as(
-            "UPDATE users SET \
-               failed_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                                   ELSE failed_count + 1 END, \
-               locked_until = CASE \
-                   WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
-                   WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                              ELSE failed_count + 1 END) >= $3 THEN $4 \
-                   ELSE NULL END, \
-               updated_at = $2 \
-             WHERE id = $1 RETURNING failed_count, locked_until",
-        )
-        .bind(id.0)
-        .bind(now.millis())
-        .bind(i64::from(threshold))
-        .bind(lock_until.millis())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(FailureOutcome {
-            failed_count: u32::try_from(count).map_err(|_| corrupt("failed count"))?,
-            locked_until: locked_until.map(Timestamp::from_millis),
-        })
+        if let Some(group) = &self.group {
+            let written = group
+                .write(Write::Failure {
+                    user: id,
+                    now,
+                    threshold,
+                    lock_until,
+                })
+                .await?;
+            return match written {
+                Written::Failure(outcome) => Ok(outcome),
+                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
+            };
+        }
+        let mut conn = self.pool.acquire().await?;
+        update_failure(&mut conn, id, now, threshold, lock_until).await
     }
 
     /// A successful sign-in: the consecutive-failure count starts again.
@@ -261,12 +255,17 @@ impl Store {
 
     /// Clears the lock and the failure count.
     pub async fn unlock(&self, id: UserId) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE users SET failed_count = 0, locked_until = NULL WHERE id = $1")
-                .bind(id.0)
-                .execute(&self.pool)
-                .await?;
-        found(done.rows_affected())
+        let changed = match &self.group {
+            Some(group) => match group.write(Write::Unlock { user: id }).await? {
+                Written::Done(changed) => changed,
+                other => return Err(corrupt(&format!("unexpected write result {other:?}"))),
+            },
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                update_unlock(&mut conn, id).await?
+            }
+        };
+        found(u64::from(changed))
     }
 
     /// Deletes a user with their devices, sessions and transactions.
@@ -298,4 +297,46 @@ fn escape_like(text: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+/// The failure count's one statement (see [`Store::record_failure`]).
+pub(super) async fn update_failure(
+    conn: &mut sqlx::AnyConnection,
+    id: UserId,
+    now: Timestamp,
+    threshold: u32,
+    lock_until: Timestamp,
+) -> StoreResult<FailureOutcome> {
+    let (count, locked_until): (i64, Option<i64>) = sqlx::query_as(
+        "UPDATE users SET \
+           failed_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
+                               ELSE failed_count + 1 END, \
+           locked_until = CASE \
+               WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
+               WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
+                          ELSE failed_count + 1 END) >= $3 THEN $4 \
+               ELSE NULL END, \
+           updated_at = $2 \
+         WHERE id = $1 RETURNING failed_count, locked_until",
+    )
+    .bind(id.0)
+    .bind(now.millis())
+    .bind(i64::from(threshold))
+    .bind(lock_until.millis())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(FailureOutcome {
+        failed_count: u32::try_from(count).map_err(|_| corrupt("failed count"))?,
+        locked_until: locked_until.map(Timestamp::from_millis),
+    })
+}
+
+/// Clears the lock and the count; whether the user exists.
+pub(super) async fn update_unlock(conn: &mut sqlx::AnyConnection, id: UserId) -> StoreResult<bool> {
+    let done = sqlx::query("UPDATE users SET failed_count = 0, locked_until = NULL WHERE id = $1")
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

@@ -231,6 +231,8 @@ enum ValidateError {
     MediaType,
     /// The body could not be read or parsed.
     Malformed,
+    /// The body is larger than any request twostep accepts.
+    TooLarge,
     /// A required parameter is missing.
     Missing(&'static str),
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -277,6 +279,11 @@ impl IntoResponse for ValidateError {
                 StatusCode::BAD_REQUEST,
                 ERR_PARAMETER,
                 "the parameters could not be read".to_owned(),
+            ),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ERR_PARAMETER,
+                "the request body is too large".to_owned(),
             ),
             Self::Missing(name) => (
                 StatusCode::BAD_REQUEST,
@@ -338,7 +345,10 @@ async fn run_check(
         .caller(validate_token(headers), ip.0, true)
         .await
         .map_err(ValidateError::Caller)?;
-    let body = body.map_err(|_| ValidateError::Malformed)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ValidateError::TooLarge,
+        _ => ValidateError::Malformed,
+    })?;
     let params = parse_params(headers, &body)?;
     let user = params.user.ok_or(ValidateError::Missing("user"))?;
     let pass = params.pass.ok_or(ValidateError::Missing("pass"))?;

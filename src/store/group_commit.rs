@@ -1,0 +1,165 @@
+//! Group commit on SQLite: the writes of the hot path (consuming a code, counting or
+//! resetting failures, the audit entry) from every request in flight share one
+//! transaction, and so one fsync, instead of one each.
+//!
+//! SQLite makes a commit durable with an fsync of its write-ahead log, and a disk manages
+//! a few thousand fsyncs a second; one writer connection applying whatever has queued
+//! while the previous commit was being synced turns that into a few thousand *batches* a
+//! second. Durability is unchanged (`synchronous = FULL`): a caller gets its answer only
+//! after the commit that holds its write has returned, so an accepted code is on disk
+//! before anyone is told it was accepted. A power loss can lose only writes whose callers
+//! had no answer yet (at most one batch in progress).
+//!
+//! Each write is still its own conditional statement, applied in arrival order inside
+//! the batch, so the rules hold exactly as before: of two consumes of one code in one
+//! batch, the second finds the counter moved and changes nothing. There is no delay to
+//! wait for company: a batch is what queued during the previous commit.
+//!
+//! PostgreSQL does not use this (each statement commits on its own; the server groups
+//! concurrent commits itself).
+
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::audit::{insert_audit, NewAuditEntry};
+use super::devices::consume;
+use super::users::{update_failure, update_unlock, FailureOutcome};
+use super::{StoreError, StoreResult};
+use crate::clock::Timestamp;
+use crate::domain::{DeviceId, DeviceUse, UserId};
+
+/// The most writes in one transaction (a bound on the latency of a batch).
+const MAX_BATCH: usize = 512;
+
+/// Writes waiting for the writer; callers wait when it is full (back-pressure).
+const QUEUE: usize = 8192;
+
+/// A write that may share its transaction with others.
+#[derive(Debug)]
+pub(super) enum Write {
+    Consume {
+        device: DeviceId,
+        used: DeviceUse,
+        state: &'static str,
+    },
+    Audit {
+        entry: NewAuditEntry,
+        at: Timestamp,
+    },
+    Failure {
+        user: UserId,
+        now: Timestamp,
+        threshold: u32,
+        lock_until: Timestamp,
+    },
+    Unlock {
+        user: UserId,
+    },
+}
+
+/// What a write did.
+#[derive(Debug)]
+pub(super) enum Written {
+    /// A consume: whether the code was accepted (the conditional update changed a row).
+    Consumed(bool),
+    Failure(FailureOutcome),
+    /// An audit entry or an unlock; `false`: the row to change did not exist.
+    Done(bool),
+}
+
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<StoreResult<Written>>,
+}
+
+/// The handle the store writes through; cheap to clone.
+#[derive(Clone, Debug)]
+pub(super) struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on `pool`; it ends when every handle is gone.
+    pub(super) fn start(pool: AnyPool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(pool, queue));
+        Self { jobs }
+    }
+
+    /// Applies `write` in the next batch and returns once that batch is committed.
+    pub(super) async fn write(&self, write: Write) -> StoreResult<Written> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database("the database writer has stopped".into())
+}
+
+/// Takes what has queued (at least one write), applies it in one transaction, commits,
+/// then answers every caller of the batch.
+async fn writer(pool: AnyPool, mut queue: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match apply(&pool, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, writes = batch.len(), "a batch of writes failed");
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::Database(
+                        "the write could not be committed".into(),
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the batch; each write's own result (a failed statement fails only
+/// its own caller). `Err`: the transaction itself failed, nothing of it holds.
+async fn apply(pool: &AnyPool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Written>>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let result = match &job.write {
+            Write::Consume {
+                device,
+                used,
+                state,
+            } => consume(&mut tx, *device, *used, state)
+                .await
+                .map(Written::Consumed),
+            Write::Audit { entry, at } => insert_audit(&mut tx, entry, *at)
+                .await
+                .map(|()| Written::Done(true)),
+            Write::Failure {
+                user,
+                now,
+                threshold,
+                lock_until,
+            } => update_failure(&mut tx, *user, *now, *threshold, *lock_until)
+                .await
+                .map(Written::Failure),
+            Write::Unlock { user } => update_unlock(&mut tx, *user).await.map(Written::Done),
+        };
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
