@@ -17,7 +17,7 @@ pub use hotp::Hotp;
 pub use qr::{qr_svg, QrError};
 pub use secret::{OtpSecret, SecretError, GENERATED_SECRET_BYTES};
 pub use totp::Totp;
-pub use uri::{KeyUri, KeyUriKind, UriError};
+pub use uri::{KeyUri, KeyUriKind, UriError, MAX_NAME_BYTES, MAX_URI_LENGTH};
 
 /// The HMAC hash of a device (`algorithm=` in a key URI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,6 +10,11 @@ use super::{Algorithm, Digits, OtpSecret, Period, SecretError};
 /// Longest key URI accepted by `parse`; real ones are under 300 bytes.
 pub const MAX_URI_LENGTH: usize = 4096;
 
+/// The longest issuer or account name (UTF-8 bytes): small enough that the rendered URI,
+/// where each byte may become `%XX` and the issuer appears twice, stays under
+/// [`MAX_URI_LENGTH`], so that every URI `parse` accepts renders to one it accepts too.
+pub const MAX_NAME_BYTES: usize = 256;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyUriKind {
     /// Counter-based; `counter` is the next counter value the app will use.
@@ -33,6 +38,8 @@ pub struct KeyUri {
 pub enum UriError {
     #[error("the key URI is longer than {MAX_URI_LENGTH} characters")]
     TooLong,
+    #[error("the key URI's issuer or account name is longer than {MAX_NAME_BYTES} bytes")]
+    NameTooLong,
     #[error("the key URI must start with otpauth://")]
     NotOtpauth,
     #[error("the key URI type must be totp or hotp")]
@@ -114,6 +121,13 @@ impl KeyUri {
         let (label_issuer, account) = split_label(label, issuer_param.as_deref())?;
         if account.is_empty() {
             return Err(UriError::MissingAccount);
+        }
+        let too_long = |name: Option<&str>| name.is_some_and(|n| n.len() > MAX_NAME_BYTES);
+        if too_long(Some(&account))
+            || too_long(label_issuer.as_deref())
+            || too_long(issuer_param.as_deref())
+        {
+            return Err(UriError::NameTooLong);
         }
         let issuer = match (label_issuer, issuer_param) {
             (Some(label), Some(param)) if label != param => return Err(UriError::IssuerMismatch),
@@ -311,6 +325,24 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_names_render_to_a_uri_that_parses_back() {
+        // Every byte percent-encoded, the issuer twice: the worst case of `to_uri`.
+        let key = KeyUri {
+            kind: KeyUriKind::Totp {
+                period: Period::DEFAULT,
+            },
+            issuer: Some("é".repeat(MAX_NAME_BYTES / 2)),
+            account: " ".repeat(MAX_NAME_BYTES),
+            secret: OtpSecret::from_bytes(vec![7u8; 128]).unwrap(),
+            algorithm: Algorithm::Sha512,
+            digits: Digits::new(10).unwrap(),
+        };
+        let text = key.to_uri();
+        assert!(text.len() <= MAX_URI_LENGTH, "{}", text.len());
+        assert_eq!(KeyUri::parse(&text).unwrap(), key);
+    }
+
+    #[test]
     fn parses_the_google_authenticator_example() {
         let uri = KeyUri::parse(
             "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example",
@@ -421,6 +453,17 @@ mod tests {
             (
                 format!("otpauth://totp/{}?secret=x", "a".repeat(5000)),
                 UriError::TooLong,
+            ),
+            (
+                format!("otpauth://totp/{}?secret={good_secret}", "%20".repeat(257)),
+                UriError::NameTooLong,
+            ),
+            (
+                format!(
+                    "otpauth://totp/a?secret={good_secret}&issuer={}",
+                    "b".repeat(257)
+                ),
+                UriError::NameTooLong,
             ),
         ];
         for (text, expected) in cases {
