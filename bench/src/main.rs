@@ -233,7 +233,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             pg_schema: None,
         },
     };
-    let result = measure(&args, binary, &data_dir, &database).await;
+    // Ctrl-C drops the run: the server (kill_on_drop) goes with it, and the data dir and
+    // schema are still removed below.
+    let result = tokio::select! {
+        result = measure(&args, binary, &data_dir, &database) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     if args.keep {
         if let Some(temp) = temp {
             eprintln!("kept the data dir {}", temp.keep().display());
