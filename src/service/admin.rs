@@ -821,10 +821,7 @@ impl Admin {
         let Ok(token) = Token::parse(token) else {
             return Ok(None);
         };
-        let Some(user_id) = self.ctx.store.api_token_user(&token.hash()).await? else {
-            return Ok(None);
-        };
-        let Some(user) = self.ctx.store.user_by_id(user_id).await? else {
+        let Some(user) = self.ctx.store.user_by_api_token(&token.hash()).await? else {
             return Ok(None);
         };
         if !user.active {

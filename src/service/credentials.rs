@@ -9,7 +9,7 @@ use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{Device, Settings, User, Username};
 use crate::otp::OtpCode;
 use crate::password::Password;
-use crate::store::{AuditEvent, StoreError};
+use crate::store::{AuditEvent, NewAuditEntry, StoreError};
 
 /// The user a username names (if any), and whether `password` is theirs.
 pub struct PasswordCheck {
@@ -68,7 +68,15 @@ pub async fn check_device_code(
     code: &OtpCode,
     settings: &Settings,
     now: Timestamp,
+    accepted: Accepted<'_>,
 ) -> Result<Result<(), &'static str>, StoreError> {
+    let entry = NewAuditEntry {
+        event: AuditEvent::OtpAccepted,
+        actor: accepted.actor.map(str::to_owned),
+        subject: Some(accepted.user.username.as_str().to_owned()),
+        client_ip: Some(accepted.ip.to_owned()),
+        detail: accepted.detail.to_owned(),
+    };
     Ok(
         match device.check(
             code,
@@ -76,11 +84,28 @@ pub async fn check_device_code(
             settings.hotp_window(),
             settings.totp_skew_steps(),
         ) {
-            Some(used) if ctx.store.consume_device_use(device.id, used).await? => Ok(()),
+            Some(used)
+                if ctx
+                    .store
+                    .consume_device_use_audited(device.id, used, &entry, now)
+                    .await? =>
+            {
+                Ok(())
+            }
             Some(_) => Err("code already used"),
             None => Err("wrong device code"),
         },
     )
+}
+
+/// The audit entry of an accepted device code ("OTP accepted"), written in the same
+/// commit as the code's consumption: an accepted code is never without its entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Accepted<'a> {
+    pub user: &'a User,
+    pub actor: Option<&'a str>,
+    pub ip: &'a str,
+    pub detail: &'a str,
 }
 
 /// Records a failed sign-in in the audit log (without counting it: the user is unknown,

@@ -519,9 +519,16 @@ impl SignIn {
         let (method, outcome) = match step {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
                 Some(device) => {
-                    let outcome =
-                        credentials::check_device_code(&self.ctx, &device, &code, &settings, now)
-                            .await?;
+                    let accepted = credentials::Accepted {
+                        user,
+                        actor: None,
+                        ip: &ip,
+                        detail: "device",
+                    };
+                    let outcome = credentials::check_device_code(
+                        &self.ctx, &device, &code, &settings, now, accepted,
+                    )
+                    .await?;
                     (device.method().into(), outcome)
                 }
                 None => (OtpCheckMethod::Totp, Err("device removed during sign-in")),
@@ -542,23 +549,19 @@ impl SignIn {
             credentials::refuse_code(&self.ctx, user, &settings, None, &ip, reason).await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
-        self.ctx
-            .audit(
-                AuditEvent::OtpAccepted,
-                None,
-                Some(user.username.as_str()),
-                Some(&ip),
-                self.kind_text(step),
-            )
-            .await?;
-        self.advance(live, &settings).await
-    }
-
-    fn kind_text(&self, step: Option<PendingStep>) -> &'static str {
-        match step {
-            Some(PendingStep::DeviceOtp) => "device",
-            _ => "email",
+        if method == OtpCheckMethod::Email {
+            // (An accepted device code's entry was written with its consumption.)
+            self.ctx
+                .audit(
+                    AuditEvent::OtpAccepted,
+                    None,
+                    Some(user.username.as_str()),
+                    Some(&ip),
+                    "email",
+                )
+                .await?;
         }
+        self.advance(live, &settings).await
     }
 
     /// Removes the current step and shows the next; the conditional update makes sure

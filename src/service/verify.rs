@@ -268,9 +268,17 @@ impl SecondFactor {
             (Ok(code), None) => match self.ctx.store.confirmed_device(user.id).await? {
                 Some(device) => {
                     checked = Some(OtpCheckMethod::from(device.method()));
-                    credentials::check_device_code(&self.ctx, &device, &code, settings, now)
-                        .await?
-                        .map(|()| "device")
+                    let accepted = credentials::Accepted {
+                        user: &user,
+                        actor,
+                        ip: &ip,
+                        detail: "OTP check: device",
+                    };
+                    credentials::check_device_code(
+                        &self.ctx, &device, &code, settings, now, accepted,
+                    )
+                    .await?
+                    .map(|()| "device")
                 }
                 None => Err("no device and no emailed challenge"),
             },
@@ -287,15 +295,18 @@ impl SecondFactor {
         match outcome {
             Ok(kind) => {
                 credentials::record_success(&self.ctx, &user).await?;
-                self.ctx
-                    .audit(
-                        AuditEvent::OtpAccepted,
-                        actor,
-                        Some(user.username.as_str()),
-                        Some(&ip),
-                        format!("OTP check: {kind}"),
-                    )
-                    .await?;
+                if kind == "email" {
+                    // (An accepted device code's entry was written with its consumption.)
+                    self.ctx
+                        .audit(
+                            AuditEvent::OtpAccepted,
+                            actor,
+                            Some(user.username.as_str()),
+                            Some(&ip),
+                            "OTP check: email",
+                        )
+                        .await?;
+                }
                 Ok(())
             }
             Err(reason) => {
@@ -550,9 +561,16 @@ impl SecondFactor {
             [Step::DeviceOtp, ..] => {
                 let outcome = match (OtpCode::parse(code), &device) {
                     (Ok(code), Some(device)) => {
-                        let outcome =
-                            credentials::check_device_code(&self.ctx, device, &code, settings, now)
-                                .await?;
+                        let accepted = credentials::Accepted {
+                            user: &user,
+                            actor,
+                            ip: &ip,
+                            detail: "validate: device",
+                        };
+                        let outcome = credentials::check_device_code(
+                            &self.ctx, device, &code, settings, now, accepted,
+                        )
+                        .await?;
                         self.ctx
                             .metrics
                             .otp_check(device.method().into(), outcome.is_ok());
@@ -573,15 +591,6 @@ impl SecondFactor {
                     .await?;
                     return Err(self.fail(stopwatch, settings).await);
                 }
-                self.ctx
-                    .audit(
-                        AuditEvent::OtpAccepted,
-                        actor,
-                        Some(user.username.as_str()),
-                        Some(&ip),
-                        "validate: device",
-                    )
-                    .await?;
                 self.signed_in(&user, actor, &ip, &row).await?;
                 Ok(Verdict::Accept)
             }

@@ -3,6 +3,7 @@
 use rand::rngs::OsRng;
 use sqlx::FromRow;
 
+use super::audit::{insert_audit, NewAuditEntry};
 use super::group_commit::{Write, Written};
 use super::{corrupt, signed, unsigned, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
@@ -205,22 +206,48 @@ impl Store {
     /// past it: of several requests racing with one code, on any number of instances,
     /// exactly one gets `true`.
     pub async fn consume_device_use(&self, device: DeviceId, used: DeviceUse) -> StoreResult<bool> {
+        self.consume_confirmed(device, used, None).await
+    }
+
+    /// [`Store::consume_device_use`], and when the code is accepted the audit `entry` is
+    /// written with it: durable together, in one commit.
+    pub async fn consume_device_use_audited(
+        &self,
+        device: DeviceId,
+        used: DeviceUse,
+        entry: &NewAuditEntry,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        self.consume_confirmed(device, used, Some((entry.clone(), at)))
+            .await
+    }
+
+    async fn consume_confirmed(
+        &self,
+        device: DeviceId,
+        used: DeviceUse,
+        audit: Option<(NewAuditEntry, Timestamp)>,
+    ) -> StoreResult<bool> {
+        let state = "confirmed";
         if let Some(group) = &self.group {
-            let state = "confirmed";
-            return match group
-                .write(Write::Consume {
-                    device,
-                    used,
-                    state,
-                })
-                .await?
-            {
+            let write = Write::Consume {
+                device,
+                used,
+                state,
+                audit,
+            };
+            return match group.write(write).await? {
                 Written::Consumed(accepted) => Ok(accepted),
                 other => Err(corrupt(&format!("unexpected write result {other:?}"))),
             };
         }
-        let mut conn = self.pool.acquire().await?;
-        consume(&mut conn, device, used, "confirmed").await
+        let mut tx = self.begin_write().await?;
+        let accepted = consume(&mut tx, device, used, state).await?;
+        if let (true, Some((entry, at))) = (accepted, &audit) {
+            insert_audit(&mut tx, entry, *at).await?;
+        }
+        tx.commit().await?;
+        Ok(accepted)
     }
 
     /// Disable: removes the user's devices (confirmed and pending). Returns whether a

@@ -37,10 +37,12 @@ const QUEUE: usize = 8192;
 /// A write that may share its transaction with others.
 #[derive(Debug)]
 pub(super) enum Write {
+    /// Consumes a code; when accepted, `audit` is appended in the same transaction.
     Consume {
         device: DeviceId,
         used: DeviceUse,
         state: &'static str,
+        audit: Option<(NewAuditEntry, Timestamp)>,
     },
     Audit {
         entry: NewAuditEntry,
@@ -142,9 +144,16 @@ async fn apply(pool: &AnyPool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Wri
                 device,
                 used,
                 state,
-            } => consume(&mut tx, *device, *used, state)
-                .await
-                .map(Written::Consumed),
+                audit,
+            } => match consume(&mut tx, *device, *used, state).await {
+                Ok(true) => match audit {
+                    Some((entry, at)) => insert_audit(&mut tx, entry, *at)
+                        .await
+                        .map(|()| Written::Consumed(true)),
+                    None => Ok(Written::Consumed(true)),
+                },
+                other => other.map(Written::Consumed),
+            },
             Write::Audit { entry, at } => insert_audit(&mut tx, entry, *at)
                 .await
                 .map(|()| Written::Done(true)),

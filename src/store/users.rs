@@ -115,6 +115,24 @@ impl Store {
         row.map(User::try_from).transpose()
     }
 
+    /// The user an unrevoked API token belongs to (by the token's hash), in one query.
+    pub async fn user_by_api_token(&self, token_hash: &[u8]) -> StoreResult<Option<User>> {
+        let columns = USER_COLUMNS
+            .split(',')
+            .map(|column| format!("u.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        );
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(User::try_from).transpose()
+    }
+
     /// The user and their password hash, for checking a password.
     pub async fn user_with_password_hash(
         &self,
