@@ -15,7 +15,7 @@
 //! - [`crypto`]: the master key (key file, subkeys, sealed device secrets, key check),
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
 //! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
-//!   bounded blocking pool. Shell: runs on tokio's blocking threads, salts from the OS RNG.
+//!   few threads of its own. Shell: its own threads (reused argon2 memory), salts from the OS RNG.
 //! - [`metrics`]: the counters served at `/metrics` (Prometheus text); written by the
 //!   services and the web layer, never read to decide anything.
 //! - [`mail`]: the OTP email: its template (placeholders, validation, HTML escaping) and

@@ -1,18 +1,19 @@
-//! Passwords: what people type, what they may set, and argon2id hashing on a bounded
-//! blocking pool.
+//! Passwords: what people type, what they may set, and argon2id hashing on a few threads
+//! of its own, each reusing its argon2 memory.
 //!
-//! This is a shell module: hashing runs on tokio's blocking threads, and salts come from
-//! the OS RNG (see [`PasswordHasher::hash`]).
+//! This is a shell module: hashing runs on its own threads, and salts come from the OS RNG
+//! (see [`PasswordHasher::hash`]).
 
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
-    Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+    Output, ParamsString, PasswordHash, PasswordVerifier as _, SaltString,
 };
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::distributions::{Distribution, Uniform};
 use rand::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 /// Fewest characters of a password being set (NIST SP 800-63B asks for at least 8; 12 is
@@ -132,21 +133,36 @@ impl std::fmt::Debug for Password {
 }
 
 /// Hashes and verifies passwords with argon2id, at most `max_concurrent` at a time, on
-/// `max_concurrent` threads of its own (never on the async worker threads). Each hash
-/// holds about `m_kib` of memory while it runs, so `max_concurrent` bounds the memory
-/// too: with the defaults, 19 MiB times `max_concurrent`. Own threads rather than tokio's
-/// blocking pool because the C allocator keeps a freed 19 MiB block in the arena of the
-/// thread that used it: over the blocking pool's many threads that grew the resident
-/// memory under sign-in load to about 470 MiB; over a fixed few it stays a few blocks.
-/// Cheap to clone: clones share the limit and the threads, which end with the last clone.
+/// `max_concurrent` threads of its own (never on the async worker threads), each with its
+/// argon2 memory allocated once and reused (19 MiB with the defaults), so memory stays
+/// 19 MiB times `max_concurrent` however many sign-ins come. (On tokio's blocking pool,
+/// with a fresh allocation per hash, the C allocator kept freed blocks in the arenas of
+/// many threads: about 470 MiB resident under sign-in load, against 57 MiB now.) Cheap to
+/// clone: clones share the limit and the threads, which end with the last clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
     jobs: Arc<std::sync::mpsc::Sender<Job>>,
 }
 
-/// Work for a hashing thread.
-type Job = Box<dyn FnOnce(&Inner) + Send>;
+/// Work for a hashing thread, with that thread's argon2 memory.
+type Job = Box<dyn FnOnce(&Inner, &mut Scratch) + Send>;
+
+/// A hashing thread's argon2 memory (19 MiB with the defaults), allocated once and reused
+/// by every hash and verification with the current parameters: no allocation per
+/// sign-in, so the allocator has nothing to hold on to.
+#[derive(Default)]
+struct Scratch(Vec<Block>);
+
+impl Scratch {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.0.len() != count {
+            self.0 = vec![Block::default(); count];
+        }
+        &mut self.0
+    }
+}
 
 struct Inner {
     permits: Arc<Semaphore>,
@@ -158,7 +174,7 @@ struct Inner {
     probe: tests::ConcurrencyProbe,
 }
 
-/// How a verification on the blocking pool ended.
+/// How a verification on a hashing thread ended.
 enum Verified {
     Match,
     Mismatch,
@@ -221,16 +237,12 @@ impl PasswordHasher {
     /// a fresh 128-bit salt.
     pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
         let text = password.0.clone();
-        self.run_blocking(move |inner| {
+        self.run_blocking(move |inner, scratch| {
             // The salt comes from the OS RNG inside the blocking task: it is needed only
             // here, and threading a caller's RNG into a `'static` blocking closure would
             // mean a `Send + 'static` RNG parameter for no gain.
             let salt = SaltString::generate(&mut OsRng);
-            inner
-                .argon2
-                .hash_password(text.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(PasswordError::Hashing)
+            inner.hash_with(text.as_bytes(), &salt, scratch)
         })
         .await?
     }
@@ -246,7 +258,9 @@ impl PasswordHasher {
         let stored = stored.map(str::to_owned);
         let known_user = stored.is_some();
         let outcome = self
-            .run_blocking(move |inner| inner.verify_blocking(&text, stored.as_deref()))
+            .run_blocking(move |inner, scratch| {
+                inner.verify_blocking(&text, stored.as_deref(), scratch)
+            })
             .await;
         match outcome {
             Ok(Verified::Match) => known_user,
@@ -286,19 +300,19 @@ impl PasswordHasher {
     /// (a dropped request future) cannot let more than `max_concurrent` hashes run at once.
     async fn run_blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Inner) -> T + Send + 'static,
+        work: impl FnOnce(&Inner, &mut Scratch) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::TaskFailed)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |inner: &Inner| {
+        let job: Job = Box::new(move |inner: &Inner, scratch: &mut Scratch| {
             let result = {
                 let _permit = permit;
                 #[cfg(test)]
                 let _running = inner.probe.enter();
-                work(inner)
+                work(inner, scratch)
             };
             // The permit is back before the caller hears the result.
             let _ = reply.send(result);
@@ -311,6 +325,7 @@ impl PasswordHasher {
 /// A hashing thread: runs jobs until the last [`PasswordHasher`] clone is gone. A job that
 /// panics fails only its own caller (its reply is dropped); the thread carries on.
 fn hashing_thread(inner: &Inner, queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    let mut scratch = Scratch::default();
     loop {
         let job = match queue.lock() {
             Ok(receiver) => receiver.recv(),
@@ -319,37 +334,117 @@ fn hashing_thread(inner: &Inner, queue: &std::sync::Mutex<std::sync::mpsc::Recei
         let Ok(job) = job else {
             return;
         };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(inner, &mut scratch)));
     }
 }
 
 impl Inner {
-    fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verified {
+    /// The PHC string of `password` with `salt` and the current parameters, computed in
+    /// the thread's reused memory (the same string argon2's `hash_password` makes).
+    fn hash_with(
+        &self,
+        password: &[u8],
+        salt: &SaltString,
+        scratch: &mut Scratch,
+    ) -> Result<String, PasswordError> {
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt
+            .as_salt()
+            .decode_b64(&mut salt_bytes)
+            .map_err(PasswordError::Hashing)?;
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.argon2
+            .hash_password_into_with_memory(
+                password,
+                salt_bytes,
+                &mut output,
+                scratch.blocks(&self.params),
+            )
+            .map_err(|error| PasswordError::Hashing(error.into()))?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(PasswordError::Hashing)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).map_err(PasswordError::Hashing)?),
+        };
+        Ok(hash.to_string())
+    }
+
+    fn verify_blocking(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+        scratch: &mut Scratch,
+    ) -> Verified {
         let parsed = match stored.map(usable_stored_hash) {
             None => None,
             Some(Ok(hash)) => Some(hash),
             Some(Err(error)) => {
-                self.verify_dummy(password);
+                self.verify_dummy(password, scratch);
                 return Verified::Malformed(error);
             }
         };
         match parsed {
-            Some(hash) => match self.argon2.verify_password(password.as_bytes(), &hash) {
+            Some(hash) => match self.verify_with(password.as_bytes(), &hash, scratch) {
                 Ok(()) => Verified::Match,
                 Err(argon2::password_hash::Error::Password) => Verified::Mismatch,
                 Err(error) => Verified::Malformed(error),
             },
             None => {
-                self.verify_dummy(password);
+                self.verify_dummy(password, scratch);
                 Verified::Mismatch
             }
         }
     }
 
+    /// Verifies `password` against `hash`: with the current parameters in the thread's
+    /// reused memory (constant-time comparison of the outputs); a hash made with other
+    /// parameters through argon2's own verification (which allocates its memory).
+    fn verify_with(
+        &self,
+        password: &[u8],
+        hash: &PasswordHash<'_>,
+        scratch: &mut Scratch,
+    ) -> argon2::password_hash::Result<()> {
+        use argon2::password_hash::Error;
+        let current = &self.params;
+        let same_parameters = hash.algorithm == Algorithm::Argon2id.ident()
+            && hash.version == Some(Version::V0x13.into())
+            && Params::try_from(hash).is_ok_and(|params| {
+                params.m_cost() == current.m_cost()
+                    && params.t_cost() == current.t_cost()
+                    && params.p_cost() == current.p_cost()
+            })
+            && hash.hash.map(|output| output.len()) == Some(Params::DEFAULT_OUTPUT_LEN);
+        if !same_parameters {
+            return self.argon2.verify_password(password, hash);
+        }
+        let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+            return Err(Error::PhcStringField);
+        };
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.argon2
+            .hash_password_into_with_memory(
+                password,
+                salt_bytes,
+                &mut output,
+                scratch.blocks(current),
+            )
+            .map_err(Error::from)?;
+        if bool::from(expected.as_bytes().ct_eq(&output)) {
+            Ok(())
+        } else {
+            Err(Error::Password)
+        }
+    }
+
     /// Spends the same work as a real verification; the result is meaningless.
-    fn verify_dummy(&self, password: &str) {
+    fn verify_dummy(&self, password: &str, scratch: &mut Scratch) {
         if let Ok(hash) = PasswordHash::new(&self.dummy_hash) {
-            let _outcome = self.argon2.verify_password(password.as_bytes(), &hash);
+            let _outcome = self.verify_with(password.as_bytes(), &hash, scratch);
             #[cfg(test)]
             {
                 self.probe.record_dummy(&_outcome);
@@ -400,6 +495,7 @@ fn dummy_hash(params: &Params) -> Result<String, PasswordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -735,6 +831,42 @@ mod tests {
                 .to_string();
             assert!(hasher.verify(&password, Some(&stored)).await, "{stored}");
             assert!(hasher.needs_rehash(&stored));
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_made_in_reused_memory_are_standard_argon2id() {
+        // What `hash` stores verifies with argon2's own code, and argon2's own hashes
+        // with the same parameters verify through the reused-memory path; twice each, so
+        // that the second use of a thread's memory is covered too.
+        let hasher = cheap(1);
+        let password = sign_in("correct horse battery");
+        for _ in 0..2 {
+            let stored = hasher.hash(&password).await.unwrap();
+            let parsed = PasswordHash::new(&stored).unwrap();
+            assert!(Argon2::default()
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok());
+            assert!(Argon2::default()
+                .verify_password(b"wrong", &parsed)
+                .is_err());
+            let salt = SaltString::generate(&mut OsRng);
+            let theirs = hasher
+                .inner
+                .argon2
+                .hash_password(password.expose().as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                hasher
+                    .inner
+                    .hash_with(password.expose().as_bytes(), &salt, &mut Scratch::default())
+                    .unwrap(),
+                theirs,
+                "the same PHC string as argon2's hash_password"
+            );
+            assert!(hasher.verify(&password, Some(&theirs)).await);
+            assert!(!hasher.verify(&sign_in("wrong"), Some(&theirs)).await);
         }
     }
 
