@@ -240,11 +240,12 @@ impl SecondFactor {
     ) -> Result<(), VerifyError> {
         let ip = caller.ip.to_string();
         let actor = caller.actor.as_deref();
-        let user = match Username::parse(username) {
-            Ok(name) => self.ctx.store.user_by_username(&name).await?,
+        // The user and their confirmed device in one read (the hot path).
+        let found = match Username::parse(username) {
+            Ok(name) => self.ctx.store.user_with_confirmed_device(&name).await?,
             Err(_) => None,
         };
-        let Some(user) = user else {
+        let Some((user, device)) = found else {
             credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP check: unknown user")
                 .await?;
             return Err(self.fail(stopwatch, settings).await);
@@ -265,7 +266,7 @@ impl SecondFactor {
         let mut checked = None;
         let outcome = match (OtpCode::parse(code), transaction) {
             (Err(_), _) => Err("malformed code"),
-            (Ok(code), None) => match self.ctx.store.confirmed_device(user.id).await? {
+            (Ok(code), None) => match device {
                 Some(device) => {
                     checked = Some(OtpCheckMethod::from(device.method()));
                     let accepted = credentials::Accepted {

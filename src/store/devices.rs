@@ -5,9 +5,12 @@ use sqlx::FromRow;
 
 use super::audit::{insert_audit, NewAuditEntry};
 use super::group_commit::{Write, Written};
+use super::users::{UserRow, USER_COLUMNS};
 use super::{corrupt, signed, unsigned, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, UserId};
+use crate::domain::{
+    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, User, UserId, Username,
+};
 use crate::otp::{Algorithm, Digits, Hotp, OtpSecret, Period, Totp};
 
 /// A device being set up (it starts pending).
@@ -30,6 +33,24 @@ struct DeviceRow {
     counter: Option<i64>,
     last_step: Option<i64>,
     prompt_mode: String,
+}
+
+/// A user row with the columns of their confirmed device, if any (a LEFT JOIN).
+#[derive(FromRow)]
+struct UserDeviceRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    d_id: Option<i64>,
+    d_user_id: Option<i64>,
+    d_state: Option<String>,
+    d_method: Option<String>,
+    d_secret: Option<Vec<u8>>,
+    d_algorithm: Option<String>,
+    d_digits: Option<i64>,
+    d_period: Option<i64>,
+    d_counter: Option<i64>,
+    d_last_step: Option<i64>,
+    d_prompt_mode: Option<String>,
 }
 
 const DEVICE_COLUMNS: &str =
@@ -159,6 +180,58 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| self.device_from_row(row)).transpose()
+    }
+
+    /// A user by name with their confirmed device, in one query (the OTP check's hot
+    /// path: `user_by_username` and `confirmed_device` together).
+    pub async fn user_with_confirmed_device(
+        &self,
+        username: &Username,
+    ) -> StoreResult<Option<(User, Option<Device>)>> {
+        let user_columns = USER_COLUMNS
+            .split(',')
+            .map(|column| format!("u.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let device_columns = DEVICE_COLUMNS
+            .split(',')
+            .map(|column| format!("d.{0} AS d_{0}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {user_columns}, {device_columns} FROM users u \
+             LEFT JOIN devices d ON d.user_id = u.id AND d.state = $2 \
+             WHERE u.username = $1"
+        );
+        let row: Option<UserDeviceRow> = sqlx::query_as(&sql)
+            .bind(username.as_str())
+            .bind(DeviceState::Confirmed.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = User::try_from(row.user)?;
+        let device = match row.d_id {
+            None => None,
+            Some(id) => {
+                let missing = || corrupt("device row");
+                Some(self.device_from_row(DeviceRow {
+                    id,
+                    user_id: row.d_user_id.ok_or_else(missing)?,
+                    state: row.d_state.ok_or_else(missing)?,
+                    method: row.d_method.ok_or_else(missing)?,
+                    secret: row.d_secret.ok_or_else(missing)?,
+                    algorithm: row.d_algorithm.ok_or_else(missing)?,
+                    digits: row.d_digits.ok_or_else(missing)?,
+                    period: row.d_period.ok_or_else(missing)?,
+                    counter: row.d_counter,
+                    last_step: row.d_last_step,
+                    prompt_mode: row.d_prompt_mode.ok_or_else(missing)?,
+                })?)
+            }
+        };
+        Ok(Some((user, device)))
     }
 
     /// The device used at sign-in, if the user has one ("2 Step Verification: Enabled").

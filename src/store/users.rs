@@ -36,7 +36,7 @@ pub struct FailureOutcome {
 }
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: i64,
     username: String,
     display_name: String,
@@ -70,7 +70,7 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, email, role_id, active, \
+pub(super) const USER_COLUMNS: &str = "id, username, display_name, email, role_id, active, \
      must_change_password, failed_count, locked_until";
 
 impl Store {

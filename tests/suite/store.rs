@@ -72,6 +72,7 @@ on_both_engines!(
     first_start_uses_the_given_admin_password_without_forced_change,
     first_start_generates_an_admin_password_that_must_be_changed,
     outbox_messages_are_sealed_claimed_once_and_erased_after_delivery,
+    a_user_is_read_with_the_confirmed_device_only,
 );
 
 async fn staff_role(store: &Store) -> twostep::domain::Role {
@@ -418,6 +419,57 @@ async fn enrolled(store: &Store, name: &str, method: OtpMethod) -> twostep::doma
     };
     assert!(store.confirm_device(&pending, used, NOW).await.unwrap());
     store.confirmed_device(user.id).await.unwrap().unwrap()
+}
+
+async fn a_user_is_read_with_the_confirmed_device_only(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let device = enrolled(&store, "jane", OtpMethod::Hotp).await;
+    let name = twostep::domain::Username::parse("JANE").unwrap();
+    let (user, found) = store
+        .user_with_confirmed_device(&name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.username.as_str(), "jane");
+    let found = found.expect("the confirmed device");
+    assert_eq!(found.id, device.id);
+    let (
+        DeviceOtp::Hotp { hotp, counter },
+        DeviceOtp::Hotp {
+            hotp: want,
+            counter: at,
+        },
+    ) = (&found.otp, &device.otp)
+    else {
+        panic!("hotp devices")
+    };
+    assert_eq!((hotp.secret.clone(), counter), (want.secret.clone(), at));
+    // A pending device is not the confirmed one; a user without any has none.
+    let kim = new_user(&store, "kim").await;
+    store
+        .create_pending_device(
+            kim.id,
+            &NewDevice {
+                prompt_mode: PromptMode::EveryLogin,
+                otp: new_device_otp(OtpMethod::Totp, known_secret()),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let kim_name = twostep::domain::Username::parse("kim").unwrap();
+    let (_, none) = store
+        .user_with_confirmed_device(&kim_name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_none());
+    let nobody = twostep::domain::Username::parse("nobody").unwrap();
+    assert!(store
+        .user_with_confirmed_device(&nobody)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn device_secrets_are_encrypted_at_rest(db: &TestDb) {
