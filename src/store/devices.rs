@@ -1,12 +1,14 @@
 //! 2FA devices, their encrypted secrets and the atomic consumption of codes.
 
+use std::sync::LazyLock;
+
 use rand::rngs::OsRng;
 use sqlx::FromRow;
 
 use super::audit::{insert_audit, NewAuditEntry};
 use super::group_commit::{Write, Written};
 use super::users::{UserRow, USER_COLUMNS};
-use super::{corrupt, signed, unsigned, Store, StoreError, StoreResult};
+use super::{corrupt, qualified, signed, unsigned, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{
     Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, User, UserId, Username,
@@ -188,22 +190,17 @@ impl Store {
         &self,
         username: &Username,
     ) -> StoreResult<Option<(User, Option<Device>)>> {
-        let user_columns = USER_COLUMNS
-            .split(',')
-            .map(|column| format!("u.{}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let device_columns = DEVICE_COLUMNS
-            .split(',')
-            .map(|column| format!("d.{0} AS d_{0}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {user_columns}, {device_columns} FROM users u \
-             LEFT JOIN devices d ON d.user_id = u.id AND d.state = $2 \
-             WHERE u.username = $1"
-        );
-        let row: Option<UserDeviceRow> = sqlx::query_as(&sql)
+        // Built once: this runs for every OTP check.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM users u \
+                 LEFT JOIN devices d ON d.user_id = u.id AND d.state = $2 \
+                 WHERE u.username = $1",
+                qualified(USER_COLUMNS, "u", false),
+                qualified(DEVICE_COLUMNS, "d", true)
+            )
+        });
+        let row: Option<UserDeviceRow> = sqlx::query_as(SQL.as_str())
             .bind(username.as_str())
             .bind(DeviceState::Confirmed.as_str())
             .fetch_optional(&self.pool)

@@ -455,6 +455,20 @@ fn unsigned(value: i64, what: &str) -> StoreResult<u64> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
 }
 
+/// A comma-separated column list qualified by a table alias, each optionally renamed to
+/// `<alias>_<column>` (for joins whose tables share column names): `u.id, u.username`.
+fn qualified(columns: &str, alias: &str, renamed: bool) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .map(|column| match renamed {
+            true => format!("{alias}.{column} AS {alias}_{column}"),
+            false => format!("{alias}.{column}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }

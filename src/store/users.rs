@@ -1,9 +1,13 @@
 //! Users, their password hashes and the lockout counter.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
 use super::group_commit::{Write, Written};
-use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
+use super::{
+    corrupt, flag, int, is_unique_violation, qualified, Conflict, Store, StoreError, StoreResult,
+};
 use crate::clock::Timestamp;
 use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username};
 
@@ -117,16 +121,15 @@ impl Store {
 
     /// The user an unrevoked API token belongs to (by the token's hash), in one query.
     pub async fn user_by_api_token(&self, token_hash: &[u8]) -> StoreResult<Option<User>> {
-        let columns = USER_COLUMNS
-            .split(',')
-            .map(|column| format!("u.{}", column.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
-        );
-        let row: Option<UserRow> = sqlx::query_as(&sql)
+        // Built once: this runs for every request of an API token.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+                qualified(USER_COLUMNS, "u", false)
+            )
+        });
+        let row: Option<UserRow> = sqlx::query_as(SQL.as_str())
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
