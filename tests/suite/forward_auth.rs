@@ -5,8 +5,6 @@
 use reqwest::header::{ACCEPT, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use serde_json::json;
-use twostep::clock::Clock;
-use twostep::crypto::Token;
 use twostep::domain::{PromptMode, Require2fa, Role, SettingKey, User};
 
 use crate::helpers::{spawn_app_with, AppOptions, TestApp};
@@ -58,17 +56,6 @@ async fn force_user(app: &TestApp) -> (User, twostep::otp::Totp) {
 async fn interface_user(app: &TestApp) -> (User, Role) {
     let role = app.role("Lab Interface", Require2fa::No, false, true).await;
     (app.user("lab-feed", &role, false).await, role)
-}
-
-/// An API token of `user`, made as `POST /api/v1/tokens` makes it.
-async fn api_token(app: &TestApp, user: &User) -> String {
-    let token = Token::generate(&mut rand::rngs::OsRng);
-    app.ctx
-        .store
-        .create_api_token(&token.hash(), "test", user.id, app.clock.now())
-        .await
-        .unwrap();
-    token.as_str().to_owned()
 }
 
 /// A session through the JSON API: password, then the device code.
@@ -301,7 +288,7 @@ async fn an_interface_user_passes_with_basic_credentials_or_its_api_token_and_no
     assert_eq!(header(&ok, "remote-role"), Some("Lab Interface"));
     assert_eq!(header(&ok, "remote-email"), None);
 
-    let token = api_token(&app, &user).await;
+    let token = app.api_token(&user, "test").await;
     let by_token = authz(
         &app,
         &[(AUTHORIZATION.as_str(), &format!("Bearer {token}"))],
@@ -368,7 +355,7 @@ async fn a_persons_password_alone_or_api_token_never_passes() {
     .await;
     assert_eq!(kim.status(), StatusCode::UNAUTHORIZED);
 
-    let token = api_token(&app, &user).await;
+    let token = app.api_token(&user, "test").await;
     let by_token = authz(
         &app,
         &[(AUTHORIZATION.as_str(), &format!("Bearer {token}"))],

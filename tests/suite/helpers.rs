@@ -435,6 +435,17 @@ impl TestApp {
             .unwrap();
     }
 
+    /// A new API token of `user` named `name`, made as `POST /api/v1/tokens` makes it.
+    pub async fn api_token(&self, user: &twostep::domain::User, name: &str) -> String {
+        let token = twostep::crypto::Token::generate(&mut rand::rngs::OsRng);
+        self.ctx
+            .store
+            .create_api_token(&token.hash(), name, user.id, self.clock.now_ts())
+            .await
+            .unwrap();
+        token.as_str().to_owned()
+    }
+
     pub fn password_of(name: &str) -> String {
         format!("{name} password 123")
     }

@@ -6,7 +6,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use twostep::crypto::Token;
 use twostep::domain::{
     Permission, PromptMode, Require2fa, RoleName, RoleSecurity, SettingKey, User,
 };
@@ -36,13 +35,7 @@ async fn token_with(app: &TestApp, name: &str, permissions: &[Permission]) -> St
         .await
         .unwrap();
     let user = app.user(name, &role, false).await;
-    let token = Token::generate(&mut rand::rngs::OsRng);
-    app.ctx
-        .store
-        .create_api_token(&token.hash(), name, user.id, app.clock.now_ts())
-        .await
-        .unwrap();
-    token.as_str().to_owned()
+    app.api_token(&user, name).await
 }
 
 /// A user whose role forces 2FA, with a confirmed TOTP device.
