@@ -89,6 +89,11 @@ struct Args {
     #[arg(long)]
     seed_on_disk: bool,
 
+    /// One more argument for `twostep serve`, e.g. `--server-arg=--db-max-connections=4`
+    /// (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
+
     /// Threads of this tool's own runtime (it shares the machine with the server).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -282,6 +287,7 @@ async fn measure(
         key_hex: MasterKey::generate(&mut OsRng).to_hex(),
         admin_password: format!("load-admin-{:016x}", OsRng.next_u64()),
         log: data_dir.join("server.log"),
+        extra_args: args.server_arg.clone(),
     };
     let backend = if database.pg_schema.is_some() {
         "postgres"
@@ -377,7 +383,9 @@ async fn measure(
     for scenario in scenarios {
         eprintln!("running {} for {} s...", scenario.name(), args.duration);
         let peak_reset = server.reset_peak();
+        let cpu_before = server.cpu()?;
         let result = scenarios::run(&load, scenario).await;
+        let cpu_after = server.cpu().unwrap_or(cpu_before);
         let memory = match server.memory() {
             Ok(memory) => memory,
             Err(error) => {
@@ -392,6 +400,17 @@ async fn measure(
         let mut notes = result.notes;
         notes.extend(scenario_notes(scenario, failure_delay_ms, args.concurrency));
         let recorder = result.recorder;
+        let answered = recorder.requests.len().max(1) as f64;
+        let server_cpu = stats::ServerCpu {
+            cpu_seconds: cpu_after.cpu_seconds - cpu_before.cpu_seconds,
+            cpu_ms_per_request: (cpu_after.cpu_seconds - cpu_before.cpu_seconds) * 1000.0
+                / answered,
+            context_switches_per_request: cpu_after
+                .context_switches
+                .saturating_sub(cpu_before.context_switches)
+                as f64
+                / answered,
+        };
         reports.push(ScenarioReport {
             scenario: scenario.name(),
             what: what(scenario).to_owned(),
@@ -404,6 +423,7 @@ async fn measure(
             errors: recorder.errors,
             memory,
             peak_reset,
+            server_cpu,
             notes,
         });
     }

@@ -66,7 +66,7 @@ pub async fn seed(options: &SeedOptions) -> anyhow::Result<Seeded> {
     let store = Store::open(&StoreOptions {
         database_url: options.database_url.clone(),
         key: KeySource::Hex(options.key_hex.clone()),
-        max_connections: u32::try_from(options.tasks.max(2)).unwrap_or(16),
+        max_connections: Some(u32::try_from(options.tasks.max(2)).unwrap_or(16)),
     })
     .await
     .context("cannot open the database to seed it")?;

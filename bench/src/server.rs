@@ -19,6 +19,17 @@ pub struct ServerConfig {
     pub key_hex: String,
     pub admin_password: String,
     pub log: PathBuf,
+    /// More arguments for `twostep serve`.
+    pub extra_args: Vec<String>,
+}
+
+/// CPU time and context switches of the server so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    pub cpu_seconds: f64,
+    /// Of the threads alive now (the runtime's and the database connections' threads
+    /// live as long as the server).
+    pub context_switches: u64,
 }
 
 pub struct Server {
@@ -58,6 +69,7 @@ impl Server {
         if let Some(database) = &config.database {
             command.arg("--database").arg(database);
         }
+        command.args(&config.extra_args);
         // Nothing of the caller's TWOSTEP_* environment may change the server under test.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("TWOSTEP_") {
@@ -130,6 +142,45 @@ impl Server {
         Ok(Memory {
             rss_mib: kib("VmRSS:") / 1024.0,
             peak_rss_mib: kib("VmHWM:") / 1024.0,
+        })
+    }
+
+    /// The server's CPU time (user + system, all threads) and context switches so far.
+    pub fn cpu(&self) -> anyhow::Result<CpuUse> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .context("cannot read the server's /proc stat")?;
+        // The fields after the command name (which is in parentheses and may hold spaces):
+        // utime and stime are fields 14 and 15 of the line, in clock ticks (USER_HZ, 100
+        // on Linux).
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .context("unexpected /proc stat")?;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |index: usize| -> anyhow::Result<f64> {
+            Ok(fields
+                .get(index)
+                .context("unexpected /proc stat")?
+                .parse::<f64>()?)
+        };
+        let cpu_seconds = (ticks(11)? + ticks(12)?) / 100.0;
+        let mut context_switches = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid))? {
+            let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+                continue; // the thread ended meanwhile
+            };
+            for line in status.lines() {
+                if let Some(rest) = line
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    context_switches += rest.trim().parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+        Ok(CpuUse {
+            cpu_seconds,
+            context_switches,
         })
     }
 

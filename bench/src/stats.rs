@@ -87,6 +87,17 @@ pub struct Memory {
     pub peak_rss_mib: f64,
 }
 
+/// The server's CPU use during a scenario (it shares the cores with this tool, so CPU
+/// per request is steadier than requests per second on a busy machine).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ServerCpu {
+    /// User + system time of all the server's threads.
+    pub cpu_seconds: f64,
+    pub cpu_ms_per_request: f64,
+    /// Voluntary + involuntary switches of the server's threads per request.
+    pub context_switches_per_request: f64,
+}
+
 /// The figures of one scenario.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScenarioReport {
@@ -108,6 +119,7 @@ pub struct ScenarioReport {
     /// `peak_reset` is true (the peak was reset through `/proc/<pid>/clear_refs`).
     pub memory: Memory,
     pub peak_reset: bool,
+    pub server_cpu: ServerCpu,
     pub notes: Vec<String>,
 }
 
@@ -153,6 +165,12 @@ impl ScenarioReport {
                 " (since start)"
             },
             self.memory.rss_mib
+        );
+        println!(
+            "  server CPU: {:.2} s, {:.3} ms per request, {:.1} context switches per request",
+            self.server_cpu.cpu_seconds,
+            self.server_cpu.cpu_ms_per_request,
+            self.server_cpu.context_switches_per_request
         );
         for note in &self.notes {
             println!("  note: {note}");
