@@ -821,18 +821,12 @@ impl Admin {
         let Ok(token) = Token::parse(token) else {
             return Ok(None);
         };
-        let Some(user) = self.ctx.store.user_by_api_token(&token.hash()).await? else {
+        let Some((user, role)) = self.ctx.store.api_token_holder(&token.hash()).await? else {
             return Ok(None);
         };
         if !user.active {
             return Ok(None);
         }
-        let role = self
-            .ctx
-            .store
-            .role_by_id(user.role_id)
-            .await?
-            .ok_or(AdminError::NotFound("role"))?;
         Ok(Some(Actor::User { user, role }))
     }
 }

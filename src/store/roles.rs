@@ -18,13 +18,13 @@ pub struct RoleChange {
 }
 
 #[derive(FromRow)]
-struct RoleRow {
-    id: i64,
-    name: String,
-    require_2fa: String,
-    otp_required: i64,
-    interface: i64,
-    permissions: String,
+pub(super) struct RoleRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) require_2fa: String,
+    pub(super) otp_required: i64,
+    pub(super) interface: i64,
+    pub(super) permissions: String,
 }
 
 impl TryFrom<RoleRow> for Role {
@@ -57,7 +57,7 @@ fn permissions_text(permissions: &BTreeSet<Permission>) -> String {
         .join(",")
 }
 
-const ROLE_COLUMNS: &str = "id, name, require_2fa, otp_required, interface, permissions";
+pub(super) const ROLE_COLUMNS: &str = "id, name, require_2fa, otp_required, interface, permissions";
 
 impl Store {
     pub async fn create_role(

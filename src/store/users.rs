@@ -5,11 +5,12 @@ use std::sync::LazyLock;
 use sqlx::FromRow;
 
 use super::group_commit::{Write, Written};
+use super::roles::{RoleRow, ROLE_COLUMNS};
 use super::{
     corrupt, flag, int, is_unique_violation, qualified, Conflict, Store, StoreError, StoreResult,
 };
 use crate::clock::Timestamp;
-use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username};
+use crate::domain::{DisplayName, Email, Role, RoleId, User, UserId, Username};
 
 /// A user to create. The password arrives already hashed (argon2id PHC string).
 #[derive(Clone, Debug)]
@@ -37,6 +38,19 @@ pub struct UserChange {
 pub struct FailureOutcome {
     pub failed_count: u32,
     pub locked_until: Option<Timestamp>,
+}
+
+/// A user row with the columns of their role (an API token's holder).
+#[derive(FromRow)]
+struct TokenHolderRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    r_id: i64,
+    r_name: String,
+    r_require_2fa: String,
+    r_otp_required: i64,
+    r_interface: i64,
+    r_permissions: String,
 }
 
 #[derive(FromRow)]
@@ -119,21 +133,34 @@ impl Store {
         row.map(User::try_from).transpose()
     }
 
-    /// The user an unrevoked API token belongs to (by the token's hash), in one query.
-    pub async fn user_by_api_token(&self, token_hash: &[u8]) -> StoreResult<Option<User>> {
-        // Built once: this runs for every request of an API token.
+    /// The user an unrevoked API token belongs to (by the token's hash) and their role,
+    /// in one query: this runs for every request of an API token.
+    pub async fn api_token_holder(&self, token_hash: &[u8]) -> StoreResult<Option<(User, Role)>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                "SELECT {}, {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 JOIN roles r ON r.id = u.role_id \
                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-                qualified(USER_COLUMNS, "u", false)
+                qualified(USER_COLUMNS, "u", false),
+                qualified(ROLE_COLUMNS, "r", true)
             )
         });
-        let row: Option<UserRow> = sqlx::query_as(SQL.as_str())
+        let row: Option<TokenHolderRow> = sqlx::query_as(SQL.as_str())
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(User::try_from).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let role = Role::try_from(RoleRow {
+            id: row.r_id,
+            name: row.r_name,
+            require_2fa: row.r_require_2fa,
+            otp_required: row.r_otp_required,
+            interface: row.r_interface,
+            permissions: row.r_permissions,
+        })?;
+        Ok(Some((User::try_from(row.user)?, role)))
     }
 
     /// The user and their password hash, for checking a password.
