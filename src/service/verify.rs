@@ -29,7 +29,7 @@ use super::signin::VERIFY_CHALLENGE_STEPS;
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::{Permission, Settings, User, Username, ValidatePassMode};
+use crate::domain::{Device, Permission, Settings, User, Username, ValidatePassMode};
 use crate::metrics::OtpCheckMethod;
 use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts, Step};
@@ -168,8 +168,12 @@ impl SecondFactor {
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let stopwatch = Stopwatch::start();
-        let settings = self.ctx.store.settings().await?;
-        self.check_with(&stopwatch, &settings, caller, username, code, transaction)
+        // The settings and the user with their device in one read (the hot path).
+        let (settings, found) = match Username::parse(username) {
+            Ok(name) => self.ctx.store.settings_and_user_with_device(&name).await?,
+            Err(_) => (self.ctx.store.settings().await?, None),
+        };
+        self.check_found(&stopwatch, &settings, caller, found, code, transaction)
             .await
     }
 
@@ -238,13 +242,27 @@ impl SecondFactor {
         code: &str,
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
-        let ip = caller.ip.to_string();
-        let actor = caller.actor.as_deref();
-        // The user and their confirmed device in one read (the hot path).
         let found = match Username::parse(username) {
             Ok(name) => self.ctx.store.user_with_confirmed_device(&name).await?,
             Err(_) => None,
         };
+        self.check_found(stopwatch, settings, caller, found, code, transaction)
+            .await
+    }
+
+    /// [`SecondFactor::check`] of the user `found` (with their confirmed device), or of
+    /// an unknown user.
+    async fn check_found(
+        &self,
+        stopwatch: &Stopwatch,
+        settings: &Settings,
+        caller: &Caller,
+        found: Option<(User, Option<Device>)>,
+        code: &str,
+        transaction: Option<&str>,
+    ) -> Result<(), VerifyError> {
+        let ip = caller.ip.to_string();
+        let actor = caller.actor.as_deref();
         let Some((user, device)) = found else {
             credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP check: unknown user")
                 .await?;

@@ -1,5 +1,7 @@
 //! The append-only audit log (SPEC section 7) and the email templates.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
 use super::group_commit::Write;
@@ -196,21 +198,35 @@ impl Store {
 }
 
 /// Appends one entry (on any connection: the pool's, or a group-commit batch's).
+/// The columns an audit entry is written to, and how many values that takes.
+pub(super) const AUDIT_COLUMNS: &str = "at, event, actor, subject, client_ip, detail";
+pub(super) const AUDIT_VALUES: usize = 6;
+
+/// Binds the values of `entry` in the order of [`AUDIT_COLUMNS`].
+pub(super) fn bind_audit<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    entry: &NewAuditEntry,
+    at: Timestamp,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(at.millis())
+        .bind(entry.event.as_str())
+        .bind(entry.actor.clone())
+        .bind(entry.subject.clone())
+        .bind(entry.client_ip.clone())
+        .bind(entry.detail.clone())
+}
+
 pub(super) async fn insert_audit(
     conn: &mut sqlx::AnyConnection,
     entry: &NewAuditEntry,
     at: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, event, actor, subject, client_ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(at.millis())
-    .bind(entry.event.as_str())
-    .bind(entry.actor.clone())
-    .bind(entry.subject.clone())
-    .bind(entry.client_ip.clone())
-    .bind(&entry.detail)
-    .execute(&mut *conn)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)")
+    });
+    bind_audit(sqlx::query(SQL.as_str()), entry, at)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

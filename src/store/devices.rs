@@ -5,13 +5,15 @@ use std::sync::LazyLock;
 use rand::rngs::OsRng;
 use sqlx::FromRow;
 
-use super::audit::{insert_audit, NewAuditEntry};
+use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
 use super::group_commit::{Write, Written};
+use super::settings::{settings_from_json, settings_json_sql};
 use super::users::{UserRow, USER_COLUMNS};
-use super::{corrupt, qualified, signed, unsigned, Store, StoreError, StoreResult};
+use super::{corrupt, qualified, signed, unsigned, Backend, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, User, UserId, Username,
+    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, Settings, User, UserId,
+    Username,
 };
 use crate::otp::{Algorithm, Digits, Hotp, OtpSecret, Period, Totp};
 
@@ -53,6 +55,28 @@ struct UserDeviceRow {
     d_counter: Option<i64>,
     d_last_step: Option<i64>,
     d_prompt_mode: Option<String>,
+    /// The settings as JSON, when the query asked for them.
+    #[sqlx(default)]
+    settings: Option<String>,
+}
+
+/// A user by name (`$1`) with their confirmed device; with `settings`, also that scalar
+/// subquery as the column `settings`.
+///
+/// Device states are written into the SQL, never bound: a bound value compared with the
+/// `state` of the partial indexes on `devices` makes SQLite re-plan the statement on every
+/// use (it cannot know in advance whether the index applies).
+fn user_device_sql(settings: Option<&str>) -> String {
+    let settings = settings
+        .map(|sql| format!(", {sql} AS settings"))
+        .unwrap_or_default();
+    format!(
+        "SELECT {}, {}{settings} FROM users u \
+         LEFT JOIN devices d ON d.user_id = u.id AND d.state = 'confirmed' \
+         WHERE u.username = $1",
+        qualified(USER_COLUMNS, "u", false),
+        qualified(DEVICE_COLUMNS, "d", true)
+    )
 }
 
 const DEVICE_COLUMNS: &str =
@@ -175,39 +199,59 @@ impl Store {
         user_id: UserId,
         state: DeviceState,
     ) -> StoreResult<Option<Device>> {
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND state = $2");
+        // The state is written into the SQL (see `user_device_sql`).
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND state = '{}'",
+            state.as_str()
+        );
         let row: Option<DeviceRow> = sqlx::query_as(&sql)
             .bind(user_id.0)
-            .bind(state.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| self.device_from_row(row)).transpose()
     }
 
-    /// A user by name with their confirmed device, in one query (the OTP check's hot
-    /// path: `user_by_username` and `confirmed_device` together).
+    /// A user by name with their confirmed device, in one query (`user_by_username` and
+    /// `confirmed_device` together).
     pub async fn user_with_confirmed_device(
         &self,
         username: &Username,
     ) -> StoreResult<Option<(User, Option<Device>)>> {
-        // Built once: this runs for every OTP check.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {}, {} FROM users u \
-                 LEFT JOIN devices d ON d.user_id = u.id AND d.state = $2 \
-                 WHERE u.username = $1",
-                qualified(USER_COLUMNS, "u", false),
-                qualified(DEVICE_COLUMNS, "d", true)
-            )
-        });
+        static SQL: LazyLock<String> = LazyLock::new(|| user_device_sql(None));
         let row: Option<UserDeviceRow> = sqlx::query_as(SQL.as_str())
             .bind(username.as_str())
-            .bind(DeviceState::Confirmed.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
+        row.map(|row| self.user_and_device(row)).transpose()
+    }
+
+    /// What an OTP check reads: the settings in force and the user by name with their
+    /// confirmed device, in one query (the hot path). For an unknown user the settings
+    /// take a second query.
+    pub async fn settings_and_user_with_device(
+        &self,
+        username: &Username,
+    ) -> StoreResult<(Settings, Option<(User, Option<Device>)>)> {
+        static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+            [Backend::Sqlite, Backend::Postgres]
+                .map(|backend| user_device_sql(Some(settings_json_sql(backend))))
+        });
+        let sql = match self.backend {
+            Backend::Sqlite => &SQL[0],
+            Backend::Postgres => &SQL[1],
         };
+        let row: Option<UserDeviceRow> = sqlx::query_as(sql.as_str())
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(mut row) = row else {
+            return Ok((self.settings().await?, None));
+        };
+        let json = row.settings.take().ok_or_else(|| corrupt("settings"))?;
+        Ok((settings_from_json(&json)?, Some(self.user_and_device(row)?)))
+    }
+
+    fn user_and_device(&self, row: UserDeviceRow) -> StoreResult<(User, Option<Device>)> {
         let user = User::try_from(row.user)?;
         let device = match row.d_id {
             None => None,
@@ -228,7 +272,7 @@ impl Store {
                 })?)
             }
         };
-        Ok(Some((user, device)))
+        Ok((user, device))
     }
 
     /// The device used at sign-in, if the user has one ("2 Step Verification: Enabled").
@@ -251,7 +295,16 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        if !consume(&mut tx, device.id, used, "pending").await? {
+        if !consume(
+            &mut tx,
+            self.backend,
+            device.id,
+            used,
+            DeviceState::Pending,
+            None,
+        )
+        .await?
+        {
             return Ok(false);
         }
         sqlx::query("DELETE FROM devices WHERE user_id = $1 AND state = 'confirmed'")
@@ -298,7 +351,7 @@ impl Store {
         used: DeviceUse,
         audit: Option<(NewAuditEntry, Timestamp)>,
     ) -> StoreResult<bool> {
-        let state = "confirmed";
+        let state = DeviceState::Confirmed;
         if let Some(group) = &self.group {
             let write = Write::Consume {
                 device,
@@ -311,13 +364,10 @@ impl Store {
                 other => Err(corrupt(&format!("unexpected write result {other:?}"))),
             };
         }
-        let mut tx = self.begin_write().await?;
-        let accepted = consume(&mut tx, device, used, state).await?;
-        if let (true, Some((entry, at))) = (accepted, &audit) {
-            insert_audit(&mut tx, entry, *at).await?;
-        }
-        tx.commit().await?;
-        Ok(accepted)
+        // PostgreSQL: one statement, atomic on its own.
+        let mut conn = self.pool.acquire().await?;
+        let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
+        consume(&mut conn, self.backend, device, used, state, audit).await
     }
 
     /// Disable: removes the user's devices (confirmed and pending). Returns whether a
@@ -341,38 +391,123 @@ impl Store {
 
 /// The conditional update behind every code use: HOTP moves the counter to `matched + 1`
 /// only while it is still at or below `matched`; TOTP records `step` only while the last
-/// step is below it.
+/// step is below it. `{state}` is the device's state, written into the SQL (see
+/// `user_device_sql`).
+const CONSUME_HOTP: &str = "UPDATE devices SET counter = $2 WHERE id = $1 AND state = '{state}' \
+     AND method = 'hotp' AND counter <= $3";
+const CONSUME_TOTP: &str = "UPDATE devices SET last_step = $2 WHERE id = $1 \
+     AND state = '{state}' AND method = 'totp' AND (last_step IS NULL OR last_step < $2)";
+
+/// Which SQL a code use takes.
+#[derive(Clone, Copy, PartialEq)]
+struct ConsumeForm {
+    backend: Backend,
+    hotp: bool,
+    state: DeviceState,
+    /// With the audit entry, written only if the code was accepted.
+    audited: bool,
+}
+
+impl ConsumeForm {
+    /// The update for the device `state`, and when `audited` its audit entry in the same
+    /// request (the hot path: one round trip to the database instead of two). SQLite: two
+    /// statements in one request, the insert conditional on `changes()` of the update just
+    /// before it (callers run it inside a transaction); PostgreSQL: one statement, the
+    /// insert reading the update's `RETURNING` row.
+    fn build(self) -> String {
+        let (update, first) = match self.hotp {
+            true => (CONSUME_HOTP, 4),
+            false => (CONSUME_TOTP, 3),
+        };
+        let update = update.replace("{state}", self.state.as_str());
+        if !self.audited {
+            return update;
+        }
+        let values = (first..first + AUDIT_VALUES)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.backend {
+            Backend::Sqlite => format!(
+                "{update}; INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} WHERE changes() = 1"
+            ),
+            Backend::Postgres => format!(
+                "WITH consumed AS ({update} RETURNING id) \
+                 INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} FROM consumed"
+            ),
+        }
+    }
+
+    /// The SQL of this form; every form is built once.
+    fn sql(self) -> Option<&'static str> {
+        static FORMS: LazyLock<Vec<(ConsumeForm, String)>> = LazyLock::new(|| {
+            let mut forms = Vec::new();
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                for hotp in [true, false] {
+                    for state in [DeviceState::Confirmed, DeviceState::Pending] {
+                        for audited in [false, true] {
+                            let form = ConsumeForm {
+                                backend,
+                                hotp,
+                                state,
+                                audited,
+                            };
+                            forms.push((form, form.build()));
+                        }
+                    }
+                }
+            }
+            forms
+        });
+        FORMS
+            .iter()
+            .find(|(form, _)| *form == self)
+            .map(|(_, sql)| sql.as_str())
+    }
+}
+
+/// Consumes a code of `device` (see [`CONSUME_HOTP`]); with `audit`, the entry is
+/// written only if the code was accepted, in the same request. Whether it was accepted.
 pub(super) async fn consume(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     device: DeviceId,
     used: DeviceUse,
-    state: &str,
+    state: DeviceState,
+    audit: Option<(&NewAuditEntry, Timestamp)>,
 ) -> StoreResult<bool> {
-    let done = match used {
+    let hotp = matches!(used, DeviceUse::Hotp { .. });
+    let form = ConsumeForm {
+        backend,
+        hotp,
+        state,
+        audited: audit.is_some(),
+    };
+    let sql = form
+        .sql()
+        .ok_or_else(|| corrupt("no SQL for this code use"))?;
+    let query = match used {
         DeviceUse::Hotp { matched } => {
             let next = matched
                 .checked_add(1)
                 .ok_or_else(|| corrupt("counter out of range"))?;
-            sqlx::query(
-                "UPDATE devices SET counter = $2 WHERE id = $1 AND state = $4 AND method = 'hotp' \
-                 AND counter <= $3",
-            )
-            .bind(device.0)
-            .bind(signed(next)?)
-            .bind(signed(matched)?)
-            .bind(state)
-            .execute(&mut *conn)
-            .await?
+            sqlx::query(sql)
+                .bind(device.0)
+                .bind(signed(next)?)
+                .bind(signed(matched)?)
         }
-        DeviceUse::Totp { step } => sqlx::query(
-            "UPDATE devices SET last_step = $2 WHERE id = $1 AND state = $3 AND method = 'totp' \
-                 AND (last_step IS NULL OR last_step < $2)",
-        )
-        .bind(device.0)
-        .bind(signed(step)?)
-        .bind(state)
-        .execute(&mut *conn)
-        .await?,
+        DeviceUse::Totp { step } => sqlx::query(sql).bind(device.0).bind(signed(step)?),
     };
-    Ok(done.rows_affected() == 1)
+    let query = match audit {
+        None => query,
+        Some((entry, at)) => bind_audit(query, entry, at),
+    };
+    let changed = query.execute(&mut *conn).await?.rows_affected();
+    // With the audit entry, SQLite counts both statements' rows (2 or 0), PostgreSQL
+    // the inserted entry (1 or 0).
+    match (audit.is_some(), backend, changed) {
+        (_, _, 0) => Ok(false),
+        (false, _, 1) | (true, Backend::Postgres, 1) | (true, Backend::Sqlite, 2) => Ok(true),
+        _ => Err(corrupt(&format!("a code use changed {changed} rows"))),
+    }
 }

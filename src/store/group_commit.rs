@@ -18,15 +18,16 @@
 //! PostgreSQL does not use this (each statement commits on its own; the server groups
 //! concurrent commits itself).
 
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{insert_audit, NewAuditEntry};
 use super::devices::consume;
 use super::users::{update_failure, update_unlock, FailureOutcome};
-use super::{StoreError, StoreResult};
+use super::{Backend, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{DeviceId, DeviceUse, UserId};
+use crate::domain::{DeviceId, DeviceState, DeviceUse, UserId};
 
 /// The most writes in one transaction (a bound on the latency of a batch).
 const MAX_BATCH: usize = 512;
@@ -41,7 +42,7 @@ pub(super) enum Write {
     Consume {
         device: DeviceId,
         used: DeviceUse,
-        state: &'static str,
+        state: DeviceState,
         audit: Option<(NewAuditEntry, Timestamp)>,
     },
     Audit {
@@ -104,9 +105,12 @@ fn stopped() -> StoreError {
 }
 
 /// Takes what has queued (at least one write), applies it in one transaction, commits,
-/// then answers every caller of the batch.
+/// then answers every caller of the batch. The writer keeps its connection while writes
+/// keep coming (taking it from the pool and giving it back costs a round trip to the
+/// connection's thread each) and gives it back when the queue is empty.
 async fn writer(pool: AnyPool, mut queue: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut held: Option<PoolConnection<Any>> = None;
     while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -115,7 +119,22 @@ async fn writer(pool: AnyPool, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match apply(&pool, &batch).await {
+        let conn = match held.take() {
+            Some(conn) => Ok(conn),
+            None => pool.acquire().await.map_err(StoreError::from),
+        };
+        let outcome = match conn {
+            Ok(mut conn) => {
+                let outcome = apply(&mut conn, &batch).await;
+                // A connection whose batch failed goes back to the pool, which tests it.
+                if outcome.is_ok() && !queue.is_empty() {
+                    held = Some(conn);
+                }
+                outcome
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok(results) => {
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.reply.send(result);
@@ -135,8 +154,8 @@ async fn writer(pool: AnyPool, mut queue: mpsc::Receiver<Job>) {
 
 /// One transaction for the batch; each write's own result (a failed statement fails only
 /// its own caller). `Err`: the transaction itself failed, nothing of it holds.
-async fn apply(pool: &AnyPool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Written>>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn apply(conn: &mut AnyConnection, batch: &[Job]) -> StoreResult<Vec<StoreResult<Written>>> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let result = match &job.write {
@@ -145,15 +164,12 @@ async fn apply(pool: &AnyPool, batch: &[Job]) -> StoreResult<Vec<StoreResult<Wri
                 used,
                 state,
                 audit,
-            } => match consume(&mut tx, *device, *used, state).await {
-                Ok(true) => match audit {
-                    Some((entry, at)) => insert_audit(&mut tx, entry, *at)
-                        .await
-                        .map(|()| Written::Consumed(true)),
-                    None => Ok(Written::Consumed(true)),
-                },
-                other => other.map(Written::Consumed),
-            },
+            } => {
+                let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
+                consume(&mut tx, Backend::Sqlite, *device, *used, *state, audit)
+                    .await
+                    .map(Written::Consumed)
+            }
             Write::Audit { entry, at } => insert_audit(&mut tx, entry, *at)
                 .await
                 .map(|()| Written::Done(true)),

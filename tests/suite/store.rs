@@ -60,6 +60,7 @@ on_both_engines!(
     racing_tasks_consume_one_totp_step_exactly_once,
     racing_tasks_consume_one_hotp_counter_exactly_once,
     racing_tasks_consume_one_emailed_otp_exactly_once,
+    an_accepted_code_and_its_audit_entry_are_written_together_once,
     concurrent_failures_are_all_counted_and_lock_at_the_threshold,
     an_expired_lock_starts_a_new_count,
     emailed_otps_respect_the_request_delay_and_void_older_codes,
@@ -664,6 +665,96 @@ async fn racing_tasks_consume_one_hotp_counter_exactly_once(db: &TestDb) {
         .unwrap());
 }
 
+/// The hot path writes a code's use and its "OTP accepted" entry in one request: of 32
+/// racing uses of one code exactly one is accepted and exactly one entry written, with
+/// what the caller gave; a refused use writes no entry.
+async fn an_accepted_code_and_its_audit_entry_are_written_together_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let totp_device = enrolled(&store, "jane", OtpMethod::Totp).await;
+    let hotp_device = enrolled(&store, "bob", OtpMethod::Hotp).await;
+    let DeviceOtp::Totp { totp, .. } = &totp_device.otp else {
+        panic!("totp")
+    };
+    let totp_use = totp_device
+        .check(&totp.generate_at(NOW.unix_seconds()), NOW, 10, 1)
+        .unwrap();
+    let hotp_use = DeviceUse::Hotp { matched: 2 };
+    let entry = |subject: &str| NewAuditEntry {
+        event: AuditEvent::OtpAccepted,
+        actor: Some("lab-feed".into()),
+        subject: Some(subject.into()),
+        client_ip: Some("10.1.2.3".into()),
+        detail: format!("OTP check: device of {subject}"),
+    };
+    let accepted = |subject: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_entries(&AuditQuery {
+                    user: Some(subject.into()),
+                    event: Some(AuditEvent::OtpAccepted),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    for (device, used, subject) in [
+        (totp_device.id, totp_use, "jane"),
+        (hotp_device.id, hotp_use, "bob"),
+    ] {
+        let wins = race(32, || {
+            let store = store.clone();
+            let entry = entry(subject);
+            async move {
+                store
+                    .consume_device_use_audited(device, used, &entry, NOW)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(wins, 1, "{subject}");
+        let entries = accepted(subject).await;
+        assert_eq!(
+            entries.len(),
+            1,
+            "{subject}: one entry for one accepted use"
+        );
+        assert_eq!(entries[0].actor.as_deref(), Some("lab-feed"));
+        assert_eq!(entries[0].client_ip.as_deref(), Some("10.1.2.3"));
+        assert_eq!(entries[0].detail, format!("OTP check: device of {subject}"));
+        assert_eq!(entries[0].at, NOW.millis());
+    }
+    let DeviceOtp::Hotp { counter, .. } = store
+        .confirmed_device(hotp_device.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .otp
+    else {
+        panic!("hotp")
+    };
+    assert_eq!(counter, 3);
+    // Refused (the counter moved past it): no entry.
+    assert!(!store
+        .consume_device_use_audited(
+            hotp_device.id,
+            DeviceUse::Hotp { matched: 1 },
+            &entry("bob"),
+            NOW
+        )
+        .await
+        .unwrap());
+    assert_eq!(accepted("bob").await.len(), 1);
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM audit_log WHERE event = 'otp_accepted'")
+            .await,
+        2
+    );
+}
+
 async fn racing_tasks_consume_one_emailed_otp_exactly_once(db: &TestDb) {
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
@@ -981,7 +1072,7 @@ async fn open_existing_creates_nothing_and_opens_only_a_twostep_database(db: &Te
     let options = |key: KeySource| StoreOptions {
         database_url: db.url.clone(),
         key,
-        max_connections: 2,
+        max_connections: Some(2),
     };
     let key_file = db.dir.path().join("twostep.key");
     // Nothing there yet: no database, and none is started.
