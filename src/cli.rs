@@ -300,7 +300,7 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
 /// The administration service on the existing database at `db`.
 async fn open(db: &DatabaseArgs, clock: Arc<dyn Clock>) -> Result<Admin, CliError> {
     let location = db.location();
-    let store = Store::open_existing(&db.store_options(CLI_DB_CONNECTIONS))
+    let store = Store::open_existing(&db.store_options(Some(CLI_DB_CONNECTIONS)))
         .await
         .with_context(|| format!("cannot open the database at {location}"))
         .map_err(CliError::Database)?

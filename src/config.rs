@@ -84,7 +84,7 @@ impl DatabaseArgs {
         }
     }
 
-    pub fn store_options(&self, max_connections: u32) -> StoreOptions {
+    pub fn store_options(&self, max_connections: Option<u32>) -> StoreOptions {
         StoreOptions {
             database_url: self.database_url(),
             key: self.key_source(),
@@ -194,9 +194,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TWOSTEP_SMTP_PASSWORD", hide_env_values = true)]
     pub smtp_password: Option<String>,
 
-    /// Most database connections this instance opens.
-    #[arg(long, env = "TWOSTEP_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    /// Most database connections this instance opens. Default: 4 on SQLite (one file on
+    /// one machine: more connections only add threads that wait on each other), 16 on
+    /// PostgreSQL.
+    #[arg(long, env = "TWOSTEP_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
 
     /// The session cookie's domain, e.g. `hospital.example`, so that applications on
     /// other hosts under it (behind a forward-auth proxy) see the sign-in. Default: the
@@ -261,7 +263,7 @@ impl ServeArgs {
             smtp_security: "starttls".to_owned(),
             smtp_username: None,
             smtp_password: None,
-            db_max_connections: 16,
+            db_max_connections: None,
             cookie_domain: None,
             redirect_domains: Vec::new(),
             metrics_clients: LOOPBACK.to_vec(),
@@ -286,7 +288,7 @@ impl ServeArgs {
         if !name_ok {
             return Err(ConfigError::SiteName);
         }
-        if self.db_max_connections == 0 {
+        if self.db_max_connections == Some(0) {
             return Err(ConfigError::Connections);
         }
         self.session_cookie_domain()?;

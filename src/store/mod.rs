@@ -127,8 +127,18 @@ pub struct StoreOptions {
     /// `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
     pub key: KeySource,
-    pub max_connections: u32,
+    /// The pool's size; `None`: [`DEFAULT_SQLITE_CONNECTIONS`] or
+    /// [`DEFAULT_POSTGRES_CONNECTIONS`].
+    pub max_connections: Option<u32>,
 }
+
+/// The default pool size on SQLite: one file on one machine, whose writes take turns;
+/// more connections only add threads that wake each other (measured with `bench/`: 4
+/// served more verifications per second than 2, 8 or 16).
+pub const DEFAULT_SQLITE_CONNECTIONS: u32 = 4;
+
+/// The default pool size on PostgreSQL.
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
 
 impl Store {
     /// Connects, applies the migrations (idempotent) and checks the server key: on a new
@@ -244,22 +254,35 @@ async fn locate(options: &StoreOptions, create: bool) -> StoreResult<Option<(Str
 }
 
 /// A pool on the database, with SQLite's pragmas.
-async fn connect(url: &str, backend: Backend, max_connections: u32) -> StoreResult<AnyPool> {
+async fn connect(
+    url: &str,
+    backend: Backend,
+    max_connections: Option<u32>,
+) -> StoreResult<AnyPool> {
+    let max_connections = max_connections.unwrap_or(match backend {
+        Backend::Sqlite => DEFAULT_SQLITE_CONNECTIONS,
+        Backend::Postgres => DEFAULT_POSTGRES_CONNECTIONS,
+    });
     let pool_options = AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10));
     let pool_options = match backend {
-        Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // WAL lets readers run beside the writer; synchronous=FULL makes every
-                // commit durable before it returns; the busy timeout queues writers.
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                Ok(())
-            })
-        }),
+        // A SQLite connection is a file handle: it cannot go stale, so the pool does not
+        // ping it before each use (a ping is a round trip to the connection's thread,
+        // as costly as a small query).
+        Backend::Sqlite => pool_options
+            .test_before_acquire(false)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; synchronous=FULL makes every
+                    // commit durable before it returns; the busy timeout queues writers.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            }),
         Backend::Postgres => pool_options,
     };
     Ok(pool_options.connect(url).await?)

@@ -123,7 +123,7 @@ impl TestDb {
         twostep::store::Store::open(&twostep::store::StoreOptions {
             database_url: self.url.clone(),
             key,
-            max_connections: 8,
+            max_connections: Some(8),
         })
         .await
     }
