@@ -1,5 +1,6 @@
 //! The `twostep` command line: parses arguments and calls into the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -36,9 +37,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TWOSTEP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // Colours only on a terminal: a log file or the journal gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match command {
         Command::Serve(args) => {

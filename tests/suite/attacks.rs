@@ -218,7 +218,7 @@ async fn store_beside(data: &std::path::Path) -> twostep::store::Store {
     twostep::store::Store::open_existing(&twostep::store::StoreOptions {
         database_url: format!("sqlite://{}", data.join("twostep.db").display()),
         key: twostep::store::KeySource::File(data.join("twostep.key")),
-        max_connections: 2,
+        max_connections: Some(2),
     })
     .await
     .expect("the database opens")
@@ -394,6 +394,17 @@ async fn a_server_killed_during_sign_ins_loses_nothing_it_acknowledged() {
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
     }
     drop(server);
+    // The log of both runs (a file, not a terminal): plain text, one line per request,
+    // no secret.
+    let log = std::fs::read_to_string(data.path().join("server.log")).unwrap();
+    assert!(log.contains("served"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no terminal colours in a log file");
+    for (name, _, _) in &users {
+        assert!(
+            !log.contains(&TestApp::password_of(name)),
+            "no password in the log"
+        );
+    }
 }
 
 async fn sign_in_with_code(

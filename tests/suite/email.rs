@@ -229,17 +229,23 @@ impl ServerProcess {
         .await
     }
 
-    /// `twostep serve` on `data_dir` and `port`, with more arguments.
+    /// `twostep serve` on `data_dir` and `port`, with more arguments; its log (standard
+    /// error, default filter) is appended to `<data_dir>/server.log`.
     pub(crate) async fn start_with(data_dir: &std::path::Path, port: u16, args: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("the server log opens");
         let child = Command::new(env!("CARGO_BIN_EXE_twostep"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .env("TWOSTEP_ADMIN_PASSWORD", "admin password for tests")
-            .env("TWOSTEP_LOG", "warn")
+            .env_remove("TWOSTEP_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("twostep starts");
         // Owned by the guard at once: killed and reaped on every path, panics included.
@@ -283,7 +289,7 @@ async fn a_server_killed_with_messages_in_the_outbox_sends_them_after_restart() 
     let store = twostep::store::Store::open(&twostep::store::StoreOptions {
         database_url: format!("sqlite://{}", data.path().join("twostep.db").display()),
         key: twostep::store::KeySource::File(data.path().join("twostep.key")),
-        max_connections: 2,
+        max_connections: Some(2),
     })
     .await
     .unwrap();
