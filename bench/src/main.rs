@@ -401,10 +401,10 @@ async fn measure(
         notes.extend(scenario_notes(scenario, failure_delay_ms, args.concurrency));
         let recorder = result.recorder;
         let answered = recorder.requests.len().max(1) as f64;
+        let cpu_seconds = cpu_after.cpu_seconds - cpu_before.cpu_seconds;
         let server_cpu = stats::ServerCpu {
-            cpu_seconds: cpu_after.cpu_seconds - cpu_before.cpu_seconds,
-            cpu_ms_per_request: (cpu_after.cpu_seconds - cpu_before.cpu_seconds) * 1000.0
-                / answered,
+            cpu_seconds,
+            cpu_ms_per_request: cpu_seconds * 1000.0 / answered,
             context_switches_per_request: cpu_after
                 .context_switches
                 .saturating_sub(cpu_before.context_switches)

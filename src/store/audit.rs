@@ -197,7 +197,6 @@ impl Store {
     }
 }
 
-/// Appends one entry (on any connection: the pool's, or a group-commit batch's).
 /// The columns an audit entry is written to, and how many values that takes.
 pub(super) const AUDIT_COLUMNS: &str = "at, event, actor, subject, client_ip, detail";
 pub(super) const AUDIT_VALUES: usize = 6;
@@ -217,6 +216,7 @@ pub(super) fn bind_audit<'q>(
         .bind(entry.detail.clone())
 }
 
+/// Appends one entry (on any connection: the pool's, or a group-commit batch's).
 pub(super) async fn insert_audit(
     conn: &mut sqlx::AnyConnection,
     entry: &NewAuditEntry,
