@@ -20,4 +20,5 @@ pub use role::{
 pub use settings::{SettingError, SettingKey, SettingKind, Settings, ValidatePassMode};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
+    HARD_LIMIT,
 };

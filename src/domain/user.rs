@@ -178,11 +178,20 @@ pub struct User {
     pub active: bool,
     /// Set for a bootstrap password: the next sign-in must change it.
     pub must_change_password: bool,
-    /// Consecutive failed sign-ins.
+    /// Consecutive failed sign-ins toward Lockout Threshold (starts again when a lock
+    /// expires).
     pub failed_count: u32,
     /// `Some(t)`: locked while `now < t` ([`crate::clock::Timestamp::NEVER`]: until unlocked).
     pub locked_until: Option<crate::clock::Timestamp>,
+    /// Consecutive failed sign-ins toward the [`HARD_LIMIT`]: counted across lock
+    /// expiries, reset only by a success or an administrator's unlock.
+    pub consecutive_failures: u32,
 }
+
+/// The hard limit of SPEC section 4 (NIST SP 800-63B 5.2.2): this many consecutive
+/// failures, counted across lockout expiries, lock the account until an administrator
+/// unlocks it, whatever Lockout Threshold and Lockout Minutes say.
+pub const HARD_LIMIT: u32 = 100;
 
 impl User {
     pub fn is_locked(&self, now: crate::clock::Timestamp) -> bool {
@@ -295,6 +304,7 @@ mod tests {
             must_change_password: false,
             failed_count: 5,
             locked_until: Some(Timestamp::from_millis(2_000)),
+            consecutive_failures: 5,
         };
         assert!(user.is_locked(Timestamp::from_millis(1_999)));
         assert!(!user.is_locked(Timestamp::from_millis(2_000)));

@@ -11,6 +11,7 @@ use rand::rngs::OsRng;
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
 use super::Context;
+use crate::clock::Timestamp;
 use crate::crypto::Token;
 use crate::domain::{
     DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode, Require2fa, Role,
@@ -99,6 +100,8 @@ pub struct UserView {
     /// "2 Step Verification: Enabled" (a confirmed device).
     pub two_step_enabled: bool,
     pub locked: bool,
+    /// Locked until an administrator unlocks (Lockout Minutes 0, or the hard limit).
+    pub locked_until_unlock: bool,
 }
 
 /// A new user.
@@ -212,11 +215,13 @@ impl Admin {
             .unwrap_or_default();
         let two_step_enabled = self.ctx.store.confirmed_device(user.id).await?.is_some();
         let locked = user.is_locked(self.ctx.now());
+        let locked_until_unlock = locked && user.locked_until == Some(Timestamp::NEVER);
         Ok(UserView {
             user,
             role,
             two_step_enabled,
             locked,
+            locked_until_unlock,
         })
     }
 

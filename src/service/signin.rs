@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use rand::rngs::OsRng;
 
-use super::credentials::{self, PasswordCheck};
+use super::credentials::{self, CodeRefused, Origin};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, Check, SendError};
 use super::Context;
@@ -70,6 +70,15 @@ impl PendingStep {
 /// sign-in transactions (all state in the database), but never a sign-in step, so that a
 /// challenge's token cannot continue a sign-in (and so cannot yield a session).
 pub(crate) const VERIFY_CHALLENGE_STEPS: &str = "verify_email_otp";
+
+/// A person signing in presents their own credentials: no actor, no surface prefix.
+fn sign_in_origin(ip: &str) -> Origin<'_> {
+    Origin {
+        actor: None,
+        ip,
+        surface: "",
+    }
+}
 
 fn encode_steps(steps: &[PendingStep]) -> String {
     steps
@@ -312,9 +321,10 @@ impl SignIn {
         self.status_of(live, &settings).await
     }
 
-    /// The password check shared by the password step and HTTP Basic at forward-auth:
-    /// the user if the password is right and the account may sign in; otherwise a
-    /// counted (wrong password) or audited failure, answered after Failure Delay.
+    /// The password check shared by the password step and HTTP Basic at forward-auth
+    /// ([`credentials::check_password`]): the user if the password is right and the
+    /// account may sign in (the attempt given back: a right password alone is not yet a
+    /// success); otherwise a counted or audited failure, answered after Failure Delay.
     async fn check_password(
         &self,
         username: &str,
@@ -323,27 +333,15 @@ impl SignIn {
         stopwatch: &Stopwatch,
         settings: &Settings,
     ) -> Result<User, SignInError> {
-        let PasswordCheck { user, password_ok } =
-            credentials::check_password(&self.ctx, username, password).await?;
-        let now = self.ctx.now();
-        let Some(user) = user else {
-            self.audit_failure(None, ip, "unknown user").await?;
-            return Err(self.fail(stopwatch, settings).await);
-        };
-        if user.is_locked(now) {
-            self.audit_failure(Some(&user), ip, "locked").await?;
-            return Err(self.fail(stopwatch, settings).await);
+        let found = credentials::user_and_hash(&self.ctx, username).await?;
+        let origin = sign_in_origin(ip);
+        match credentials::check_password(&self.ctx, settings, origin, found, password).await? {
+            Some((user, attempt)) => {
+                attempt.released(&self.ctx).await?;
+                Ok(user)
+            }
+            None => Err(self.fail(stopwatch, settings).await),
         }
-        if !password_ok {
-            self.count_failure(&user, settings, ip, "wrong password")
-                .await?;
-            return Err(self.fail(stopwatch, settings).await);
-        }
-        if !user.active {
-            self.audit_failure(Some(&user), ip, "inactive").await?;
-            return Err(self.fail(stopwatch, settings).await);
-        }
-        Ok(user)
     }
 
     /// Loads the live transaction of `token`; anything else is "expired".
@@ -504,15 +502,19 @@ impl SignIn {
         }
         let now = self.ctx.now();
         let ip = live.record.client_ip.clone();
+        let origin = sign_in_origin(&ip);
         let user = &live.user;
-        let parsed = OtpCode::parse(code);
-        if user.is_locked(now) || !user.active {
-            self.audit_failure(Some(user), &ip, "locked or inactive at code step")
+        if !user.active {
+            self.audit_failure(Some(user), &ip, "inactive at code step")
                 .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
-        let Ok(code) = parsed else {
-            self.count_failure(user, &settings, &ip, "malformed code")
+        let Some(attempt) = credentials::reserve(&self.ctx, user, &settings, origin).await? else {
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        let Ok(code) = OtpCode::parse(code) else {
+            attempt
+                .refused_code(&self.ctx, origin, "malformed code")
                 .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         };
@@ -520,33 +522,46 @@ impl SignIn {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
                 Some(device) => {
                     let accepted = credentials::Accepted {
-                        user,
-                        actor: None,
-                        ip: &ip,
+                        origin,
                         detail: "device",
                     };
                     let outcome = credentials::check_device_code(
-                        &self.ctx, &device, &code, &settings, now, accepted,
+                        &self.ctx, attempt, &device, &code, &settings, now, accepted,
                     )
                     .await?;
                     (device.method().into(), outcome)
                 }
-                None => (OtpCheckMethod::Totp, Err("device removed during sign-in")),
+                None => (
+                    OtpCheckMethod::Totp,
+                    Err(CodeRefused {
+                        attempt,
+                        reason: "device removed during sign-in",
+                    }),
+                ),
             },
             _ => {
                 let checked =
                     emailed::check(&self.ctx, user, Some(live.record.id), &code, now).await?;
                 let outcome = match checked {
-                    Check::Accepted => Ok(()),
-                    Check::Wrong => Err("wrong emailed code"),
-                    Check::Expired => Err("expired emailed code"),
+                    Check::Accepted => {
+                        attempt.succeeded(&self.ctx).await?;
+                        Ok(())
+                    }
+                    Check::Wrong => Err(CodeRefused {
+                        attempt,
+                        reason: "wrong emailed code",
+                    }),
+                    Check::Expired => Err(CodeRefused {
+                        attempt,
+                        reason: "expired emailed code",
+                    }),
                 };
                 (OtpCheckMethod::Email, outcome)
             }
         };
         self.ctx.metrics.otp_check(method, outcome.is_ok());
-        if let Err(reason) = outcome {
-            credentials::refuse_code(&self.ctx, user, &settings, None, &ip, reason).await?;
+        if let Err(CodeRefused { attempt, reason }) = outcome {
+            attempt.refused_code(&self.ctx, origin, reason).await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         if method == OtpCheckMethod::Email {
@@ -732,17 +747,7 @@ impl SignIn {
         ip: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        credentials::audit_failure(&self.ctx, user, None, ip, reason).await
-    }
-
-    async fn count_failure(
-        &self,
-        user: &User,
-        settings: &Settings,
-        ip: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        credentials::count_failure(&self.ctx, user, settings, None, ip, reason).await
+        credentials::audit_failure(&self.ctx, user, sign_in_origin(ip), reason).await
     }
 
     /// The generic failure, no sooner than Failure Delay after the request began.

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use rand::rngs::OsRng;
 
 use super::admin::Admin;
-use super::credentials;
+use super::credentials::{self, CodeRefused, Origin};
 use super::emailed::{self, Check, SendError};
 use super::signin::VERIFY_CHALLENGE_STEPS;
 use super::Context;
@@ -46,6 +46,17 @@ pub struct Caller {
     pub ip: IpAddr,
     /// The user of the API token it presented; `None` for a listed client network.
     pub actor: Option<String>,
+}
+
+impl Caller {
+    /// This caller on `surface`, for the audit log; `ip` is [`Caller::ip`] as text.
+    fn origin<'a>(&'a self, ip: &'a str, surface: &'a str) -> Origin<'a> {
+        Origin {
+            actor: self.actor.as_deref(),
+            ip,
+            surface,
+        }
+    }
 }
 
 /// Why a caller may not ask.
@@ -262,82 +273,66 @@ impl SecondFactor {
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let ip = caller.ip.to_string();
-        let actor = caller.actor.as_deref();
+        let origin = caller.origin(&ip, "OTP check");
         let Some((user, device)) = found else {
-            credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP check: unknown user")
-                .await?;
+            credentials::audit_failure(&self.ctx, None, origin, "unknown user").await?;
             return Err(self.fail(stopwatch, settings).await);
         };
         let now = self.ctx.now();
-        if user.is_locked(now) || !user.active {
-            credentials::audit_failure(
-                &self.ctx,
-                Some(&user),
-                actor,
-                &ip,
-                "OTP check: locked or inactive",
-            )
-            .await?;
+        if !user.active {
+            credentials::audit_failure(&self.ctx, Some(&user), origin, "inactive").await?;
             return Err(self.fail(stopwatch, settings).await);
         }
+        let Some(attempt) = credentials::reserve(&self.ctx, &user, settings, origin).await? else {
+            return Err(self.fail(stopwatch, settings).await);
+        };
         // The method of a code that was checked against something (for `/metrics`).
         let mut checked = None;
+        let refused = |attempt, reason| Err(CodeRefused { attempt, reason });
         let outcome = match (OtpCode::parse(code), transaction) {
-            (Err(_), _) => Err("malformed code"),
+            (Err(_), _) => refused(attempt, "malformed code"),
             (Ok(code), None) => match device {
                 Some(device) => {
                     checked = Some(OtpCheckMethod::from(device.method()));
                     let accepted = credentials::Accepted {
-                        user: &user,
-                        actor,
-                        ip: &ip,
+                        origin,
                         detail: "OTP check: device",
                     };
                     credentials::check_device_code(
-                        &self.ctx, &device, &code, settings, now, accepted,
+                        &self.ctx, attempt, &device, &code, settings, now, accepted,
                     )
                     .await?
-                    .map(|()| "device")
                 }
-                None => Err("no device and no emailed challenge"),
+                None => refused(attempt, "no device and no emailed challenge"),
             },
             (Ok(code), Some(transaction)) => {
                 checked = Some(OtpCheckMethod::Email);
-                self.check_emailed(&user, transaction, &code, now)
-                    .await?
-                    .map(|()| "email")
+                match self.check_emailed(&user, transaction, &code, now).await? {
+                    Ok(()) => {
+                        attempt.succeeded(&self.ctx).await?;
+                        // (An accepted device code's entry was written with its use.)
+                        self.ctx
+                            .audit(
+                                AuditEvent::OtpAccepted,
+                                origin.actor,
+                                Some(user.username.as_str()),
+                                Some(&ip),
+                                "OTP check: email",
+                            )
+                            .await?;
+                        Ok(())
+                    }
+                    Err(reason) => refused(attempt, reason),
+                }
             }
         };
         if let Some(method) = checked {
             self.ctx.metrics.otp_check(method, outcome.is_ok());
         }
         match outcome {
-            Ok(kind) => {
-                credentials::record_success(&self.ctx, &user).await?;
-                if kind == "email" {
-                    // (An accepted device code's entry was written with its consumption.)
-                    self.ctx
-                        .audit(
-                            AuditEvent::OtpAccepted,
-                            actor,
-                            Some(user.username.as_str()),
-                            Some(&ip),
-                            "OTP check: email",
-                        )
-                        .await?;
-                }
-                Ok(())
-            }
-            Err(reason) => {
-                credentials::refuse_code(
-                    &self.ctx,
-                    &user,
-                    settings,
-                    actor,
-                    &ip,
-                    &format!("OTP check: {reason}"),
-                )
-                .await?;
+            Ok(()) => Ok(()),
+            Err(CodeRefused { attempt, reason }) => {
+                attempt.refused_code(&self.ctx, origin, reason).await?;
                 Err(self.fail(stopwatch, settings).await)
             }
         }
@@ -390,34 +385,28 @@ impl SecondFactor {
         username: &str,
     ) -> Result<Challenge, VerifyError> {
         let ip = caller.ip.to_string();
-        let actor = caller.actor.as_deref();
         let user = match Username::parse(username) {
             Ok(name) => self.ctx.store.user_by_username(&name).await?,
             Err(_) => None,
         };
+        let origin = caller.origin(&ip, "OTP challenge");
         let Some(user) = user else {
-            credentials::audit_failure(&self.ctx, None, actor, &ip, "OTP challenge: unknown user")
-                .await?;
+            credentials::audit_failure(&self.ctx, None, origin, "unknown user").await?;
             return Err(self.fail(stopwatch, settings).await);
         };
         if user.is_locked(self.ctx.now()) || !user.active {
-            credentials::audit_failure(
-                &self.ctx,
-                Some(&user),
-                actor,
-                &ip,
-                "OTP challenge: locked or inactive",
-            )
-            .await?;
+            // No credential is checked here, so nothing is counted; a locked account
+            // gets no new codes.
+            credentials::audit_failure(&self.ctx, Some(&user), origin, "locked or inactive")
+                .await?;
             return Err(self.fail(stopwatch, settings).await);
         }
         if self.ctx.store.confirmed_device(user.id).await?.is_some() {
             credentials::audit_failure(
                 &self.ctx,
                 Some(&user),
-                actor,
-                &ip,
-                "OTP challenge: the user has an authenticator app",
+                origin,
+                "the user has an authenticator app",
             )
             .await?;
             return Err(VerifyError::Refused(Refusal::DeviceEnrolled));
@@ -437,8 +426,7 @@ impl SecondFactor {
             credentials::audit_failure(
                 &self.ctx,
                 Some(user),
-                caller.actor.as_deref(),
-                &ip,
+                caller.origin(&ip, ""),
                 "email OTP required but no email address",
             )
             .await?;
@@ -486,7 +474,6 @@ impl SecondFactor {
         pass: &str,
     ) -> Result<Verdict, VerifyError> {
         let ip = caller.ip.to_string();
-        let actor = caller.actor.as_deref();
         let found = credentials::user_and_hash(&self.ctx, username).await?;
         // Which part of `pass` is the code follows from the user's policy, which does not
         // depend on the password: decided first, used only once the password is right.
@@ -514,47 +501,24 @@ impl SecondFactor {
         } else {
             (pass, "")
         };
-        let password_ok = credentials::verify_password(
-            &self.ctx,
-            found.as_ref().map(|(_, hash)| hash.as_str()),
-            password,
-        )
-        .await;
-        let (Some((user, _)), Some(decision)) = (found, decision) else {
-            credentials::audit_failure(&self.ctx, None, actor, &ip, "validate: unknown user")
-                .await?;
+        let origin = caller.origin(&ip, "validate");
+        let Some((user, attempt)) =
+            credentials::check_password(&self.ctx, settings, origin, found, password).await?
+        else {
             return Err(self.fail(stopwatch, settings).await);
         };
-        let now = self.ctx.now();
-        if user.is_locked(now) {
-            credentials::audit_failure(&self.ctx, Some(&user), actor, &ip, "validate: locked")
-                .await?;
+        let Some(decision) = decision else {
+            // (A known user always has a decision.)
+            attempt.released(&self.ctx).await?;
             return Err(self.fail(stopwatch, settings).await);
-        }
-        if !password_ok {
-            credentials::count_failure(
-                &self.ctx,
-                &user,
-                settings,
-                actor,
-                &ip,
-                "validate: wrong password",
-            )
-            .await?;
-            return Err(self.fail(stopwatch, settings).await);
-        }
-        if !user.active {
-            credentials::audit_failure(&self.ctx, Some(&user), actor, &ip, "validate: inactive")
-                .await?;
-            return Err(self.fail(stopwatch, settings).await);
-        }
+        };
         if user.must_change_password {
+            attempt.released(&self.ctx).await?;
             credentials::audit_failure(
                 &self.ctx,
                 Some(&user),
-                actor,
-                &ip,
-                "validate: the password must be changed at sign-in first",
+                origin,
+                "the password must be changed at sign-in first",
             )
             .await?;
             return Ok(Verdict::Reject(Refusal::PasswordChangeRequired));
@@ -562,32 +526,35 @@ impl SecondFactor {
         let row = format!("validate: row={}", decision.row);
         match decision.steps {
             [] | [Step::Enroll { required: false }, ..] => {
-                self.signed_in(&user, actor, &ip, &row).await?;
+                attempt.succeeded(&self.ctx).await?;
+                self.signed_in(&user, origin, &row).await?;
                 Ok(Verdict::Accept)
             }
             [Step::Enroll { required: true }, ..] => {
-                self.enrollment_required(&user, actor, &ip).await
+                attempt.released(&self.ctx).await?;
+                self.enrollment_required(&user, origin).await
             }
             [Step::EmailOtp, rest @ ..] => {
+                attempt.released(&self.ctx).await?;
                 if rest.contains(&Step::Enroll { required: true }) {
                     // The code would be useless: the user must set up a device first.
-                    return self.enrollment_required(&user, actor, &ip).await;
+                    return self.enrollment_required(&user, origin).await;
                 }
                 Ok(Verdict::Challenge(
                     self.send_challenge(caller, &user, settings).await?,
                 ))
             }
             [Step::DeviceOtp, ..] => {
+                // One attempt covers the password and the code of one request.
+                let now = self.ctx.now();
                 let outcome = match (OtpCode::parse(code), &device) {
                     (Ok(code), Some(device)) => {
                         let accepted = credentials::Accepted {
-                            user: &user,
-                            actor,
-                            ip: &ip,
+                            origin,
                             detail: "validate: device",
                         };
                         let outcome = credentials::check_device_code(
-                            &self.ctx, device, &code, settings, now, accepted,
+                            &self.ctx, attempt, device, &code, settings, now, accepted,
                         )
                         .await?;
                         self.ctx
@@ -595,42 +562,39 @@ impl SecondFactor {
                             .otp_check(device.method().into(), outcome.is_ok());
                         outcome
                     }
-                    (Err(_), _) => Err("malformed code"),
-                    (Ok(_), None) => Err("device removed"),
+                    (Err(_), _) => Err(CodeRefused {
+                        attempt,
+                        reason: "malformed code",
+                    }),
+                    (Ok(_), None) => Err(CodeRefused {
+                        attempt,
+                        reason: "device removed",
+                    }),
                 };
-                if let Err(reason) = outcome {
-                    credentials::refuse_code(
-                        &self.ctx,
-                        &user,
-                        settings,
-                        actor,
-                        &ip,
-                        &format!("validate: {reason}"),
-                    )
-                    .await?;
+                if let Err(CodeRefused { attempt, reason }) = outcome {
+                    attempt.refused_code(&self.ctx, origin, reason).await?;
                     return Err(self.fail(stopwatch, settings).await);
                 }
-                self.signed_in(&user, actor, &ip, &row).await?;
+                self.signed_in(&user, origin, &row).await?;
                 Ok(Verdict::Accept)
             }
         }
     }
 
-    /// Every step done (`password_otp`): the count starts again; audited as a sign-in.
+    /// Every step done (`password_otp`; the counts were reset by the attempt): audited as
+    /// a sign-in.
     async fn signed_in(
         &self,
         user: &User,
-        actor: Option<&str>,
-        ip: &str,
+        origin: Origin<'_>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        credentials::record_success(&self.ctx, user).await?;
         self.ctx
             .audit(
                 AuditEvent::SignInSucceeded,
-                actor,
+                origin.actor,
                 Some(user.username.as_str()),
-                Some(ip),
+                Some(origin.ip),
                 detail,
             )
             .await
@@ -639,15 +603,13 @@ impl SecondFactor {
     async fn enrollment_required(
         &self,
         user: &User,
-        actor: Option<&str>,
-        ip: &str,
+        origin: Origin<'_>,
     ) -> Result<Verdict, VerifyError> {
         credentials::audit_failure(
             &self.ctx,
             Some(user),
-            actor,
-            ip,
-            "validate: 2-step verification must be set up at sign-in first",
+            origin,
+            "2-step verification must be set up at sign-in first",
         )
         .await?;
         Ok(Verdict::Reject(Refusal::EnrollmentRequired))

@@ -302,6 +302,7 @@ impl Store {
             used,
             DeviceState::Pending,
             None,
+            None,
         )
         .await?
         {
@@ -329,19 +330,21 @@ impl Store {
     /// past it: of several requests racing with one code, on any number of instances,
     /// exactly one gets `true`.
     pub async fn consume_device_use(&self, device: DeviceId, used: DeviceUse) -> StoreResult<bool> {
-        self.consume_confirmed(device, used, None).await
+        self.consume_confirmed(device, used, None, None).await
     }
 
-    /// [`Store::consume_device_use`], and when the code is accepted the audit `entry` is
-    /// written with it: durable together, in one commit.
+    /// [`Store::consume_device_use`] as a success of the device's user: when the code is
+    /// accepted, the audit `entry` is written with it and the user's failure counts start
+    /// again, durable together in one commit.
     pub async fn consume_device_use_audited(
         &self,
         device: DeviceId,
         used: DeviceUse,
         entry: &NewAuditEntry,
         at: Timestamp,
+        user: UserId,
     ) -> StoreResult<bool> {
-        self.consume_confirmed(device, used, Some((entry.clone(), at)))
+        self.consume_confirmed(device, used, Some((entry.clone(), at)), Some(user))
             .await
     }
 
@@ -350,6 +353,7 @@ impl Store {
         device: DeviceId,
         used: DeviceUse,
         audit: Option<(NewAuditEntry, Timestamp)>,
+        reset: Option<UserId>,
     ) -> StoreResult<bool> {
         let state = DeviceState::Confirmed;
         if let Some(group) = &self.group {
@@ -358,6 +362,7 @@ impl Store {
                 used,
                 state,
                 audit,
+                reset,
             };
             return match group.write(write).await? {
                 Written::Consumed(accepted) => Ok(accepted),
@@ -367,7 +372,7 @@ impl Store {
         // PostgreSQL: one statement, atomic on its own.
         let mut conn = self.pool.acquire().await?;
         let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
-        consume(&mut conn, self.backend, device, used, state, audit).await
+        consume(&mut conn, self.backend, device, used, state, audit, reset).await
     }
 
     /// Disable: removes the user's devices (confirmed and pending). Returns whether a
@@ -406,35 +411,74 @@ struct ConsumeForm {
     state: DeviceState,
     /// With the audit entry, written only if the code was accepted.
     audited: bool,
+    /// With the reset of the user's failure counts, only if the code was accepted.
+    reset: bool,
 }
 
+/// The failure counts start again (an accepted code is a success).
+const RESET_USER: &str = "UPDATE users SET failed_count = 0, consecutive_failures = 0, \
+     locked_until = NULL WHERE id = ${n}";
+
 impl ConsumeForm {
-    /// The update for the device `state`, and when `audited` its audit entry in the same
-    /// request (the hot path: one round trip to the database instead of two). SQLite: two
-    /// statements in one request, the insert conditional on `changes()` of the update just
-    /// before it (callers run it inside a transaction); PostgreSQL: one statement, the
-    /// insert reading the update's `RETURNING` row.
+    /// The update for the device `state`, and when `audited` its audit entry, when `reset`
+    /// the reset of the user's failure counts, in the same request (the hot path: one
+    /// round trip to the database instead of three). SQLite: statements in one request,
+    /// each after the first conditional on `changes()` of the one just before it (callers
+    /// run it inside a transaction); PostgreSQL: one statement, the later parts reading
+    /// the update's `RETURNING` row.
     fn build(self) -> String {
         let (update, first) = match self.hotp {
             true => (CONSUME_HOTP, 4),
             false => (CONSUME_TOTP, 3),
         };
         let update = update.replace("{state}", self.state.as_str());
-        if !self.audited {
-            return update;
-        }
-        let values = (first..first + AUDIT_VALUES)
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut next = first;
+        let audit = self.audited.then(|| {
+            let values = (next..next + AUDIT_VALUES)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            next += AUDIT_VALUES;
+            format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values}")
+        });
+        let reset = self
+            .reset
+            .then(|| RESET_USER.replace("{n}", &next.to_string()));
         match self.backend {
-            Backend::Sqlite => format!(
-                "{update}; INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} WHERE changes() = 1"
-            ),
-            Backend::Postgres => format!(
-                "WITH consumed AS ({update} RETURNING id) \
-                 INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} FROM consumed"
-            ),
+            Backend::Sqlite => {
+                let mut sql = update;
+                if let Some(audit) = audit {
+                    sql.push_str(&format!("; {audit} WHERE changes() = 1"));
+                }
+                if let Some(reset) = reset {
+                    sql.push_str(&format!("; {reset} AND changes() = 1"));
+                }
+                sql
+            }
+            Backend::Postgres => match (audit, reset) {
+                (None, None) => update,
+                (Some(audit), None) => {
+                    format!("WITH consumed AS ({update} RETURNING id) {audit} FROM consumed")
+                }
+                (audit, Some(reset)) => {
+                    let audit = audit
+                        .map(|audit| format!(", audited AS ({audit} FROM consumed RETURNING 1)"))
+                        .unwrap_or_default();
+                    format!(
+                        "WITH consumed AS ({update} RETURNING id){audit} \
+                         {reset} AND EXISTS (SELECT 1 FROM consumed)"
+                    )
+                }
+            },
+        }
+    }
+
+    /// The rows a request of this form changes when the code is accepted: SQLite counts
+    /// every statement's rows, PostgreSQL those of the main statement.
+    fn accepted_rows(self) -> u64 {
+        match self.backend {
+            Backend::Sqlite => 1 + u64::from(self.audited) + u64::from(self.reset),
+            Backend::Postgres => 1,
         }
     }
 
@@ -446,13 +490,16 @@ impl ConsumeForm {
                 for hotp in [true, false] {
                     for state in [DeviceState::Confirmed, DeviceState::Pending] {
                         for audited in [false, true] {
-                            let form = ConsumeForm {
-                                backend,
-                                hotp,
-                                state,
-                                audited,
-                            };
-                            forms.push((form, form.build()));
+                            for reset in [false, true] {
+                                let form = ConsumeForm {
+                                    backend,
+                                    hotp,
+                                    state,
+                                    audited,
+                                    reset,
+                                };
+                                forms.push((form, form.build()));
+                            }
                         }
                     }
                 }
@@ -467,7 +514,8 @@ impl ConsumeForm {
 }
 
 /// Consumes a code of `device` (see [`CONSUME_HOTP`]); with `audit`, the entry is
-/// written only if the code was accepted, in the same request. Whether it was accepted.
+/// written, and with `reset` the failure counts of that user start again, only if the
+/// code was accepted, in the same request. Whether it was accepted.
 pub(super) async fn consume(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -475,6 +523,7 @@ pub(super) async fn consume(
     used: DeviceUse,
     state: DeviceState,
     audit: Option<(&NewAuditEntry, Timestamp)>,
+    reset: Option<UserId>,
 ) -> StoreResult<bool> {
     let hotp = matches!(used, DeviceUse::Hotp { .. });
     let form = ConsumeForm {
@@ -482,6 +531,7 @@ pub(super) async fn consume(
         hotp,
         state,
         audited: audit.is_some(),
+        reset: reset.is_some(),
     };
     let sql = form
         .sql()
@@ -502,12 +552,14 @@ pub(super) async fn consume(
         None => query,
         Some((entry, at)) => bind_audit(query, entry, at),
     };
+    let query = match reset {
+        None => query,
+        Some(user) => query.bind(user.0),
+    };
     let changed = query.execute(&mut *conn).await?.rows_affected();
-    // With the audit entry, SQLite counts both statements' rows (2 or 0), PostgreSQL
-    // the inserted entry (1 or 0).
-    match (audit.is_some(), backend, changed) {
-        (_, _, 0) => Ok(false),
-        (false, _, 1) | (true, Backend::Postgres, 1) | (true, Backend::Sqlite, 2) => Ok(true),
+    match changed {
+        0 => Ok(false),
+        n if n == form.accepted_rows() => Ok(true),
         _ => Err(corrupt(&format!("a code use changed {changed} rows"))),
     }
 }

@@ -1,5 +1,5 @@
-//! Group commit on SQLite: the writes of the hot path (consuming a code, counting or
-//! resetting failures, the audit entry) from every request in flight share one
+//! Group commit on SQLite: the writes of the hot path (reserving an attempt, consuming a
+//! code with the reset of the failure counts, the audit entry) from every request in flight share one
 //! transaction, and so one fsync, instead of one each.
 //!
 //! SQLite makes a commit durable with an fsync of its write-ahead log, and a disk manages
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{insert_audit, NewAuditEntry};
 use super::devices::consume;
-use super::users::{update_failure, update_unlock, FailureOutcome};
+use super::users::{update_release, update_reserve, update_unlock, Reservation};
 use super::{Backend, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{DeviceId, DeviceState, DeviceUse, UserId};
@@ -38,22 +38,30 @@ const QUEUE: usize = 8192;
 /// A write that may share its transaction with others.
 #[derive(Debug)]
 pub(super) enum Write {
-    /// Consumes a code; when accepted, `audit` is appended in the same transaction.
+    /// Consumes a code; when accepted, `audit` is appended and the failure counts of
+    /// `reset` start again, in the same transaction.
     Consume {
         device: DeviceId,
         used: DeviceUse,
         state: DeviceState,
         audit: Option<(NewAuditEntry, Timestamp)>,
+        reset: Option<UserId>,
     },
     Audit {
         entry: NewAuditEntry,
         at: Timestamp,
     },
-    Failure {
+    /// Counts an attempt before its credential is checked (or refuses it).
+    Reserve {
         user: UserId,
         now: Timestamp,
         threshold: u32,
         lock_until: Timestamp,
+    },
+    /// Gives a granted attempt back.
+    Release {
+        user: UserId,
+        threshold: u32,
     },
     Unlock {
         user: UserId,
@@ -65,8 +73,8 @@ pub(super) enum Write {
 pub(super) enum Written {
     /// A consume: whether the code was accepted (the conditional update changed a row).
     Consumed(bool),
-    Failure(FailureOutcome),
-    /// An audit entry or an unlock; `false`: the row to change did not exist.
+    Reserved(Reservation),
+    /// An audit entry, a release or an unlock; `false`: the row to change did not exist.
     Done(bool),
 }
 
@@ -164,23 +172,35 @@ async fn apply(conn: &mut AnyConnection, batch: &[Job]) -> StoreResult<Vec<Store
                 used,
                 state,
                 audit,
+                reset,
             } => {
                 let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
-                consume(&mut tx, Backend::Sqlite, *device, *used, *state, audit)
-                    .await
-                    .map(Written::Consumed)
+                consume(
+                    &mut tx,
+                    Backend::Sqlite,
+                    *device,
+                    *used,
+                    *state,
+                    audit,
+                    *reset,
+                )
+                .await
+                .map(Written::Consumed)
             }
             Write::Audit { entry, at } => insert_audit(&mut tx, entry, *at)
                 .await
                 .map(|()| Written::Done(true)),
-            Write::Failure {
+            Write::Reserve {
                 user,
                 now,
                 threshold,
                 lock_until,
-            } => update_failure(&mut tx, *user, *now, *threshold, *lock_until)
+            } => update_reserve(&mut tx, *user, *now, *threshold, *lock_until)
                 .await
-                .map(Written::Failure),
+                .map(Written::Reserved),
+            Write::Release { user, threshold } => update_release(&mut tx, *user, *threshold)
+                .await
+                .map(Written::Done),
             Write::Unlock { user } => update_unlock(&mut tx, *user).await.map(Written::Done),
         };
         results.push(result);

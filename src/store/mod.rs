@@ -38,7 +38,7 @@ pub use ip_rules::StoredIpRule;
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
 pub use signin::{EmailedOtp, NewEmailedOtp, RequestDelay, Session, SignInTransaction};
-pub use users::{FailureOutcome, NewUser, UserChange};
+pub use users::{FailureOutcome, NewUser, Reservation, UserChange};
 
 /// The database engine behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

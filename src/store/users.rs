@@ -10,7 +10,7 @@ use super::{
     corrupt, flag, int, is_unique_violation, qualified, Conflict, Store, StoreError, StoreResult,
 };
 use crate::clock::Timestamp;
-use crate::domain::{DisplayName, Email, Role, RoleId, User, UserId, Username};
+use crate::domain::{DisplayName, Email, Role, RoleId, User, UserId, Username, HARD_LIMIT};
 
 /// A user to create. The password arrives already hashed (argon2id PHC string).
 #[derive(Clone, Debug)]
@@ -33,11 +33,25 @@ pub struct UserChange {
     pub active: Option<bool>,
 }
 
-/// The lockout counter after a failure was recorded.
+/// The lockout counters after an attempt was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailureOutcome {
+    /// Toward Lockout Threshold (starts again when a lock expires).
     pub failed_count: u32,
+    /// Toward the hard limit (across lock expiries; reset by a success or an unlock).
+    pub consecutive_failures: u32,
     pub locked_until: Option<Timestamp>,
+}
+
+/// The answer to [`Store::reserve_attempt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt is counted as a failure in advance: the credential may be checked now.
+    /// A right one then resets the count ([`Store::record_success`]) or gives the
+    /// attempt back ([`Store::release_attempt`]).
+    Granted(FailureOutcome),
+    /// The account is locked (or the user is gone): the credential must not be checked.
+    Refused,
 }
 
 /// A user row with the columns of their role (an API token's holder).
@@ -64,6 +78,7 @@ pub(super) struct UserRow {
     must_change_password: i64,
     failed_count: i64,
     locked_until: Option<i64>,
+    consecutive_failures: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -84,12 +99,14 @@ impl TryFrom<UserRow> for User {
             must_change_password: flag(row.must_change_password),
             failed_count: u32::try_from(row.failed_count).map_err(|_| corrupt("failed count"))?,
             locked_until: row.locked_until.map(Timestamp::from_millis),
+            consecutive_failures: u32::try_from(row.consecutive_failures)
+                .map_err(|_| corrupt("consecutive failures"))?,
         })
     }
 }
 
 pub(super) const USER_COLUMNS: &str = "id, username, display_name, email, role_id, active, \
-     must_change_password, failed_count, locked_until";
+     must_change_password, failed_count, locked_until, consecutive_failures";
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser, now: Timestamp) -> StoreResult<User> {
@@ -268,19 +285,24 @@ impl Store {
         found(done.rows_affected())
     }
 
-    /// Counts one failed sign-in and locks the account when the count reaches `threshold`
-    /// (until `lock_until`), in one statement, so that concurrent failures on several
-    /// instances are all counted. A failure after an expired lock starts a new count.
-    pub async fn record_failure(
+    /// Counts an attempt at a credential of user `id` *before* it is checked (SPEC
+    /// section 4, "Attempts are counted before they are evaluated"): in one conditional
+    /// statement, refused while the account is locked or at the hard limit, otherwise
+    /// counted as a failure in advance, locking the account when the count reaches
+    /// `threshold` (until `lock_until`) or the hard limit (until an unlock). However many
+    /// requests race, on however many instances, at most `threshold` attempts are granted
+    /// between two successes or unlocks. On SQLite the statement runs in the group commit
+    /// writer's order and is durable before the answer.
+    pub async fn reserve_attempt(
         &self,
         id: UserId,
         now: Timestamp,
         threshold: u32,
         lock_until: Timestamp,
-    ) -> StoreResult<FailureOutcome> {
+    ) -> StoreResult<Reservation> {
         if let Some(group) = &self.group {
             let written = group
-                .write(Write::Failure {
+                .write(Write::Reserve {
                     user: id,
                     now,
                     threshold,
@@ -288,15 +310,35 @@ impl Store {
                 })
                 .await?;
             return match written {
-                Written::Failure(outcome) => Ok(outcome),
+                Written::Reserved(reservation) => Ok(reservation),
                 other => Err(corrupt(&format!("unexpected write result {other:?}"))),
             };
         }
         let mut conn = self.pool.acquire().await?;
-        update_failure(&mut conn, id, now, threshold, lock_until).await
+        update_reserve(&mut conn, id, now, threshold, lock_until).await
     }
 
-    /// A successful sign-in: the consecutive-failure count starts again.
+    /// Gives back a granted attempt whose credential was right but that is not yet a
+    /// success (a right password before the code step): the counts return to what they
+    /// were, and a lock that this attempt's count set is lifted.
+    pub async fn release_attempt(&self, id: UserId, threshold: u32) -> StoreResult<()> {
+        if let Some(group) = &self.group {
+            return match group
+                .write(Write::Release {
+                    user: id,
+                    threshold,
+                })
+                .await?
+            {
+                Written::Done(_) => Ok(()),
+                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
+            };
+        }
+        let mut conn = self.pool.acquire().await?;
+        update_release(&mut conn, id, threshold).await.map(|_| ())
+    }
+
+    /// A successful sign-in: the consecutive-failure counts start again.
     pub async fn record_success(&self, id: UserId) -> StoreResult<()> {
         self.unlock(id).await
     }
@@ -347,44 +389,83 @@ fn escape_like(text: &str) -> String {
     out
 }
 
-/// The failure count's one statement (see [`Store::record_failure`]).
-pub(super) async fn update_failure(
+/// The reservation's one statement (see [`Store::reserve_attempt`]). The `WHERE` refuses
+/// a locked account; a lock that has expired starts a new count toward the threshold
+/// (but not toward the hard limit). Every expression reads the row as it was before
+/// this update.
+pub(super) async fn update_reserve(
     conn: &mut sqlx::AnyConnection,
     id: UserId,
     now: Timestamp,
     threshold: u32,
     lock_until: Timestamp,
-) -> StoreResult<FailureOutcome> {
-    let (count, locked_until): (i64, Option<i64>) = sqlx::query_as(
+) -> StoreResult<Reservation> {
+    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
         "UPDATE users SET \
-           failed_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                               ELSE failed_count + 1 END, \
+           failed_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_count + 1 END, \
+           consecutive_failures = consecutive_failures + 1, \
            locked_until = CASE \
-               WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
-               WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                          ELSE failed_count + 1 END) >= $3 THEN $4 \
+               WHEN consecutive_failures + 1 >= $5 THEN $6 \
+               WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_count + 1 END) >= $3 \
+                    THEN $4 \
                ELSE NULL END, \
            updated_at = $2 \
-         WHERE id = $1 RETURNING failed_count, locked_until",
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+           AND consecutive_failures < $5 \
+         RETURNING failed_count, consecutive_failures, locked_until",
     )
     .bind(id.0)
     .bind(now.millis())
     .bind(i64::from(threshold))
     .bind(lock_until.millis())
+    .bind(i64::from(HARD_LIMIT))
+    .bind(Timestamp::NEVER.millis())
     .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    Ok(FailureOutcome {
+    .await?;
+    let Some((count, consecutive, locked_until)) = row else {
+        return Ok(Reservation::Refused);
+    };
+    Ok(Reservation::Granted(FailureOutcome {
         failed_count: u32::try_from(count).map_err(|_| corrupt("failed count"))?,
+        consecutive_failures: u32::try_from(consecutive)
+            .map_err(|_| corrupt("consecutive failures"))?,
         locked_until: locked_until.map(Timestamp::from_millis),
-    })
+    }))
+}
+
+/// The release's one statement (see [`Store::release_attempt`]); whether the user exists.
+pub(super) async fn update_release(
+    conn: &mut sqlx::AnyConnection,
+    id: UserId,
+    threshold: u32,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET \
+           failed_count = CASE WHEN failed_count > 0 THEN failed_count - 1 ELSE 0 END, \
+           consecutive_failures = CASE WHEN consecutive_failures > 0 \
+                                       THEN consecutive_failures - 1 ELSE 0 END, \
+           locked_until = CASE \
+               WHEN locked_until IS NOT NULL AND failed_count - 1 < $2 \
+                    AND consecutive_failures - 1 < $3 THEN NULL \
+               ELSE locked_until END \
+         WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(i64::from(threshold))
+    .bind(i64::from(HARD_LIMIT))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Clears the lock and the count; whether the user exists.
 pub(super) async fn update_unlock(conn: &mut sqlx::AnyConnection, id: UserId) -> StoreResult<bool> {
-    let done = sqlx::query("UPDATE users SET failed_count = 0, locked_until = NULL WHERE id = $1")
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET failed_count = 0, consecutive_failures = 0, locked_until = NULL \
+         WHERE id = $1",
+    )
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }

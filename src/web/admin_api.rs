@@ -379,6 +379,9 @@ pub struct UserOut {
     pub two_step: TwoStep,
     /// Locked after too many failed sign-ins (`POST .../unlock`).
     pub locked: bool,
+    /// Consecutive failed sign-ins since the last success or unlock, counted across lock
+    /// expiries; at 100 (the hard limit) the account stays locked until it is unlocked.
+    pub consecutive_failures: u32,
     /// The next sign-in asks for a new password.
     pub must_change_password: bool,
 }
@@ -393,6 +396,7 @@ impl From<UserView> for UserOut {
             active: view.user.active,
             two_step: TwoStep::from_enabled(view.two_step_enabled),
             locked: view.locked,
+            consecutive_failures: view.user.consecutive_failures,
             must_change_password: view.user.must_change_password,
         }
     }

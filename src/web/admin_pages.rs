@@ -392,6 +392,11 @@ pub struct UserRow {
     pub two_step_enabled: bool,
     pub active: bool,
     pub locked: bool,
+    /// Locked until an administrator unlocks (Lockout Minutes 0 or the hard limit).
+    pub locked_until_unlock: bool,
+    /// Toward the hard limit ([`crate::domain::HARD_LIMIT`]).
+    pub consecutive_failures: u32,
+    pub hard_limit: u32,
 }
 
 impl UserRow {
@@ -404,6 +409,9 @@ impl UserRow {
             two_step_enabled: view.two_step_enabled,
             active: view.user.active,
             locked: view.locked,
+            locked_until_unlock: view.locked_until_unlock,
+            consecutive_failures: view.user.consecutive_failures,
+            hard_limit: crate::domain::HARD_LIMIT,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::pages::{get, post, sign_in, submit, Page};
 
 /// Signs the bootstrap administrator in through the forms (skipping the offered set-up);
 /// the client keeps the session cookie.
-async fn sign_in_admin(app: &TestApp) {
+pub(crate) async fn sign_in_admin(app: &TestApp) {
     let password = app.admin_password.clone();
     sign_in_as(app, "admin", &password).await;
 }

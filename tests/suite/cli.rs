@@ -372,7 +372,7 @@ async fn user_unlock_clears_a_lock() {
     let hank = app.user("hank", &staff, true).await;
     app.ctx
         .store
-        .record_failure(
+        .reserve_attempt(
             hank.id,
             app.clock.now_ts(),
             1,

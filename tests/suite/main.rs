@@ -4,6 +4,7 @@
 mod admin_api;
 mod admin_pages;
 mod attacks;
+mod attempts;
 mod browser;
 mod cli;
 mod email;

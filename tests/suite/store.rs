@@ -10,12 +10,12 @@ use twostep::crypto::MasterKey;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
     Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError, SettingError,
-    SettingKey, UserId, Username,
+    SettingKey, UserId, Username, HARD_LIMIT,
 };
 use twostep::otp::OtpSecret;
 use twostep::store::{
-    AuditEvent, AuditQuery, Conflict, KeySource, NewAuditEntry, NewDevice, NewUser, Store,
-    StoreError, UserChange,
+    AuditEvent, AuditQuery, Conflict, FailureOutcome, KeySource, NewAuditEntry, NewDevice, NewUser,
+    Reservation, Store, StoreError, UserChange,
 };
 
 use crate::helpers::TestDb;
@@ -61,8 +61,9 @@ on_both_engines!(
     racing_tasks_consume_one_hotp_counter_exactly_once,
     racing_tasks_consume_one_emailed_otp_exactly_once,
     an_accepted_code_and_its_audit_entry_are_written_together_once,
-    concurrent_failures_are_all_counted_and_lock_at_the_threshold,
-    an_expired_lock_starts_a_new_count,
+    racing_attempts_are_granted_up_to_the_threshold_and_lock,
+    an_expired_lock_starts_a_new_count_but_not_toward_the_hard_limit,
+    a_released_attempt_gives_its_count_back,
     emailed_otps_respect_the_request_delay_and_void_older_codes,
     the_audit_log_is_append_only_and_filterable,
     signin_transactions_and_sessions_expire,
@@ -700,21 +701,34 @@ async fn an_accepted_code_and_its_audit_entry_are_written_together_once(db: &Tes
                 .unwrap()
         }
     };
-    for (device, used, subject) in [
-        (totp_device.id, totp_use, "jane"),
-        (hotp_device.id, hotp_use, "bob"),
+    for (device, user, used, subject) in [
+        (totp_device.id, totp_device.user_id, totp_use, "jane"),
+        (hotp_device.id, hotp_device.user_id, hotp_use, "bob"),
     ] {
+        // Two failures counted before: the accepted code starts the count again.
+        for _ in 0..2 {
+            store
+                .reserve_attempt(user, NOW, 5, NOW.plus_seconds(60))
+                .await
+                .unwrap();
+        }
         let wins = race(32, || {
             let store = store.clone();
             let entry = entry(subject);
             async move {
                 store
-                    .consume_device_use_audited(device, used, &entry, NOW)
+                    .consume_device_use_audited(device, used, &entry, NOW, user)
                     .await
                     .unwrap()
             }
         })
         .await;
+        let after = store.user_by_id(user).await.unwrap().unwrap();
+        assert_eq!(
+            (after.failed_count, after.consecutive_failures),
+            (0, 0),
+            "{subject}: reset with the accepted use"
+        );
         assert_eq!(wins, 1, "{subject}");
         let entries = accepted(subject).await;
         assert_eq!(
@@ -743,7 +757,8 @@ async fn an_accepted_code_and_its_audit_entry_are_written_together_once(db: &Tes
             hotp_device.id,
             DeviceUse::Hotp { matched: 1 },
             &entry("bob"),
-            NOW
+            NOW,
+            hotp_device.user_id,
         )
         .await
         .unwrap());
@@ -777,55 +792,150 @@ async fn racing_tasks_consume_one_emailed_otp_exactly_once(db: &TestDb) {
     assert_eq!(wins, 1);
 }
 
-async fn concurrent_failures_are_all_counted_and_lock_at_the_threshold(db: &TestDb) {
+/// SPEC section 4: attempts are counted before they are checked, in one statement: of 32
+/// racing reservations with Lockout Threshold 5, exactly 5 are granted (the fifth locks)
+/// and 27 refused; nothing is counted for a refused one.
+async fn racing_attempts_are_granted_up_to_the_threshold_and_lock(db: &TestDb) {
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
     let lock_until = NOW.plus_seconds(30 * 60);
-    let locked = race(32, || {
+    let granted = race(32, || {
         let store = store.clone();
         let id = user.id;
         async move {
-            let outcome = store.record_failure(id, NOW, 5, lock_until).await.unwrap();
-            outcome.locked_until.is_some()
+            matches!(
+                store.reserve_attempt(id, NOW, 5, lock_until).await.unwrap(),
+                Reservation::Granted(_)
+            )
         }
     })
     .await;
+    assert_eq!(granted, 5);
     let after = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(after.failed_count, 32, "every failure counted");
+    assert_eq!((after.failed_count, after.consecutive_failures), (5, 5));
     assert_eq!(after.locked_until, Some(lock_until));
     assert!(after.is_locked(NOW));
-    assert_eq!(locked, 28, "failures 5 to 32 saw the lock");
     store.unlock(user.id).await.unwrap();
     let after = store.user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!((after.failed_count, after.locked_until), (0, None));
+    assert_eq!(
+        (
+            after.failed_count,
+            after.consecutive_failures,
+            after.locked_until
+        ),
+        (0, 0, None)
+    );
+    // The user is gone: refused.
+    let missing = twostep::domain::UserId(user.id.0 + 1000);
+    assert_eq!(
+        store
+            .reserve_attempt(missing, NOW, 5, lock_until)
+            .await
+            .unwrap(),
+        Reservation::Refused
+    );
 }
 
-async fn an_expired_lock_starts_a_new_count(db: &TestDb) {
+/// A lock that expired starts a new count toward Lockout Threshold, but the hard limit
+/// counts on: at 100 the account is locked until an unlock, whatever Lockout Minutes.
+async fn an_expired_lock_starts_a_new_count_but_not_toward_the_hard_limit(db: &TestDb) {
     let store = bootstrapped(db).await;
     let user = new_user(&store, "jane").await;
+    let reserve = |at: Timestamp, lock_until: Timestamp| {
+        let store = store.clone();
+        async move {
+            match store
+                .reserve_attempt(user.id, at, 3, lock_until)
+                .await
+                .unwrap()
+            {
+                Reservation::Granted(counted) => Some(counted),
+                Reservation::Refused => None,
+            }
+        }
+    };
     for _ in 0..3 {
-        store
-            .record_failure(user.id, NOW, 3, NOW.plus_seconds(60))
-            .await
-            .unwrap();
+        assert!(reserve(NOW, NOW.plus_seconds(60)).await.is_some());
     }
-    let later = NOW.plus_seconds(61);
-    let outcome = store
-        .record_failure(user.id, later, 3, later.plus_seconds(60))
-        .await
-        .unwrap();
-    assert_eq!(outcome.failed_count, 1);
-    assert_eq!(outcome.locked_until, None);
+    assert_eq!(reserve(NOW.plus_seconds(59), NOW).await, None, "locked");
+    let mut at = NOW.plus_seconds(61);
+    let counted = reserve(at, at.plus_seconds(60)).await.unwrap();
+    assert_eq!(
+        (
+            counted.failed_count,
+            counted.consecutive_failures,
+            counted.locked_until
+        ),
+        (1, 4, None)
+    );
     // Lockout Minutes 0: locked until an administrator unlocks.
     for _ in 0..2 {
-        store
-            .record_failure(user.id, later, 3, Timestamp::NEVER)
-            .await
-            .unwrap();
+        reserve(at, Timestamp::NEVER).await.unwrap();
     }
     let after = store.user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(after.locked_until, Some(Timestamp::NEVER));
-    assert!(after.is_locked(later.plus_seconds(10 * 365 * 24 * 3600)));
+    assert!(after.is_locked(at.plus_seconds(10 * 365 * 24 * 3600)));
+    store.unlock(user.id).await.unwrap();
+    // 100 consecutive failures across 34 expiring locks: the last one never expires.
+    let mut last = None;
+    for n in 0..HARD_LIMIT {
+        if n % 3 == 0 {
+            at = at.plus_seconds(61);
+        }
+        last = reserve(at, at.plus_seconds(60)).await;
+        assert!(last.is_some(), "attempt {n}");
+    }
+    let last = last.unwrap();
+    assert_eq!(last.consecutive_failures, HARD_LIMIT);
+    assert_eq!(last.locked_until, Some(Timestamp::NEVER));
+    assert_eq!(reserve(at.plus_seconds(365 * 24 * 3600), at).await, None);
+    store.record_success(user.id).await.unwrap();
+    assert!(reserve(at, at.plus_seconds(60)).await.is_some());
+}
+
+/// A right password before the code step is neither a failure nor a success: its
+/// attempt is given back, and a lock that its count set is lifted.
+async fn a_released_attempt_gives_its_count_back(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let lock_until = NOW.plus_seconds(60);
+    for _ in 0..2 {
+        store
+            .reserve_attempt(user.id, NOW, 3, lock_until)
+            .await
+            .unwrap();
+    }
+    // The third attempt locks; released, the lock goes with it.
+    assert!(matches!(
+        store
+            .reserve_attempt(user.id, NOW, 3, lock_until)
+            .await
+            .unwrap(),
+        Reservation::Granted(FailureOutcome {
+            failed_count: 3,
+            locked_until: Some(_),
+            ..
+        })
+    ));
+    store.release_attempt(user.id, 3).await.unwrap();
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.failed_count,
+            after.consecutive_failures,
+            after.locked_until
+        ),
+        (2, 2, None)
+    );
+    // Released after a success reset the counts: they stay at zero.
+    store
+        .reserve_attempt(user.id, NOW, 3, lock_until)
+        .await
+        .unwrap();
+    store.record_success(user.id).await.unwrap();
+    store.release_attempt(user.id, 3).await.unwrap();
+    let after = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!((after.failed_count, after.consecutive_failures), (0, 0));
 }
 
 async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb) {
