@@ -145,21 +145,33 @@ pub async fn reserve(
     origin: Origin<'_>,
 ) -> Result<Option<Attempt>, StoreError> {
     let now = ctx.now();
-    let lock_until = match settings.lockout_minutes() {
-        0 => Timestamp::NEVER,
-        minutes => now.plus_seconds(i64::from(minutes) * 60),
-    };
-    let threshold = settings.lockout_threshold();
-    match ctx
+    let reservation = ctx
         .store
-        .reserve_attempt(user.id, now, threshold, lock_until)
-        .await?
-    {
+        .reserve_attempt(
+            user.id,
+            now,
+            settings.lockout_threshold(),
+            settings.lock_until(now),
+        )
+        .await?;
+    attempt(ctx, user, settings, origin, reservation).await
+}
+
+/// The attempt of a `reservation` the store made for `user` (the hot path reserves while
+/// it reads the user: `Store::reserve_for_check`); refused: audited, `None`.
+pub async fn attempt(
+    ctx: &Context,
+    user: &User,
+    settings: &Settings,
+    origin: Origin<'_>,
+    reservation: Reservation,
+) -> Result<Option<Attempt>, StoreError> {
+    match reservation {
         Reservation::Granted(counted) => Ok(Some(Attempt {
             user: user.id,
             username: user.username.clone(),
             counted,
-            threshold,
+            threshold: settings.lockout_threshold(),
         })),
         Reservation::Refused => {
             audit_failure(ctx, Some(user), origin, REFUSED_UNCHECKED).await?;

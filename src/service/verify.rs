@@ -33,7 +33,7 @@ use crate::domain::{Device, Permission, Settings, User, Username, ValidatePassMo
 use crate::metrics::OtpCheckMethod;
 use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts, Step};
-use crate::store::{AuditEvent, SignInTransaction, StoreError};
+use crate::store::{AuditEvent, Reservation, SignInTransaction, StoreError};
 
 /// Device OTPs are 6 digits (SPEC section 2): in `password_otp` mode, the last 6
 /// characters of `pass` are the code.
@@ -179,9 +179,15 @@ impl SecondFactor {
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let stopwatch = Stopwatch::start();
-        // The settings and the user with their device in one read (the hot path).
+        // The settings, the user with their device and the attempt's reservation in one
+        // request (the hot path).
         let (settings, found) = match Username::parse(username) {
-            Ok(name) => self.ctx.store.settings_and_user_with_device(&name).await?,
+            Ok(name) => {
+                self.ctx
+                    .store
+                    .reserve_for_check(&name, self.ctx.now())
+                    .await?
+            }
             Err(_) => (self.ctx.store.settings().await?, None),
         };
         self.check_found(&stopwatch, &settings, caller, found, code, transaction)
@@ -254,27 +260,33 @@ impl SecondFactor {
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let found = match Username::parse(username) {
-            Ok(name) => self.ctx.store.user_with_confirmed_device(&name).await?,
+            Ok(name) => {
+                self.ctx
+                    .store
+                    .reserve_for_check(&name, self.ctx.now())
+                    .await?
+                    .1
+            }
             Err(_) => None,
         };
         self.check_found(stopwatch, settings, caller, found, code, transaction)
             .await
     }
 
-    /// [`SecondFactor::check`] of the user `found` (with their confirmed device), or of
-    /// an unknown user.
+    /// [`SecondFactor::check`] of the user `found` (with their confirmed device and the
+    /// reservation of this attempt, made as they were read), or of an unknown user.
     async fn check_found(
         &self,
         stopwatch: &Stopwatch,
         settings: &Settings,
         caller: &Caller,
-        found: Option<(User, Option<Device>)>,
+        found: Option<(User, Option<Device>, Reservation)>,
         code: &str,
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let ip = caller.ip.to_string();
         let origin = caller.origin(&ip, "OTP check");
-        let Some((user, device)) = found else {
+        let Some((user, device, reservation)) = found else {
             credentials::audit_failure(&self.ctx, None, origin, "unknown user").await?;
             return Err(self.fail(stopwatch, settings).await);
         };
@@ -283,7 +295,9 @@ impl SecondFactor {
             credentials::audit_failure(&self.ctx, Some(&user), origin, "inactive").await?;
             return Err(self.fail(stopwatch, settings).await);
         }
-        let Some(attempt) = credentials::reserve(&self.ctx, &user, settings, origin).await? else {
+        let Some(attempt) =
+            credentials::attempt(&self.ctx, &user, settings, origin, reservation).await?
+        else {
             return Err(self.fail(stopwatch, settings).await);
         };
         // The method of a code that was checked against something (for `/metrics`).

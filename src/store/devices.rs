@@ -8,12 +8,12 @@ use sqlx::FromRow;
 use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
 use super::group_commit::{Write, Written};
 use super::settings::{settings_from_json, settings_json_sql};
-use super::users::{UserRow, USER_COLUMNS};
+use super::users::{reserve_sql, FailureOutcome, Reservation, UserRow, USER_COLUMNS};
 use super::{corrupt, qualified, signed, unsigned, Backend, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, Settings, User, UserId,
-    Username,
+    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, SettingKey, SettingKind,
+    Settings, User, UserId, Username, HARD_LIMIT,
 };
 use crate::otp::{Algorithm, Digits, Hotp, OtpSecret, Period, Totp};
 
@@ -41,7 +41,7 @@ struct DeviceRow {
 
 /// A user row with the columns of their confirmed device, if any (a LEFT JOIN).
 #[derive(FromRow)]
-struct UserDeviceRow {
+pub(super) struct UserDeviceRow {
     #[sqlx(flatten)]
     user: UserRow,
     d_id: Option<i64>,
@@ -58,6 +58,79 @@ struct UserDeviceRow {
     /// The settings as JSON, when the query asked for them.
     #[sqlx(default)]
     settings: Option<String>,
+    /// Whether the attempt was reserved, when the query reserved one (1 or 0).
+    #[sqlx(default)]
+    reserved: Option<i64>,
+}
+
+impl std::fmt::Debug for UserDeviceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealed secret stays out of logs too.
+        f.write_str("UserDeviceRow { .. }")
+    }
+}
+
+/// What a user read after a reservation that granted says of their counts.
+fn counted(user: &User) -> FailureOutcome {
+    FailureOutcome {
+        failed_count: user.failed_count,
+        consecutive_failures: user.consecutive_failures,
+        locked_until: user.locked_until,
+    }
+}
+
+/// Lockout Threshold and Lockout Minutes as the reservation of the hot path reads them
+/// (`$3`, `$4`: their defaults; a stored row out of range counts as absent, as
+/// [`super::settings`] treats it).
+fn setting_sql(key: SettingKey, default: &str) -> String {
+    let (min, max) = match key.kind() {
+        SettingKind::Number { min, max } => (min, max),
+        _ => (0, 0),
+    };
+    format!(
+        "COALESCE((SELECT CAST(value AS INTEGER) FROM settings WHERE key = '{}' \
+         AND CAST(value AS INTEGER) BETWEEN {min} AND {max}), {default})",
+        key.name()
+    )
+}
+
+/// SQLite's hot path of an OTP check, one request to the database inside the group
+/// commit: the attempt's reservation for the active user named `$1` (with the settings'
+/// Lockout Threshold and Lockout Minutes), then the user with their confirmed device, the
+/// settings, and whether the reservation was granted (`changes()` of the update).
+fn reserve_and_read_sql() -> String {
+    let minutes = setting_sql(SettingKey::LockoutMinutes, "$4");
+    let reserve = reserve_sql(
+        "username = $1 AND active = 1",
+        &setting_sql(SettingKey::LockoutThreshold, "$3"),
+        &format!("CASE WHEN {minutes} = 0 THEN $6 ELSE $2 + {minutes} * 60000 END"),
+    );
+    let read = user_device_sql_with(&format!(
+        ", {} AS settings, changes() AS reserved",
+        settings_json_sql(Backend::Sqlite)
+    ));
+    format!("{reserve}; {read}")
+}
+
+/// Runs [`reserve_and_read_sql`] (in the group commit writer's transaction).
+pub(super) async fn reserve_and_read(
+    conn: &mut sqlx::AnyConnection,
+    username: &str,
+    now: Timestamp,
+) -> StoreResult<Option<UserDeviceRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(reserve_and_read_sql);
+    let defaults = Settings::default();
+    // `fetch_all`: the rows of every statement of the request (the update has none).
+    let rows: Vec<UserDeviceRow> = sqlx::query_as(SQL.as_str())
+        .bind(username)
+        .bind(now.millis())
+        .bind(i64::from(defaults.lockout_threshold()))
+        .bind(i64::from(defaults.lockout_minutes()))
+        .bind(i64::from(HARD_LIMIT))
+        .bind(Timestamp::NEVER.millis())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().next_back())
 }
 
 /// A user by name (`$1`) with their confirmed device; with `settings`, also that scalar
@@ -70,8 +143,13 @@ fn user_device_sql(settings: Option<&str>) -> String {
     let settings = settings
         .map(|sql| format!(", {sql} AS settings"))
         .unwrap_or_default();
+    user_device_sql_with(&settings)
+}
+
+/// [`user_device_sql`] with `extra` columns (each after a comma).
+fn user_device_sql_with(extra: &str) -> String {
     format!(
-        "SELECT {}, {}{settings} FROM users u \
+        "SELECT {}, {}{extra} FROM users u \
          LEFT JOIN devices d ON d.user_id = u.id AND d.state = 'confirmed' \
          WHERE u.username = $1",
         qualified(USER_COLUMNS, "u", false),
@@ -249,6 +327,61 @@ impl Store {
         };
         let json = row.settings.take().ok_or_else(|| corrupt("settings"))?;
         Ok((settings_from_json(&json)?, Some(self.user_and_device(row)?)))
+    }
+
+    /// The hot path of an OTP check: the settings in force, the user by name with their
+    /// confirmed device, and the reservation of the attempt at their code (see
+    /// [`Store::reserve_attempt`]; an inactive user's is refused). SQLite: one request,
+    /// in the group commit writer's order and durable before the answer; PostgreSQL: the
+    /// read, then the reservation's conditional `UPDATE`. For an unknown user the
+    /// settings take a second query.
+    pub async fn reserve_for_check(
+        &self,
+        username: &Username,
+        now: Timestamp,
+    ) -> StoreResult<(Settings, Option<(User, Option<Device>, Reservation)>)> {
+        let Some(group) = &self.group else {
+            let (settings, found) = self.settings_and_user_with_device(username).await?;
+            let Some((user, device)) = found else {
+                return Ok((settings, None));
+            };
+            let reservation = match user.active {
+                true => {
+                    self.reserve_attempt(
+                        user.id,
+                        now,
+                        settings.lockout_threshold(),
+                        settings.lock_until(now),
+                    )
+                    .await?
+                }
+                false => Reservation::Refused,
+            };
+            return Ok((settings, Some((user, device, reservation))));
+        };
+        let write = Write::ReserveAndRead {
+            username: username.as_str().to_owned(),
+            now,
+        };
+        let row = match group.write(write).await? {
+            Written::ReservedRow(row) => row,
+            other => return Err(corrupt(&format!("unexpected write result {other:?}"))),
+        };
+        let Some(mut row) = row else {
+            return Ok((self.settings().await?, None));
+        };
+        let json = row.settings.take().ok_or_else(|| corrupt("settings"))?;
+        let reserved = row.reserved;
+        let (user, device) = self.user_and_device(row)?;
+        let reservation = match reserved {
+            Some(1) => Reservation::Granted(counted(&user)),
+            Some(0) => Reservation::Refused,
+            _ => return Err(corrupt("reservation")),
+        };
+        Ok((
+            settings_from_json(&json)?,
+            Some((user, device, reservation)),
+        ))
     }
 
     fn user_and_device(&self, row: UserDeviceRow) -> StoreResult<(User, Option<Device>)> {

@@ -23,7 +23,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{insert_audit, NewAuditEntry};
-use super::devices::consume;
+use super::devices::{consume, reserve_and_read, UserDeviceRow};
 use super::users::{update_release, update_reserve, update_unlock, Reservation};
 use super::{Backend, StoreError, StoreResult};
 use crate::clock::Timestamp;
@@ -58,6 +58,12 @@ pub(super) enum Write {
         threshold: u32,
         lock_until: Timestamp,
     },
+    /// The hot path of an OTP check: reserves the attempt of the user named `username`
+    /// and reads them with their device and the settings.
+    ReserveAndRead {
+        username: String,
+        now: Timestamp,
+    },
     /// Gives a granted attempt back.
     Release {
         user: UserId,
@@ -74,6 +80,7 @@ pub(super) enum Written {
     /// A consume: whether the code was accepted (the conditional update changed a row).
     Consumed(bool),
     Reserved(Reservation),
+    ReservedRow(Option<UserDeviceRow>),
     /// An audit entry, a release or an unlock; `false`: the row to change did not exist.
     Done(bool),
 }
@@ -198,6 +205,9 @@ async fn apply(conn: &mut AnyConnection, batch: &[Job]) -> StoreResult<Vec<Store
             } => update_reserve(&mut tx, *user, *now, *threshold, *lock_until)
                 .await
                 .map(Written::Reserved),
+            Write::ReserveAndRead { username, now } => reserve_and_read(&mut tx, username, *now)
+                .await
+                .map(Written::ReservedRow),
             Write::Release { user, threshold } => update_release(&mut tx, *user, *threshold)
                 .await
                 .map(Written::Done),

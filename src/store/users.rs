@@ -389,10 +389,28 @@ fn escape_like(text: &str) -> String {
     out
 }
 
-/// The reservation's one statement (see [`Store::reserve_attempt`]). The `WHERE` refuses
-/// a locked account; a lock that has expired starts a new count toward the threshold
-/// (but not toward the hard limit). Every expression reads the row as it was before
-/// this update.
+/// The reservation rule as one `UPDATE` of the users `filter` matches (see
+/// [`Store::reserve_attempt`]): the `WHERE` refuses a locked account; a lock that has
+/// expired starts a new count toward the threshold (but not toward the hard limit).
+/// `threshold` and `lock_until` are SQL expressions; `$2` is now, `$5` the hard limit and
+/// `$6` [`Timestamp::NEVER`]. Every expression reads the row as it was before the update.
+pub(super) fn reserve_sql(filter: &str, threshold: &str, lock_until: &str) -> String {
+    let count = "CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_count + 1 END";
+    format!(
+        "UPDATE users SET \
+           failed_count = {count}, \
+           consecutive_failures = consecutive_failures + 1, \
+           locked_until = CASE \
+               WHEN consecutive_failures + 1 >= $5 THEN $6 \
+               WHEN ({count}) >= {threshold} THEN {lock_until} \
+               ELSE NULL END, \
+           updated_at = $2 \
+         WHERE {filter} AND (locked_until IS NULL OR locked_until <= $2) \
+           AND consecutive_failures < $5"
+    )
+}
+
+/// The reservation's one statement for user `id` (see [`Store::reserve_attempt`]).
 pub(super) async fn update_reserve(
     conn: &mut sqlx::AnyConnection,
     id: UserId,
@@ -400,37 +418,43 @@ pub(super) async fn update_reserve(
     threshold: u32,
     lock_until: Timestamp,
 ) -> StoreResult<Reservation> {
-    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-        "UPDATE users SET \
-           failed_count = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_count + 1 END, \
-           consecutive_failures = consecutive_failures + 1, \
-           locked_until = CASE \
-               WHEN consecutive_failures + 1 >= $5 THEN $6 \
-               WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_count + 1 END) >= $3 \
-                    THEN $4 \
-               ELSE NULL END, \
-           updated_at = $2 \
-         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
-           AND consecutive_failures < $5 \
-         RETURNING failed_count, consecutive_failures, locked_until",
-    )
-    .bind(id.0)
-    .bind(now.millis())
-    .bind(i64::from(threshold))
-    .bind(lock_until.millis())
-    .bind(i64::from(HARD_LIMIT))
-    .bind(Timestamp::NEVER.millis())
-    .fetch_optional(&mut *conn)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} RETURNING failed_count, consecutive_failures, locked_until",
+            reserve_sql("id = $1", "$3", "$4")
+        )
+    });
+    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(SQL.as_str())
+        .bind(id.0)
+        .bind(now.millis())
+        .bind(i64::from(threshold))
+        .bind(lock_until.millis())
+        .bind(i64::from(HARD_LIMIT))
+        .bind(Timestamp::NEVER.millis())
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some((count, consecutive, locked_until)) = row else {
         return Ok(Reservation::Refused);
     };
-    Ok(Reservation::Granted(FailureOutcome {
+    Ok(Reservation::Granted(failure_outcome(
+        count,
+        consecutive,
+        locked_until,
+    )?))
+}
+
+/// The counts as read from a row.
+pub(super) fn failure_outcome(
+    count: i64,
+    consecutive: i64,
+    locked_until: Option<i64>,
+) -> StoreResult<FailureOutcome> {
+    Ok(FailureOutcome {
         failed_count: u32::try_from(count).map_err(|_| corrupt("failed count"))?,
         consecutive_failures: u32::try_from(consecutive)
             .map_err(|_| corrupt("consecutive failures"))?,
         locked_until: locked_until.map(Timestamp::from_millis),
-    }))
+    })
 }
 
 /// The release's one statement (see [`Store::release_attempt`]); whether the user exists.
