@@ -364,7 +364,7 @@ impl Store {
             now,
         };
         let row = match group.write(write).await? {
-            Written::ReservedRow(row) => row,
+            Written::ReservedRow(row) => row.map(|row| *row),
             other => return Err(corrupt(&format!("unexpected write result {other:?}"))),
         };
         let Some(mut row) = row else {

@@ -80,7 +80,8 @@ pub(super) enum Written {
     /// A consume: whether the code was accepted (the conditional update changed a row).
     Consumed(bool),
     Reserved(Reservation),
-    ReservedRow(Option<UserDeviceRow>),
+    /// Boxed: a row is large beside the other answers.
+    ReservedRow(Option<Box<UserDeviceRow>>),
     /// An audit entry, a release or an unlock; `false`: the row to change did not exist.
     Done(bool),
 }
@@ -207,7 +208,7 @@ async fn apply(conn: &mut AnyConnection, batch: &[Job]) -> StoreResult<Vec<Store
                 .map(Written::Reserved),
             Write::ReserveAndRead { username, now } => reserve_and_read(&mut tx, username, *now)
                 .await
-                .map(Written::ReservedRow),
+                .map(|row| Written::ReservedRow(row.map(Box::new))),
             Write::Release { user, threshold } => update_release(&mut tx, *user, *threshold)
                 .await
                 .map(Written::Done),

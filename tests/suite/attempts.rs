@@ -457,7 +457,7 @@ async fn the_right_code_among_49_wrong_ones(app: &TestApp, runs: usize) {
         let name = format!("nurse{run}");
         let totp = device_user(app, &name).await;
         let mut codes = wrong_codes(app, &totp, 49);
-        let at = rand::thread_rng().gen_range(0..50);
+        let at = rand::rngs::OsRng.gen_range(0..50);
         codes.insert(at, app.totp_now(&totp));
         let answers = all_at_once(50, |i| {
             post(
