@@ -1,8 +1,8 @@
 //! IP Settings: acceptable IP rules and the "In Network" test (SPEC sections 1 and 3).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// A rule's network: one IPv4/IPv6 address or a CIDR range, always in canonical form
 /// (`10.1.0.0/16`, `2001:db8::/32`; a single address is `/32` or `/128`), so two ways of
@@ -21,6 +21,16 @@ pub enum IpNetworkError {
 }
 
 impl IpNetwork {
+    /// The loopback networks, `127.0.0.0/8` and `::1/128`: the default readers of
+    /// `/metrics`. Built here because the field is private (no host bits, so valid).
+    pub const LOOPBACK: [Self; 2] = [
+        Self(IpNet::V4(Ipv4Net::new_assert(
+            Ipv4Addr::new(127, 0, 0, 0),
+            8,
+        ))),
+        Self(IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128))),
+    ];
+
     pub fn parse(text: &str) -> Result<Self, IpNetworkError> {
         let text = text.trim();
         if text.is_empty() {
@@ -60,6 +70,15 @@ impl IpNetwork {
 impl std::fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// [`IpNetwork::parse`], so that `"10.0.0.0/8".parse()` gives the same canonical network.
+impl std::str::FromStr for IpNetwork {
+    type Err = IpNetworkError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
     }
 }
 
@@ -182,6 +201,16 @@ mod tests {
             "rule without Bypass 2FA"
         );
         assert!(!in_network(true, ip("10.20.3.4"), &[]), "no rules");
+    }
+
+    #[test]
+    fn loopback_networks_and_from_str_are_the_parsed_networks() {
+        assert_eq!(
+            IpNetwork::LOOPBACK.map(|network| network.to_string()),
+            ["127.0.0.0/8", "::1/128"]
+        );
+        assert_eq!("10.0.0.5".parse(), IpNetwork::parse("10.0.0.5/32"));
+        assert!("10.0.0.1/8".parse::<IpNetwork>().is_err());
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl SecondFactor {
                 .config
                 .validate_clients
                 .iter()
-                .any(|net| net.contains(&ip))
+                .any(|net| net.contains(ip))
         {
             return Ok(Caller { ip, actor: None });
         }

@@ -5,14 +5,14 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-use ipnet::IpNet;
 
 use crate::domain::ip::canonical_address;
+use crate::domain::IpNetwork;
 
 /// Resolves the client address of a request that arrived from `peer`.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNetwork]) -> IpAddr {
     let peer = canonical_address(peer);
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(*ip));
     if !trusted(&peer) {
         return peer;
     }
@@ -52,8 +52,8 @@ mod tests {
         map
     }
 
-    fn proxies() -> Vec<IpNet> {
-        vec!["10.0.0.0/24".parse().unwrap(), "::1/128".parse().unwrap()]
+    fn proxies() -> Vec<IpNetwork> {
+        vec!["10.0.0.0/24".parse().unwrap(), "::1".parse().unwrap()]
     }
 
     #[test]

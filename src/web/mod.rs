@@ -35,11 +35,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ipnet::IpNet;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use self::return_to::{DomainName, ReturnPolicy};
+use crate::domain::IpNetwork;
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
@@ -50,12 +50,12 @@ pub struct AppState {
     pub signin: SignIn,
     pub admin: Admin,
     pub verify: SecondFactor,
-    pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub trusted_proxies: Arc<Vec<IpNetwork>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
     pub forward_auth: Arc<ForwardAuth>,
     /// Who may read `/metrics` (`--metrics-client`).
-    pub metrics_clients: Arc<Vec<IpNet>>,
+    pub metrics_clients: Arc<Vec<IpNetwork>>,
 }
 
 /// Forward-auth and cookie settings from the command line.
@@ -144,7 +144,7 @@ async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
     ClientIp(ip): ClientIp,
 ) -> Response {
-    if !state.metrics_clients.iter().any(|net| net.contains(&ip)) {
+    if !state.metrics_clients.iter().any(|net| net.contains(ip)) {
         return (
             StatusCode::FORBIDDEN,
             "not a metrics client (--metrics-client)\n",
