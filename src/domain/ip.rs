@@ -94,6 +94,46 @@ pub fn canonical_address(address: IpAddr) -> IpAddr {
     }
 }
 
+/// The client of a request, as the web layer resolved it (SPEC section 4, "Client IP").
+///
+/// `Unknown` is what a trusted proxy leaves when the `X-Forwarded-For` hop that names
+/// the client cannot be parsed: the proxy vouches for someone, but not for whom. Falling
+/// back to the proxy's own address would put anyone behind a proxy that sits in a bypass
+/// network in network, so an unknown client is in no network at all and is audited as
+/// `unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientAddress {
+    Known(IpAddr),
+    Unknown,
+}
+
+impl ClientAddress {
+    /// A known client, in canonical form (`::ffff:a.b.c.d` is `a.b.c.d`).
+    pub fn known(address: IpAddr) -> Self {
+        Self::Known(canonical_address(address))
+    }
+
+    /// Whether the client is in one of `networks`. An unknown client is in none: every
+    /// network check (bypass, `--validate-client`, `--metrics-client`) refuses it.
+    pub fn is_in(self, networks: &[IpNetwork]) -> bool {
+        match self {
+            Self::Known(address) => networks.iter().any(|network| network.contains(address)),
+            Self::Unknown => false,
+        }
+    }
+}
+
+/// The address, or `unknown`: the text the audit log, sessions and sign-in transactions
+/// keep.
+impl std::fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Known(address) => address.fmt(f),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 /// An Acceptable IP Rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpRule {
@@ -103,7 +143,11 @@ pub struct IpRule {
 }
 
 /// "In Network": bypass is enabled and the client address matches a rule with Bypass 2FA.
-pub fn in_network(bypass_enabled: bool, client: IpAddr, rules: &[IpRule]) -> bool {
+/// An unknown client is never in network.
+pub fn in_network(bypass_enabled: bool, client: ClientAddress, rules: &[IpRule]) -> bool {
+    let ClientAddress::Known(client) = client else {
+        return false;
+    };
     bypass_enabled
         && rules
             .iter()
@@ -122,8 +166,9 @@ mod tests {
         }
     }
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
+    /// As given: `in_network` must match IPv4-mapped clients itself.
+    fn ip(text: &str) -> ClientAddress {
+        ClientAddress::Known(text.parse().unwrap())
     }
 
     #[test]
@@ -201,6 +246,25 @@ mod tests {
             "rule without Bypass 2FA"
         );
         assert!(!in_network(true, ip("10.20.3.4"), &[]), "no rules");
+    }
+
+    #[test]
+    fn an_unknown_client_is_in_no_network_and_shows_as_unknown() {
+        let rules = [rule("0.0.0.0/0", true), rule("::/0", true)];
+        assert!(in_network(true, ip("10.20.3.4"), &rules));
+        assert!(!in_network(true, ClientAddress::Unknown, &rules));
+        let everything = [
+            IpNetwork::parse("0.0.0.0/0").unwrap(),
+            IpNetwork::parse("::/0").unwrap(),
+        ];
+        assert!(ip("10.20.3.4").is_in(&everything));
+        assert!(!ClientAddress::Unknown.is_in(&everything));
+        assert!(!ip("10.20.3.4").is_in(&[]));
+        assert_eq!(ClientAddress::Unknown.to_string(), "unknown");
+        let mapped = ClientAddress::known("::ffff:10.0.0.1".parse().unwrap());
+        assert_eq!(mapped, ip("10.0.0.1"));
+        assert_eq!(mapped.to_string(), "10.0.0.1");
+        assert_eq!(ip("2001:db8::1").to_string(), "2001:db8::1");
     }
 
     #[test]
