@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
-
+use crate::domain::{IpNetwork, IpNetworkError};
 use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
 use crate::store::{KeySource, StoreOptions};
 use crate::web::return_to::{host_of, DomainName, DomainNameError};
@@ -118,17 +117,47 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// The loopback networks: the default readers of `/metrics`.
-const LOOPBACK: [IpNet; 2] = [
-    IpNet::V4(ipnet::Ipv4Net::new_assert(
-        std::net::Ipv4Addr::new(127, 0, 0, 0),
-        8,
-    )),
-    IpNet::V6(ipnet::Ipv6Net::new_assert(
-        std::net::Ipv6Addr::LOCALHOST,
-        128,
-    )),
-];
+/// The value parser of the network flags (`--trusted-proxy`, `--validate-client`,
+/// `--metrics-client`): [`IpNetwork::parse`], the parser of IP rules, so that a flag means
+/// what the same text means as a rule. A bare address is that one address (`/32`,
+/// `/128`); a CIDR with host bits (`10.0.0.1/8`) is refused rather than widened to its
+/// network, since the operator may have meant the one address. The message names the
+/// flag (also when the value came from its `TWOSTEP_*` variable, which clap does not say).
+#[derive(Clone, Copy, Debug)]
+pub struct NetworkFlag;
+
+impl clap::builder::TypedValueParser for NetworkFlag {
+    type Value = IpNetwork;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<IpNetwork, clap::Error> {
+        let text = value.to_string_lossy();
+        IpNetwork::parse(&text).map_err(|error| {
+            let flag = arg
+                .and_then(clap::Arg::get_long)
+                .map_or_else(|| "a network".to_owned(), |long| format!("--{long}"));
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{}\n", network_flag_message(&flag, &error)),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// `--trusted-proxy 10.0.0.1/8: host bits are set; the network is 10.0.0.0/8`.
+fn network_flag_message(flag: &str, error: &IpNetworkError) -> String {
+    match error {
+        IpNetworkError::HostBitsSet { given, network } => {
+            format!("{flag} {given}: host bits are set; the network is {network}")
+        }
+        IpNetworkError::Empty | IpNetworkError::Invalid(_) => format!("{flag}: {error}"),
+    }
+}
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
@@ -140,24 +169,27 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
 
-    /// A reverse proxy (address or CIDR) whose `X-Forwarded-For` is trusted; repeatable,
-    /// or comma-separated in the environment variable.
+    /// A reverse proxy (an address, or a CIDR without host bits) whose `X-Forwarded-For`
+    /// is trusted; repeatable, or comma-separated in the environment variable.
     #[arg(
         long = "trusted-proxy",
         env = "TWOSTEP_TRUSTED_PROXY",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = NetworkFlag
     )]
-    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: Vec<IpNetwork>,
 
-    /// A network (address or CIDR) whose systems may call privacyIDEA's `/validate/check`
-    /// without an API token; repeatable, or comma-separated in the environment variable.
+    /// A network (an address, or a CIDR without host bits) whose systems may call
+    /// privacyIDEA's `/validate/check` without an API token; repeatable, or
+    /// comma-separated in the environment variable.
     /// Without any, only callers with a `verify_otp` API token may.
     #[arg(
         long = "validate-client",
         env = "TWOSTEP_VALIDATE_CLIENT",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = NetworkFlag
     )]
-    pub validate_clients: Vec<IpNet>,
+    pub validate_clients: Vec<IpNetwork>,
 
     /// The URL users reach twostep at, e.g. `https://signin.hospital.example`; with https,
     /// cookies are marked Secure.
@@ -216,15 +248,16 @@ pub struct ServeArgs {
     )]
     pub redirect_domains: Vec<String>,
 
-    /// Networks allowed to read `/metrics` (address or CIDR); repeatable, or
-    /// comma-separated in the environment variable.
+    /// Networks allowed to read `/metrics` (an address, or a CIDR without host bits);
+    /// repeatable, or comma-separated in the environment variable.
     #[arg(
         long = "metrics-client",
         env = "TWOSTEP_METRICS_CLIENT",
         value_delimiter = ',',
+        value_parser = NetworkFlag,
         default_value = "127.0.0.0/8,::1/128"
     )]
-    pub metrics_clients: Vec<IpNet>,
+    pub metrics_clients: Vec<IpNetwork>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,7 +299,7 @@ impl ServeArgs {
             db_max_connections: None,
             cookie_domain: None,
             redirect_domains: Vec::new(),
-            metrics_clients: LOOPBACK.to_vec(),
+            metrics_clients: IpNetwork::LOOPBACK.to_vec(),
         }
     }
 
@@ -498,27 +531,143 @@ mod tests {
         ));
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("twostep").chain(args.iter().copied()))
+            .map(|cli| cli.serve)
+    }
+
+    fn networks(texts: &[&str]) -> Vec<IpNetwork> {
+        texts
+            .iter()
+            .map(|text| IpNetwork::parse(text).unwrap())
+            .collect()
+    }
+
+    /// Each network flag, its field, and an environment variable of these tests only: the
+    /// real `TWOSTEP_*` names are read by every test that parses the command line.
+    const NETWORK_FLAGS: [(&str, &str, &str); 3] = [
+        (
+            "--trusted-proxy",
+            "trusted_proxies",
+            "TWOSTEP_CONFIG_TEST_TRUSTED_PROXY",
+        ),
+        (
+            "--validate-client",
+            "validate_clients",
+            "TWOSTEP_CONFIG_TEST_VALIDATE_CLIENT",
+        ),
+        (
+            "--metrics-client",
+            "metrics_clients",
+            "TWOSTEP_CONFIG_TEST_METRICS_CLIENT",
+        ),
+    ];
+
+    fn networks_of(args: &ServeArgs, flag: &str) -> Vec<IpNetwork> {
+        match flag {
+            "--trusted-proxy" => args.trusted_proxies.clone(),
+            "--validate-client" => args.validate_clients.clone(),
+            _ => args.metrics_clients.clone(),
+        }
+    }
+
     #[test]
     fn metrics_are_for_loopback_unless_told_otherwise() {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        let parsed = Cli::try_parse_from(["twostep"]).unwrap().serve;
-        assert_eq!(parsed.metrics_clients, LOOPBACK.to_vec());
+        let parsed = parse(&[]).unwrap();
+        assert_eq!(parsed.metrics_clients, IpNetwork::LOOPBACK.to_vec());
         assert_eq!(
             ServeArgs::with_data_dir(PathBuf::from("d")).metrics_clients,
-            LOOPBACK.to_vec()
+            IpNetwork::LOOPBACK.to_vec()
         );
-        let set = Cli::try_parse_from(["twostep", "--metrics-client", "10.9.0.0/16"])
-            .unwrap()
-            .serve;
-        assert_eq!(
-            set.metrics_clients,
-            vec!["10.9.0.0/16".parse::<IpNet>().unwrap()]
-        );
+        let set = parse(&["--metrics-client", "10.9.0.0/16"]).unwrap();
+        assert_eq!(set.metrics_clients, networks(&["10.9.0.0/16"]));
+    }
+
+    #[test]
+    fn network_flags_take_a_bare_address_as_that_one_address() {
+        for (flag, _, _) in NETWORK_FLAGS {
+            let v4 = parse(&[flag, "10.0.0.5"]).unwrap();
+            assert_eq!(networks_of(&v4, flag), networks(&["10.0.0.5/32"]), "{flag}");
+            let v6 = parse(&[flag, "2001:DB8::1"]).unwrap();
+            assert_eq!(
+                networks_of(&v6, flag),
+                networks(&["2001:db8::1/128"]),
+                "{flag}"
+            );
+            let several = parse(&[flag, "10.0.0.5,10.1.0.0/16", flag, "::ffff:10.2.0.7"]).unwrap();
+            assert_eq!(
+                networks_of(&several, flag),
+                networks(&["10.0.0.5/32", "10.1.0.0/16", "10.2.0.7/32"]),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_flags_refuse_host_bits_naming_the_flag_and_the_network() {
+        for (flag, _, _) in NETWORK_FLAGS {
+            let error = parse(&[flag, "10.0.0.1/8"]).err().unwrap();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!(
+                    "{flag} 10.0.0.1/8: host bits are set; the network is 10.0.0.0/8"
+                )),
+                "{message}"
+            );
+            let message = parse(&[flag, "2001:db8::1/32"]).err().unwrap().to_string();
+            assert!(
+                message.contains(&format!(
+                    "{flag} 2001:db8::1/32: host bits are set; the network is 2001:db8::/32"
+                )),
+                "{message}"
+            );
+            let message = parse(&[flag, "proxy.example"]).err().unwrap().to_string();
+            assert!(
+                message.contains(&format!("{flag}: \"proxy.example\" is not an IPv4/IPv6")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_flags_read_their_environment_variables_the_same_way() {
+        use clap::{CommandFactory, FromArgMatches};
+        // clap reads a variable when the command is built, so each value gets its own
+        // command; the variable is one of these tests', on its own.
+        let parse_env = |field: &str, variable: &'static str, value: &str| {
+            std::env::set_var(variable, value);
+            let matches = Cli::command()
+                .mut_arg(field, |arg| arg.env(variable))
+                .try_get_matches_from(["twostep"]);
+            std::env::remove_var(variable);
+            matches.and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| cli.serve))
+        };
+        for (flag, field, variable) in NETWORK_FLAGS {
+            let parsed = parse_env(field, variable, "10.0.0.5,2001:db8::1,10.1.0.0/16").unwrap();
+            assert_eq!(
+                networks_of(&parsed, flag),
+                networks(&["10.0.0.5/32", "2001:db8::1/128", "10.1.0.0/16"]),
+                "{variable}"
+            );
+            let message = parse_env(field, variable, "10.0.0.5,10.0.0.1/8")
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                message.contains(&format!(
+                    "{flag} 10.0.0.1/8: host bits are set; the network is 10.0.0.0/8"
+                )),
+                "{message}"
+            );
+        }
     }
 
     #[test]

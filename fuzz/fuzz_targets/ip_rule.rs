@@ -2,7 +2,8 @@
 //! panics; a parsed network is canonical (its text parses back to itself, no host bits),
 //! error messages stay short (bad input is echoed only as a prefix), and `contains` /
 //! `in_network` agree with an independent prefix comparison for an arbitrary client
-//! address, IPv4-mapped IPv6 clients counting as IPv4 (`canonical_address`).
+//! address, IPv4-mapped IPv6 clients counting as IPv4 (`canonical_address`); an unknown
+//! client is never in network.
 #![no_main]
 
 use std::net::IpAddr;
@@ -10,7 +11,7 @@ use std::net::IpAddr;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use twostep::domain::ip::canonical_address;
-use twostep::domain::{in_network, IpNetwork, IpRule};
+use twostep::domain::{in_network, ClientAddress, IpNetwork, IpRule};
 
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
@@ -67,10 +68,15 @@ fuzz_target!(|input: Input<'_>| {
         note: String::new(),
     }];
     assert_eq!(
-        in_network(input.bypass_enabled, input.client, &rules),
+        in_network(
+            input.bypass_enabled,
+            ClientAddress::Known(input.client),
+            &rules
+        ),
         input.bypass_enabled && input.bypass_2fa && expected
     );
-    assert!(!in_network(true, input.client, &[]));
+    assert!(!in_network(true, ClientAddress::Known(input.client), &[]));
+    assert!(!in_network(true, ClientAddress::Unknown, &rules));
 });
 
 /// The address as a left-aligned 128-bit number.

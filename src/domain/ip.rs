@@ -1,8 +1,8 @@
 //! IP Settings: acceptable IP rules and the "In Network" test (SPEC sections 1 and 3).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// A rule's network: one IPv4/IPv6 address or a CIDR range, always in canonical form
 /// (`10.1.0.0/16`, `2001:db8::/32`; a single address is `/32` or `/128`), so two ways of
@@ -21,6 +21,16 @@ pub enum IpNetworkError {
 }
 
 impl IpNetwork {
+    /// The loopback networks, `127.0.0.0/8` and `::1/128`: the default readers of
+    /// `/metrics`. Built here because the field is private (no host bits, so valid).
+    pub const LOOPBACK: [Self; 2] = [
+        Self(IpNet::V4(Ipv4Net::new_assert(
+            Ipv4Addr::new(127, 0, 0, 0),
+            8,
+        ))),
+        Self(IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128))),
+    ];
+
     pub fn parse(text: &str) -> Result<Self, IpNetworkError> {
         let text = text.trim();
         if text.is_empty() {
@@ -63,6 +73,15 @@ impl std::fmt::Display for IpNetwork {
     }
 }
 
+/// [`IpNetwork::parse`], so that `"10.0.0.0/8".parse()` gives the same canonical network.
+impl std::str::FromStr for IpNetwork {
+    type Err = IpNetworkError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
 /// IPv4 clients seen on a dual-stack socket arrive as `::ffff:a.b.c.d`; rules are written
 /// for `a.b.c.d`.
 pub fn canonical_address(address: IpAddr) -> IpAddr {
@@ -75,6 +94,46 @@ pub fn canonical_address(address: IpAddr) -> IpAddr {
     }
 }
 
+/// The client of a request, as the web layer resolved it (SPEC section 4, "Client IP").
+///
+/// `Unknown` is what a trusted proxy leaves when the `X-Forwarded-For` hop that names
+/// the client cannot be parsed: the proxy vouches for someone, but not for whom. Falling
+/// back to the proxy's own address would put anyone behind a proxy that sits in a bypass
+/// network in network, so an unknown client is in no network at all and is audited as
+/// `unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientAddress {
+    Known(IpAddr),
+    Unknown,
+}
+
+impl ClientAddress {
+    /// A known client, in canonical form (`::ffff:a.b.c.d` is `a.b.c.d`).
+    pub fn known(address: IpAddr) -> Self {
+        Self::Known(canonical_address(address))
+    }
+
+    /// Whether the client is in one of `networks`. An unknown client is in none: every
+    /// network check (bypass, `--validate-client`, `--metrics-client`) refuses it.
+    pub fn is_in(self, networks: &[IpNetwork]) -> bool {
+        match self {
+            Self::Known(address) => networks.iter().any(|network| network.contains(address)),
+            Self::Unknown => false,
+        }
+    }
+}
+
+/// The address, or `unknown`: the text the audit log, sessions and sign-in transactions
+/// keep.
+impl std::fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Known(address) => address.fmt(f),
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 /// An Acceptable IP Rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpRule {
@@ -84,7 +143,11 @@ pub struct IpRule {
 }
 
 /// "In Network": bypass is enabled and the client address matches a rule with Bypass 2FA.
-pub fn in_network(bypass_enabled: bool, client: IpAddr, rules: &[IpRule]) -> bool {
+/// An unknown client is never in network.
+pub fn in_network(bypass_enabled: bool, client: ClientAddress, rules: &[IpRule]) -> bool {
+    let ClientAddress::Known(client) = client else {
+        return false;
+    };
     bypass_enabled
         && rules
             .iter()
@@ -103,8 +166,9 @@ mod tests {
         }
     }
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
+    /// As given: `in_network` must match IPv4-mapped clients itself.
+    fn ip(text: &str) -> ClientAddress {
+        ClientAddress::Known(text.parse().unwrap())
     }
 
     #[test]
@@ -182,6 +246,35 @@ mod tests {
             "rule without Bypass 2FA"
         );
         assert!(!in_network(true, ip("10.20.3.4"), &[]), "no rules");
+    }
+
+    #[test]
+    fn an_unknown_client_is_in_no_network_and_shows_as_unknown() {
+        let rules = [rule("0.0.0.0/0", true), rule("::/0", true)];
+        assert!(in_network(true, ip("10.20.3.4"), &rules));
+        assert!(!in_network(true, ClientAddress::Unknown, &rules));
+        let everything = [
+            IpNetwork::parse("0.0.0.0/0").unwrap(),
+            IpNetwork::parse("::/0").unwrap(),
+        ];
+        assert!(ip("10.20.3.4").is_in(&everything));
+        assert!(!ClientAddress::Unknown.is_in(&everything));
+        assert!(!ip("10.20.3.4").is_in(&[]));
+        assert_eq!(ClientAddress::Unknown.to_string(), "unknown");
+        let mapped = ClientAddress::known("::ffff:10.0.0.1".parse().unwrap());
+        assert_eq!(mapped, ip("10.0.0.1"));
+        assert_eq!(mapped.to_string(), "10.0.0.1");
+        assert_eq!(ip("2001:db8::1").to_string(), "2001:db8::1");
+    }
+
+    #[test]
+    fn loopback_networks_and_from_str_are_the_parsed_networks() {
+        assert_eq!(
+            IpNetwork::LOOPBACK.map(|network| network.to_string()),
+            ["127.0.0.0/8", "::1/128"]
+        );
+        assert_eq!("10.0.0.5".parse(), IpNetwork::parse("10.0.0.5/32"));
+        assert!("10.0.0.1/8".parse::<IpNetwork>().is_err());
     }
 
     #[test]

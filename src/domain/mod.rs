@@ -13,7 +13,7 @@ pub use device::{
     new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
     Use2fa,
 };
-pub use ip::{in_network, IpNetwork, IpNetworkError, IpRule};
+pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };

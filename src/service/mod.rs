@@ -40,7 +40,7 @@ pub struct ServiceConfig {
     pub public_url: Option<String>,
     /// Networks whose systems may call `/validate/check` without an API token
     /// (`--validate-client`).
-    pub validate_clients: Vec<ipnet::IpNet>,
+    pub validate_clients: Vec<crate::domain::IpNetwork>,
 }
 
 impl Default for ServiceConfig {

@@ -6,8 +6,6 @@
 //! account, wrong or expired code) gives the same [`SignInError::InvalidCredentials`], no
 //! sooner than Failure Delay after the request began.
 
-use std::net::IpAddr;
-
 use rand::rngs::OsRng;
 
 use super::credentials::{self, CodeRefused, Origin};
@@ -16,7 +14,7 @@ use super::emailed::{self, Check, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::{in_network, OtpMethod, PromptMode, Role, Settings, User};
+use crate::domain::{in_network, ClientAddress, OtpMethod, PromptMode, Role, Settings, User};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
@@ -237,12 +235,12 @@ impl SignIn {
     }
 
     /// The password step. `client_ip` is the resolved client address (see the web
-    /// layer's trusted-proxy rule).
+    /// layer's trusted-proxy rule); an unknown one is never in network.
     pub async fn password(
         &self,
         username: &str,
         password: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddress,
     ) -> SignInResult {
         let stopwatch = Stopwatch::start();
         let settings = self.ctx.store.settings().await?;
@@ -801,7 +799,7 @@ impl SignIn {
     pub async fn authorize(
         &self,
         credential: Credential<'_>,
-        client_ip: IpAddr,
+        client_ip: ClientAddress,
     ) -> Result<(User, Role), SignInError> {
         match credential {
             Credential::SessionCookie(token) => self
@@ -849,7 +847,7 @@ impl SignIn {
         &self,
         username: &str,
         password: &str,
-        client_ip: IpAddr,
+        client_ip: ClientAddress,
     ) -> Result<(User, Role), SignInError> {
         let stopwatch = Stopwatch::start();
         let settings = self.ctx.store.settings().await?;

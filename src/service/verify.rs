@@ -18,8 +18,6 @@
 //! applies. The calling system's address says nothing about where the user is, so the
 //! in-network bypass never applies here.
 
-use std::net::IpAddr;
-
 use rand::rngs::OsRng;
 
 use super::admin::Admin;
@@ -29,7 +27,9 @@ use super::signin::VERIFY_CHALLENGE_STEPS;
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::{Device, Permission, Settings, User, Username, ValidatePassMode};
+use crate::domain::{
+    ClientAddress, Device, Permission, Settings, User, Username, ValidatePassMode,
+};
 use crate::metrics::OtpCheckMethod;
 use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts, Step};
@@ -42,8 +42,9 @@ pub const DEVICE_CODE_DIGITS: usize = 6;
 /// The system that asks, for the audit log.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// The resolved client address of the calling system.
-    pub ip: IpAddr,
+    /// The resolved client address of the calling system (unknown when its proxy's
+    /// header could not be read: audited as `unknown`).
+    pub ip: ClientAddress,
     /// The user of the API token it presented; `None` for a listed client network.
     pub actor: Option<String>,
 }
@@ -140,17 +141,11 @@ impl SecondFactor {
     pub async fn caller(
         &self,
         token: Option<&str>,
-        ip: IpAddr,
+        ip: ClientAddress,
         from_networks: bool,
     ) -> Result<Caller, CallerError> {
-        if from_networks
-            && self
-                .ctx
-                .config
-                .validate_clients
-                .iter()
-                .any(|net| net.contains(&ip))
-        {
+        // An unknown address is in no network: such a caller needs its token.
+        if from_networks && ip.is_in(&self.ctx.config.validate_clients) {
             return Ok(Caller { ip, actor: None });
         }
         let token = token.ok_or(CallerError::Unauthenticated)?;

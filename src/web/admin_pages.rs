@@ -323,7 +323,7 @@ async fn poster(
     Ok(actor)
 }
 
-fn ip_text(ip: std::net::IpAddr) -> String {
+fn ip_text(ip: crate::domain::ClientAddress) -> String {
     ip.to_string()
 }
 

@@ -35,11 +35,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ipnet::IpNet;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use self::return_to::{DomainName, ReturnPolicy};
+use crate::domain::{ClientAddress, IpNetwork};
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
@@ -50,12 +50,12 @@ pub struct AppState {
     pub signin: SignIn,
     pub admin: Admin,
     pub verify: SecondFactor,
-    pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub trusted_proxies: Arc<Vec<IpNetwork>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
     pub forward_auth: Arc<ForwardAuth>,
     /// Who may read `/metrics` (`--metrics-client`).
-    pub metrics_clients: Arc<Vec<IpNet>>,
+    pub metrics_clients: Arc<Vec<IpNetwork>>,
 }
 
 /// Forward-auth and cookie settings from the command line.
@@ -139,12 +139,12 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
 }
 
 /// `GET /metrics`: this instance's counters in the Prometheus text format, for the
-/// `--metrics-client` networks only.
+/// `--metrics-client` networks only (an unknown client is in none).
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientIp(client): ClientIp,
 ) -> Response {
-    if !state.metrics_clients.iter().any(|net| net.contains(&ip)) {
+    if !client.is_in(&state.metrics_clients) {
         return (
             StatusCode::FORBIDDEN,
             "not a metrics client (--metrics-client)\n",
@@ -183,9 +183,10 @@ async fn observe(
     response
 }
 
-/// The resolved client address of a request.
+/// The resolved client of a request ([`client_ip::client_ip`]): an address, or unknown
+/// when a trusted proxy forwarded a hop that is not one.
 #[derive(Clone, Copy, Debug)]
-pub struct ClientIp(pub IpAddr);
+pub struct ClientIp(pub ClientAddress);
 
 impl<S> FromRequestParts<S> for ClientIp
 where

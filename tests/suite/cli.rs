@@ -855,6 +855,70 @@ async fn usage_errors_exit_2_and_touch_nothing() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_network_flag_with_host_bits_naming_the_flag_and_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (flag, variable) in [
+        ("--trusted-proxy", "TWOSTEP_TRUSTED_PROXY"),
+        ("--validate-client", "TWOSTEP_VALIDATE_CLIENT"),
+        ("--metrics-client", "TWOSTEP_METRICS_CLIENT"),
+    ] {
+        let expected = format!("{flag} 10.0.0.1/8: host bits are set; the network is 10.0.0.0/8");
+        let run = twostep_with(
+            &["serve", "--data-dir", data, flag, "10.0.0.1/8"],
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(&expected), "{run:?}");
+        let run = twostep_with(
+            &["serve", "--data-dir", data],
+            &[(variable, "10.0.0.5,10.0.0.1/8")],
+            None,
+        )
+        .await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(&expected), "{run:?}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[tokio::test]
+async fn serve_takes_bare_addresses_for_network_flags() {
+    let data = tempfile::tempdir().unwrap();
+    let port = crate::helpers::free_port();
+    // Only 10.9.0.5 reads /metrics, and only the loopback proxy may say so.
+    let _server = crate::email::ServerProcess::start_with(
+        data.path(),
+        port,
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--validate-client",
+            "2001:db8::1",
+            "--metrics-client",
+            "10.9.0.5",
+        ],
+    )
+    .await;
+    let metrics = |forwarded: Option<&'static str>| async move {
+        let mut request = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/metrics"));
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.send().await.unwrap().status()
+    };
+    assert_eq!(metrics(Some("10.9.0.5")).await, reqwest::StatusCode::OK);
+    assert_eq!(
+        metrics(Some("10.9.0.6")).await,
+        reqwest::StatusCode::FORBIDDEN
+    );
+    assert_eq!(metrics(None).await, reqwest::StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn commands_work_on_the_database_of_a_stopped_server() {
     let mut app = spawn_app().await;
     let store = app.ctx.store.clone();

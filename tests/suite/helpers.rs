@@ -203,9 +203,9 @@ pub const START: twostep::clock::Timestamp =
 /// Options for [`spawn_app_with`].
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub trusted_proxies: Vec<twostep::domain::IpNetwork>,
     /// `--validate-client` networks.
-    pub validate_clients: Vec<ipnet::IpNet>,
+    pub validate_clients: Vec<twostep::domain::IpNetwork>,
     /// A PostgreSQL URL instead of the default SQLite file.
     pub database: Option<String>,
     pub public_url: Option<String>,

@@ -609,10 +609,10 @@ async fn a_replayed_totp_code_is_refused() {
     assert_eq!(replay["code"], "invalid_credentials");
 }
 
-async fn bypass_network_user(app: &TestApp) {
+async fn bypass_network_user(app: &TestApp) -> Totp {
     let role = app.role("Nurses", Require2fa::Force, false, false).await;
     let user = app.user("jane", &role, true).await;
-    app.enroll_totp(&user, PromptMode::WhenAppropriate).await;
+    let totp = app.enroll_totp(&user, PromptMode::WhenAppropriate).await;
     app.settings(&[(SettingKey::BypassEnabled, "true")]).await;
     let rule = twostep::domain::IpRule {
         network: twostep::domain::IpNetwork::parse("10.20.0.0/16").unwrap(),
@@ -624,6 +624,22 @@ async fn bypass_network_user(app: &TestApp) {
         .add_ip_rule(&rule, app.clock.now_ts())
         .await
         .unwrap();
+    totp
+}
+
+/// The client address of the newest successful sign-in in the audit log.
+async fn last_sign_in_ip(app: &TestApp) -> Option<String> {
+    let entries = app
+        .ctx
+        .store
+        .audit_entries(&twostep::store::AuditQuery {
+            event: Some(twostep::store::AuditEvent::SignInSucceeded),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    entries.first().and_then(|entry| entry.client_ip.clone())
 }
 
 #[tokio::test]
@@ -668,6 +684,77 @@ async fn x_forwarded_for_from_a_trusted_proxy_gives_the_client_address() {
         outside["status"], "otp_required",
         "the right-most untrusted hop is the client"
     );
+}
+
+#[tokio::test]
+async fn an_unparsable_hop_from_a_trusted_proxy_in_a_bypass_network_asks_the_otp() {
+    let app = spawn_app_with(AppOptions {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..Default::default()
+    })
+    .await;
+    let totp = bypass_network_user(&app).await;
+    // The proxy itself is in a bypass network.
+    let rule = twostep::domain::IpRule {
+        network: twostep::domain::IpNetwork::parse("127.0.0.0/8").unwrap(),
+        bypass_2fa: true,
+        note: "the reverse proxy".into(),
+    };
+    app.ctx
+        .store
+        .add_ip_rule(&rule, app.clock.now_ts())
+        .await
+        .unwrap();
+    let body = json!({ "username": "jane", "password": TestApp::password_of("jane") });
+
+    for header in ["a", "10.20.0.5, a", "10.20.0.5,", "10.20.0.5:443"] {
+        let (_, unknown) = app
+            .post_with(
+                "/api/v1/signin",
+                body.clone(),
+                &[("X-Forwarded-For", header)],
+            )
+            .await;
+        assert_eq!(
+            unknown["status"], "otp_required",
+            "{header:?}: an unknown client is not the proxy"
+        );
+        assert_eq!(unknown["method"], "device", "{header:?}");
+    }
+    let (_, unknown) = app
+        .post_with("/api/v1/signin", body.clone(), &[("X-Forwarded-For", "a")])
+        .await;
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": transaction(&unknown), "code": app.totp_now(&totp) }),
+        )
+        .await;
+    assert_signed_in(&app, &done).await;
+    assert_eq!(last_sign_in_ip(&app).await.as_deref(), Some("unknown"));
+
+    // A valid hop is still the client: in network bypasses, outside asks the code.
+    let (_, inside) = app
+        .post_with(
+            "/api/v1/signin",
+            body.clone(),
+            &[("X-Forwarded-For", "a, 10.20.0.5")],
+        )
+        .await;
+    assert_signed_in(&app, &inside).await;
+    assert_eq!(last_sign_in_ip(&app).await.as_deref(), Some("10.20.0.5"));
+    let (_, outside) = app
+        .post_with(
+            "/api/v1/signin",
+            body.clone(),
+            &[("X-Forwarded-For", "203.0.113.7")],
+        )
+        .await;
+    assert_eq!(outside["status"], "otp_required");
+    // Without any header the proxy connected directly: it is the client, in network.
+    let (_, direct) = app.post("/api/v1/signin", body).await;
+    assert_signed_in(&app, &direct).await;
+    assert_eq!(last_sign_in_ip(&app).await.as_deref(), Some("127.0.0.1"));
 }
 
 #[tokio::test]

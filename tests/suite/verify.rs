@@ -745,6 +745,37 @@ async fn validate_check_takes_json_bodies_too() {
 }
 
 #[tokio::test]
+async fn a_validate_caller_of_unknown_address_behind_a_trusted_proxy_needs_a_token() {
+    // The proxy is itself in the client network; the hop it forwards is not an address.
+    let app = spawn_app_with(AppOptions {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        validate_clients: vec!["127.0.0.1/32".parse().unwrap()],
+        ..AppOptions::default()
+    })
+    .await;
+    let (_, totp) = device_user(&app, "jo").await;
+    let code = app.totp_now(&totp);
+    let form = [("user", "jo"), ("pass", code.as_str())];
+    let (status, answer) =
+        validate(&app, "/validate/check", &[("x-forwarded-for", "a")], &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["result"]["error"]["code"], 4033);
+
+    let token = verifier_token(&app).await;
+    let (status, answer) = validate(
+        &app,
+        "/validate/check",
+        &[("x-forwarded-for", "a"), ("pi-authorization", &token)],
+        &form,
+    )
+    .await;
+    assert_accept(status, &answer);
+    let accepted = audit(&app, AuditEvent::OtpAccepted).await;
+    assert_eq!(accepted[0].client_ip.as_deref(), Some("unknown"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_validate_caller_outside_the_client_networks_needs_a_verify_otp_token() {
     // No --validate-client network at all: off by default.
     let app = spawn_app().await;
