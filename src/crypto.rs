@@ -6,7 +6,8 @@
 //! key file's creation draws a temporary file name from the OS RNG. Everything else takes
 //! its randomness as a parameter.
 //!
-//! One master key, several purposes: each purpose uses its own subkey,
+//! One master key, several purposes (device secrets, emailed codes, the key check, the
+//! forms' CSRF tokens): each purpose uses its own subkey,
 //! HMAC-SHA256(master key, label), so that no key is ever used for two things.
 
 use std::fs::{File, OpenOptions};
@@ -38,6 +39,7 @@ pub const SEAL_OVERHEAD: usize = 1 + NONCE_BYTES + TAG_BYTES;
 const DEVICE_SECRET_LABEL: &[u8] = b"twostep device-secret v1";
 const EMAILED_OTP_LABEL: &[u8] = b"twostep emailed-otp v1";
 const KEY_CHECK_LABEL: &[u8] = b"twostep key-check v1";
+const CSRF_LABEL: &[u8] = b"twostep csrf v1";
 /// The message MACed under the key-check subkey. Any fixed text would do.
 const KEY_CHECK_MESSAGE: &[u8] = b"twostep: this database belongs to this master key";
 
@@ -205,6 +207,24 @@ impl MasterKey {
             &self.subkey(EMAILED_OTP_LABEL),
             &[&length, context, code.as_bytes()],
         )
+    }
+
+    /// The MAC of a form's CSRF token (see `web::csrf`): HMAC-SHA256 under the CSRF subkey
+    /// of `parts`, each preceded by its length (8 bytes, big-endian) so that no two lists
+    /// of parts give the same message. Without the master key, no one can make the token of
+    /// a cookie value, so a planted cookie and form field pair is refused. Compare with
+    /// [`ct_eq_hash`].
+    pub fn csrf_mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let lengths: Vec<[u8; 8]> = parts
+            .iter()
+            .map(|part| u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes())
+            .collect();
+        let framed: Vec<&[u8]> = lengths
+            .iter()
+            .zip(parts)
+            .flat_map(|(length, part)| [length.as_slice(), part])
+            .collect();
+        hmac_sha256(&self.subkey(CSRF_LABEL), &framed)
     }
 
     fn subkey(&self, label: &[u8]) -> [u8; 32] {
@@ -556,6 +576,7 @@ mod tests {
             key.subkey(DEVICE_SECRET_LABEL),
             key.subkey(EMAILED_OTP_LABEL),
             key.subkey(KEY_CHECK_LABEL),
+            key.subkey(CSRF_LABEL),
         ];
         for (i, a) in subkeys.iter().enumerate() {
             assert_ne!(a, &key.0);
@@ -721,7 +742,12 @@ mod tests {
         let key = test_key(18);
         let check = key.key_check();
         assert_ne!(check, key.0);
-        for label in [DEVICE_SECRET_LABEL, EMAILED_OTP_LABEL, KEY_CHECK_LABEL] {
+        for label in [
+            DEVICE_SECRET_LABEL,
+            EMAILED_OTP_LABEL,
+            KEY_CHECK_LABEL,
+            CSRF_LABEL,
+        ] {
             assert_ne!(check, key.subkey(label));
         }
     }
@@ -761,6 +787,29 @@ mod tests {
         reference.update(b"000000");
         let expected: [u8; 32] = reference.finalize().into_bytes().into();
         assert_eq!(key.hash_emailed_code(b"ctx", "000000"), expected);
+    }
+
+    // --- CSRF ---
+
+    #[test]
+    fn csrf_macs_are_hmac_of_length_prefixed_parts_under_the_csrf_subkey() {
+        let key = test_key(23);
+        let mut reference = <Hmac<Sha256> as Mac>::new_from_slice(&key.subkey(CSRF_LABEL)).unwrap();
+        reference.update(&4u64.to_be_bytes());
+        reference.update(b"form");
+        reference.update(&2u64.to_be_bytes());
+        reference.update(b"xy");
+        let expected: [u8; 32] = reference.finalize().into_bytes().into();
+        assert_eq!(key.csrf_mac(&[b"form", b"xy"]), expected);
+        assert_ne!(
+            key.csrf_mac(&[b"form", b"xy"]),
+            key.csrf_mac(&[b"formx", b"y"])
+        );
+        assert_ne!(key.csrf_mac(&[b"form", b"xy"]), key.csrf_mac(&[b"formxy"]));
+        assert_ne!(
+            key.csrf_mac(&[b"form", b"xy"]),
+            test_key(24).csrf_mac(&[b"form", b"xy"])
+        );
     }
 
     #[test]

@@ -14,9 +14,12 @@
 //! | 0 | `POST /api/v1/signin`, `application/json` |
 //! | 1 | `POST /api/v1/signin/otp`, `application/json` |
 //! | 2 | `POST /api/v1/verify`, `application/json`, bearer token with `verify_otp` |
-//! | 3 | `POST /signin` form, CSRF cookie, body prefixed with the matching `csrf=...&` |
-//! | 4 | `POST /signin` form, CSRF cookie, body as given (must carry `csrf` itself) |
+//! | 3 | `POST /signin` form, anonymous CSRF cookie, body prefixed with its `csrf=...&` |
+//! | 4 | `POST /signin` form, anonymous CSRF cookie, body as given (must carry `csrf` itself) |
 //! | 5 | `POST /signin/verify` form, CSRF and transaction cookies, `csrf=...&` prefix |
+//!
+//! The `csrf=...` prefix is the token a page would show to that browser
+//! (`web::csrf::token_for`: a MAC of the transaction, else of the anonymous cookie).
 //!
 //! `TWOSTEP_FUZZ_TRACE=1` prints every request's path, status and the start of the answer.
 //!
@@ -49,11 +52,12 @@ use twostep::service::verify::SecondFactor;
 use twostep::service::Context;
 use twostep::startup::Application;
 use twostep::store::NewUser;
-use twostep::web::{cookies, router, AppState, ForwardAuth};
+use twostep::web::{cookies, csrf, router, AppState, ForwardAuth};
 
 const ALICE_PASSWORD: &str = "alice password 123";
-/// The CSRF token of the fuzzing "browser": any non-empty cookie value the field matches.
-const CSRF: &str = "fuzzcsrftoken";
+/// The anonymous CSRF cookie of the fuzzing "browser" (a well-formed token; the form's
+/// token is its MAC under the server key).
+const CSRF: &str = "ZnV6emluZy1icm93c2VyLWFub255bW91cy1jb29raWU";
 /// After this many uses a fresh transaction replaces the old one.
 const TRANSACTION_USES: u32 = 200;
 
@@ -256,23 +260,29 @@ fuzz_target!(|data: &[u8]| {
     let json = "application/json";
     let form = "application/x-www-form-urlencoded";
     let csrf_cookie = format!("{}={CSRF}", cookies::CSRF);
-    let with_csrf = |body: Vec<u8>| [format!("csrf={CSRF}&").into_bytes(), body].concat();
+    // The token that the page of a browser with these cookies shows.
+    let with_csrf = |cookie: &str, body: Vec<u8>| {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Ok(value) = header::HeaderValue::from_str(cookie) {
+            headers.insert(header::COOKIE, value);
+        }
+        let (token, _) = csrf::token_for(app.ctx.store.key(), &headers);
+        [format!("csrf={token}&").into_bytes(), body].concat()
+    };
     let (path, content_type, cookie, bearer, body) = match selector % 6 {
         0 => ("/api/v1/signin", json, None, false, body),
         1 => ("/api/v1/signin/otp", json, None, false, body),
         2 => ("/api/v1/verify", json, None, true, body),
-        3 => ("/signin", form, Some(csrf_cookie), false, with_csrf(body)),
+        3 => {
+            let body = with_csrf(&csrf_cookie, body);
+            ("/signin", form, Some(csrf_cookie), false, body)
+        }
         4 => ("/signin", form, Some(csrf_cookie), false, body),
-        _ => (
-            "/signin/verify",
-            form,
-            Some(format!(
-                "{csrf_cookie}; {}={transaction}",
-                cookies::TRANSACTION
-            )),
-            false,
-            with_csrf(body),
-        ),
+        _ => {
+            let cookie = format!("{csrf_cookie}; {}={transaction}", cookies::TRANSACTION);
+            let body = with_csrf(&cookie, body);
+            ("/signin/verify", form, Some(cookie), false, body)
+        }
     };
 
     let mut request = Request::builder()

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use super::outbox::NewOutboxMessage;
 use super::users::found;
-use super::{Backend, Store, StoreResult};
+use super::{Store, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::UserId;
 
@@ -130,10 +130,15 @@ impl Store {
     }
 
     /// Creates an emailed code for `user_id` and queues the `message` that carries it, in
-    /// one transaction, unless a code was created less than `request_delay_seconds` ago;
-    /// voids the user's older codes. The check and the
-    /// insert hold the user's row (PostgreSQL) or the write lock (SQLite), so two
-    /// concurrent requests cannot both pass the delay.
+    /// one transaction, unless the user's previous code was created less than
+    /// `request_delay_seconds` ago; voids the user's older codes.
+    ///
+    /// The time of the previous send is kept per user (`emailed_otp_last_send`), not read
+    /// from the codes: a code goes with its transaction when the sign-in finishes, is
+    /// abandoned or expires, and the delay must outlive all of these (SPEC section 4). The
+    /// check and the new time are one conditional upsert: its row lock (PostgreSQL) or the
+    /// write lock (SQLite) makes two concurrent requests, on any instances, queue on it, and
+    /// only the first passes the delay.
     pub async fn create_emailed_otp(
         &self,
         new: &NewEmailedOtp<'_>,
@@ -147,26 +152,31 @@ impl Store {
             valid_seconds,
             message,
         } = *new;
+        let delay = i64::from(request_delay_seconds);
         let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-                .bind(user_id.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(created_at) FROM emailed_otps WHERE user_id = $1")
-                .bind(user_id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        if let Some(last) = last {
-            let allowed_at =
-                Timestamp::from_millis(last).plus_seconds(i64::from(request_delay_seconds));
-            if now < allowed_at {
-                return Ok(Err(RequestDelay {
-                    retry_after: now.seconds_until(allowed_at),
-                }));
-            }
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO emailed_otp_last_send (user_id, sent_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET sent_at = excluded.sent_at \
+             WHERE emailed_otp_last_send.sent_at <= $3 \
+             RETURNING user_id",
+        )
+        .bind(user_id.0)
+        .bind(now.millis())
+        .bind(now.plus_seconds(delay.saturating_neg()).millis())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_none() {
+            let last: i64 =
+                sqlx::query_scalar("SELECT sent_at FROM emailed_otp_last_send WHERE user_id = $1")
+                    .bind(user_id.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let allowed_at = Timestamp::from_millis(last).plus_seconds(delay);
+            // At most the delay, even if the send was stamped by an instance whose clock
+            // is ahead of ours.
+            return Ok(Err(RequestDelay {
+                retry_after: now.seconds_until(allowed_at).clamp(1, delay.max(1)),
+            }));
         }
         sqlx::query("UPDATE emailed_otps SET voided = 1 WHERE user_id = $1 AND used_at IS NULL AND voided = 0")
             .bind(user_id.0)

@@ -23,10 +23,10 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::pages::{
-    form_expired, inline_svg, internal_error, key_groups, page, problem, see_other, with_cookie,
-    Layout, PageForm,
+    csrf_ok, form_expired, inline_svg, internal_error, key_groups, page, problem, see_other,
+    with_cookie, Layout, PageForm,
 };
-use super::{cookies, csrf, request_id, AppState, ClientIp};
+use super::{cookies, request_id, AppState, ClientIp};
 use crate::clock::Timestamp;
 use crate::domain::{
     OtpMethod, Permission, PromptMode, Require2fa, Role, SettingKey, SettingKind, Settings,
@@ -317,7 +317,7 @@ async fn poster(
     token: Option<&str>,
 ) -> Result<Actor, Response> {
     let actor = actor(state, headers).await?;
-    if !csrf::verify(headers, token) {
+    if !csrf_ok(state, headers, token) {
         return Err(form_expired(state, headers));
     }
     Ok(actor)

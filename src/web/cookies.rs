@@ -9,7 +9,8 @@ use super::AppState;
 pub const TRANSACTION: &str = "twostep_tx";
 /// A signed-in session.
 pub const SESSION: &str = "twostep_session";
-/// The CSRF token of the forms (double submit: cookie and hidden field must match).
+/// A random value that the forms' CSRF token is bound to before a sign-in transaction or
+/// session exists (the token is a keyed MAC of it, see `csrf`).
 pub const CSRF: &str = "twostep_csrf";
 /// Where to go after signing in (forward-auth), base64url of an allowed URL.
 pub const RETURN_TO: &str = "twostep_return";

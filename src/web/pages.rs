@@ -250,14 +250,15 @@ fn internal(error: &dyn std::fmt::Display) -> Failure {
 /// What every page shows: the site name and the CSRF token of its forms.
 pub struct Layout {
     pub site_name: String,
+    /// The forms' token, bound to the browser's session, transaction or anonymous cookie.
     pub csrf: String,
-    /// A token made for this response: the response sets it as the cookie.
+    /// A new anonymous cookie value (the browser had no binding): the response sets it.
     new_csrf: Option<String>,
 }
 
 impl Layout {
     pub(super) fn new(state: &AppState, headers: &HeaderMap) -> Self {
-        let (csrf, new_csrf) = csrf::token_for(headers);
+        let (csrf, new_csrf) = csrf::token_for(state.signin.context().store.key(), headers);
         Self {
             site_name: state.signin.context().config.site_name.clone(),
             csrf,
@@ -384,7 +385,12 @@ pub struct ProblemView {
     pub request_id: Option<String>,
 }
 
-/// The page as a response, with the CSRF cookie when the layout made a new token.
+/// Whether a form carries the CSRF token of the browser that posts it ([`csrf::verify`]).
+pub(super) fn csrf_ok(state: &AppState, headers: &HeaderMap, field: Option<&str>) -> bool {
+    csrf::verify(state.signin.context().store.key(), headers, field)
+}
+
+/// The page as a response, with the anonymous CSRF cookie when the layout made one.
 pub(super) fn page<T: Template>(
     state: &AppState,
     status: StatusCode,
@@ -758,7 +764,7 @@ async fn signin_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<SignInForm>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     match state
@@ -857,7 +863,7 @@ async fn verify_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -880,7 +886,7 @@ async fn resend_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -957,7 +963,7 @@ async fn enroll_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<EnrollForm>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -993,7 +999,7 @@ async fn skip_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -1073,7 +1079,7 @@ async fn setup_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -1126,7 +1132,7 @@ async fn password_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<NewPasswordForm>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     let Some(token) = transaction(&headers) else {
@@ -1163,7 +1169,7 @@ async fn signout_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
-    if !csrf::verify(&headers, form.csrf.as_deref()) {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return form_expired(&state, &headers);
     }
     if let Some(token) = cookies::get(&headers, cookies::SESSION) {

@@ -573,3 +573,88 @@ async fn a_locked_user_shows_unlock_and_unlock_lets_them_sign_in_again() {
     assert_eq!(answer["status"], "signed_in", "{answer}");
     app.stop().await;
 }
+
+/// Signs the administrator in with a browser of its own; returns its session token.
+async fn admin_session(app: &TestApp) -> String {
+    let password = app.admin_password.clone();
+    let page = sign_in(app, "admin", &password).await;
+    let last = if page.location() == "/signin/enroll" {
+        submit(app, "/signin/enroll", "/signin/enroll/skip", &[]).await
+    } else {
+        page
+    };
+    assert_eq!(last.location(), "/");
+    crate::pages::cookie_value(&last, "twostep_session")
+}
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_and_field_cannot_disable_a_users_device() {
+    let app = spawn_app().await;
+    let role = app.role("Nurses", Require2fa::Force, false, false).await;
+    let jane = app.user("jane", &role, true).await;
+    app.enroll_totp(&jane, twostep::domain::PromptMode::EveryLogin)
+        .await;
+    let session = admin_session(&app).await;
+    let action = "/admin/users/jane/2fa/disable";
+
+    // The administrator's browser, with a cookie a sibling host planted and the same value
+    // in the form that host made it post.
+    let planted = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let cookies = format!("twostep_session={session}; twostep_csrf={planted}");
+    let page =
+        crate::pages::post_with_cookies(&app, action, &cookies, &[], &[("csrf", planted)]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    page.assert_contains("This form has expired; please go back and try again");
+    // A genuine pair of another browser's sign-in page is no better: a signed-in
+    // browser's token is bound to its session.
+    let theirs = Page::of(
+        reqwest::Client::new()
+            .get(format!("{}/signin", app.address))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let anonymous = crate::pages::cookie_value(&theirs, "twostep_csrf");
+    let cookies = format!("twostep_session={session}; twostep_csrf={anonymous}");
+    let token = theirs.csrf();
+    let page =
+        crate::pages::post_with_cookies(&app, action, &cookies, &[], &[("csrf", &token)]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(
+        app.ctx
+            .store
+            .confirmed_device(jane.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the device is still there"
+    );
+    assert_eq!(disabled_entries(&app).await, 0);
+
+    // The console's own form works.
+    let done = submit(&app, action, action, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(app
+        .ctx
+        .store
+        .confirmed_device(jane.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(disabled_entries(&app).await, 1);
+    app.stop().await;
+}
+
+async fn disabled_entries(app: &TestApp) -> usize {
+    app.ctx
+        .store
+        .audit_entries(&twostep::store::AuditQuery {
+            event: Some(AuditEvent::DeviceDisabled),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}

@@ -125,7 +125,10 @@ async fn the_sign_in_form_renders_with_labels_and_a_csrf_field() {
     assert!(!page.body.contains("<script"));
     assert!(page.csrf().len() >= 32);
     let cookie = page.cookie("twostep_csrf").expect("the CSRF cookie is set");
-    assert!(cookie.contains(&page.csrf()));
+    assert!(
+        !cookie.contains(&page.csrf()),
+        "the token is a MAC of the cookie, not the cookie"
+    );
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     // The second visit keeps the token of the cookie.
     let again = get(&app, "/signin").await;
@@ -161,6 +164,179 @@ async fn a_post_without_the_csrf_token_is_refused_and_signs_nobody_in() {
     let refused = post(&app, "/signout", &[]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(get(&app, "/").await.status, StatusCode::OK);
+}
+
+/// A browser of its own (no cookie jar): the requests carry exactly the cookies given.
+fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// POSTs `fields` with exactly `cookies` (and `extra` headers), as a browser whose cookies
+/// someone else planted would.
+pub async fn post_with_cookies(
+    app: &TestApp,
+    path: &str,
+    cookies: &str,
+    extra: &[(&str, &str)],
+    fields: &[(&str, &str)],
+) -> Page {
+    let mut request = bare_client()
+        .post(format!("{}{path}", app.address))
+        .header("cookie", cookies)
+        .form(fields);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    Page::of(request.send().await.expect("request sent")).await
+}
+
+/// The value of cookie `name` in a `Set-Cookie` of `page`.
+pub fn cookie_value(page: &Page, name: &str) -> String {
+    let cookie = page
+        .cookie(name)
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    let value = cookie[name.len() + 1..].split(';').next().unwrap();
+    value.to_owned()
+}
+
+fn assert_form_expired(page: &Page) {
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    page.assert_contains("This form has expired; please go back and try again");
+    assert!(page.cookie("twostep_session").is_none());
+    assert!(page.cookie("twostep_tx").is_none());
+}
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_and_matching_field_are_refused_at_sign_in() {
+    let app = spawn_app().await;
+    user_in_role(&app, Require2fa::No, false).await;
+    let password = TestApp::password_of("jane");
+    let with_token = |csrf: &str| -> Vec<(String, String)> {
+        [
+            ("csrf", csrf),
+            ("username", "jane"),
+            ("password", &password),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    // What a sibling host under the cookie domain could plant: any value, in both.
+    for planted in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x"] {
+        let fields = with_token(planted);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let cookie = format!("twostep_csrf={planted}");
+        let page = post_with_cookies(&app, "/signin", &cookie, &[], &fields).await;
+        assert_form_expired(&page);
+    }
+    // A genuine pair fetched by another browser, tossed at this one from a sibling host:
+    // the browser says the form came from another origin.
+    let theirs = Page::of(
+        bare_client()
+            .get(format!("{}/signin", app.address))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let cookie = format!("twostep_csrf={}", cookie_value(&theirs, "twostep_csrf"));
+    let tossed = with_token(&theirs.csrf());
+    let tossed: Vec<(&str, &str)> = tossed.iter().map(|(k, v)| (&**k, &**v)).collect();
+    for site in ["same-site", "cross-site"] {
+        let page = post_with_cookies(
+            &app,
+            "/signin",
+            &cookie,
+            &[("sec-fetch-site", site)],
+            &tossed,
+        )
+        .await;
+        assert_form_expired(&page);
+    }
+    // The genuine pair from twostep's own page still signs in.
+    let page = post_with_cookies(
+        &app,
+        "/signin",
+        &cookie,
+        &[("sec-fetch-site", "same-origin")],
+        &tossed,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(page.cookie("twostep_session").is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_csrf_token_shown_before_sign_in_no_longer_works_after_it() {
+    let app = spawn_app().await;
+    user_in_role(&app, Require2fa::No, true).await;
+    let before = get(&app, "/signin").await.csrf();
+    let password = TestApp::password_of("jane");
+    let answer = post(
+        &app,
+        "/signin",
+        &[
+            ("csrf", &before),
+            ("username", "jane"),
+            ("password", &password),
+        ],
+    )
+    .await;
+    assert_eq!(answer.location(), "/signin/verify");
+    let code = app.last_emailed_code().await;
+    // The code step has a token of its own: the sign-in page's is refused there.
+    let refused = post(
+        &app,
+        "/signin/verify",
+        &[("csrf", &before), ("code", &code)],
+    )
+    .await;
+    assert_form_expired(&refused);
+    let during = get(&app, "/signin/verify").await.csrf();
+    assert_ne!(during, before);
+    let done = post(
+        &app,
+        "/signin/verify",
+        &[("csrf", &during), ("code", &code)],
+    )
+    .await;
+    assert_eq!(done.location(), "/", "{}", done.body);
+
+    // Signed in: neither earlier token works, the signed-in page's does.
+    let home = get(&app, "/").await;
+    home.assert_contains("You are signed in");
+    let after = home.csrf();
+    assert!(after != before && after != during);
+    for stale in [&before, &during] {
+        let refused = post(&app, "/signout", &[("csrf", stale)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            get(&app, "/").await.status,
+            StatusCode::OK,
+            "still signed in"
+        );
+    }
+    let out = post(&app, "/signout", &[("csrf", &after)]).await;
+    assert_eq!(out.location(), "/signin?m=signed_out");
+    // Signed out: the session's token is refused too, and the form has a new one.
+    let signin = get(&app, "/signin").await;
+    assert_ne!(signin.csrf(), after);
+    let refused = post(
+        &app,
+        "/signin",
+        &[
+            ("csrf", &after),
+            ("username", "jane"),
+            ("password", &password),
+        ],
+    )
+    .await;
+    assert_form_expired(&refused);
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use twostep::domain::{PromptMode, Require2fa, SettingKey, User};
 use twostep::otp::Totp;
 
-use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, TestDb};
 
 /// The user of one row: a role with these permissions, a device if asked, and the
 /// client (127.0.0.1) in network or not.
@@ -1080,4 +1080,72 @@ async fn a_password_of_the_wrong_type_is_not_echoed_in_the_error() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer["code"], "invalid_input");
     assert!(!answer.to_string().contains("987654321"), "{answer}");
+}
+
+/// Signs in with an emailed code to the end, then again at once: the completed sign-in
+/// (its transaction and code deleted) must not reset the request delay (SPEC section 4).
+async fn a_completed_sign_in_keeps_the_request_delay(app: &TestApp) {
+    row_user(app, None, Require2fa::No, true, false, false).await;
+    let (_, first) = sign_in(app, "jane").await;
+    let code = app.last_emailed_code().await;
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": transaction(&first), "code": code }),
+        )
+        .await;
+    assert_signed_in(app, &done).await;
+
+    app.clock.advance_seconds(1);
+    let (status, second) = sign_in(app, "jane").await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["method"], "email");
+    assert_eq!(second["resend_after"], 29, "{second}");
+    assert_eq!(app.mails().await.len(), 1, "nothing sent within the delay");
+    let (status, refused) = app
+        .post(
+            "/api/v1/signin/otp/resend",
+            json!({ "transaction": transaction(&second) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(refused["retry_after"], 29);
+    assert_eq!(app.mails().await.len(), 1);
+
+    // After the delay, a new sign-in sends at once.
+    app.clock.advance_seconds(29);
+    let (_, third) = sign_in(app, "jane").await;
+    assert_eq!(third["sent_to"], "j***@example.org");
+    assert!(third.get("resend_after").is_none(), "{third}");
+    assert_eq!(app.mails().await.len(), 2);
+    let code = app.last_emailed_code().await;
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": transaction(&third), "code": code }),
+        )
+        .await;
+    assert_signed_in(app, &done).await;
+}
+
+#[tokio::test]
+async fn a_new_sign_in_right_after_a_completed_one_sends_nothing_within_the_delay() {
+    let app = spawn_app().await;
+    a_completed_sign_in_keeps_the_request_delay(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_sign_in_right_after_a_completed_one_sends_nothing_within_the_delay_on_postgresql() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let app = spawn_app_with(AppOptions {
+        database: Some(db.url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    a_completed_sign_in_keeps_the_request_delay(&app).await;
+    app.stop().await;
+    db.finish().await;
 }

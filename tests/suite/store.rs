@@ -65,6 +65,8 @@ on_both_engines!(
     an_expired_lock_starts_a_new_count_but_not_toward_the_hard_limit,
     a_released_attempt_gives_its_count_back,
     emailed_otps_respect_the_request_delay_and_void_older_codes,
+    the_request_delay_outlives_the_codes_and_their_transactions,
+    racing_requests_for_a_code_pass_the_request_delay_once,
     the_audit_log_is_append_only_and_filterable,
     signin_transactions_and_sessions_expire,
     restart_keeps_everything_and_migrations_are_idempotent,
@@ -982,6 +984,94 @@ async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb
         .consume_emailed_otp(second.id, NOW.plus_seconds(60))
         .await
         .unwrap());
+}
+
+/// A finished sign-in deletes its transaction, and with it its codes; an abandoned one is
+/// purged when it expires. Neither may reset the request delay (SPEC section 4).
+async fn the_request_delay_outlives_the_codes_and_their_transactions(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let send = |token: u8, at: Timestamp, delay: u32| {
+        let store = store.clone();
+        async move {
+            let transaction = store
+                .create_signin_transaction(
+                    &[token; 32],
+                    user.id,
+                    "email_otp",
+                    "10.0.0.1",
+                    at,
+                    at.plus_seconds(60),
+                )
+                .await
+                .unwrap();
+            let message = message();
+            let hash = [token; 32];
+            let mut new = emailed(user.id, &hash, &message);
+            new.transaction_id = Some(transaction.id);
+            new.request_delay_seconds = delay;
+            (
+                transaction,
+                store.create_emailed_otp(&new, at).await.unwrap(),
+            )
+        }
+    };
+    let (first, otp) = send(1, NOW, 30).await;
+    assert!(store
+        .consume_emailed_otp(otp.unwrap().id, NOW.plus_seconds(1))
+        .await
+        .unwrap());
+    assert!(store.delete_signin_transaction(first.id).await.unwrap());
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM emailed_otps").await,
+        0,
+        "the codes went with their transaction"
+    );
+    let (_, refused) = send(2, NOW.plus_seconds(2), 30).await;
+    assert_eq!(refused.unwrap_err().retry_after, 28);
+    let (_, sent) = send(3, NOW.plus_seconds(30), 30).await;
+    assert!(sent.is_ok(), "sent once the delay has passed");
+
+    // The transaction expires and is purged, its code with it: the delay holds.
+    assert_eq!(store.purge_expired(NOW.plus_seconds(91)).await.unwrap(), 2);
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM emailed_otps").await, 0);
+    let (_, refused) = send(4, NOW.plus_seconds(91), 3600).await;
+    assert_eq!(refused.unwrap_err().retry_after, 3600 - 61);
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM outbox").await, 2);
+    let (_, sent) = send(5, NOW.plus_seconds(30 + 3600), 3600).await;
+    assert!(sent.is_ok());
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM outbox").await, 3);
+}
+
+/// However many requests race (on one instance or several), one code per request delay.
+async fn racing_requests_for_a_code_pass_the_request_delay_once(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    // Half the tasks on a second store: another instance.
+    let other = db.open().await;
+    let mut tasks = Vec::new();
+    for n in 0..16u8 {
+        let store = if n % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let message = message();
+            store
+                .create_emailed_otp(&emailed(user.id, &[n; 32], &message), NOW)
+                .await
+                .unwrap()
+                .is_ok()
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += usize::from(task.await.unwrap());
+    }
+    assert_eq!(sent, 1);
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM outbox").await, 1);
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM emailed_otps").await, 1);
 }
 
 async fn the_audit_log_is_append_only_and_filterable(db: &TestDb) {

@@ -1446,3 +1446,85 @@ async fn privacyideas_django_backend_signs_in_through_validate_check() {
     );
     app.stop().await;
 }
+
+/// A challenge whose code was used, and a completed web sign-in, both keep the request
+/// delay for the next send of either kind (SPEC section 4): one delay per user.
+async fn used_codes_keep_the_request_delay_for_challenges_and_sign_ins(app: &TestApp) {
+    let token = verifier_token(app).await;
+    email_user(app, "sam", true).await;
+    let challenge = || {
+        post_json(
+            app,
+            "/api/v1/verify/challenge",
+            Some(&token),
+            json!({ "username": "sam" }),
+        )
+    };
+    let (status, sent) = challenge().await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let code = app.last_emailed_code().await;
+    let body = json!({ "username": "sam", "code": code, "transaction": sent["transaction"] });
+    let (status, answer) = post_json(app, "/api/v1/verify", Some(&token), body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    app.clock.advance_seconds(1);
+    let (status, answer) = challenge().await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["retry_after"], 29);
+    let sign_in = || {
+        app.post(
+            "/api/v1/signin",
+            json!({ "username": "sam", "password": TestApp::password_of("sam") }),
+        )
+    };
+    let (_, answer) = sign_in().await;
+    assert_eq!(answer["method"], "email", "{answer}");
+    assert_eq!(answer["resend_after"], 29, "{answer}");
+    assert_eq!(app.mails().await.len(), 1, "nothing sent within the delay");
+
+    // After the delay: a sign-in sends, and is completed with its code.
+    app.clock.advance_seconds(29);
+    let (_, answer) = sign_in().await;
+    assert!(answer.get("resend_after").is_none(), "{answer}");
+    assert_eq!(app.mails().await.len(), 2);
+    let code = app.last_emailed_code().await;
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": answer["transaction"], "code": code }),
+        )
+        .await;
+    assert_eq!(done["status"], "signed_in", "{done}");
+    // Its transaction is gone, but a challenge right after still waits.
+    app.clock.advance_seconds(1);
+    let (status, answer) = challenge().await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["retry_after"], 29);
+    assert_eq!(app.mails().await.len(), 2);
+    app.clock.advance_seconds(29);
+    let (status, answer) = challenge().await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(app.mails().await.len(), 3);
+}
+
+#[tokio::test]
+async fn used_codes_keep_the_request_delay_for_the_next_challenge_or_sign_in() {
+    let app = spawn_app().await;
+    used_codes_keep_the_request_delay_for_challenges_and_sign_ins(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn used_codes_keep_the_request_delay_for_the_next_challenge_or_sign_in_on_postgresql() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let app = spawn_app_with(AppOptions {
+        database: Some(db.url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    used_codes_keep_the_request_delay_for_challenges_and_sign_ins(&app).await;
+    app.stop().await;
+    db.finish().await;
+}
