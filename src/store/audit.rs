@@ -4,7 +4,6 @@ use std::sync::LazyLock;
 
 use sqlx::FromRow;
 
-use super::group_commit::Write;
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
 
@@ -129,13 +128,10 @@ pub struct StoredTemplate {
 impl Store {
     pub async fn audit(&self, entry: &NewAuditEntry, now: Timestamp) -> StoreResult<()> {
         if let Some(group) = &self.group {
-            group
-                .write(Write::Audit {
-                    entry: entry.clone(),
-                    at: now,
-                })
-                .await?;
-            return Ok(());
+            let entry = entry.clone();
+            return group
+                .run(move |conn| Box::pin(async move { insert_audit(conn, &entry, now).await }))
+                .await;
         }
         let mut conn = self.pool.acquire().await?;
         insert_audit(&mut conn, entry, now).await

@@ -6,7 +6,6 @@ use rand::rngs::OsRng;
 use sqlx::FromRow;
 
 use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
-use super::group_commit::{Write, Written};
 use super::settings::{settings_from_json, settings_json_sql};
 use super::users::{reserve_sql, FailureOutcome, Reservation, UserRow, USER_COLUMNS};
 use super::{corrupt, qualified, signed, unsigned, Backend, Store, StoreError, StoreResult};
@@ -41,7 +40,7 @@ struct DeviceRow {
 
 /// A user row with the columns of their confirmed device, if any (a LEFT JOIN).
 #[derive(FromRow)]
-pub(super) struct UserDeviceRow {
+struct UserDeviceRow {
     #[sqlx(flatten)]
     user: UserRow,
     d_id: Option<i64>,
@@ -61,13 +60,6 @@ pub(super) struct UserDeviceRow {
     /// Whether the attempt was reserved, when the query reserved one (1 or 0).
     #[sqlx(default)]
     reserved: Option<i64>,
-}
-
-impl std::fmt::Debug for UserDeviceRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The sealed secret stays out of logs too.
-        f.write_str("UserDeviceRow { .. }")
-    }
 }
 
 /// What a user read after a reservation that granted says of their counts.
@@ -113,7 +105,7 @@ fn reserve_and_read_sql() -> String {
 }
 
 /// Runs [`reserve_and_read_sql`] (in the group commit writer's transaction).
-pub(super) async fn reserve_and_read(
+async fn reserve_and_read(
     conn: &mut sqlx::AnyConnection,
     username: &str,
     now: Timestamp,
@@ -359,14 +351,10 @@ impl Store {
             };
             return Ok((settings, Some((user, device, reservation))));
         };
-        let write = Write::ReserveAndRead {
-            username: username.as_str().to_owned(),
-            now,
-        };
-        let row = match group.write(write).await? {
-            Written::ReservedRow(row) => row.map(|row| *row),
-            other => return Err(corrupt(&format!("unexpected write result {other:?}"))),
-        };
+        let name = username.as_str().to_owned();
+        let row = group
+            .run(move |conn| Box::pin(async move { reserve_and_read(conn, &name, now).await }))
+            .await?;
         let Some(mut row) = row else {
             return Ok((self.settings().await?, None));
         };
@@ -490,17 +478,15 @@ impl Store {
     ) -> StoreResult<bool> {
         let state = DeviceState::Confirmed;
         if let Some(group) = &self.group {
-            let write = Write::Consume {
-                device,
-                used,
-                state,
-                audit,
-                reset,
-            };
-            return match group.write(write).await? {
-                Written::Consumed(accepted) => Ok(accepted),
-                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
-            };
+            let backend = self.backend;
+            return group
+                .run(move |conn| {
+                    Box::pin(async move {
+                        let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
+                        consume(conn, backend, device, used, state, audit, reset).await
+                    })
+                })
+                .await;
         }
         // PostgreSQL: one statement, atomic on its own.
         let mut conn = self.pool.acquire().await?;
@@ -649,7 +635,7 @@ impl ConsumeForm {
 /// Consumes a code of `device` (see [`CONSUME_HOTP`]); with `audit`, the entry is
 /// written, and with `reset` the failure counts of that user start again, only if the
 /// code was accepted, in the same request. Whether it was accepted.
-pub(super) async fn consume(
+async fn consume(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     device: DeviceId,

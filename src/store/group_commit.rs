@@ -15,19 +15,22 @@
 //! batch, the second finds the counter moved and changes nothing. There is no delay to
 //! wait for company: a batch is what queued during the previous commit.
 //!
+//! The runner knows nothing of users, devices or audit entries: each aggregate of the store
+//! hands it a write (a closure over the batch's connection) with its own typed answer
+//! ([`GroupCommit::run`]), so the writes of the hot path live beside the rest of their
+//! aggregate's SQL.
+//!
 //! PostgreSQL does not use this (each statement commits on its own; the server groups
 //! concurrent commits itself).
+
+use std::future::Future;
+use std::pin::Pin;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit::{insert_audit, NewAuditEntry};
-use super::devices::{consume, reserve_and_read, UserDeviceRow};
-use super::users::{update_release, update_reserve, update_unlock, Reservation};
-use super::{Backend, StoreError, StoreResult};
-use crate::clock::Timestamp;
-use crate::domain::{DeviceId, DeviceState, DeviceUse, UserId};
+use super::{StoreError, StoreResult};
 
 /// The most writes in one transaction (a bound on the latency of a batch).
 const MAX_BATCH: usize = 512;
@@ -35,61 +38,16 @@ const MAX_BATCH: usize = 512;
 /// Writes waiting for the writer; callers wait when it is full (back-pressure).
 const QUEUE: usize = 8192;
 
-/// A write that may share its transaction with others.
-#[derive(Debug)]
-pub(super) enum Write {
-    /// Consumes a code; when accepted, `audit` is appended and the failure counts of
-    /// `reset` start again, in the same transaction.
-    Consume {
-        device: DeviceId,
-        used: DeviceUse,
-        state: DeviceState,
-        audit: Option<(NewAuditEntry, Timestamp)>,
-        reset: Option<UserId>,
-    },
-    Audit {
-        entry: NewAuditEntry,
-        at: Timestamp,
-    },
-    /// Counts an attempt before its credential is checked (or refuses it).
-    Reserve {
-        user: UserId,
-        now: Timestamp,
-        threshold: u32,
-        lock_until: Timestamp,
-    },
-    /// The hot path of an OTP check: reserves the attempt of the user named `username`
-    /// and reads them with their device and the settings.
-    ReserveAndRead {
-        username: String,
-        now: Timestamp,
-    },
-    /// Gives a granted attempt back.
-    Release {
-        user: UserId,
-        threshold: u32,
-    },
-    Unlock {
-        user: UserId,
-    },
-}
+/// A future borrowing the batch's connection.
+pub(super) type Step<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
-/// What a write did.
-#[derive(Debug)]
-pub(super) enum Written {
-    /// A consume: whether the code was accepted (the conditional update changed a row).
-    Consumed(bool),
-    Reserved(Reservation),
-    /// Boxed: a row is large beside the other answers.
-    ReservedRow(Option<Box<UserDeviceRow>>),
-    /// An audit entry, a release or an unlock; `false`: the row to change did not exist.
-    Done(bool),
-}
+/// Answers the caller of a write once its batch is over: `true` if the batch committed
+/// (the write's own result stands), `false` if not (nothing of it holds).
+type Answer = Box<dyn FnOnce(bool) + Send>;
 
-struct Job {
-    write: Write,
-    reply: oneshot::Sender<StoreResult<Written>>,
-}
+/// A write of the batch: applies itself on the batch's connection, and gives back how to
+/// answer its caller after the commit.
+type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> Step<'c, Answer> + Send>;
 
 /// The handle the store writes through; cheap to clone.
 #[derive(Clone, Debug)]
@@ -105,14 +63,34 @@ impl GroupCommit {
         Self { jobs }
     }
 
-    /// Applies `write` in the next batch and returns once that batch is committed.
-    pub(super) async fn write(&self, write: Write) -> StoreResult<Written> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { write, reply })
+    /// Applies `write` in the next batch (in arrival order, inside the batch's
+    /// transaction) and returns its result once that batch is committed. A failed write
+    /// fails only its own caller; a failed commit fails every caller of the batch.
+    pub(super) async fn run<T, W>(&self, write: W) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut AnyConnection) -> Step<'c, StoreResult<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = write(conn).await;
+                let answer: Answer = Box::new(move |committed| {
+                    let _ = reply.send(match committed {
+                        true => result,
+                        false => Err(StoreError::Database(
+                            "the write could not be committed".into(),
+                        )),
+                    });
+                });
+                answer
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        // A write dropped unrun (no connection, no transaction) was not committed.
+        answer
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| StoreError::Database("the write could not be committed".into()))?
     }
 }
 
@@ -139,83 +117,47 @@ async fn writer(pool: AnyPool, mut queue: mpsc::Receiver<Job>) {
             Some(conn) => Ok(conn),
             None => pool.acquire().await.map_err(StoreError::from),
         };
-        let outcome = match conn {
+        match conn {
             Ok(mut conn) => {
-                let outcome = apply(&mut conn, &batch).await;
+                let (answers, committed) = apply(&mut conn, batch.drain(..)).await;
                 // A connection whose batch failed goes back to the pool, which tests it.
-                if outcome.is_ok() && !queue.is_empty() {
+                if committed && !queue.is_empty() {
                     held = Some(conn);
                 }
-                outcome
-            }
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    let _ = job.reply.send(result);
+                for answer in answers {
+                    answer(committed);
                 }
             }
             Err(error) => {
-                tracing::error!(%error, writes = batch.len(), "a batch of writes failed");
+                tracing::error!(%error, writes = batch.len(), "no connection for a batch of writes");
+                // Each write answers "not committed" without having run.
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(StoreError::Database(
-                        "the write could not be committed".into(),
-                    )));
+                    drop(job);
                 }
             }
         }
     }
 }
 
-/// One transaction for the batch; each write's own result (a failed statement fails only
-/// its own caller). `Err`: the transaction itself failed, nothing of it holds.
-async fn apply(conn: &mut AnyConnection, batch: &[Job]) -> StoreResult<Vec<StoreResult<Written>>> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let result = match &job.write {
-            Write::Consume {
-                device,
-                used,
-                state,
-                audit,
-                reset,
-            } => {
-                let audit = audit.as_ref().map(|(entry, at)| (entry, *at));
-                consume(
-                    &mut tx,
-                    Backend::Sqlite,
-                    *device,
-                    *used,
-                    *state,
-                    audit,
-                    *reset,
-                )
-                .await
-                .map(Written::Consumed)
-            }
-            Write::Audit { entry, at } => insert_audit(&mut tx, entry, *at)
-                .await
-                .map(|()| Written::Done(true)),
-            Write::Reserve {
-                user,
-                now,
-                threshold,
-                lock_until,
-            } => update_reserve(&mut tx, *user, *now, *threshold, *lock_until)
-                .await
-                .map(Written::Reserved),
-            Write::ReserveAndRead { username, now } => reserve_and_read(&mut tx, username, *now)
-                .await
-                .map(|row| Written::ReservedRow(row.map(Box::new))),
-            Write::Release { user, threshold } => update_release(&mut tx, *user, *threshold)
-                .await
-                .map(Written::Done),
-            Write::Unlock { user } => update_unlock(&mut tx, *user).await.map(Written::Done),
-        };
-        results.push(result);
+/// One transaction for the batch: each write applied in order, then the commit. The
+/// answers of the writes that ran, and whether the batch committed.
+async fn apply(conn: &mut AnyConnection, jobs: impl Iterator<Item = Job>) -> (Vec<Answer>, bool) {
+    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(error) => {
+            tracing::error!(%error, "a batch of writes could not begin");
+            return (Vec::new(), false);
+        }
+    };
+    let mut answers = Vec::new();
+    for job in jobs {
+        answers.push(job(&mut tx).await);
     }
-    tx.commit().await?;
-    Ok(results)
+    match tx.commit().await {
+        Ok(()) => (answers, true),
+        Err(error) => {
+            tracing::error!(%error, writes = answers.len(), "a batch of writes failed");
+            (answers, false)
+        }
+    }
 }

@@ -4,7 +4,6 @@ use std::sync::LazyLock;
 
 use sqlx::FromRow;
 
-use super::group_commit::{Write, Written};
 use super::roles::{RoleRow, ROLE_COLUMNS};
 use super::{
     corrupt, flag, int, is_unique_violation, qualified, Conflict, Store, StoreError, StoreResult,
@@ -301,18 +300,9 @@ impl Store {
         lock_until: Timestamp,
     ) -> StoreResult<Reservation> {
         if let Some(group) = &self.group {
-            let written = group
-                .write(Write::Reserve {
-                    user: id,
-                    now,
-                    threshold,
-                    lock_until,
-                })
-                .await?;
-            return match written {
-                Written::Reserved(reservation) => Ok(reservation),
-                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
-            };
+            return group
+                .run(move |conn| Box::pin(update_reserve(conn, id, now, threshold, lock_until)))
+                .await;
         }
         let mut conn = self.pool.acquire().await?;
         update_reserve(&mut conn, id, now, threshold, lock_until).await
@@ -323,16 +313,10 @@ impl Store {
     /// were, and a lock that this attempt's count set is lifted.
     pub async fn release_attempt(&self, id: UserId, threshold: u32) -> StoreResult<()> {
         if let Some(group) = &self.group {
-            return match group
-                .write(Write::Release {
-                    user: id,
-                    threshold,
-                })
-                .await?
-            {
-                Written::Done(_) => Ok(()),
-                other => Err(corrupt(&format!("unexpected write result {other:?}"))),
-            };
+            return group
+                .run(move |conn| Box::pin(update_release(conn, id, threshold)))
+                .await
+                .map(|_| ());
         }
         let mut conn = self.pool.acquire().await?;
         update_release(&mut conn, id, threshold).await.map(|_| ())
@@ -346,10 +330,11 @@ impl Store {
     /// Clears the lock and the failure count.
     pub async fn unlock(&self, id: UserId) -> StoreResult<()> {
         let changed = match &self.group {
-            Some(group) => match group.write(Write::Unlock { user: id }).await? {
-                Written::Done(changed) => changed,
-                other => return Err(corrupt(&format!("unexpected write result {other:?}"))),
-            },
+            Some(group) => {
+                group
+                    .run(move |conn| Box::pin(update_unlock(conn, id)))
+                    .await?
+            }
             None => {
                 let mut conn = self.pool.acquire().await?;
                 update_unlock(&mut conn, id).await?
