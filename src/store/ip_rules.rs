@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::users::found;
+use super::sql::found;
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{IpNetwork, IpRule};

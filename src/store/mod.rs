@@ -16,10 +16,12 @@ mod bootstrap;
 mod devices;
 mod group_commit;
 mod ip_rules;
+mod joins;
 mod outbox;
 mod roles;
 mod settings;
 mod signin;
+mod sql;
 mod users;
 
 use std::path::{Path, PathBuf};

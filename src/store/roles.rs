@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use sqlx::FromRow;
 
-use super::users::found;
+use super::sql::found;
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{Permission, Require2fa, Role, RoleId, RoleName, RoleSecurity};

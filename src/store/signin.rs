@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use super::outbox::NewOutboxMessage;
-use super::users::found;
+use super::sql::found;
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::UserId;

@@ -4,12 +4,10 @@ use std::sync::LazyLock;
 
 use sqlx::FromRow;
 
-use super::roles::{RoleRow, ROLE_COLUMNS};
-use super::{
-    corrupt, flag, int, is_unique_violation, qualified, Conflict, Store, StoreError, StoreResult,
-};
+use super::sql::found;
+use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{DisplayName, Email, Role, RoleId, User, UserId, Username, HARD_LIMIT};
+use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username, HARD_LIMIT};
 
 /// A user to create. The password arrives already hashed (argon2id PHC string).
 #[derive(Clone, Debug)]
@@ -51,19 +49,6 @@ pub enum Reservation {
     Granted(FailureOutcome),
     /// The account is locked (or the user is gone): the credential must not be checked.
     Refused,
-}
-
-/// A user row with the columns of their role (an API token's holder).
-#[derive(FromRow)]
-struct TokenHolderRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    r_id: i64,
-    r_name: String,
-    r_require_2fa: String,
-    r_otp_required: i64,
-    r_interface: i64,
-    r_permissions: String,
 }
 
 #[derive(FromRow)]
@@ -147,36 +132,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(User::try_from).transpose()
-    }
-
-    /// The user an unrevoked API token belongs to (by the token's hash) and their role,
-    /// in one query: this runs for every request of an API token.
-    pub async fn api_token_holder(&self, token_hash: &[u8]) -> StoreResult<Option<(User, Role)>> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {}, {} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                 JOIN roles r ON r.id = u.role_id \
-                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-                qualified(USER_COLUMNS, "u", false),
-                qualified(ROLE_COLUMNS, "r", true)
-            )
-        });
-        let row: Option<TokenHolderRow> = sqlx::query_as(SQL.as_str())
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let role = Role::try_from(RoleRow {
-            id: row.r_id,
-            name: row.r_name,
-            require_2fa: row.r_require_2fa,
-            otp_required: row.r_otp_required,
-            interface: row.r_interface,
-            permissions: row.r_permissions,
-        })?;
-        Ok(Some((User::try_from(row.user)?, role)))
     }
 
     /// The user and their password hash, for checking a password.
@@ -350,15 +305,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         found(done.rows_affected())
-    }
-}
-
-/// `Ok` when a write touched a row, `NotFound` when it touched none.
-pub(super) fn found(rows_affected: u64) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
     }
 }
 
