@@ -5,20 +5,24 @@
 //! - [`api`]: the JSON sign-in API of SPEC section 9, and the JSON error mapping.
 //! - [`admin_api`]: the JSON administration API of SPEC section 9.
 //! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
-//! - [`pages`]: the server-rendered pages (askama templates in `templates/`).
-//! - [`admin_pages`]: the server-rendered administration console under `/admin`.
+//! - [`html`]: the HTML shell both share: layout, rendering, the CSRF check of a form,
+//!   the error pages, the form extractor.
+//! - [`pages`]: the server-rendered sign-in pages (askama templates in `templates/`).
+//! - [`console`]: the server-rendered administration console under `/admin`, one file
+//!   per section.
 //! - [`verify`]: the second-factor check for other systems: `/api/v1/verify` and
 //!   privacyIDEA's `/validate/check`.
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
 pub mod admin_api;
-pub mod admin_pages;
 pub mod api;
 pub mod authz;
 pub mod client_ip;
+pub mod console;
 pub mod cookies;
 pub mod csrf;
+pub mod html;
 pub mod openapi;
 pub mod pages;
 pub mod return_to;
@@ -89,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(verify::routes())
         .merge(openapi::routes())
         .merge(pages::routes())
-        .merge(admin_pages::routes())
+        .merge(console::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
         // The extractors (JSON, forms) refuse a larger body with our own error shape.

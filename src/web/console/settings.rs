@@ -1,0 +1,168 @@
+//! System Settings (SPEC section 2): every setting with its range, label and help text,
+//! changed in one form. Bypass Enabled needs Manage 2FA Bypass; every other setting needs
+//! Manage System Settings (SPEC section 6), checked by
+//! [`Admin`](crate::service::admin::Admin); a setting the user may not change is shown
+//! disabled, and only those that differ are saved.
+
+use askama::Template;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{
+    actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, Failure,
+    FieldErrors, Nav, SavedQuery,
+};
+use crate::domain::{Permission, SettingKey, SettingKind, Settings};
+use crate::service::admin::Actor;
+use crate::web::html::{see_other, Layout, PageForm};
+use crate::web::{AppState, ClientIp};
+
+#[derive(Template)]
+#[template(path = "admin/settings.html")]
+pub struct SettingsView {
+    pub layout: Layout,
+    pub nav: Nav,
+    pub rows: Vec<SettingRow>,
+    pub saved: bool,
+    pub errors: FieldErrors,
+}
+
+pub struct SettingRow {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    /// "number", "flag", "email" or "choice".
+    pub kind: &'static str,
+    pub min: u32,
+    pub max: u32,
+    /// For "choice": the words offered.
+    pub choices: &'static [&'static str],
+    pub value: String,
+    pub editable: bool,
+    /// Why it is not editable.
+    pub note: &'static str,
+}
+
+fn setting_rows(
+    actor: &Actor,
+    settings: &Settings,
+    submitted: Option<&[(String, String)]>,
+) -> Vec<SettingRow> {
+    SettingKey::ALL
+        .into_iter()
+        .map(|key| {
+            let (kind, min, max, choices) = match key.kind() {
+                SettingKind::Number { min, max } => ("number", min, max, &[][..]),
+                SettingKind::Flag => ("flag", 0, 1, &[][..]),
+                SettingKind::Email => ("email", 0, 0, &[][..]),
+                SettingKind::Choice(choices) => ("choice", 0, 0, choices),
+            };
+            let (editable, note) = match key {
+                SettingKey::BypassEnabled => (
+                    actor.has(Permission::Manage2faBypass),
+                    "Only a role with the Manage 2FA Bypass permission can change this setting.",
+                ),
+                _ => (
+                    actor.has(Permission::ManageSystemSettings),
+                    "Only a role with the Manage System Settings permission can change this \
+                     setting.",
+                ),
+            };
+            let value = match submitted {
+                Some(fields) if editable => match key.kind() {
+                    SettingKind::Flag => flag(fields, key.name()).to_string(),
+                    SettingKind::Number { .. } | SettingKind::Email | SettingKind::Choice(_) => {
+                        field(fields, key.name()).to_owned()
+                    }
+                },
+                _ => settings.get(key),
+            };
+            SettingRow {
+                name: key.name(),
+                label: key.label(),
+                help: key.help(),
+                kind,
+                min,
+                max,
+                choices,
+                value,
+                editable,
+                note,
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn settings_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SavedQuery>, QueryRejection>,
+) -> Response {
+    let actor = match actor(&state, &headers).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let settings = match state.admin.settings(&actor).await {
+        Ok(settings) => settings,
+        Err(error) => return fail(&state, &headers, error),
+    };
+    let view = SettingsView {
+        layout: Layout::new(&state, &headers),
+        nav: Nav::new(&actor, "settings"),
+        rows: setting_rows(&actor, &settings, None),
+        saved: query.ok().and_then(|Query(q)| q.saved).is_some(),
+        errors: FieldErrors::default(),
+    };
+    render(&state, StatusCode::OK, &view.layout, &view)
+}
+
+pub(super) async fn settings_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
+) -> Response {
+    let actor = match poster(&state, &headers, csrf_of(&fields)).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let current = match state.admin.settings(&actor).await {
+        Ok(settings) => settings,
+        Err(error) => return fail(&state, &headers, error),
+    };
+    // Only the settings this user may change are read from the form (a disabled field is
+    // not sent), and only those that differ are changed.
+    let changes: Vec<(SettingKey, String)> = setting_rows(&actor, &current, Some(&fields))
+        .into_iter()
+        .zip(SettingKey::ALL)
+        .filter(|(row, key)| row.editable && row.value.trim() != current.get(*key))
+        .map(|(row, key)| (key, row.value.trim().to_owned()))
+        .collect();
+    match state
+        .admin
+        .update_settings(&actor, &changes, Some(&ip_text(ip)))
+        .await
+    {
+        Ok(_) => see_other("/admin/settings?saved=1"),
+        Err(error) => match failure(error) {
+            Failure::Field { field, message } => {
+                let view = SettingsView {
+                    layout: Layout::new(&state, &headers),
+                    nav: Nav::new(&actor, "settings"),
+                    rows: setting_rows(&actor, &current, Some(&fields)),
+                    saved: false,
+                    errors: FieldErrors::one(field, message),
+                };
+                render(
+                    &state,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &view.layout,
+                    &view,
+                )
+            }
+            other => failure_page(&state, &headers, other),
+        },
+    }
+}

@@ -1,0 +1,280 @@
+//! The HTML shell that the sign-in pages ([`pages`](super::pages)) and the administration
+//! console ([`console`](super::console)) share: the [`Layout`] every page carries (site
+//! name, the forms' CSRF token), rendering a view as a response ([`page`]), the pages that
+//! are not a step (an expired form, an unreadable form, an error of ours), the CSRF check
+//! of a POST ([`csrf_ok`]), redirects, the form extractor ([`PageForm`]), the QR code and
+//! manual key of a device being set up (SPEC section 5), and the console's sections, which
+//! the signed-in page links to.
+//!
+//! HTML comes only from the askama templates in `templates/` (auto-escaping on); the one
+//! value inserted unescaped is the QR code, an SVG that twostep generates itself.
+
+use askama::Template;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::de::DeserializeOwned;
+
+use super::{cookies, csrf, request_id, AppState};
+use crate::domain::{Permission, Role};
+
+// ---------------------------------------------------------------------------------------
+// The page shell and rendering
+// ---------------------------------------------------------------------------------------
+
+/// What every page shows: the site name and the CSRF token of its forms.
+pub struct Layout {
+    pub site_name: String,
+    /// The forms' token, bound to the browser's session, transaction or anonymous cookie.
+    pub csrf: String,
+    /// A new anonymous cookie value (the browser had no binding): the response sets it.
+    new_csrf: Option<String>,
+}
+
+impl Layout {
+    pub(super) fn new(state: &AppState, headers: &HeaderMap) -> Self {
+        let (csrf, new_csrf) = csrf::token_for(state.signin.context().store.key(), headers);
+        Self {
+            site_name: state.signin.context().config.site_name.clone(),
+            csrf,
+            new_csrf,
+        }
+    }
+}
+
+/// Pages that are not a step: an expired form, an unreadable request, an error of ours.
+#[derive(Template)]
+#[template(path = "problem.html")]
+pub struct ProblemView {
+    pub layout: Layout,
+    pub title: &'static str,
+    pub text: String,
+    pub request_id: Option<String>,
+}
+
+/// Whether a form carries the CSRF token of the browser that posts it ([`csrf::verify`]).
+pub(super) fn csrf_ok(state: &AppState, headers: &HeaderMap, field: Option<&str>) -> bool {
+    csrf::verify(state.signin.context().store.key(), headers, field)
+}
+
+/// The page as a response, with the anonymous CSRF cookie when the layout made one.
+pub(super) fn page<T: Template>(
+    state: &AppState,
+    status: StatusCode,
+    layout: &Layout,
+    view: &T,
+) -> Response {
+    let body = match view.render() {
+        Ok(body) => body,
+        Err(error) => {
+            let id = request_id();
+            tracing::error!(request_id = %id, error = %error, "a page template failed");
+            // No template to fall back on: plain text, still without detail.
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Something went wrong. Reference: {id}\n"),
+            )
+                .into_response();
+        }
+    };
+    let mut response = (status, Html(body)).into_response();
+    if let Some(token) = &layout.new_csrf {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cookies::set(cookies::CSRF, token, state.secure_cookies, None),
+        );
+    }
+    response
+}
+
+pub(super) fn problem(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &'static str,
+    text: String,
+    request_id: Option<String>,
+) -> Response {
+    let layout = Layout::new(state, headers);
+    let view = ProblemView {
+        layout,
+        title,
+        text,
+        request_id,
+    };
+    page(state, status, &view.layout, &view)
+}
+
+/// 403 for a POST without the form's token; nothing was done.
+pub(super) fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
+    problem(
+        state,
+        headers,
+        StatusCode::FORBIDDEN,
+        "Please try again",
+        "This form has expired; please go back and try again.".to_owned(),
+        None,
+    )
+}
+
+pub(super) fn internal_error(state: &AppState, headers: &HeaderMap, id: String) -> Response {
+    problem(
+        state,
+        headers,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "We could not complete your request. Please try again in a moment. If this keeps \
+         happening, contact your IT service desk and give them the reference below."
+            .to_owned(),
+        Some(id),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Redirects
+// ---------------------------------------------------------------------------------------
+
+pub(super) fn see_other(location: &str) -> Response {
+    Redirect::to(location).into_response()
+}
+
+pub(super) fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+// ---------------------------------------------------------------------------------------
+// Forms
+// ---------------------------------------------------------------------------------------
+
+/// A urlencoded form; an unreadable body gets a page, not axum's plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T> FromRequest<AppState> for PageForm<T>
+where
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                tracing::debug!(error = %rejection, "unreadable form");
+                let status = match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(problem(
+                    state,
+                    &headers,
+                    status,
+                    "The form could not be read",
+                    "The form could not be read; please go back and try again.".to_owned(),
+                    None,
+                ))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A device being set up: the QR code and the manual key
+// ---------------------------------------------------------------------------------------
+
+/// The manual key in groups of four, as apps and people read it.
+pub(super) fn key_groups(secret: &str) -> Vec<String> {
+    secret
+        .as_bytes()
+        .chunks(4)
+        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The SVG element of the QR code, without the XML declaration a standalone file has.
+pub(super) fn inline_svg(document: &str) -> String {
+    document
+        .find("<svg")
+        .and_then(|start| document.get(start..))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// The console's sections
+// ---------------------------------------------------------------------------------------
+
+/// The console's sections, each with the permission that opens it: the console's
+/// navigation, and whether the signed-in page links to the console ([`any_section`]).
+pub(super) const CONSOLE_SECTIONS: [(&str, &str, &str, Permission); 6] = [
+    (
+        "users",
+        "/admin/users",
+        "Access Control",
+        Permission::ManageUsers,
+    ),
+    (
+        "roles",
+        "/admin/roles",
+        "Security Roles",
+        Permission::ManageRoles,
+    ),
+    (
+        "settings",
+        "/admin/settings",
+        "System Settings",
+        Permission::ManageSystemSettings,
+    ),
+    (
+        "ip",
+        "/admin/ip",
+        "IP Settings",
+        Permission::ManageIpSettings,
+    ),
+    (
+        "email",
+        "/admin/email",
+        "Email Templates",
+        Permission::ManageSystemSettings,
+    ),
+    (
+        "audit",
+        "/admin/audit",
+        "Audit Log",
+        Permission::ViewAuditLog,
+    ),
+];
+
+/// Whether a role opens any section of the console (the link on the signed-in page).
+pub fn any_section(role: &Role) -> bool {
+    CONSOLE_SECTIONS
+        .iter()
+        .any(|(_, _, _, permission)| role.has(*permission))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manual_key_is_grouped_in_fours() {
+        assert_eq!(
+            key_groups("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").join(" "),
+            "ABCD EFGH IJKL MNOP QRST UVWX YZ23 4567"
+        );
+        assert_eq!(key_groups("ABCDEF"), ["ABCD", "EF"]);
+    }
+
+    #[test]
+    fn the_qr_code_is_inlined_without_its_xml_declaration() {
+        let svg = crate::otp::qr_svg("otpauth://totp/x?secret=ABCD").unwrap();
+        assert!(svg.starts_with("<?xml"));
+        let inline = inline_svg(&svg);
+        assert!(inline.starts_with("<svg") && inline.ends_with("</svg>"));
+        assert_eq!(inline_svg("no svg here"), "");
+    }
+}
