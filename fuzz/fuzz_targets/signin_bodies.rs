@@ -1,8 +1,8 @@
 //! JSON and form bodies of the sign-in API, through the real router in process.
 //!
-//! The body types of `src/web/api.rs`, `src/web/verify.rs` and `src/web/pages.rs` are
-//! private, so the fuzz input goes where a client's would: as the body of a request to
-//! `twostep::web::router`, built once (static) over a fresh SQLite database in a temp
+//! The body types of `src/web/signin_api.rs`, `src/web/verify.rs` and `src/web/pages.rs`
+//! are private, so the fuzz input goes where a client's would: as the body of a request
+//! to `twostep::web::router`, built once (static) over a fresh SQLite database in a temp
 //! directory, and driven with `tower::ServiceExt::oneshot` on a current-thread runtime.
 //!
 //! Input: the first byte picks the request, the rest is the body (any bytes, UTF-8 or

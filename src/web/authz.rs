@@ -25,7 +25,7 @@ use axum::routing::any;
 use axum::{Json, Router};
 use data_encoding::BASE64;
 
-use super::api::{ApiError, ErrorBody};
+use super::json_error::{ApiError, ErrorBody};
 use super::return_to::ReturnUrl;
 use super::{cookies, AppState, ClientIp};
 use crate::domain::{Role, User};

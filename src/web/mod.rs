@@ -2,10 +2,11 @@
 //! handler translates a request into a call of [`crate::service`] and its outcome into a
 //! page or a JSON body.
 //!
-//! - [`api`]: the JSON sign-in API of SPEC section 9, and the JSON error mapping.
-//! - [`admin_api`]: the JSON administration API of SPEC section 9.
+//! - [`signin_api`]: the JSON sign-in API of SPEC section 9.
+//! - [`admin_api`]: the JSON administration API of SPEC section 9, one file per resource.
+//! - [`json_error`]: the JSON error type of every JSON surface and its one mapping.
 //! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
-//! - [`html`]: the HTML shell both share: layout, rendering, the CSRF check of a form,
+//! - [`html`]: the HTML shell the sign-in pages and the console share: layout, rendering, the CSRF check of a form,
 //!   the error pages, the form extractor.
 //! - [`pages`]: the server-rendered sign-in pages (askama templates in `templates/`).
 //! - [`console`]: the server-rendered administration console under `/admin`, one file
@@ -16,16 +17,17 @@
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
 pub mod admin_api;
-pub mod api;
 pub mod authz;
 pub mod client_ip;
 pub mod console;
 pub mod cookies;
 pub mod csrf;
 pub mod html;
+pub mod json_error;
 pub mod openapi;
 pub mod pages;
 pub mod return_to;
+pub mod signin_api;
 pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
@@ -87,7 +89,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .merge(api::routes())
+        .merge(signin_api::routes())
         .merge(authz::routes())
         .merge(admin_api::routes())
         .merge(verify::routes())

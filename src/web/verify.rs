@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::api::{bearer, ApiError, ApiJson, ErrorBody};
+use super::json_error::{ApiError, ApiJson, ErrorBody};
+use super::signin_api::bearer;
 use super::{request_id, AppState, ClientIp};
 use crate::domain::Permission;
 use crate::service::admin::AdminError;

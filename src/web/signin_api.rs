@@ -1,28 +1,24 @@
 //! The JSON sign-in API of SPEC section 9 (`/api/v1/signin...`, `/api/v1/me`).
 //!
-//! Errors are `{"code": "...", "message": "..."}` with a fitting status, from one
-//! exhaustive mapping ([`ApiError`], shared with the administration API of
-//! [`super::admin_api`]); a sign-in failure of any kind is
-//! `401 {"code":"invalid_credentials"}`. Answers are typed structs so that the OpenAPI
-//! document ([`super::openapi`]) is generated from what is actually sent: each handler
-//! carries its `#[utoipa::path]`.
+//! Errors are `{"code": "...", "message": "..."}` with a fitting status, from the one
+//! exhaustive mapping of [`ApiError`] ([`super::json_error`], shared with every JSON
+//! surface); a sign-in failure of any kind is `401 {"code":"invalid_credentials"}`.
+//! Answers are typed structs so that the OpenAPI document ([`super::openapi`]) is
+//! generated from what is actually sent: each handler carries its `#[utoipa::path]`.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{request_id, retry_after, AppState, ClientIp};
+use super::json_error::{ApiError, ApiJson, ErrorBody};
+use super::{AppState, ClientIp};
 use crate::domain::{OtpMethod, PromptMode};
-use crate::service::admin::AdminError;
 use crate::service::devices::SetupInfo;
-use crate::service::signin::{OtpKind, SignInError, SignInStatus};
-use crate::store::Conflict;
+use crate::service::signin::{OtpKind, SignInStatus};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,257 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/signin/password", post(change_password))
         .route("/api/v1/me", get(me))
         .route("/api/v1/signout", post(signout))
-}
-
-/// Every error the JSON API answers with.
-#[derive(Debug)]
-pub enum ApiError {
-    SignIn(SignInError),
-    /// An administration call failed ([`crate::service::admin`]).
-    Admin(AdminError),
-    /// The body is not the JSON this endpoint takes.
-    BadBody {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
-    /// A field has a value outside its set.
-    InvalidField {
-        field: &'static str,
-        message: &'static str,
-    },
-    /// A body names a field this endpoint does not know.
-    UnknownField(String),
-    /// No valid session or token.
-    Unauthenticated,
-}
-
-impl From<SignInError> for ApiError {
-    fn from(error: SignInError) -> Self {
-        Self::SignIn(error)
-    }
-}
-
-impl From<AdminError> for ApiError {
-    fn from(error: AdminError) -> Self {
-        Self::Admin(error)
-    }
-}
-
-/// The body of every error answer. Only `code` and `message` are always present.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
-    /// `role_name_taken`, `network_exists`, `role_in_use`, `internal`.
-    pub code: String,
-    /// For people; never contains a password, code or secret.
-    pub message: String,
-    /// `invalid_field`, `unknown_field`: the field concerned.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// `forbidden`: the permission the caller's role lacks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub permission: Option<String>,
-    /// `otp_request_delay`: seconds until a new code may be requested.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<i64>,
-    /// `internal`: quote it to the operator, who finds the detail in the log.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-impl ErrorBody {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-            field: None,
-            permission: None,
-            retry_after: None,
-            request_id: None,
-        }
-    }
-}
-
-fn body(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(ErrorBody::new(code, message))).into_response()
-}
-
-fn field_error(code: &str, field: String, message: impl Into<String>) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(ErrorBody {
-            field: Some(field),
-            ..ErrorBody::new(code, message)
-        }),
-    )
-        .into_response()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self {
-            Self::SignIn(error) => {
-                let message = error.to_string();
-                match error {
-                    SignInError::InvalidCredentials | SignInError::WrongSetupCode => body(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_credentials",
-                        SignInError::InvalidCredentials.to_string(),
-                    ),
-                    SignInError::TransactionExpired => {
-                        body(StatusCode::UNAUTHORIZED, "transaction_expired", message)
-                    }
-                    SignInError::RequestDelay {
-                        retry_after: seconds,
-                    } => (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [retry_after(seconds)],
-                        Json(ErrorBody {
-                            retry_after: Some(seconds),
-                            ..ErrorBody::new("otp_request_delay", message)
-                        }),
-                    )
-                        .into_response(),
-                    SignInError::EmailMissing => {
-                        body(StatusCode::FORBIDDEN, "email_missing", message)
-                    }
-                    SignInError::EnrollmentRequired => {
-                        body(StatusCode::FORBIDDEN, "enrollment_required", message)
-                    }
-                    SignInError::WrongStep => body(StatusCode::CONFLICT, "wrong_step", message),
-                    SignInError::MethodNotAllowed => body(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "method_not_allowed",
-                        message,
-                    ),
-                    SignInError::InvalidPassword(_) => body(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_password",
-                        message,
-                    ),
-                    SignInError::Internal(source) => internal(&source),
-                }
-            }
-            Self::Admin(error) => admin_error(error),
-            Self::BadBody {
-                status,
-                code,
-                message,
-            } => body(status, code, message),
-            Self::InvalidField { field, message } => {
-                field_error("invalid_field", field.to_owned(), message)
-            }
-            // Bounded: the name comes from the client.
-            Self::UnknownField(field) => field_error(
-                "unknown_field",
-                field.chars().take(64).collect(),
-                "this field is not known here",
-            ),
-            Self::Unauthenticated => {
-                body(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
-            }
-        }
-    }
-}
-
-/// The answers to the administration service's errors.
-fn admin_error(error: AdminError) -> Response {
-    let message = error.to_string();
-    match error {
-        AdminError::Forbidden(permission) => (
-            StatusCode::FORBIDDEN,
-            Json(ErrorBody {
-                permission: Some(permission.as_str().to_owned()),
-                ..ErrorBody::new("forbidden", message)
-            }),
-        )
-            .into_response(),
-        AdminError::NotFound(_) => body(StatusCode::NOT_FOUND, "not_found", message),
-        AdminError::Invalid { field, message } => {
-            field_error("invalid_field", field.to_owned(), message)
-        }
-        AdminError::Conflict(conflict) => {
-            let code = match conflict {
-                Conflict::UsernameTaken => "username_taken",
-                Conflict::RoleNameTaken => "role_name_taken",
-                Conflict::NetworkExists => "network_exists",
-                Conflict::RoleInUse => "role_in_use",
-            };
-            body(StatusCode::CONFLICT, code, message)
-        }
-        AdminError::Internal(source) => internal(&source),
-    }
-}
-
-/// 500: the detail goes to the log under a request id; the client gets only the id.
-fn internal(detail: &dyn std::fmt::Display) -> Response {
-    let id = request_id();
-    tracing::error!(request_id = %id, error = %detail, "internal error");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(ErrorBody {
-            request_id: Some(id),
-            ..ErrorBody::new("internal", "internal error")
-        }),
-    )
-        .into_response()
-}
-
-/// `Json<T>` whose rejections are our JSON errors, not axum's plain text.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let (status, code, message) = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json".to_owned(),
-        ),
-        JsonRejection::JsonSyntaxError(_) => (
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "the body is not valid JSON".to_owned(),
-        ),
-        JsonRejection::JsonDataError(error) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            // serde's message names the field and the expected type; a value it quotes
-            // (`...`) could be a password sent with the wrong type, so it is cut out.
-            without_quoted_values(&error.body_text()),
-        ),
-        JsonRejection::BytesRejection(_) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the body is too large or could not be read".to_owned(),
-        ),
-        _ => (
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request could not be read".to_owned(),
-        ),
-    };
-    ApiError::BadBody {
-        status,
-        code,
-        message,
-    }
 }
 
 /// Where a sign-in stands (SPEC section 9), tagged by `status`.
@@ -750,43 +495,4 @@ pub(super) async fn signout(
     let token = bearer(&headers).ok_or(ApiError::Unauthenticated)?;
     state.signin.sign_out(token).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Replaces every `` `...` `` segment of a serde message with `` `…` ``.
-fn without_quoted_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for ch in message.chars() {
-        if ch == '`' {
-            if inside {
-                out.push_str("…`");
-            } else {
-                out.push('`');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_quoted_values;
-
-    #[test]
-    fn serde_messages_lose_the_values_they_quote() {
-        assert_eq!(
-            without_quoted_values(
-                "password: invalid type: integer `12345`, expected a string at line 1 column 20"
-            ),
-            "password: invalid type: integer `…`, expected a string at line 1 column 20"
-        );
-        assert_eq!(
-            without_quoted_values("missing field `username`"),
-            "missing field `…`"
-        );
-        assert_eq!(without_quoted_values("no quotes"), "no quotes");
-    }
 }

@@ -1,0 +1,127 @@
+//! The audit log (`/api/v1/audit`, SPEC section 9): its entries, newest first, filtered by
+//! user, event and time.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{query_number, AdminActor, ApiQuery};
+use crate::clock::Timestamp;
+use crate::store::{AuditEntry, AuditEvent, AuditQuery};
+use crate::web::json_error::{ApiError, ErrorBody};
+use crate::web::AppState;
+
+/// Filters of `GET /api/v1/audit`; times are Unix milliseconds.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Entries whose actor or subject is this username.
+    user: Option<String>,
+    /// One event, e.g. `setting_changed`.
+    event: Option<String>,
+    /// Entries at or after this time, in Unix milliseconds (e.g. `1800000000000`).
+    #[param(value_type = Option<i64>)]
+    since: Option<String>,
+    /// Entries before this time, in Unix milliseconds.
+    #[param(value_type = Option<i64>)]
+    until: Option<String>,
+    /// Entries to skip (default 0).
+    #[param(value_type = Option<u32>)]
+    offset: Option<String>,
+    /// Entries per page (default 50, at most 500).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+}
+
+/// An audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryOut {
+    pub id: i64,
+    /// When, in Unix milliseconds.
+    pub at: i64,
+    pub event: String,
+    /// Who acted (a username, or `cli`).
+    pub actor: Option<String>,
+    /// The user concerned.
+    pub subject: Option<String>,
+    pub client_ip: Option<String>,
+    /// Details: values before and after for roles and settings.
+    pub detail: String,
+}
+
+impl From<AuditEntry> for AuditEntryOut {
+    fn from(entry: AuditEntry) -> Self {
+        Self {
+            id: entry.id,
+            at: entry.at,
+            event: entry.event,
+            actor: entry.actor,
+            subject: entry.subject,
+            client_ip: entry.client_ip,
+            detail: entry.detail,
+        }
+    }
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryOut>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    security(("bearer" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: needs `view_audit_log`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`event`, `since`, `until`, `offset`, `limit`)", body = ErrorBody),
+    )
+)]
+pub(super) async fn audit_log(
+    State(state): State<AppState>,
+    AdminActor(actor): AdminActor,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let event = params
+        .event
+        .as_deref()
+        .map(|name| {
+            AuditEvent::parse(name).ok_or(ApiError::InvalidField {
+                field: "event",
+                message: "unknown event",
+            })
+        })
+        .transpose()?;
+    let millis = "a time in Unix milliseconds, e.g. 1800000000000";
+    let since: Option<i64> = query_number(params.since.as_deref(), "since", millis)?;
+    let until: Option<i64> = query_number(params.until.as_deref(), "until", millis)?;
+    let offset = query_number(
+        params.offset.as_deref(),
+        "offset",
+        "offset must be a whole number",
+    )?;
+    let limit = query_number(
+        params.limit.as_deref(),
+        "limit",
+        "limit must be a whole number",
+    )?;
+    let query = AuditQuery {
+        user: params.user,
+        event,
+        since: since.map(Timestamp::from_millis),
+        until: until.map(Timestamp::from_millis),
+        offset: offset.unwrap_or(0),
+        limit: limit.unwrap_or(50),
+    };
+    let entries = state.admin.audit_log(&actor, &query).await?;
+    Ok(Json(AuditPage {
+        entries: entries.into_iter().map(AuditEntryOut::from).collect(),
+    }))
+}
