@@ -4,8 +4,8 @@
 //!   name "OTP Notification Email"), its placeholders, validation and rendering.
 //! - [`message`]: a rendered email as an RFC 5322 message (lettre), for SMTP or `.eml`.
 //!
-//! - [`delivery`]: the outbox worker and its transports (SMTP, or `.eml` files in
-//!   `<data-dir>/mail/`), with retries until the code expires.
+//! - [`delivery`]: the transports (SMTP, or `.eml` files in `<data-dir>/mail/`) that the
+//!   outbox worker ([`crate::service::outbox`]) delivers through.
 //!
 //! `template` and `message` do no I/O and read no clock: the date and the Message-ID's
 //! random part are parameters (only the MIME boundary is random, drawn by lettre).

@@ -5,6 +5,7 @@
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
 //! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
 //! - [`emailed`]: emailed OTPs: generate, queue, check.
+//! - [`outbox`]: the outbox worker that delivers the queued emails, with retries.
 //! - [`verify`]: the second-factor check for other systems (native API and privacyIDEA's
 //!   `/validate/check`).
 //! - [`credentials`]: the rules every credential check shares (password, device code,
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod credentials;
 pub mod devices;
 pub mod emailed;
+pub mod outbox;
 pub mod signin;
 pub mod verify;
 

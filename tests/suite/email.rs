@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 use twostep::domain::{Require2fa, SettingKey};
-use twostep::mail::delivery::{SmtpSecurity, SmtpSettings, Transport, Worker};
+use twostep::mail::delivery::{SmtpSecurity, SmtpSettings, Transport};
 use twostep::mail::template::EmailTemplate;
 use twostep::service::emailed::{save_otp_template, SaveTemplateError};
+use twostep::service::outbox::Worker;
 use twostep::store::{AuditEvent, AuditQuery, NewOutboxMessage, OutboxState};
 
 use crate::helpers::{

@@ -497,7 +497,7 @@ impl TestApp {
 
     /// Delivers the outbox now and returns the emails in the mail folder, oldest first.
     pub async fn mails(&self) -> Vec<String> {
-        let worker = twostep::mail::delivery::Worker::new(
+        let worker = twostep::service::outbox::Worker::new(
             self.ctx.clone(),
             twostep::mail::delivery::Transport::Folder(self.dir.path().join("mail")),
         );
