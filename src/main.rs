@@ -1,5 +1,8 @@
 //! The `twostep` command line: parses arguments and calls into the library.
 
+// The workspace lints deny unwrap, expect and panic; the unit tests below may.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The integration test binary: one binary, one module per area (SPEC sections named in
 //! each module).
 
+// Tests stop at the first surprise: unwrap, expect and panic are how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod admin_api;
 mod admin_pages;
 mod attacks;
