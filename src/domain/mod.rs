@@ -3,12 +3,14 @@
 //! No I/O here. Storage rows and wire bodies are separate types that convert to and from
 //! these.
 
+pub mod audit;
 pub mod device;
 pub mod ip;
 pub mod role;
 pub mod settings;
 pub mod user;
 
+pub use audit::AuditEvent;
 pub use device::{
     new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
     Use2fa,

@@ -13,6 +13,7 @@ use super::emailed::{self, SaveTemplateError};
 use super::Context;
 use crate::clock::Timestamp;
 use crate::crypto::Token;
+use crate::domain::AuditEvent;
 use crate::domain::{
     DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode, Require2fa, Role,
     RoleName, RoleSecurity, SettingKey, Settings, User, Username,
@@ -21,8 +22,7 @@ use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{
-    AuditEntry, AuditEvent, AuditQuery, Conflict, NewUser, RoleChange, StoreError, StoredIpRule,
-    UserChange,
+    AuditEntry, AuditQuery, Conflict, NewUser, RoleChange, StoreError, StoredIpRule, UserChange,
 };
 
 /// Who acts.

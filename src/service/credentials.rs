@@ -20,10 +20,11 @@
 
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
+use crate::domain::AuditEvent;
 use crate::domain::{Device, Settings, User, UserId, Username, HARD_LIMIT};
 use crate::otp::OtpCode;
 use crate::password::Password;
-use crate::store::{AuditEvent, FailureOutcome, NewAuditEntry, Reservation, StoreError};
+use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
 
 /// Who presents a credential, for the audit log: the calling system's user (an API token
 /// of the second-factor check) or none (the person signing in), the client address, and

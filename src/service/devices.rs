@@ -4,9 +4,10 @@
 use rand::rngs::OsRng;
 
 use super::Context;
+use crate::domain::AuditEvent;
 use crate::domain::{new_device_otp, Device, OtpMethod, PromptMode, Use2fa, User};
 use crate::otp::{qr_svg, OtpCode, OtpSecret};
-use crate::store::{AuditEvent, NewDevice, StoreError};
+use crate::store::{NewDevice, StoreError};
 
 /// What the set-up page shows after Create.
 #[derive(Clone)]

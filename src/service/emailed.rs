@@ -8,6 +8,7 @@ use rand::RngCore;
 use super::Context;
 use crate::clock::Timestamp;
 use crate::crypto::ct_eq_hash;
+use crate::domain::AuditEvent;
 use crate::domain::{Email, Settings, User};
 use crate::mail::message::{message_id_for, MessageError, OutgoingEmail};
 use crate::mail::template::{
@@ -15,7 +16,7 @@ use crate::mail::template::{
 };
 use crate::otp::{generate_emailed_code, OtpCode};
 use crate::store::{
-    AuditEvent, EmailedOtp, NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError,
+    EmailedOtp, NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -22,9 +22,10 @@ pub mod verify;
 use std::sync::Arc;
 
 use crate::clock::{Clock, Timestamp};
+use crate::domain::AuditEvent;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
-use crate::store::{AuditEvent, NewAuditEntry, Store, StoreError};
+use crate::store::{NewAuditEntry, Store, StoreError};
 
 /// Settings of the service that are not system settings (they come from the command line).
 #[derive(Clone, Debug)]

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::Context;
 use crate::clock::Timestamp;
+use crate::domain::AuditEvent;
 use crate::mail::delivery::Transport;
 use crate::metrics::EmailOutcome;
-use crate::store::{AuditEvent, ClaimedMessage, StoreError};
+use crate::store::{ClaimedMessage, StoreError};
 
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, ... up to 5 minutes.
 pub fn backoff_seconds(attempts: u32) -> i64 {

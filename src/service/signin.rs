@@ -14,12 +14,13 @@ use super::emailed::{self, Check, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
+use crate::domain::AuditEvent;
 use crate::domain::{in_network, ClientAddress, OtpMethod, PromptMode, Role, Settings, User};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
 use crate::policy::{decide, SignInFacts, Step};
-use crate::store::{AuditEvent, SignInTransaction, StoreError};
+use crate::store::{SignInTransaction, StoreError};
 
 /// A step still to do in a sign-in transaction (stored as text in the transaction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,13 +27,14 @@ use super::signin::VERIFY_CHALLENGE_STEPS;
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
+use crate::domain::AuditEvent;
 use crate::domain::{
     ClientAddress, Device, Permission, Settings, User, Username, ValidatePassMode,
 };
 use crate::metrics::OtpCheckMethod;
 use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts, Step};
-use crate::store::{AuditEvent, Reservation, SignInTransaction, StoreError};
+use crate::store::{Reservation, SignInTransaction, StoreError};
 
 /// Device OTPs are 6 digits (SPEC section 2): in `password_otp` mode, the last 6
 /// characters of `pass` are the code.

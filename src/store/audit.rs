@@ -1,4 +1,4 @@
-//! The append-only audit log (SPEC section 7) and the email templates.
+//! The append-only audit log (SPEC section 7).
 
 use std::sync::LazyLock;
 
@@ -6,82 +6,7 @@ use sqlx::FromRow;
 
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
-
-/// What happened. Stored by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AuditEvent {
-    SignInSucceeded,
-    SignInFailed,
-    OtpSent,
-    OtpAccepted,
-    OtpRefused,
-    Locked,
-    Unlocked,
-    DeviceEnrolled,
-    DeviceDisabled,
-    PasswordChanged,
-    UserCreated,
-    UserChanged,
-    UserDeleted,
-    RoleChanged,
-    SettingChanged,
-    IpRuleChanged,
-    TemplateChanged,
-    EmailDead,
-    ApiTokenCreated,
-}
-
-impl AuditEvent {
-    pub const ALL: [Self; 19] = [
-        Self::SignInSucceeded,
-        Self::SignInFailed,
-        Self::OtpSent,
-        Self::OtpAccepted,
-        Self::OtpRefused,
-        Self::Locked,
-        Self::Unlocked,
-        Self::DeviceEnrolled,
-        Self::DeviceDisabled,
-        Self::PasswordChanged,
-        Self::UserCreated,
-        Self::UserChanged,
-        Self::UserDeleted,
-        Self::RoleChanged,
-        Self::SettingChanged,
-        Self::IpRuleChanged,
-        Self::TemplateChanged,
-        Self::EmailDead,
-        Self::ApiTokenCreated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SignInSucceeded => "signin_succeeded",
-            Self::SignInFailed => "signin_failed",
-            Self::OtpSent => "otp_sent",
-            Self::OtpAccepted => "otp_accepted",
-            Self::OtpRefused => "otp_refused",
-            Self::Locked => "locked",
-            Self::Unlocked => "unlocked",
-            Self::DeviceEnrolled => "device_enrolled",
-            Self::DeviceDisabled => "device_disabled",
-            Self::PasswordChanged => "password_changed",
-            Self::UserCreated => "user_created",
-            Self::UserChanged => "user_changed",
-            Self::UserDeleted => "user_deleted",
-            Self::RoleChanged => "role_changed",
-            Self::SettingChanged => "setting_changed",
-            Self::IpRuleChanged => "ip_rule_changed",
-            Self::TemplateChanged => "template_changed",
-            Self::EmailDead => "email_dead",
-            Self::ApiTokenCreated => "api_token_created",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|event| event.as_str() == text)
-    }
-}
+use crate::domain::AuditEvent;
 
 /// An entry to append. `detail` holds before/after values or an internal reason; never a
 /// password, code or secret.
@@ -117,14 +42,6 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-/// An email template (module "OTP", name "OTP Notification Email").
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
-pub struct StoredTemplate {
-    pub subject: String,
-    pub text_body: String,
-    pub html_body: Option<String>,
-}
-
 impl Store {
     pub async fn audit(&self, entry: &NewAuditEntry, now: Timestamp) -> StoreResult<()> {
         if let Some(group) = &self.group {
@@ -156,40 +73,6 @@ impl Store {
         .bind(i64::from(query.offset))
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    pub async fn template(&self, module: &str, name: &str) -> StoreResult<Option<StoredTemplate>> {
-        Ok(sqlx::query_as(
-            "SELECT subject, text_body, html_body FROM email_templates WHERE module = $1 AND name = $2",
-        )
-        .bind(module)
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    pub async fn put_template(
-        &self,
-        module: &str,
-        name: &str,
-        template: &StoredTemplate,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO email_templates (module, name, subject, text_body, html_body, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (module, name) DO UPDATE SET \
-             subject = excluded.subject, text_body = excluded.text_body, \
-             html_body = excluded.html_body, updated_at = excluded.updated_at",
-        )
-        .bind(module)
-        .bind(name)
-        .bind(&template.subject)
-        .bind(&template.text_body)
-        .bind(template.html_body.clone())
-        .bind(now.millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }
 

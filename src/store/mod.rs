@@ -22,6 +22,7 @@ mod roles;
 mod settings;
 mod signin;
 mod sql;
+mod templates;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -33,13 +34,14 @@ use sqlx::{AnyPool, Connection, Executor};
 
 use crate::crypto::{KeyError, MasterKey};
 
-pub use audit::{AuditEntry, AuditEvent, AuditQuery, NewAuditEntry, StoredTemplate};
+pub use audit::{AuditEntry, AuditQuery, NewAuditEntry};
 pub use bootstrap::{ADMIN_USERNAME, DEFAULT_ROLES};
 pub use devices::NewDevice;
 pub use ip_rules::StoredIpRule;
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
 pub use signin::{EmailedOtp, NewEmailedOtp, RequestDelay, Session, SignInTransaction};
+pub use templates::StoredTemplate;
 pub use users::{FailureOutcome, NewUser, Reservation, UserChange};
 
 /// The database engine behind a store.

@@ -5,9 +5,10 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use twostep::domain::AuditEvent;
 use twostep::domain::{Permission, PromptMode, Require2fa, RoleName, RoleSecurity, Username};
 use twostep::otp::{KeyUri, KeyUriKind, Totp};
-use twostep::store::{AuditEvent, AuditQuery};
+use twostep::store::AuditQuery;
 
 use crate::helpers::{spawn_app, NowTs, TestApp};
 

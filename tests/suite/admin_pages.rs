@@ -3,8 +3,8 @@
 //! the CSRF token, and errors are shown next to their field.
 
 use reqwest::StatusCode;
+use twostep::domain::AuditEvent;
 use twostep::domain::{Permission, Require2fa, RoleName, RoleSecurity, SettingKey};
-use twostep::store::AuditEvent;
 
 use crate::helpers::{spawn_app, NowTs, TestApp};
 use crate::pages::{get, post, sign_in, submit, Page};

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
+use twostep::domain::AuditEvent;
 use twostep::domain::{PromptMode, Require2fa, RoleName, RoleSecurity, SettingKey, HARD_LIMIT};
 use twostep::service::credentials::REFUSED_UNCHECKED;
-use twostep::store::{AuditEntry, AuditEvent, AuditQuery};
+use twostep::store::{AuditEntry, AuditQuery};
 
 use crate::admin_api::{admin, call};
 use crate::helpers::{spawn_app_with, AppOptions, NowTs, TestApp, TestDb};

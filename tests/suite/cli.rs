@@ -8,9 +8,10 @@ use std::process::Stdio;
 
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use twostep::domain::AuditEvent;
 use twostep::domain::{PromptMode, Require2fa, Username};
 use twostep::password::Password;
-use twostep::store::{AuditEntry, AuditEvent, AuditQuery};
+use twostep::store::{AuditEntry, AuditQuery};
 
 use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, TestDb};
 

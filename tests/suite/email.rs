@@ -5,12 +5,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::json;
+use twostep::domain::AuditEvent;
 use twostep::domain::{Require2fa, SettingKey};
 use twostep::mail::delivery::{SmtpSecurity, SmtpSettings, Transport};
 use twostep::mail::template::EmailTemplate;
 use twostep::service::emailed::{save_otp_template, SaveTemplateError};
 use twostep::service::outbox::Worker;
-use twostep::store::{AuditEvent, AuditQuery, NewOutboxMessage, OutboxState};
+use twostep::store::{AuditQuery, NewOutboxMessage, OutboxState};
 
 use crate::helpers::{
     code_in_email, free_port, spawn_app_with, AppOptions, NowTs, SmtpSink, TestApp, TestDb,

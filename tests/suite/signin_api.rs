@@ -633,7 +633,7 @@ async fn last_sign_in_ip(app: &TestApp) -> Option<String> {
         .ctx
         .store
         .audit_entries(&twostep::store::AuditQuery {
-            event: Some(twostep::store::AuditEvent::SignInSucceeded),
+            event: Some(twostep::domain::AuditEvent::SignInSucceeded),
             limit: 1,
             ..Default::default()
         })

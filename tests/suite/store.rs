@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use twostep::clock::Timestamp;
 use twostep::crypto::MasterKey;
+use twostep::domain::AuditEvent;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
     Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError, SettingError,
@@ -14,7 +15,7 @@ use twostep::domain::{
 };
 use twostep::otp::OtpSecret;
 use twostep::store::{
-    AuditEvent, AuditQuery, Conflict, FailureOutcome, KeySource, NewAuditEntry, NewDevice, NewUser,
+    AuditQuery, Conflict, FailureOutcome, KeySource, NewAuditEntry, NewDevice, NewUser,
     Reservation, Store, StoreError, UserChange,
 };
 

@@ -6,10 +6,11 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use twostep::domain::AuditEvent;
 use twostep::domain::{
     Permission, PromptMode, Require2fa, RoleName, RoleSecurity, SettingKey, User,
 };
-use twostep::store::{AuditEvent, AuditQuery};
+use twostep::store::AuditQuery;
 
 use crate::helpers::{
     require_python_module, spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, TestDb,

@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{query_number, AdminActor, ApiQuery};
 use crate::clock::Timestamp;
-use crate::store::{AuditEntry, AuditEvent, AuditQuery};
+use crate::domain::AuditEvent;
+use crate::store::{AuditEntry, AuditQuery};
 use crate::web::json_error::{ApiError, ErrorBody};
 use crate::web::AppState;
 

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::{actor, fail, render, segment, Choice, FieldErrors, Nav};
 use crate::clock::Timestamp;
-use crate::store::{AuditEvent, AuditQuery};
+use crate::domain::AuditEvent;
+use crate::store::AuditQuery;
 use crate::web::html::Layout;
 use crate::web::AppState;
 
