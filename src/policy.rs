@@ -29,6 +29,16 @@ pub enum Step {
     Enroll { required: bool },
 }
 
+impl From<Step> for crate::domain::PendingStep {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::EmailOtp => Self::EmailOtp,
+            Step::DeviceOtp => Self::DeviceOtp,
+            Step::Enroll { required } => Self::Enroll { required },
+        }
+    }
+}
+
 /// The outcome: the SPEC row that applied and the steps it asks for, in order.
 /// No steps means Allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod device;
 pub mod ip;
 pub mod role;
 pub mod settings;
+pub mod signin;
 pub mod user;
 
 pub use audit::AuditEvent;
@@ -20,6 +21,7 @@ pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
 pub use settings::{SettingError, SettingKey, SettingKind, Settings, ValidatePassMode};
+pub use signin::{PendingStep, TransactionKind};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
     HARD_LIMIT,

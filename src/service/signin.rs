@@ -14,61 +14,15 @@ use super::emailed::{self, Check, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::AuditEvent;
-use crate::domain::{in_network, ClientAddress, OtpMethod, PromptMode, Role, Settings, User};
+use crate::domain::{
+    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
+    TransactionKind, User,
+};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
-use crate::policy::{decide, SignInFacts, Step};
+use crate::policy::{decide, SignInFacts};
 use crate::store::{SignInTransaction, StoreError};
-
-/// A step still to do in a sign-in transaction (stored as text in the transaction).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PendingStep {
-    EmailOtp,
-    DeviceOtp,
-    Enroll {
-        required: bool,
-    },
-    /// A bootstrap password must be replaced before the session starts.
-    ChangePassword,
-}
-
-impl PendingStep {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::EmailOtp => "email_otp",
-            Self::DeviceOtp => "device_otp",
-            Self::Enroll { required: false } => "enroll_optional",
-            Self::Enroll { required: true } => "enroll_required",
-            Self::ChangePassword => "change_password",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "email_otp" => Some(Self::EmailOtp),
-            "device_otp" => Some(Self::DeviceOtp),
-            "enroll_optional" => Some(Self::Enroll { required: false }),
-            "enroll_required" => Some(Self::Enroll { required: true }),
-            "change_password" => Some(Self::ChangePassword),
-            _ => None,
-        }
-    }
-
-    fn from_policy(step: Step) -> Self {
-        match step {
-            Step::EmailOtp => Self::EmailOtp,
-            Step::DeviceOtp => Self::DeviceOtp,
-            Step::Enroll { required } => Self::Enroll { required },
-        }
-    }
-}
-
-/// The steps of a second-factor challenge ([`super::verify`]): kept in the same table as
-/// sign-in transactions (all state in the database), but never a sign-in step, so that a
-/// challenge's token cannot continue a sign-in (and so cannot yield a session).
-pub(crate) const VERIFY_CHALLENGE_STEPS: &str = "verify_email_otp";
 
 /// A person signing in presents their own credentials: no actor, no surface prefix.
 fn sign_in_origin(ip: &str) -> Origin<'_> {
@@ -77,21 +31,6 @@ fn sign_in_origin(ip: &str) -> Origin<'_> {
         ip,
         surface: "",
     }
-}
-
-fn encode_steps(steps: &[PendingStep]) -> String {
-    steps
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn decode_steps(text: &str) -> Result<Vec<PendingStep>, StoreError> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| PendingStep::parse(s).ok_or_else(|| StoreError::Corrupt("sign-in step".into())))
-        .collect()
 }
 
 /// A credential presented to forward-auth.
@@ -271,7 +210,7 @@ impl SignIn {
             .steps
             .iter()
             .copied()
-            .map(PendingStep::from_policy)
+            .map(PendingStep::from)
             .collect();
         if user.must_change_password {
             // After the codes (identity proven), before enrollment (a known bootstrap
@@ -302,7 +241,7 @@ impl SignIn {
             .create_signin_transaction(
                 &token.hash(),
                 user.id,
-                &encode_steps(&steps),
+                &TransactionKind::SignIn(steps.clone()),
                 &ip,
                 now,
                 expires_at,
@@ -352,14 +291,14 @@ impl SignIn {
             .signin_transaction(&token.hash(), self.ctx.now())
             .await?
             .ok_or(SignInError::TransactionExpired)?;
-        if record.steps == VERIFY_CHALLENGE_STEPS {
+        // A second-factor challenge's token never continues a sign-in.
+        let TransactionKind::SignIn(steps) = record.kind.clone() else {
             return Err(SignInError::TransactionExpired);
-        }
-        let steps = decode_steps(&record.steps)?;
+        };
         let user = self
             .ctx
             .store
-            .user_by_id(crate::domain::UserId(record.user_id))
+            .user_by_id(record.user_id)
             .await?
             .ok_or(SignInError::TransactionExpired)?;
         Ok(Live {
@@ -581,9 +520,9 @@ impl SignIn {
     /// Removes the current step and shows the next; the conditional update makes sure
     /// that of two requests finishing the same step, only one moves on.
     async fn advance(&self, mut live: Live, settings: &Settings) -> SignInResult {
-        let before = encode_steps(&live.steps);
+        let before = TransactionKind::SignIn(live.steps.clone());
         live.steps.remove(0);
-        let after = encode_steps(&live.steps);
+        let after = TransactionKind::SignIn(live.steps.clone());
         if !self
             .ctx
             .store
@@ -592,7 +531,7 @@ impl SignIn {
         {
             return Err(SignInError::TransactionExpired);
         }
-        live.record.steps = after;
+        live.record.kind = after;
         if live.steps.is_empty() {
             if !self
                 .ctx

@@ -23,11 +23,10 @@ use rand::rngs::OsRng;
 use super::admin::Admin;
 use super::credentials::{self, CodeRefused, Origin};
 use super::emailed::{self, Check, SendError};
-use super::signin::VERIFY_CHALLENGE_STEPS;
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
-use crate::domain::AuditEvent;
+use crate::domain::{AuditEvent, TransactionKind};
 use crate::domain::{
     ClientAddress, Device, Permission, Settings, User, Username, ValidatePassMode,
 };
@@ -384,7 +383,9 @@ impl SecondFactor {
             .store
             .signin_transaction(&token.hash(), now)
             .await?
-            .filter(|record| record.steps == VERIFY_CHALLENGE_STEPS && record.user_id == user.id.0))
+            .filter(|record| {
+                record.kind == TransactionKind::VerifyChallenge && record.user_id == user.id
+            }))
     }
 
     async fn challenge_with(
@@ -451,7 +452,7 @@ impl SecondFactor {
             .create_signin_transaction(
                 &token.hash(),
                 user.id,
-                VERIFY_CHALLENGE_STEPS,
+                &TransactionKind::VerifyChallenge,
                 &ip,
                 now,
                 expires_at,

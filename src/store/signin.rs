@@ -5,20 +5,45 @@ use sqlx::FromRow;
 
 use super::outbox::NewOutboxMessage;
 use super::sql::found;
-use super::{Store, StoreResult};
+use super::{corrupt, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::UserId;
+use crate::domain::{TransactionKind, UserId};
 
-/// The server side of a sign-in between the password and the last step.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+/// The server side of a sign-in between the password and the last step, or of a
+/// second-factor challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignInTransaction {
     pub id: i64,
-    pub user_id: i64,
-    /// The remaining steps, as the sign-in service encodes them.
-    pub steps: String,
+    pub user_id: UserId,
+    pub kind: TransactionKind,
     pub client_ip: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(FromRow)]
+struct TransactionRow {
+    id: i64,
+    user_id: i64,
+    steps: String,
+    client_ip: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<TransactionRow> for SignInTransaction {
+    type Error = StoreError;
+
+    fn try_from(row: TransactionRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: row.id,
+            user_id: UserId(row.user_id),
+            kind: TransactionKind::decode(&row.steps).ok_or_else(|| corrupt("sign-in step"))?,
+            client_ip: row.client_ip,
+            created_at: Timestamp::from_millis(row.created_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+        })
+    }
 }
 
 /// An emailed code, known only by its keyed hash.
@@ -66,24 +91,25 @@ impl Store {
         &self,
         token_hash: &[u8],
         user_id: UserId,
-        steps: &str,
+        kind: &TransactionKind,
         client_ip: &str,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<SignInTransaction> {
-        Ok(sqlx::query_as(
+        let row: TransactionRow = sqlx::query_as(
             "INSERT INTO signin_transactions (token_hash, user_id, steps, client_ip, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, user_id, steps, client_ip, created_at, expires_at",
         )
         .bind(token_hash.to_vec())
         .bind(user_id.0)
-        .bind(steps)
+        .bind(kind.encode())
         .bind(client_ip)
         .bind(now.millis())
         .bind(expires_at.millis())
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        row.try_into()
     }
 
     /// The live transaction with this token hash; an expired one is as good as absent.
@@ -92,14 +118,15 @@ impl Store {
         token_hash: &[u8],
         now: Timestamp,
     ) -> StoreResult<Option<SignInTransaction>> {
-        Ok(sqlx::query_as(
+        let row: Option<TransactionRow> = sqlx::query_as(
             "SELECT id, user_id, steps, client_ip, created_at, expires_at FROM signin_transactions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash.to_vec())
         .bind(now.millis())
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        row.map(SignInTransaction::try_from).transpose()
     }
 
     /// Records the remaining steps, only if they are still `expected` (a concurrent
@@ -107,14 +134,14 @@ impl Store {
     pub async fn advance_signin_transaction(
         &self,
         id: i64,
-        expected: &str,
-        steps: &str,
+        expected: &TransactionKind,
+        next: &TransactionKind,
     ) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE signin_transactions SET steps = $3 WHERE id = $1 AND steps = $2")
                 .bind(id)
-                .bind(expected)
-                .bind(steps)
+                .bind(expected.encode())
+                .bind(next.encode())
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)

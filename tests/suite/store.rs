@@ -10,8 +10,8 @@ use twostep::crypto::MasterKey;
 use twostep::domain::AuditEvent;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
-    Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError, SettingError,
-    SettingKey, UserId, Username, HARD_LIMIT,
+    PendingStep, Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError,
+    SettingError, SettingKey, TransactionKind, UserId, Username, HARD_LIMIT,
 };
 use twostep::otp::OtpSecret;
 use twostep::store::{
@@ -999,7 +999,7 @@ async fn the_request_delay_outlives_the_codes_and_their_transactions(db: &TestDb
                 .create_signin_transaction(
                     &[token; 32],
                     user.id,
-                    "email_otp",
+                    &TransactionKind::SignIn(vec![PendingStep::EmailOtp]),
                     "10.0.0.1",
                     at,
                     at.plus_seconds(60),
@@ -1141,7 +1141,7 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
         .create_signin_transaction(
             &[9; 32],
             user.id,
-            "device_otp",
+            &TransactionKind::SignIn(vec![PendingStep::DeviceOtp]),
             "10.0.0.1",
             NOW,
             NOW.plus_seconds(1800),
@@ -1162,13 +1162,15 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
             .unwrap(),
         None
     );
+    let device_step = TransactionKind::SignIn(vec![PendingStep::DeviceOtp]);
+    let done = TransactionKind::SignIn(Vec::new());
     assert!(store
-        .advance_signin_transaction(tx.id, "device_otp", "")
+        .advance_signin_transaction(tx.id, &device_step, &done)
         .await
         .unwrap());
     assert!(
         !store
-            .advance_signin_transaction(tx.id, "device_otp", "")
+            .advance_signin_transaction(tx.id, &device_step, &done)
             .await
             .unwrap(),
         "moved on already"
