@@ -658,3 +658,72 @@ async fn disabled_entries(app: &TestApp) -> usize {
         .unwrap()
         .len()
 }
+
+/// One description of each setting (SPEC section 2): the domain's `SettingKey` (name,
+/// kind, range, default), the OpenAPI schema of `GET /api/v1/settings`, the value the API
+/// answers on a new install, and the console's form must agree on every setting's name,
+/// default and range. Fails when a setting is added or changed in one place only.
+#[tokio::test]
+async fn the_settings_table_the_openapi_schema_and_the_console_form_agree() {
+    use twostep::domain::{SettingKind, Settings};
+    let app = spawn_app().await;
+    let (status, doc) = app.get_json("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let properties = doc["components"]["schemas"]["SettingsOut"]["properties"]
+        .as_object()
+        .expect("the settings schema")
+        .clone();
+    let admin = crate::admin_api::admin(&app).await;
+    let (status, current) = app.get_json("/api/v1/settings", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    sign_in_admin(&app).await;
+    let form = get(&app, "/admin/settings").await;
+    assert_eq!(form.status, StatusCode::OK);
+    // Failure Delay is 0 in the test app (for speed); every other setting is its default.
+    let defaults = Settings::default();
+    let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut keys: Vec<&str> = SettingKey::ALL.iter().map(|key| key.name()).collect();
+    keys.sort_unstable();
+    assert_eq!(names, keys, "the schema names exactly the settings");
+    for key in SettingKey::ALL {
+        let name = key.name();
+        let schema = &properties[name];
+        let default = match key {
+            SettingKey::FailureDelayMs => "0".to_owned(),
+            _ => defaults.get(key),
+        };
+        let answered = match &current[name] {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(
+            answered, default,
+            "{name}: the API's value on a new install"
+        );
+        match key.kind() {
+            SettingKind::Number { min, max } => {
+                assert_eq!(schema["minimum"], u64::from(min), "{name}: schema minimum");
+                assert_eq!(schema["maximum"], u64::from(max), "{name}: schema maximum");
+                form.assert_contains(&format!(
+                    r#"name="{name}" value="{default}" min="{min}" max="{max}""#
+                ));
+            }
+            SettingKind::Flag => {
+                assert_eq!(schema["type"], "boolean", "{name}");
+                form.assert_contains(&format!(r#"name="{name}" value="true""#));
+            }
+            SettingKind::Email => {
+                assert_eq!(schema["format"], "email", "{name}");
+                form.assert_contains(&format!(r#"name="{name}" value="{default}""#));
+            }
+            SettingKind::Choice(choices) => {
+                form.assert_contains(&format!(r#"<select id="{name}" name="{name}""#));
+                for choice in choices {
+                    form.assert_contains(&format!(r#"<option value="{choice}""#));
+                }
+            }
+        }
+    }
+    app.stop().await;
+}
