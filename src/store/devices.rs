@@ -6,6 +6,7 @@ use rand::rngs::OsRng;
 use sqlx::FromRow;
 
 use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
+use super::users::reset_sql;
 use super::{corrupt, signed, unsigned, Backend, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, UserId};
@@ -303,10 +304,6 @@ struct ConsumeForm {
     reset: bool,
 }
 
-/// The failure counts start again (an accepted code is a success).
-const RESET_USER: &str = "UPDATE users SET failed_count = 0, consecutive_failures = 0, \
-     locked_until = NULL WHERE id = ${n}";
-
 impl ConsumeForm {
     /// The update for the device `state`, and when `audited` its audit entry, when `reset`
     /// the reset of the user's failure counts, in the same request (the hot path: one
@@ -329,9 +326,7 @@ impl ConsumeForm {
             next += AUDIT_VALUES;
             format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values}")
         });
-        let reset = self
-            .reset
-            .then(|| RESET_USER.replace("{n}", &next.to_string()));
+        let reset = self.reset.then(|| reset_sql(next));
         match self.backend {
             Backend::Sqlite => {
                 let mut sql = update;

@@ -413,14 +413,21 @@ pub(super) async fn update_release(
     Ok(done.rows_affected() > 0)
 }
 
+/// The failure counts start again and the lock ends, for the user whose id is parameter
+/// `$param`: an unlock, a success, and an accepted code's use (`store::devices`).
+pub(super) fn reset_sql(param: usize) -> String {
+    format!(
+        "UPDATE users SET failed_count = 0, consecutive_failures = 0, locked_until = NULL \
+         WHERE id = ${param}"
+    )
+}
+
 /// Clears the lock and the count; whether the user exists.
 pub(super) async fn update_unlock(conn: &mut sqlx::AnyConnection, id: UserId) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET failed_count = 0, consecutive_failures = 0, locked_until = NULL \
-         WHERE id = $1",
-    )
-    .bind(id.0)
-    .execute(&mut *conn)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| reset_sql(1));
+    let done = sqlx::query(SQL.as_str())
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
