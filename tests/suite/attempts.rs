@@ -10,12 +10,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 use twostep::domain::AuditEvent;
-use twostep::domain::{PromptMode, Require2fa, RoleName, RoleSecurity, SettingKey, HARD_LIMIT};
+use twostep::domain::{SettingKey, HARD_LIMIT};
 use twostep::service::credentials::REFUSED_UNCHECKED;
 use twostep::store::{AuditEntry, AuditQuery};
 
 use crate::admin_api::{admin, call};
-use crate::helpers::{spawn_app_with, AppOptions, NowTs, TestApp, TestDb};
+use crate::helpers::{spawn_app_on_postgres, spawn_app_with, AppOptions, NowTs, TestApp};
 
 /// Lockout Threshold at its default.
 const THRESHOLD: usize = 5;
@@ -75,28 +75,7 @@ async fn user_row(app: &TestApp, username: &str) -> twostep::domain::User {
 
 /// A user whose role forces 2FA, with a confirmed TOTP device (Every Login).
 async fn device_user(app: &TestApp, name: &str) -> twostep::otp::Totp {
-    let role = app.role("Clinician", Require2fa::Force, false, false).await;
-    let user = app.user(name, &role, true).await;
-    app.enroll_totp(&user, PromptMode::EveryLogin).await
-}
-
-/// The API token of a calling system that holds Verify OTP.
-async fn verifier_token(app: &TestApp) -> String {
-    let role = app
-        .ctx
-        .store
-        .create_role(
-            &RoleName::parse("Gateways").unwrap(),
-            RoleSecurity::new(Require2fa::No, false, true).unwrap(),
-            &[twostep::domain::Permission::VerifyOtp]
-                .into_iter()
-                .collect(),
-            app.clock.now_ts(),
-        )
-        .await
-        .unwrap();
-    let user = app.user("vpn-gateway", &role, false).await;
-    app.api_token(&user, "vpn").await
+    crate::verify::device_user(app, name).await.1
 }
 
 /// Distinct 6-digit codes that none of `totp`'s accepted codes around now equals.
@@ -260,14 +239,9 @@ async fn two_hundred_racing_wrong_codes_at_sign_in_check_only_the_threshold_on_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_racing_wrong_codes_at_sign_in_check_only_the_threshold_on_postgresql() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
         return;
     };
-    let app = spawn_app_with(AppOptions {
-        database: Some(db.url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
     two_hundred_racing_sign_in_codes(&app).await;
     app.stop().await;
     db.finish().await;
@@ -309,38 +283,17 @@ async fn sixty_racing_wrong_passwords_check_only_the_threshold_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_racing_wrong_passwords_check_only_the_threshold_on_postgresql() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
         return;
     };
-    let app = spawn_app_with(AppOptions {
-        database: Some(db.url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
     sixty_racing_wrong_passwords(&[&app]).await;
     app.stop().await;
     db.finish().await;
 }
 
-/// Two instances, A and B, on one fresh PostgreSQL schema with one server key.
-async fn two_instances() -> Option<(TestDb, TestApp, TestApp)> {
-    let db = TestDb::postgres().await?;
-    let twostep::store::KeySource::Hex(key) = db.key.clone() else {
-        unreachable!("test databases have hex keys")
-    };
-    let options = AppOptions {
-        database: Some(db.url.clone()),
-        key: Some(key),
-        ..AppOptions::default()
-    };
-    let a = spawn_app_with(options.clone()).await;
-    let b = spawn_app_with(options).await;
-    Some((db, a, b))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_wrong_passwords_across_two_instances_check_only_the_threshold() {
-    let Some((db, a, b)) = two_instances().await else {
+    let Some((db, a, b)) = crate::instances::two_instances().await else {
         return;
     };
     sixty_racing_wrong_passwords(&[&a, &b]).await;
@@ -354,7 +307,7 @@ async fn racing_wrong_passwords_across_two_instances_check_only_the_threshold() 
 async fn two_hundred_racing_verify_codes(apps: &[&TestApp]) {
     let app = apps[0];
     let totp = device_user(app, "jane").await;
-    let token = verifier_token(app).await;
+    let token = crate::verify::verifier_token(app).await;
     let codes = wrong_codes(app, &totp, 200);
     let addresses: Vec<String> = apps.iter().map(|a| a.address.clone()).collect();
     let answers = all_at_once(200, |i| {
@@ -389,7 +342,7 @@ async fn two_hundred_racing_wrong_codes_at_verify_check_only_the_threshold_on_sq
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_wrong_codes_at_verify_across_two_instances_check_only_the_threshold() {
-    let Some((db, a, b)) = two_instances().await else {
+    let Some((db, a, b)) = crate::instances::two_instances().await else {
         return;
     };
     two_hundred_racing_verify_codes(&[&a, &b]).await;
@@ -401,7 +354,7 @@ async fn racing_wrong_codes_at_verify_across_two_instances_check_only_the_thresh
 /// The same through privacyIDEA's `/validate/check`.
 async fn two_hundred_racing_validate_codes(app: &TestApp) {
     let totp = device_user(app, "jane").await;
-    let token = verifier_token(app).await;
+    let token = crate::verify::verifier_token(app).await;
     let codes = wrong_codes(app, &totp, 200);
     let answers = all_at_once(200, |i| {
         validate(
@@ -434,14 +387,9 @@ async fn two_hundred_racing_wrong_codes_at_validate_check_check_only_the_thresho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_racing_wrong_codes_at_validate_check_check_only_the_threshold_on_postgresql() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
         return;
     };
-    let app = spawn_app_with(AppOptions {
-        database: Some(db.url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
     two_hundred_racing_validate_codes(&app).await;
     app.stop().await;
     db.finish().await;
@@ -452,7 +400,7 @@ async fn two_hundred_racing_wrong_codes_at_validate_check_check_only_the_thresho
 /// so about Lockout Threshold / 50 of the runs, never every time.
 async fn the_right_code_among_49_wrong_ones(app: &TestApp, runs: usize) {
     use rand::Rng;
-    let token = verifier_token(app).await;
+    let token = crate::verify::verifier_token(app).await;
     let mut accepted_runs = 0;
     for run in 0..runs {
         let name = format!("nurse{run}");
@@ -505,14 +453,9 @@ async fn the_right_code_among_49_racing_wrong_ones_is_accepted_only_by_chance_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_right_code_among_49_racing_wrong_ones_is_accepted_only_by_chance_on_postgresql() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
         return;
     };
-    let app = spawn_app_with(AppOptions {
-        database: Some(db.url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
     the_right_code_among_49_wrong_ones(&app, 40).await;
     app.stop().await;
     db.finish().await;
@@ -528,7 +471,7 @@ async fn the_hard_limit_holds_across_lockout_expiries(app: &TestApp) {
     ])
     .await;
     let totp = device_user(app, "jane").await;
-    let token = verifier_token(app).await;
+    let token = crate::verify::verifier_token(app).await;
     let bearer = format!("Bearer {token}");
     let verify = |code: String| {
         let bearer = bearer.clone();
@@ -633,14 +576,9 @@ async fn a_hundred_consecutive_failures_lock_until_an_unlock_on_sqlite() {
 
 #[tokio::test]
 async fn a_hundred_consecutive_failures_lock_until_an_unlock_on_postgresql() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
         return;
     };
-    let app = spawn_app_with(AppOptions {
-        database: Some(db.url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
     the_hard_limit_holds_across_lockout_expiries(&app).await;
     app.stop().await;
     db.finish().await;

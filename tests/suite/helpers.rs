@@ -235,6 +235,18 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The app on a fresh PostgreSQL schema; `None` (the test skipped, with a message) when
+/// PostgreSQL is unreachable outside CI. Call `db.finish()` after `app.stop()`.
+pub async fn spawn_app_on_postgres() -> Option<(TestDb, TestApp)> {
+    let db = TestDb::postgres().await?;
+    let app = spawn_app_with(AppOptions {
+        database: Some(db.url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    Some((db, app))
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }

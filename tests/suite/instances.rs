@@ -9,7 +9,7 @@ use twostep::domain::{PromptMode, Require2fa, SettingKey};
 use crate::helpers::{spawn_app_with, AppOptions, TestApp, TestDb};
 
 /// Two instances, A and B, on one fresh PostgreSQL schema with one server key.
-async fn two_instances() -> Option<(TestDb, TestApp, TestApp)> {
+pub(crate) async fn two_instances() -> Option<(TestDb, TestApp, TestApp)> {
     let db = TestDb::postgres().await?;
     let twostep::store::KeySource::Hex(key) = db.key.clone() else {
         unreachable!("test databases have hex keys")

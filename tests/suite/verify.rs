@@ -18,7 +18,7 @@ use crate::helpers::{
 
 /// A calling system: a user in an interface role that holds `verify_otp`, and its API
 /// token.
-async fn verifier_token(app: &TestApp) -> String {
+pub(crate) async fn verifier_token(app: &TestApp) -> String {
     token_with(app, "vpn-gateway", &[Permission::VerifyOtp]).await
 }
 
@@ -40,7 +40,7 @@ async fn token_with(app: &TestApp, name: &str, permissions: &[Permission]) -> St
 }
 
 /// A user whose role forces 2FA, with a confirmed TOTP device.
-async fn device_user(app: &TestApp, name: &str) -> (User, twostep::otp::Totp) {
+pub(crate) async fn device_user(app: &TestApp, name: &str) -> (User, twostep::otp::Totp) {
     let role = app
         .role("Clinicians", Require2fa::Force, false, false)
         .await;
