@@ -25,9 +25,9 @@ pub mod csrf;
 pub mod html;
 pub mod json_error;
 pub mod openapi;
-pub mod pages;
 pub mod return_to;
 pub mod signin_api;
+pub mod signin_pages;
 pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_api::routes())
         .merge(verify::routes())
         .merge(openapi::routes())
-        .merge(pages::routes())
+        .merge(signin_pages::routes())
         .merge(console::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

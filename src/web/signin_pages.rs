@@ -1,0 +1,363 @@
+//! The server-rendered pages: sign in, verify code, set up 2-step verification, change
+//! password, signed in. Work without JavaScript; every form carries a CSRF token.
+//!
+//! Each handler translates a form into one call of [`SignIn`] (the same calls as the JSON
+//! API) and its outcome into a redirect or a page. A finished step redirects (303) to the
+//! page of the next one, so that reloading a page never posts a form again. Failures go
+//! through one exhaustive mapping, [`failure`](failures::failure).
+//!
+//! HTML comes only from the askama templates in `templates/` (auto-escaping on), in the
+//! page shell of [`html`](super::html) (layout, rendering, the CSRF check, the error pages,
+//! the form extractor); the one value inserted unescaped is the QR code, an SVG that
+//! twostep generates itself.
+//!
+//! [`SignIn`]: crate::service::signin::SignIn
+
+mod enrollment;
+mod failures;
+mod steps;
+mod views;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use data_encoding::BASE64URL_NOPAD;
+use serde::Deserialize;
+
+use super::html::{
+    any_section, csrf_ok, form_expired, page, see_other, with_cookie, Layout, PageForm,
+};
+use super::return_to::ReturnUrl;
+use super::{cookies, AppState, ClientIp};
+use crate::domain::OtpMethod;
+use crate::service::signin::{OtpKind, SignInStatus};
+
+use enrollment::{
+    enroll_page, enroll_submit, password_page, password_submit, setup_page, setup_submit,
+    skip_submit,
+};
+use failures::{failure, Failure, FormKind, Message};
+use steps::{
+    failure_of_status, next, restart, settle, settle_now, transaction, CodeForm, CsrfOnly,
+    SignInForm,
+};
+use views::{ContinueView, EmailView, HomeView, SignInView, VerifyView};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signin", get(signin_page).post(signin_submit))
+        .route("/signin/verify", get(verify_page).post(verify_submit))
+        .route("/signin/resend", post(resend_submit))
+        .route("/signin/enroll", get(enroll_page).post(enroll_submit))
+        .route("/signin/enroll/confirm", get(setup_page).post(setup_submit))
+        .route("/signin/enroll/skip", post(skip_submit))
+        .route(
+            "/signin/change-password",
+            get(password_page).post(password_submit),
+        )
+        .route("/signout", post(signout_submit))
+        .route("/static/style.css", get(stylesheet))
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------
+
+/// `GET /static/style.css`: the one stylesheet, cacheable for an hour.
+async fn stylesheet() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../static/style.css"),
+    )
+        .into_response()
+}
+
+/// `GET /`: the signed-in page, or the way to sign in.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty()) else {
+        return see_other("/signin");
+    };
+    let found = match state.signin.session_user(&token).await {
+        Ok(found) => found,
+        Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+    };
+    let Some((user, role)) = found else {
+        return with_cookie(see_other("/signin"), cookies::clear_session(&state));
+    };
+    // Back to the application that sent the browser to sign in (forward-auth).
+    if let Some(url) = return_to_cookie(&state, &headers) {
+        let view = ContinueView {
+            layout: Layout::new(&state, &headers),
+            url: url.as_str().to_owned(),
+            host: url.host().to_owned(),
+        };
+        return with_cookie(
+            page(&state, StatusCode::OK, &view.layout, &view),
+            cookies::clear(cookies::RETURN_TO, state.secure_cookies),
+        );
+    }
+    let two_step_enabled = match state.signin.two_step_enabled(&user).await {
+        Ok(enabled) => enabled,
+        Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+    };
+    let view = HomeView {
+        layout: Layout::new(&state, &headers),
+        display_name: user.display_name.as_str().to_owned(),
+        username: user.username.as_str().to_owned(),
+        role: role.name.as_str().to_owned(),
+        two_step_enabled,
+        admin: any_section(&role),
+    };
+    page(&state, StatusCode::OK, &view.layout, &view)
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    m: Option<String>,
+    /// The URL to return to after signing in (forward-auth); used only if allowed.
+    rd: Option<String>,
+}
+
+/// How long the URL to return to is remembered while signing in.
+const RETURN_TO_SECONDS: i64 = 60 * 60;
+
+/// The remembered URL to return to, if it is (still) allowed.
+fn return_to_cookie(state: &AppState, headers: &HeaderMap) -> Option<ReturnUrl> {
+    let encoded = cookies::get(headers, cookies::RETURN_TO)?;
+    let bytes = BASE64URL_NOPAD.decode(encoded.as_bytes()).ok()?;
+    let url = String::from_utf8(bytes).ok()?;
+    state.forward_auth.returns.check(&url)
+}
+
+/// `GET /signin`: the username and password form. With `?rd=URL` (from forward-auth), an
+/// allowed URL is remembered and returned to after sign-in (at once if already signed
+/// in); any other is ignored, and forgotten.
+async fn signin_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SignInQuery>, QueryRejection>,
+) -> Response {
+    let query = query.ok().map(|Query(q)| q);
+    let message = match query.as_ref().and_then(|q| q.m.as_deref()) {
+        Some("expired") => Some(Message::Expired),
+        Some("signed_out") => Some(Message::SignedOut),
+        _ => None,
+    };
+    let requested = query.as_ref().and_then(|q| q.rd.as_deref());
+    let return_to = requested.and_then(|url| state.forward_auth.returns.check(url));
+    if let Some(url) = &return_to {
+        let session = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty());
+        if let Some(token) = session {
+            match state.signin.session_user(&token).await {
+                Ok(Some(_)) => return see_other(url.as_str()),
+                Ok(None) => {}
+                Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+            }
+        }
+    }
+    let view = SignInView {
+        layout: Layout::new(&state, &headers),
+        username: String::new(),
+        message,
+    };
+    let response = page(&state, StatusCode::OK, &view.layout, &view);
+    match (requested, return_to) {
+        (_, Some(url)) => with_cookie(
+            response,
+            cookies::set(
+                cookies::RETURN_TO,
+                &BASE64URL_NOPAD.encode(url.as_str().as_bytes()),
+                state.secure_cookies,
+                Some(RETURN_TO_SECONDS),
+            ),
+        ),
+        (Some(_), None) => {
+            tracing::info!("sign-in ignored a return URL that is not allowed (--redirect-domain)");
+            with_cookie(
+                response,
+                cookies::clear(cookies::RETURN_TO, state.secure_cookies),
+            )
+        }
+        (None, None) => response,
+    }
+}
+
+/// `POST /signin`: the password step.
+async fn signin_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(form): PageForm<SignInForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    match state
+        .signin
+        .password(&form.username, &form.password, ip)
+        .await
+    {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Password) {
+            Failure::Again { status, message } => {
+                let view = SignInView {
+                    layout: Layout::new(&state, &headers),
+                    username: form.username,
+                    message: Some(message),
+                };
+                page(&state, status, &view.layout, &view)
+            }
+            other => settle_now(&state, &headers, other),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    wait: Option<String>,
+    sent: Option<String>,
+}
+
+/// Shows the code page of the transaction, or redirects to the page of its step.
+async fn show_verify(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status_code: StatusCode,
+    message: Option<Message>,
+    query: VerifyQuery,
+) -> Response {
+    let status = match state.signin.status(token).await {
+        Ok(status) => status,
+        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+    };
+    let SignInStatus::OtpRequired { kind, email, .. } = status else {
+        return next(state, status);
+    };
+    let email = match (kind, email) {
+        (OtpKind::Email, notice) => {
+            let still_sending = match state.signin.still_sending(token).await {
+                Ok(sending) => sending,
+                Err(error) => return settle_now(state, headers, failure_of_status(error)),
+            };
+            Some(EmailView {
+                masked_to: notice.map(|n| n.masked_to).unwrap_or_default(),
+                // A number only, and only as a hint: the service enforces the delay.
+                nothing_sent_wait: query
+                    .wait
+                    .and_then(|w| w.parse::<i64>().ok())
+                    .map(|w| w.clamp(0, 3600)),
+                just_sent: query.sent.is_some(),
+                still_sending,
+            })
+        }
+        (OtpKind::Device(_), _) => None,
+    };
+    let view = VerifyView {
+        layout: Layout::new(state, headers),
+        email,
+        hotp: kind == OtpKind::Device(OtpMethod::Hotp),
+        message,
+    };
+    page(state, status_code, &view.layout, &view)
+}
+
+/// `GET /signin/verify`: "Enter the code".
+async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<VerifyQuery>, QueryRejection>,
+) -> Response {
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    let query = query.map(|Query(q)| q).unwrap_or_else(|_| no_query());
+    show_verify(&state, &headers, &token, StatusCode::OK, None, query).await
+}
+
+fn no_query() -> VerifyQuery {
+    VerifyQuery {
+        wait: None,
+        sent: None,
+    }
+}
+
+/// `POST /signin/verify`: the code step (device or emailed).
+async fn verify_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CodeForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    match state.signin.otp(&token, form.code.trim()).await {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Code) {
+            Failure::Again { status, message } => {
+                show_verify(&state, &headers, &token, status, Some(message), no_query()).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// `POST /signin/resend`: "Send a new code".
+async fn resend_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    match state.signin.resend(&token).await {
+        Ok(_) => see_other("/signin/verify?sent=1"),
+        Err(error) => match failure(error, FormKind::Code) {
+            Failure::Again { status, message } => {
+                show_verify(&state, &headers, &token, status, Some(message), no_query()).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// `POST /signout`: the session ends and its cookie goes.
+async fn signout_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    if let Some(token) = cookies::get(&headers, cookies::SESSION) {
+        if let Err(error) = state.signin.sign_out(&token).await {
+            return settle_now(&state, &headers, failure_of_status(error));
+        }
+    }
+    with_cookie(
+        see_other("/signin?m=signed_out"),
+        cookies::clear_session(&state),
+    )
+}

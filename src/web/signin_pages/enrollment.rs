@@ -1,0 +1,265 @@
+//! The steps after the password that set something up: 2-step verification (method and
+//! prompt mode, then the QR code and the first code) and the forced change of a bootstrap
+//! password.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use crate::domain::{OtpMethod, PromptMode};
+use crate::service::devices::SetupInfo;
+use crate::service::signin::SignInStatus;
+use crate::web::html::{
+    csrf_ok, form_expired, inline_svg, key_groups, page, see_other, Layout, PageForm,
+};
+use crate::web::AppState;
+
+use super::failures::{failure, Failure, FormKind, Message};
+use super::steps::{
+    failure_of_status, next, restart, settle, settle_now, transaction, CodeForm, CsrfOnly,
+    EnrollForm, NewPasswordForm,
+};
+use super::views::{
+    method_description, prompt_description, ChangePasswordView, Choice, EnrollView, SetupView,
+};
+
+/// Shows the Create form of the transaction, or redirects to the page of its step.
+pub(super) async fn show_enroll(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status_code: StatusCode,
+    message: Option<Message>,
+) -> Response {
+    let status = match state.signin.status(token).await {
+        Ok(status) => status,
+        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+    };
+    let SignInStatus::Enroll {
+        required, methods, ..
+    } = status
+    else {
+        return next(state, status);
+    };
+    let view = EnrollView {
+        layout: Layout::new(state, headers),
+        required,
+        methods: methods
+            .iter()
+            .enumerate()
+            .map(|(i, method)| Choice {
+                value: method.as_str(),
+                label: method.label(),
+                description: method_description(*method),
+                checked: i == 0,
+            })
+            .collect(),
+        prompt_modes: [PromptMode::EveryLogin, PromptMode::WhenAppropriate]
+            .into_iter()
+            .enumerate()
+            .map(|(i, mode)| Choice {
+                value: mode.as_str(),
+                label: mode.label(),
+                description: prompt_description(mode),
+                checked: i == 0,
+            })
+            .collect(),
+        message,
+    };
+    page(state, status_code, &view.layout, &view)
+}
+
+/// `GET /signin/enroll`: set up 2-step verification (method, prompt mode, Create).
+pub(super) async fn enroll_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    show_enroll(&state, &headers, &token, StatusCode::OK, None).await
+}
+
+/// `POST /signin/enroll`: Create; the QR code page follows.
+pub(super) async fn enroll_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<EnrollForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    let method = form.method.as_deref().and_then(OtpMethod::parse);
+    let mode = form.prompt_mode.as_deref().and_then(PromptMode::parse);
+    let (Some(method), Some(mode)) = (method, mode) else {
+        let message = Some(Message::ChooseOptions);
+        return show_enroll(
+            &state,
+            &headers,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+        )
+        .await;
+    };
+    match state.signin.enroll(&token, method, mode).await {
+        Ok(_) => see_other("/signin/enroll/confirm"),
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(&state, &headers, &token, status, Some(message)).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// `POST /signin/enroll/skip`: "Set up later" (refused when set-up is required).
+pub(super) async fn skip_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    match state.signin.enroll_skip(&token).await {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(&state, &headers, &token, status, Some(message)).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// Shows the QR code page of the pending device, or the way back to Create.
+pub(super) async fn show_setup(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status_code: StatusCode,
+    message: Option<Message>,
+) -> Response {
+    let status = match state.signin.status(token).await {
+        Ok(status) => status,
+        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+    };
+    if !matches!(status, SignInStatus::Enroll { .. }) {
+        return next(state, status);
+    }
+    let setup: SetupInfo = match state.signin.pending_setup(token).await {
+        Ok(Some(setup)) => setup,
+        Ok(None) => return see_other("/signin/enroll"),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+    };
+    let view = SetupView {
+        layout: Layout::new(state, headers),
+        hotp: setup.method == OtpMethod::Hotp,
+        qr_svg: inline_svg(&setup.qr_svg),
+        key_groups: key_groups(&setup.secret_base32),
+        message,
+    };
+    page(state, status_code, &view.layout, &view)
+}
+
+/// `GET /signin/enroll/confirm`: the QR code, the manual key and the code field.
+pub(super) async fn setup_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    show_setup(&state, &headers, &token, StatusCode::OK, None).await
+}
+
+/// `POST /signin/enroll/confirm`: Complete Setup.
+pub(super) async fn setup_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CodeForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    match state.signin.enroll_confirm(&token, form.code.trim()).await {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Setup) {
+            Failure::Again { status, message } => {
+                show_setup(&state, &headers, &token, status, Some(message)).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// Shows the new-password form of the transaction, or redirects to the page of its step.
+pub(super) async fn show_password(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status_code: StatusCode,
+    message: Option<Message>,
+) -> Response {
+    let status = match state.signin.status(token).await {
+        Ok(status) => status,
+        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+    };
+    if !matches!(status, SignInStatus::ChangePassword { .. }) {
+        return next(state, status);
+    }
+    let view = ChangePasswordView {
+        layout: Layout::new(state, headers),
+        message,
+    };
+    page(state, status_code, &view.layout, &view)
+}
+
+/// `GET /signin/change-password`: the forced change of a bootstrap password.
+pub(super) async fn password_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    show_password(&state, &headers, &token, StatusCode::OK, None).await
+}
+
+/// `POST /signin/change-password`.
+pub(super) async fn password_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<NewPasswordForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return form_expired(&state, &headers);
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    if form.new_password != form.confirm_password {
+        return show_password(
+            &state,
+            &headers,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(Message::PasswordsDiffer),
+        )
+        .await;
+    }
+    match state
+        .signin
+        .change_password(&token, &form.new_password)
+        .await
+    {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::NewPassword) {
+            Failure::Again { status, message } => {
+                show_password(&state, &headers, &token, status, Some(message)).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}

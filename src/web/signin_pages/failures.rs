@@ -1,0 +1,284 @@
+//! The sentences shown above the sign-in forms, and the one exhaustive mapping of the
+//! sign-in service's errors to what a page does ([`failure`]).
+
+use axum::http::StatusCode;
+
+use crate::password::PasswordError;
+use crate::service::signin::SignInError;
+use crate::web::request_id;
+
+/// A sentence shown above a form. Every text is ours; values in it are numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Any failed password step (unknown user, wrong password, locked account).
+    PasswordNotCorrect,
+    /// A wrong or expired code at the code step.
+    CodeNotCorrect,
+    /// A code at Complete Setup that the new device did not produce.
+    SetupCodeNotCorrect,
+    /// "Send a new code" refused for this many seconds.
+    Wait(i64),
+    EmailMissing,
+    SetupRequired,
+    MethodNotAllowed,
+    /// The enroll form came without a valid method or prompt mode.
+    ChooseOptions,
+    /// A new password refused by the password rules.
+    NewPassword(NewPasswordProblem),
+    PasswordsDiffer,
+    /// `/signin?m=expired`.
+    Expired,
+    /// `/signin?m=signed_out`.
+    SignedOut,
+}
+
+/// Why a new password was refused (the rules live in [`crate::password`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewPasswordProblem {
+    Empty,
+    TooShort { min: usize },
+    TooLong,
+    ControlCharacter,
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PasswordNotCorrect => f.write_str(
+                "The username or password is not correct. Please check them and try again.",
+            ),
+            Self::CodeNotCorrect => {
+                f.write_str("That code is not correct. Please check it and try again.")
+            }
+            Self::SetupCodeNotCorrect => f.write_str(
+                "That code is not correct. Enter the code your app shows now, then press \
+                 Complete Setup.",
+            ),
+            Self::Wait(1) => f.write_str("You can request a new code in 1 second."),
+            Self::Wait(seconds) => {
+                write!(f, "You can request a new code in {seconds} seconds.")
+            }
+            Self::EmailMissing => f.write_str(
+                "Your account needs a code sent by email, but it has no email address. \
+                 Please contact an administrator.",
+            ),
+            Self::SetupRequired => {
+                f.write_str("2-step verification must be set up before you can continue.")
+            }
+            Self::MethodNotAllowed => {
+                f.write_str("That method is not offered. Please choose one of the options.")
+            }
+            Self::ChooseOptions => f.write_str("Please choose one of the options."),
+            Self::NewPassword(problem) => match problem {
+                NewPasswordProblem::Empty => f.write_str("Please enter a new password."),
+                NewPasswordProblem::TooShort { min } => write!(
+                    f,
+                    "The new password is too short. Please use at least {min} characters."
+                ),
+                NewPasswordProblem::TooLong => write!(
+                    f,
+                    "The new password is too long. Please use at most {} characters.",
+                    crate::password::MAX_NEW_PASSWORD_CHARS
+                ),
+                NewPasswordProblem::ControlCharacter => f.write_str(
+                    "The new password contains a tab or a line break. Please leave them out.",
+                ),
+            },
+            Self::PasswordsDiffer => {
+                f.write_str("The two passwords are not the same. Please type them again.")
+            }
+            Self::Expired => f.write_str(
+                "Your sign-in has expired. Please enter your username and password again.",
+            ),
+            Self::SignedOut => f.write_str("You have signed out."),
+        }
+    }
+}
+
+impl Message {
+    /// The CSS class: a problem to fix, or information.
+    pub fn tone(&self) -> &'static str {
+        match self {
+            Self::Wait(_) | Self::Expired | Self::SignedOut => "info",
+            Self::PasswordNotCorrect
+            | Self::CodeNotCorrect
+            | Self::SetupCodeNotCorrect
+            | Self::EmailMissing
+            | Self::SetupRequired
+            | Self::MethodNotAllowed
+            | Self::ChooseOptions
+            | Self::NewPassword(_)
+            | Self::PasswordsDiffer => "error",
+        }
+    }
+
+    /// The ARIA role: errors are announced at once, information politely.
+    pub fn role(&self) -> &'static str {
+        match self.tone() {
+            "error" => "alert",
+            _ => "status",
+        }
+    }
+}
+
+/// Which form a failure happened on: "not correct" is worded for what was typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FormKind {
+    Password,
+    Code,
+    Setup,
+    Enroll,
+    NewPassword,
+}
+
+/// What a page does about a failed step.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Show the same form again, with this message and status.
+    Again {
+        status: StatusCode,
+        message: Message,
+    },
+    /// The sign-in transaction is gone: back to the password, saying so.
+    Restart,
+    /// The form belongs to another step: go to the page of the current one.
+    Resume,
+    /// Our fault: the generic error page with this request id (the detail is logged).
+    Internal(String),
+}
+
+/// The one mapping of [`SignInError`] to what the pages do.
+pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
+    let again = |status, message| Failure::Again { status, message };
+    match error {
+        SignInError::InvalidCredentials => match form {
+            FormKind::Password => again(StatusCode::UNAUTHORIZED, Message::PasswordNotCorrect),
+            FormKind::Setup => again(StatusCode::UNAUTHORIZED, Message::SetupCodeNotCorrect),
+            FormKind::Code | FormKind::Enroll | FormKind::NewPassword => {
+                again(StatusCode::UNAUTHORIZED, Message::CodeNotCorrect)
+            }
+        },
+        SignInError::WrongSetupCode => {
+            again(StatusCode::UNAUTHORIZED, Message::SetupCodeNotCorrect)
+        }
+        SignInError::TransactionExpired => Failure::Restart,
+        SignInError::RequestDelay { retry_after } => again(
+            StatusCode::TOO_MANY_REQUESTS,
+            Message::Wait(retry_after.max(0)),
+        ),
+        SignInError::EmailMissing => again(StatusCode::FORBIDDEN, Message::EmailMissing),
+        SignInError::EnrollmentRequired => again(StatusCode::FORBIDDEN, Message::SetupRequired),
+        SignInError::WrongStep => Failure::Resume,
+        SignInError::MethodNotAllowed => {
+            again(StatusCode::UNPROCESSABLE_ENTITY, Message::MethodNotAllowed)
+        }
+        SignInError::InvalidPassword(problem) => {
+            let problem = match problem {
+                PasswordError::Empty => NewPasswordProblem::Empty,
+                PasswordError::TooShort { min } => NewPasswordProblem::TooShort { min },
+                PasswordError::TooLong => NewPasswordProblem::TooLong,
+                PasswordError::ControlCharacter => NewPasswordProblem::ControlCharacter,
+                PasswordError::NoConcurrency
+                | PasswordError::InvalidParams(_)
+                | PasswordError::Hashing(_)
+                | PasswordError::TaskFailed => return internal(&problem),
+            };
+            again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Message::NewPassword(problem),
+            )
+        }
+        SignInError::Internal(source) => internal(&*source),
+    }
+}
+
+/// Logs `error` under a new request id; the page shows only the id.
+pub(super) fn internal(error: &dyn std::fmt::Display) -> Failure {
+    let id = request_id();
+    tracing::error!(request_id = %id, error = %error, "internal error on a page");
+    Failure::Internal(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_error_has_a_page_and_hides_internal_detail() {
+        let secret = "database password is hunter2";
+        let internal = failure(
+            SignInError::Internal(secret.to_owned().into()),
+            FormKind::Password,
+        );
+        let Failure::Internal(id) = internal else {
+            panic!("internal errors are 5xx pages")
+        };
+        assert!(!id.contains("hunter2"));
+        assert!(matches!(
+            failure(SignInError::InvalidCredentials, FormKind::Password),
+            Failure::Again {
+                status: StatusCode::UNAUTHORIZED,
+                message: Message::PasswordNotCorrect
+            }
+        ));
+        assert!(matches!(
+            failure(SignInError::InvalidCredentials, FormKind::Code),
+            Failure::Again {
+                message: Message::CodeNotCorrect,
+                ..
+            }
+        ));
+        assert!(matches!(
+            failure(SignInError::TransactionExpired, FormKind::Code),
+            Failure::Restart
+        ));
+        assert!(matches!(
+            failure(SignInError::WrongStep, FormKind::Code),
+            Failure::Resume
+        ));
+        assert!(matches!(
+            failure(
+                SignInError::RequestDelay { retry_after: 18 },
+                FormKind::Code
+            ),
+            Failure::Again {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: Message::Wait(18)
+            }
+        ));
+        assert!(matches!(
+            failure(
+                SignInError::InvalidPassword(PasswordError::TooShort { min: 12 }),
+                FormKind::NewPassword
+            ),
+            Failure::Again {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                ..
+            }
+        ));
+        assert!(matches!(
+            failure(
+                SignInError::InvalidPassword(PasswordError::NoConcurrency),
+                FormKind::NewPassword
+            ),
+            Failure::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(
+            Message::Wait(18).to_string(),
+            "You can request a new code in 18 seconds."
+        );
+        assert_eq!(
+            Message::Wait(1).to_string(),
+            "You can request a new code in 1 second."
+        );
+        assert!(Message::EmailMissing
+            .to_string()
+            .ends_with("contact an administrator."));
+        assert_eq!(Message::CodeNotCorrect.tone(), "error");
+        assert_eq!(Message::Wait(3).role(), "status");
+    }
+}

@@ -1,0 +1,115 @@
+//! The views of the sign-in pages, one per askama template in `templates/`.
+
+use askama::Template;
+
+use super::failures::Message;
+use crate::domain::{OtpMethod, PromptMode};
+use crate::web::html::Layout;
+
+/// One option of a radio group.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    /// A plain sentence under the label: what choosing it means.
+    pub description: &'static str,
+    pub checked: bool,
+}
+
+pub(super) fn method_description(method: OtpMethod) -> &'static str {
+    match method {
+        OtpMethod::Totp => "The code changes every 30 seconds. Recommended.",
+        OtpMethod::Hotp => "A new code each time you press the button in your app.",
+    }
+}
+
+pub(super) fn prompt_description(mode: PromptMode) -> &'static str {
+    match mode {
+        PromptMode::EveryLogin => "We ask for a code every time you sign in.",
+        PromptMode::WhenAppropriate => {
+            "We may skip the code when you sign in from a trusted hospital network."
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignInView {
+    pub layout: Layout,
+    pub username: String,
+    pub message: Option<Message>,
+}
+
+/// The emailed-code part of the Verify page.
+pub struct EmailView {
+    pub masked_to: String,
+    /// Nothing was sent for this sign-in (OTP Request Delay): a code can be asked for in
+    /// this many seconds.
+    pub nothing_sent_wait: Option<i64>,
+    /// "Send a new code" just worked.
+    pub just_sent: bool,
+    /// Delivery failed once and is being retried.
+    pub still_sending: bool,
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+pub struct VerifyView {
+    pub layout: Layout,
+    /// `None`: a code from the authenticator app.
+    pub email: Option<EmailView>,
+    /// The app makes counter-based codes (a button press shows the next one).
+    pub hotp: bool,
+    pub message: Option<Message>,
+}
+
+#[derive(Template)]
+#[template(path = "enroll.html")]
+pub struct EnrollView {
+    pub layout: Layout,
+    pub required: bool,
+    /// Shown as a choice only when there is more than one.
+    pub methods: Vec<Choice>,
+    pub prompt_modes: Vec<Choice>,
+    pub message: Option<Message>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupView {
+    pub layout: Layout,
+    pub hotp: bool,
+    /// Our own SVG (inserted unescaped); empty if the QR code could not be made.
+    pub qr_svg: String,
+    /// The base32 secret in groups of four.
+    pub key_groups: Vec<String>,
+    pub message: Option<Message>,
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePasswordView {
+    pub layout: Layout,
+    pub message: Option<Message>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomeView {
+    pub layout: Layout,
+    pub display_name: String,
+    pub username: String,
+    pub role: String,
+    pub two_step_enabled: bool,
+    /// The user holds a permission of the administration console.
+    pub admin: bool,
+}
+
+/// After sign-in, the way back to the application that sent the browser (forward-auth).
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub struct ContinueView {
+    pub layout: Layout,
+    /// An URL that [`ReturnPolicy`](super::return_to::ReturnPolicy) allowed.
+    pub url: String,
+    pub host: String,
+}
