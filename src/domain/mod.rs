@@ -20,7 +20,9 @@ pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
-pub use settings::{SettingError, SettingKey, SettingKind, Settings, ValidatePassMode};
+pub use settings::{
+    SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
+};
 pub use signin::{PendingStep, TransactionKind};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,

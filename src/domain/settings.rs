@@ -5,6 +5,7 @@
 //! form, used in storage, on the command line and in forms.
 
 use crate::domain::device::Use2fa;
+use crate::domain::role::Permission;
 use crate::domain::user::Email;
 use crate::otp::OtpLength;
 
@@ -69,40 +70,183 @@ pub enum SettingKind {
     Choice(&'static [&'static str]),
 }
 
+/// One setting's row of [`SETTINGS`]: everything the parsing, the forms, the OpenAPI
+/// schema, the command line and the README say about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingSpec {
+    pub key: SettingKey,
+    /// The snake_case name of SPEC section 9 (API fields, CLI, storage).
+    pub name: &'static str,
+    /// The name an administrator knows from the seed.
+    pub label: &'static str,
+    /// What the setting holds, with its range or choices.
+    pub kind: SettingKind,
+    /// The default's text form (SPEC section 2).
+    pub default: &'static str,
+    /// Help text, in the seed's words where the seed has them.
+    pub help: &'static str,
+    /// The permission needed to change it (SPEC section 6).
+    pub permission: Permission,
+}
+
+const fn number(min: u32, max: u32) -> SettingKind {
+    SettingKind::Number { min, max }
+}
+
+/// Every system setting, in [`SettingKey`]'s order (checked when compiling).
+pub const SETTINGS: [SettingSpec; 13] = [
+    SettingSpec {
+        key: SettingKey::Use2fa,
+        name: "use_2fa",
+        label: "Use 2FA",
+        kind: number(1, 3),
+        default: "2",
+        help: "Which one-time password methods users may set up: 1 HOTP (counter based) only, 2 TOTP (time based) only, 3 the user chooses. TOTP is recommended; HOTP suits users who have difficulty typing a code quickly or whose device does not reliably keep the current time.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::BypassEnabled,
+        name: "bypass_enabled",
+        label: "Enable Bypass 2FA OTP",
+        kind: SettingKind::Flag,
+        default: "false",
+        help: "When enabled, users whose device is detected as having an IP address within a configured \"In Network\" location may skip the OTP prompt, unless they chose \"Every Login (Maximum Security)\" for their device. Review with your network security department first.",
+        permission: Permission::Manage2faBypass,
+    },
+    SettingSpec {
+        key: SettingKey::OtpCsrfValidMinutes,
+        name: "otp_csrf_valid_minutes",
+        label: "OTP CSRF Valid Minutes",
+        kind: number(1, 1440),
+        default: "30",
+        help: "The maximum amount of time that a user may continue to request OTPs before they must re-enter their username and password. Tightens the window of time when replay attacks are available against the user's account.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::OtpLength,
+        name: "otp_length",
+        label: "OTP Length",
+        kind: number(OtpLength::MIN as u32, OtpLength::MAX as u32),
+        default: "6",
+        help: "The number of characters in a system-generated (emailed) OTP. A longer OTP, up to 20 characters, further increases the difficulty of attacks on a user account.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::OtpRequestDelaySeconds,
+        name: "otp_request_delay_seconds",
+        label: "OTP Request Delay Seconds",
+        kind: number(0, 3600),
+        default: "30",
+        help: "The minimum amount of time which must elapse before an additional OTP request may be made. Rate-limits a potential attacker forcing OTPs on an account.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::OtpValidSeconds,
+        name: "otp_valid_seconds",
+        label: "OTP Valid Seconds",
+        kind: number(30, 86_400),
+        default: "900",
+        help: "The maximum amount of time during which a generated OTP will be accepted before it expires. Entering an expired OTP counts as a sign-in failure and may lock the account.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::FailureDelayMs,
+        name: "failure_delay_ms",
+        label: "Failure Delay (ms)",
+        kind: number(0, 10_000),
+        default: "500",
+        help: "A minimum processing duration for a failed credential check, to mitigate timing attacks. Keep it close to the duration of a successful sign-in.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::Autoreply,
+        name: "autoreply",
+        label: "Autoreply",
+        kind: SettingKind::Email,
+        default: "no-reply@localhost",
+        help: "The sending 'from' email address of OTP notification messages.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::LockoutThreshold,
+        name: "lockout_threshold",
+        label: "Lockout Threshold",
+        kind: number(1, 100),
+        default: "5",
+        help: "Consecutive failed sign-ins (wrong password, wrong or expired OTP) that lock the account. A successful sign-in resets the count.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::LockoutMinutes,
+        name: "lockout_minutes",
+        label: "Lockout Minutes",
+        kind: number(0, 525_600),
+        default: "30",
+        help: "How long a locked account stays locked; 0 keeps it locked until an administrator unlocks it.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::HotpWindow,
+        name: "hotp_window",
+        label: "HOTP Look-ahead Window",
+        kind: number(0, 100),
+        default: "10",
+        help: "How many HOTP counter values ahead of the expected one are accepted; a success resynchronizes the device.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::TotpSkewSteps,
+        name: "totp_skew_steps",
+        label: "TOTP Skew Steps",
+        kind: number(0, 2),
+        default: "1",
+        help: "How many 30-second time steps before and after the current one are accepted, for devices whose clock is slightly off.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::ValidatePassMode,
+        name: "validate_pass_mode",
+        label: "Validate Pass Mode",
+        kind: SettingKind::Choice(PASS_MODES),
+        default: "otp",
+        help: "What systems using the privacyIDEA-compatible /validate/check send as the password: otp = the one-time password only (the system checked the password itself); password_otp = the twostep password followed by the one-time password, and twostep applies the whole sign-in policy.",
+        permission: Permission::ManageSystemSettings,
+    },
+];
+
+// Row `i` of the table is the setting whose discriminant is `i`, so that
+// `SettingKey::spec` can index it: a table out of order does not compile.
+const _: () = {
+    let mut i = 0;
+    while i < SETTINGS.len() {
+        assert!(
+            SETTINGS[i].key as usize == i,
+            "SETTINGS is in SettingKey's order"
+        );
+        i += 1;
+    }
+};
+
 impl SettingKey {
-    pub const ALL: [Self; 13] = [
-        Self::Use2fa,
-        Self::BypassEnabled,
-        Self::OtpCsrfValidMinutes,
-        Self::OtpLength,
-        Self::OtpRequestDelaySeconds,
-        Self::OtpValidSeconds,
-        Self::FailureDelayMs,
-        Self::Autoreply,
-        Self::LockoutThreshold,
-        Self::LockoutMinutes,
-        Self::HotpWindow,
-        Self::TotpSkewSteps,
-        Self::ValidatePassMode,
-    ];
+    /// Every setting, in the table's order.
+    pub const ALL: [Self; SETTINGS.len()] = {
+        let mut all = [Self::Use2fa; SETTINGS.len()];
+        let mut i = 0;
+        while i < SETTINGS.len() {
+            all[i] = SETTINGS[i].key;
+            i += 1;
+        }
+        all
+    };
+
+    /// The setting's row of [`SETTINGS`].
+    pub fn spec(self) -> &'static SettingSpec {
+        &SETTINGS[self as usize]
+    }
 
     /// The snake_case name of SPEC section 9 (API fields, CLI, storage).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Use2fa => "use_2fa",
-            Self::BypassEnabled => "bypass_enabled",
-            Self::OtpCsrfValidMinutes => "otp_csrf_valid_minutes",
-            Self::OtpLength => "otp_length",
-            Self::OtpRequestDelaySeconds => "otp_request_delay_seconds",
-            Self::OtpValidSeconds => "otp_valid_seconds",
-            Self::FailureDelayMs => "failure_delay_ms",
-            Self::Autoreply => "autoreply",
-            Self::LockoutThreshold => "lockout_threshold",
-            Self::LockoutMinutes => "lockout_minutes",
-            Self::HotpWindow => "hotp_window",
-            Self::TotpSkewSteps => "totp_skew_steps",
-            Self::ValidatePassMode => "validate_pass_mode",
-        }
+        self.spec().name
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -111,59 +255,26 @@ impl SettingKey {
 
     /// The name an administrator knows from the seed.
     pub fn label(self) -> &'static str {
-        match self {
-            Self::Use2fa => "Use 2FA",
-            Self::BypassEnabled => "Enable Bypass 2FA OTP",
-            Self::OtpCsrfValidMinutes => "OTP CSRF Valid Minutes",
-            Self::OtpLength => "OTP Length",
-            Self::OtpRequestDelaySeconds => "OTP Request Delay Seconds",
-            Self::OtpValidSeconds => "OTP Valid Seconds",
-            Self::FailureDelayMs => "Failure Delay (ms)",
-            Self::Autoreply => "Autoreply",
-            Self::LockoutThreshold => "Lockout Threshold",
-            Self::LockoutMinutes => "Lockout Minutes",
-            Self::HotpWindow => "HOTP Look-ahead Window",
-            Self::TotpSkewSteps => "TOTP Skew Steps",
-            Self::ValidatePassMode => "Validate Pass Mode",
-        }
+        self.spec().label
     }
 
     /// Help text, in the seed's words where the seed has them.
     pub fn help(self) -> &'static str {
-        match self {
-            Self::Use2fa => "Which one-time password methods users may set up: 1 HOTP (counter based) only, 2 TOTP (time based) only, 3 the user chooses. TOTP is recommended; HOTP suits users who have difficulty typing a code quickly or whose device does not reliably keep the current time.",
-            Self::BypassEnabled => "When enabled, users whose device is detected as having an IP address within a configured \"In Network\" location may skip the OTP prompt, unless they chose \"Every Login (Maximum Security)\" for their device. Review with your network security department first.",
-            Self::OtpCsrfValidMinutes => "The maximum amount of time that a user may continue to request OTPs before they must re-enter their username and password. Tightens the window of time when replay attacks are available against the user's account.",
-            Self::OtpLength => "The number of characters in a system-generated (emailed) OTP. A longer OTP, up to 20 characters, further increases the difficulty of attacks on a user account.",
-            Self::OtpRequestDelaySeconds => "The minimum amount of time which must elapse before an additional OTP request may be made. Rate-limits a potential attacker forcing OTPs on an account.",
-            Self::OtpValidSeconds => "The maximum amount of time during which a generated OTP will be accepted before it expires. Entering an expired OTP counts as a sign-in failure and may lock the account.",
-            Self::FailureDelayMs => "A minimum processing duration for a failed credential check, to mitigate timing attacks. Keep it close to the duration of a successful sign-in.",
-            Self::Autoreply => "The sending 'from' email address of OTP notification messages.",
-            Self::LockoutThreshold => "Consecutive failed sign-ins (wrong password, wrong or expired OTP) that lock the account. A successful sign-in resets the count.",
-            Self::LockoutMinutes => "How long a locked account stays locked; 0 keeps it locked until an administrator unlocks it.",
-            Self::HotpWindow => "How many HOTP counter values ahead of the expected one are accepted; a success resynchronizes the device.",
-            Self::TotpSkewSteps => "How many 30-second time steps before and after the current one are accepted, for devices whose clock is slightly off.",
-            Self::ValidatePassMode => "What systems using the privacyIDEA-compatible /validate/check send as the password: otp = the one-time password only (the system checked the password itself); password_otp = the twostep password followed by the one-time password, and twostep applies the whole sign-in policy.",
-        }
+        self.spec().help
     }
 
     pub fn kind(self) -> SettingKind {
-        let number = |min, max| SettingKind::Number { min, max };
-        match self {
-            Self::Use2fa => number(1, 3),
-            Self::BypassEnabled => SettingKind::Flag,
-            Self::OtpCsrfValidMinutes => number(1, 1440),
-            Self::OtpLength => number(u32::from(OtpLength::MIN), u32::from(OtpLength::MAX)),
-            Self::OtpRequestDelaySeconds => number(0, 3600),
-            Self::OtpValidSeconds => number(30, 86_400),
-            Self::FailureDelayMs => number(0, 10_000),
-            Self::Autoreply => SettingKind::Email,
-            Self::LockoutThreshold => number(1, 100),
-            Self::LockoutMinutes => number(0, 525_600),
-            Self::HotpWindow => number(0, 100),
-            Self::TotpSkewSteps => number(0, 2),
-            Self::ValidatePassMode => SettingKind::Choice(PASS_MODES),
-        }
+        self.spec().kind
+    }
+
+    /// The default's text form (SPEC section 2).
+    pub fn default(self) -> &'static str {
+        self.spec().default
+    }
+
+    /// The permission needed to change the setting.
+    pub fn permission(self) -> Permission {
+        self.spec().permission
     }
 }
 
@@ -217,23 +328,30 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// SPEC section 2's defaults.
+    /// SPEC section 2's defaults: the table's, each parsed as [`Settings::set`] parses it.
     fn default() -> Self {
-        Self {
+        // Valid values to start from, each replaced by the table's default below.
+        let mut settings = Self {
             use_2fa: Use2fa::DEFAULT,
             bypass_enabled: false,
-            otp_csrf_valid_minutes: 30,
+            otp_csrf_valid_minutes: 1,
             otp_length: OtpLength::DEFAULT,
-            otp_request_delay_seconds: 30,
-            otp_valid_seconds: 900,
-            failure_delay_ms: 500,
+            otp_request_delay_seconds: 0,
+            otp_valid_seconds: 30,
+            failure_delay_ms: 0,
             autoreply: Email(String::from("no-reply@localhost")),
-            lockout_threshold: 5,
-            lockout_minutes: 30,
-            hotp_window: 10,
-            totp_skew_steps: 1,
+            lockout_threshold: 1,
+            lockout_minutes: 0,
+            hotp_window: 0,
+            totp_skew_steps: 0,
             validate_pass_mode: ValidatePassMode::Otp,
+        };
+        for spec in &SETTINGS {
+            // Every default parses (tests::every_default_parses_to_spec_section_2); a
+            // refused one would leave the valid starting value.
+            let _parsed = settings.set(spec.key, spec.default);
         }
+        settings
     }
 }
 
@@ -418,6 +536,73 @@ mod tests {
         assert_eq!(s.hotp_window(), 10);
         assert_eq!(s.totp_skew_steps(), 1);
         assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
+    }
+
+    #[test]
+    fn the_default_of_every_setting_is_the_tables_text() {
+        let defaults = Settings::default();
+        for key in SettingKey::ALL {
+            assert_eq!(defaults.get(key), key.default(), "{}", key.name());
+        }
+    }
+
+    #[test]
+    fn every_default_parses_on_its_own_and_lies_within_its_range() {
+        for spec in &SETTINGS {
+            let mut s = Settings::default();
+            s.set(spec.key, spec.default)
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert_eq!(s.get(spec.key), spec.default, "{}: canonical", spec.name);
+            match spec.kind {
+                SettingKind::Number { min, max } => {
+                    assert!(min <= max, "{}", spec.name);
+                    let value: u32 = spec.default.parse().unwrap();
+                    assert!((min..=max).contains(&value), "{}", spec.name);
+                }
+                SettingKind::Choice(choices) => {
+                    assert!(choices.contains(&spec.default), "{}", spec.name)
+                }
+                SettingKind::Flag | SettingKind::Email => {}
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_names_each_setting_once_under_a_unique_name() {
+        let mut names: Vec<&str> = SETTINGS.iter().map(|spec| spec.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len(), "names are unique");
+        let mut labels: Vec<&str> = SETTINGS.iter().map(|spec| spec.label).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), SETTINGS.len(), "labels are unique");
+        for (i, key) in SettingKey::ALL.into_iter().enumerate() {
+            assert_eq!(
+                SettingKey::ALL.iter().filter(|k| **k == key).count(),
+                1,
+                "{key:?} once in ALL"
+            );
+            assert_eq!(SETTINGS[i].key, key);
+            assert_eq!(key.spec().key, key);
+            assert!(
+                names.iter().all(|name| name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')),
+                "snake case"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_bypass_needs_manage_2fa_bypass() {
+        for key in SettingKey::ALL {
+            let needed = match key {
+                SettingKey::BypassEnabled => Permission::Manage2faBypass,
+                _ => Permission::ManageSystemSettings,
+            };
+            assert_eq!(key.permission(), needed, "{}", key.name());
+        }
     }
 
     #[test]

@@ -619,18 +619,21 @@ impl Admin {
 
     // ----- system settings (Manage System Settings; the bypass also Manage 2FA Bypass) -----
 
-    /// The settings; the settings page is for holders of Manage System Settings, and a
-    /// holder of only Manage 2FA Bypass may read them to change the bypass.
+    /// The settings, for a holder of any permission that changes one (the settings table's:
+    /// Manage System Settings, or Manage 2FA Bypass to change the bypass).
     pub async fn settings(&self, actor: &Actor) -> Result<Settings, AdminError> {
-        if !(actor.has(Permission::ManageSystemSettings) || actor.has(Permission::Manage2faBypass))
+        if !SettingKey::ALL
+            .iter()
+            .any(|key| actor.has(key.permission()))
         {
             return Err(AdminError::Forbidden(Permission::ManageSystemSettings));
         }
         Ok(self.ctx.store.settings().await?)
     }
 
-    /// Applies several changes at once (all or none). Enable Bypass 2FA OTP needs Manage
-    /// 2FA Bypass; every other setting needs Manage System Settings. Each changed setting is
+    /// Applies several changes at once (all or none). Each setting needs the permission of
+    /// its row of the settings table (Enable Bypass 2FA OTP: Manage 2FA Bypass; every other
+    /// setting: Manage System Settings). Each changed setting is
     /// audited with its value before and after. No changes at all is a read, with the
     /// read's permission check (the answer is the settings).
     pub async fn update_settings(
@@ -643,11 +646,7 @@ impl Admin {
             return self.settings(actor).await;
         }
         for (key, _) in changes {
-            let needed = match key {
-                SettingKey::BypassEnabled => Permission::Manage2faBypass,
-                _ => Permission::ManageSystemSettings,
-            };
-            actor.require(needed)?;
+            actor.require(key.permission())?;
         }
         let before = self.ctx.store.settings().await?;
         let after = before

@@ -659,8 +659,8 @@ async fn disabled_entries(app: &TestApp) -> usize {
         .len()
 }
 
-/// One description of each setting (SPEC section 2): the domain's `SettingKey` (name,
-/// kind, range, default), the OpenAPI schema of `GET /api/v1/settings`, the value the API
+/// One description of each setting (SPEC section 2): the domain's settings table (name,
+/// kind, range, default, help), the OpenAPI schema of `GET /api/v1/settings`, the value the API
 /// answers on a new install, and the console's form must agree on every setting's name,
 /// default and range. Fails when a setting is added or changed in one place only.
 #[tokio::test]
@@ -718,12 +718,98 @@ async fn the_settings_table_the_openapi_schema_and_the_console_form_agree() {
                 form.assert_contains(&format!(r#"name="{name}" value="{default}""#));
             }
             SettingKind::Choice(choices) => {
+                assert_eq!(
+                    schema["enum"],
+                    serde_json::json!(choices),
+                    "{name}: schema enum"
+                );
                 form.assert_contains(&format!(r#"<select id="{name}" name="{name}""#));
                 for choice in choices {
                     form.assert_contains(&format!(r#"<option value="{choice}""#));
                 }
             }
         }
+        assert_eq!(
+            schema["description"],
+            key.help(),
+            "{name}: schema description"
+        );
+        let schema_default = match &schema["default"] {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(schema_default, key.default(), "{name}: schema default");
     }
     app.stop().await;
+}
+
+/// The README's table of system settings lists exactly the settings table's settings, in
+/// its order, with the same name, default and range.
+#[test]
+fn the_readme_lists_the_settings_table() {
+    use twostep::domain::{SettingKind, SETTINGS};
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let rows: Vec<Vec<String>> = readme
+        .lines()
+        .skip_while(|line| !line.starts_with("| setting (API name) | default | range |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            line.trim_matches('|')
+                .split(" | ")
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect();
+    // The first `word` between backticks in `text`.
+    let quoted = |text: &str| -> Option<String> {
+        let (_, rest) = text.split_once('`')?;
+        Some(rest.split_once('`')?.0.to_owned())
+    };
+    let names: Vec<String> = rows.iter().map(|row| quoted(&row[0]).unwrap()).collect();
+    let table: Vec<&str> = SETTINGS.iter().map(|spec| spec.name).collect();
+    assert_eq!(
+        names, table,
+        "the README names the table's settings, in order"
+    );
+    for (row, spec) in rows.iter().zip(&SETTINGS) {
+        let name = spec.name;
+        assert_eq!(row.len(), 3, "{name}: three columns");
+        let default = match row[1].trim_matches('`') {
+            "off" => "false",
+            "on" => "true",
+            other => other,
+        };
+        assert_eq!(default, spec.default, "{name}: README default");
+        let range = row[2].as_str();
+        match spec.kind {
+            SettingKind::Number { min, max } => {
+                // `min..max`, with a note after it, or the values one by one:
+                // `1 HOTP, 2 TOTP, 3 ...`.
+                let bounds = match range.split(' ').next().unwrap().split_once("..") {
+                    Some((low, high)) => (low.parse().unwrap(), high.parse().unwrap()),
+                    None => {
+                        let values: Vec<u32> = range
+                            .split(", ")
+                            .map(|item| item.split(' ').next().unwrap().parse().unwrap())
+                            .collect();
+                        let expected: Vec<u32> = (min..=max).collect();
+                        assert_eq!(values, expected, "{name}: README values");
+                        (values[0], values[values.len() - 1])
+                    }
+                };
+                assert_eq!(bounds, (min, max), "{name}: README range");
+            }
+            SettingKind::Flag => assert_eq!(range, "", "{name}: a flag has no range"),
+            SettingKind::Email => assert_eq!(range, "an email address", "{name}"),
+            SettingKind::Choice(choices) => {
+                let words: Vec<String> = range
+                    .split("; ")
+                    .map(|part| quoted(part).unwrap())
+                    .collect();
+                assert_eq!(words, choices, "{name}: README choices");
+            }
+        }
+    }
 }

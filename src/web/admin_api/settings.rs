@@ -1,117 +1,130 @@
 //! The system settings of SPEC section 2 (`/api/v1/settings`): reading them, and changing
 //! any subset, each JSON value checked against its setting's kind.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use super::{ip_text, AdminActor};
-use crate::domain::{SettingError, SettingKey, SettingKind, Settings};
+use crate::domain::{SettingError, SettingKey, SettingKind, SettingSpec, Settings, SETTINGS};
 use crate::service::admin::AdminError;
 use crate::web::json_error::{ApiError, ApiJson, ErrorBody};
 use crate::web::{AppState, ClientIp};
 
-/// The system settings of SPEC section 2.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsOut {
-    /// 1 HOTP, 2 TOTP, 3 the user chooses.
-    #[schema(minimum = 1, maximum = 3)]
-    pub use_2fa: u8,
-    /// Enable Bypass 2FA OTP (changing it needs `manage_2fa_bypass`).
-    pub bypass_enabled: bool,
-    #[schema(minimum = 1, maximum = 1440)]
-    pub otp_csrf_valid_minutes: u32,
-    #[schema(minimum = 6, maximum = 20)]
-    pub otp_length: u8,
-    #[schema(minimum = 0, maximum = 3600)]
-    pub otp_request_delay_seconds: u32,
-    #[schema(minimum = 30, maximum = 86400)]
-    pub otp_valid_seconds: u32,
-    #[schema(minimum = 0, maximum = 10000)]
-    pub failure_delay_ms: u32,
-    /// The From: address of OTP emails.
-    #[schema(format = Email)]
-    pub autoreply: String,
-    #[schema(minimum = 1, maximum = 100)]
-    pub lockout_threshold: u32,
-    /// 0: until an administrator unlocks.
-    #[schema(minimum = 0, maximum = 525600)]
-    pub lockout_minutes: u32,
-    #[schema(minimum = 0, maximum = 100)]
-    pub hotp_window: u32,
-    #[schema(minimum = 0, maximum = 2)]
-    pub totp_skew_steps: u8,
-    /// What `pass` of `/validate/check` holds: `otp` (the OTP only) or `password_otp`
-    /// (the password followed by the OTP).
-    #[schema(value_type = PassModeName)]
-    pub validate_pass_mode: String,
-}
-
-/// The values of `validate_pass_mode`.
-#[derive(ToSchema)]
-#[schema(as = ValidatePassMode, rename_all = "snake_case")]
-#[allow(dead_code)] // names the accepted values in the OpenAPI document
-enum PassModeName {
-    Otp,
-    PasswordOtp,
-}
+/// The system settings of SPEC section 2, as the API answers them: one field per row of
+/// the settings table ([`SETTINGS`]), in its order, with the JSON type of its kind
+/// (numbers as numbers, the flag as a boolean, the address and the choice as strings).
+#[derive(Debug)]
+pub struct SettingsOut(Settings);
 
 impl From<&Settings> for SettingsOut {
     fn from(settings: &Settings) -> Self {
-        Self {
-            use_2fa: settings.use_2fa().value(),
-            bypass_enabled: settings.bypass_enabled(),
-            otp_csrf_valid_minutes: settings.otp_csrf_valid_minutes(),
-            otp_length: settings.otp_length().get(),
-            otp_request_delay_seconds: settings.otp_request_delay_seconds(),
-            otp_valid_seconds: settings.otp_valid_seconds(),
-            failure_delay_ms: settings.failure_delay_ms(),
-            autoreply: settings.autoreply().as_str().to_owned(),
-            lockout_threshold: settings.lockout_threshold(),
-            lockout_minutes: settings.lockout_minutes(),
-            hotp_window: settings.hotp_window(),
-            totp_skew_steps: settings.totp_skew_steps(),
-            validate_pass_mode: settings.validate_pass_mode().as_str().to_owned(),
-        }
+        Self(settings.clone())
     }
 }
 
-/// Settings to change: any subset of the settings, with the same types. Unknown names
-/// are refused (`unknown_field`); all changes are saved or none.
-#[derive(Default, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-#[schema(as = SettingsPatch)]
-#[allow(dead_code)] // describes the JSON object the handler reads key by key
-struct SettingsPatchDoc {
-    #[schema(minimum = 1, maximum = 3)]
-    use_2fa: u8,
-    bypass_enabled: bool,
-    #[schema(minimum = 1, maximum = 1440)]
-    otp_csrf_valid_minutes: u32,
-    #[schema(minimum = 6, maximum = 20)]
-    otp_length: u8,
-    #[schema(minimum = 0, maximum = 3600)]
-    otp_request_delay_seconds: u32,
-    #[schema(minimum = 30, maximum = 86400)]
-    otp_valid_seconds: u32,
-    #[schema(minimum = 0, maximum = 10000)]
-    failure_delay_ms: u32,
-    #[schema(format = Email)]
-    autoreply: String,
-    #[schema(minimum = 1, maximum = 100)]
-    lockout_threshold: u32,
-    #[schema(minimum = 0, maximum = 525600)]
-    lockout_minutes: u32,
-    #[schema(minimum = 0, maximum = 100)]
-    hotp_window: u32,
-    #[schema(minimum = 0, maximum = 2)]
-    totp_skew_steps: u8,
-    #[schema(value_type = PassModeName)]
-    validate_pass_mode: String,
+/// A setting's value as JSON, from its text form and kind.
+fn setting_json(key: SettingKey, text: String) -> Value {
+    match key.kind() {
+        SettingKind::Number { .. } => text
+            .parse::<u64>()
+            .map_or(Value::String(text), |number| Value::Number(number.into())),
+        SettingKind::Flag => text
+            .parse::<bool>()
+            .map_or(Value::String(text), Value::Bool),
+        SettingKind::Email | SettingKind::Choice(_) => Value::String(text),
+    }
+}
+
+impl Serialize for SettingsOut {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(SETTINGS.len()))?;
+        for spec in &SETTINGS {
+            map.serialize_entry(spec.name, &setting_json(spec.key, self.0.get(spec.key)))?;
+        }
+        map.end()
+    }
+}
+
+/// One setting's schema: its JSON type, range or choices, format, help and default.
+fn setting_schema(spec: &SettingSpec) -> Schema {
+    let schema = ObjectBuilder::new()
+        .description(Some(spec.help))
+        .default(Some(setting_json(spec.key, spec.default.to_owned())));
+    let schema = match spec.kind {
+        SettingKind::Number { min, max } => schema
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(min))
+            .maximum(Some(max)),
+        SettingKind::Flag => schema.schema_type(Type::Boolean),
+        SettingKind::Email => schema
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
+        SettingKind::Choice(choices) => schema
+            .schema_type(Type::String)
+            .enum_values(Some(choices.iter().copied())),
+    };
+    schema.into()
+}
+
+/// The object of every setting, built from the settings table: `required` lists them all
+/// (the answer), or none and no other property is allowed (a change).
+fn settings_schema(description: &str, answer: bool) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description));
+    for spec in &SETTINGS {
+        object = object.property(spec.name, setting_schema(spec));
+        if answer {
+            object = object.required(spec.name);
+        }
+    }
+    if !answer {
+        object = object.additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    }
+    RefOr::T(object.into())
+}
+
+impl PartialSchema for SettingsOut {
+    fn schema() -> RefOr<Schema> {
+        settings_schema("The system settings of SPEC section 2.", true)
+    }
+}
+
+impl ToSchema for SettingsOut {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SettingsOut")
+    }
+}
+
+/// The schema of a change (`PATCH /api/v1/settings`): the handler reads the JSON object key
+/// by key (see [`update_settings`]).
+struct SettingsPatch;
+
+impl PartialSchema for SettingsPatch {
+    fn schema() -> RefOr<Schema> {
+        settings_schema(
+            "Settings to change: any subset of the settings, with the same types. Unknown \
+             names are refused (`unknown_field`); all changes are saved or none.",
+            false,
+        )
+    }
+}
+
+impl ToSchema for SettingsPatch {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SettingsPatch")
+    }
 }
 
 /// A setting's JSON value in the setting's text form: numbers for numbers, `true` or
@@ -174,7 +187,7 @@ pub(super) async fn get_settings(
     path = "/api/v1/settings",
     tag = "settings",
     security(("bearer" = [])),
-    request_body = SettingsPatchDoc,
+    request_body = SettingsPatch,
     responses(
         (status = 200, description = "The settings as saved", body = SettingsOut),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
@@ -218,6 +231,56 @@ mod tests {
                 "{}",
                 key.name()
             );
+        }
+    }
+
+    #[test]
+    fn the_schemas_and_the_answer_follow_the_settings_table() {
+        let answer = serde_json::to_value(SettingsOut::from(&Settings::default())).unwrap();
+        assert_eq!(answer.as_object().unwrap().len(), SETTINGS.len());
+        assert_eq!(answer["use_2fa"], serde_json::json!(2));
+        assert_eq!(answer["bypass_enabled"], serde_json::json!(false));
+        assert_eq!(answer["otp_length"], serde_json::json!(6));
+        assert_eq!(answer["autoreply"], serde_json::json!("no-reply@localhost"));
+        assert_eq!(answer["validate_pass_mode"], serde_json::json!("otp"));
+        let out = serde_json::to_value(<SettingsOut as PartialSchema>::schema()).unwrap();
+        let patch = serde_json::to_value(<SettingsPatch as PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            out["required"].as_array().unwrap().len(),
+            SETTINGS.len(),
+            "the answer has every setting"
+        );
+        assert!(patch.get("required").is_none(), "a change has any subset");
+        assert_eq!(patch["additionalProperties"], serde_json::json!(false));
+        for spec in &SETTINGS {
+            let name = spec.name;
+            for schema in [&out, &patch] {
+                let property = &schema["properties"][name];
+                assert_eq!(property["description"], spec.help, "{name}");
+                assert_eq!(property["default"], answer[name], "{name}: default");
+                match spec.kind {
+                    SettingKind::Number { min, max } => {
+                        assert_eq!(property["type"], "integer", "{name}");
+                        assert_eq!(property["minimum"], min, "{name}");
+                        assert_eq!(property["maximum"], max, "{name}");
+                        assert!(answer[name].is_u64(), "{name}: a number");
+                    }
+                    SettingKind::Flag => {
+                        assert_eq!(property["type"], "boolean", "{name}");
+                        assert!(answer[name].is_boolean(), "{name}");
+                    }
+                    SettingKind::Email => {
+                        assert_eq!(property["type"], "string", "{name}");
+                        assert_eq!(property["format"], "email", "{name}");
+                        assert!(answer[name].is_string(), "{name}");
+                    }
+                    SettingKind::Choice(choices) => {
+                        assert_eq!(property["type"], "string", "{name}");
+                        assert_eq!(property["enum"], serde_json::json!(choices), "{name}");
+                        assert!(answer[name].is_string(), "{name}");
+                    }
+                }
+            }
         }
     }
 

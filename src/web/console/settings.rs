@@ -1,6 +1,8 @@
 //! System Settings (SPEC section 2): every setting with its range, label and help text,
-//! changed in one form. Bypass Enabled needs Manage 2FA Bypass; every other setting needs
-//! Manage System Settings (SPEC section 6), checked by
+//! changed in one form; all of them come from the settings table
+//! ([`SETTINGS`](crate::domain::SETTINGS)). Each setting needs the table's permission
+//! (Bypass Enabled Manage 2FA Bypass, every other Manage System Settings, SPEC section 6),
+//! checked by
 //! [`Admin`](crate::service::admin::Admin); a setting the user may not change is shown
 //! disabled, and only those that differ are saved.
 
@@ -14,7 +16,7 @@ use super::{
     actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, Failure,
     FieldErrors, Nav, SavedQuery,
 };
-use crate::domain::{Permission, SettingKey, SettingKind, Settings};
+use crate::domain::{SettingKey, SettingKind, Settings};
 use crate::service::admin::Actor;
 use crate::web::html::{see_other, Layout, PageForm};
 use crate::web::{AppState, ClientIp};
@@ -42,7 +44,7 @@ pub struct SettingRow {
     pub value: String,
     pub editable: bool,
     /// Why it is not editable.
-    pub note: &'static str,
+    pub note: String,
 }
 
 fn setting_rows(
@@ -59,17 +61,12 @@ fn setting_rows(
                 SettingKind::Email => ("email", 0, 0, &[][..]),
                 SettingKind::Choice(choices) => ("choice", 0, 0, choices),
             };
-            let (editable, note) = match key {
-                SettingKey::BypassEnabled => (
-                    actor.has(Permission::Manage2faBypass),
-                    "Only a role with the Manage 2FA Bypass permission can change this setting.",
-                ),
-                _ => (
-                    actor.has(Permission::ManageSystemSettings),
-                    "Only a role with the Manage System Settings permission can change this \
-                     setting.",
-                ),
-            };
+            let permission = key.permission();
+            let editable = actor.has(permission);
+            let note = format!(
+                "Only a role with the {} permission can change this setting.",
+                permission.label()
+            );
             let value = match submitted {
                 Some(fields) if editable => match key.kind() {
                     SettingKind::Flag => flag(fields, key.name()).to_string(),
