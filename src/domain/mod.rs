@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod device;
 pub mod ip;
+pub mod lockout;
 pub mod role;
 pub mod settings;
 pub mod signin;
@@ -17,6 +18,7 @@ pub use device::{
     Use2fa,
 };
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
+pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
@@ -26,5 +28,4 @@ pub use settings::{
 pub use signin::{PendingStep, TransactionKind};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
-    HARD_LIMIT,
 };

@@ -380,15 +380,6 @@ impl Settings {
     pub fn autoreply(&self) -> &Email {
         &self.autoreply
     }
-    /// When a lock that begins at `now` ends: after Lockout Minutes, or never (0: until
-    /// an administrator unlocks).
-    pub fn lock_until(&self, now: crate::clock::Timestamp) -> crate::clock::Timestamp {
-        match self.lockout_minutes {
-            0 => crate::clock::Timestamp::NEVER,
-            minutes => now.plus_seconds(i64::from(minutes) * 60),
-        }
-    }
-
     pub fn lockout_threshold(&self) -> u32 {
         self.lockout_threshold
     }

@@ -183,19 +183,24 @@ pub struct User {
     pub failed_count: u32,
     /// `Some(t)`: locked while `now < t` ([`crate::clock::Timestamp::NEVER`]: until unlocked).
     pub locked_until: Option<crate::clock::Timestamp>,
-    /// Consecutive failed sign-ins toward the [`HARD_LIMIT`]: counted across lock
+    /// Consecutive failed sign-ins toward the [`crate::domain::HARD_LIMIT`]: counted across lock
     /// expiries, reset only by a success or an administrator's unlock.
     pub consecutive_failures: u32,
 }
 
-/// The hard limit of SPEC section 4 (NIST SP 800-63B 5.2.2): this many consecutive
-/// failures, counted across lockout expiries, lock the account until an administrator
-/// unlocks it, whatever Lockout Threshold and Lockout Minutes say.
-pub const HARD_LIMIT: u32 = 100;
-
 impl User {
+    /// Whether the account is locked at `now` ([`crate::domain::lockout::is_locked`]).
     pub fn is_locked(&self, now: crate::clock::Timestamp) -> bool {
-        self.locked_until.is_some_and(|until| now < until)
+        crate::domain::lockout::is_locked(self.locked_until, now)
+    }
+
+    /// The failure counts of the lockout rule ([`crate::domain::Lockout`]).
+    pub fn failure_counts(&self) -> crate::domain::FailureCounts {
+        crate::domain::FailureCounts {
+            failed_count: self.failed_count,
+            consecutive_failures: self.consecutive_failures,
+            locked_until: self.locked_until,
+        }
     }
 }
 

@@ -1,123 +1,240 @@
 //! The rules every credential check shares (SPEC section 4), in one place for the sign-in
 //! flow ([`super::signin`]), HTTP Basic at forward-auth and the second-factor check
-//! ([`super::verify`]):
+//! ([`super::verify`]): the [`Gate`] every credential passes through.
 //!
-//! - **Attempts are counted before they are evaluated.** [`reserve`] counts an attempt at
-//!   a password or code of an account as a failure *before* the credential is checked,
-//!   in one atomic statement that refuses it unchecked when the account is locked. So
-//!   however many requests race, on however many instances, at most Lockout Threshold
-//!   credentials of one account are checked between two successes or unlocks, and the
-//!   hard limit ([`crate::domain::HARD_LIMIT`]) counts across lock expiries.
-//! - Each granted [`Attempt`] ends once: [`Attempt::failed`] (already counted: only the
+//! - **Attempts are counted before they are evaluated.** [`Gate::reserve`] counts an
+//!   attempt at a password or code of an account as a failure *before* the credential is
+//!   checked, in one atomic statement that refuses it unchecked when the account is
+//!   locked (the rule of [`crate::domain::Lockout::reserve`]). So however many requests
+//!   race, on however many instances, at most Lockout Threshold credentials of one account
+//!   are checked between two successes or unlocks, and the hard limit
+//!   ([`crate::domain::HARD_LIMIT`]) counts across lock expiries.
+//! - Each granted [`Attempt`] ends once: refused by the gate (already counted: only the
 //!   audit, and the lock's entry if this attempt locked the account),
 //!   [`Attempt::succeeded`] (the counts start again), or [`Attempt::released`] (a right
 //!   password before the code step: neither a failure nor a success).
-//! - The password check ([`check_password`]): a dummy hash for unknown users and for
+//! - The password check ([`Gate::password`]): a dummy hash for unknown users and for
 //!   attempts refused unchecked, so that timing tells nothing.
-//! - A device code ([`check_device_code`]): checked, then consumed with one conditional
+//! - A device code ([`Gate::device_code`]): checked, then consumed with one conditional
 //!   update that also writes its audit entry and resets the counts.
+//! - "Locked or inactive" ([`usable`]): the one test of whether an account may present a
+//!   credential at all.
+//! - Every refusal carries a [`FailureReason`], whose text is the audit detail.
 //! - The Failure Delay before the one generic answer ([`failure_delay`]).
 
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
-use crate::domain::AuditEvent;
-use crate::domain::{Device, Settings, User, UserId, Username, HARD_LIMIT};
+use crate::domain::{AuditEvent, FailureCounts, Lockout};
+use crate::domain::{Device, Settings, User, UserId, Username};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
 
-/// Who presents a credential, for the audit log: the calling system's user (an API token
-/// of the second-factor check) or none (the person signing in), the client address, and
-/// the surface (`""` for sign-in, `"OTP check"`, `"validate"`) that prefixes each reason.
-#[derive(Clone, Copy, Debug)]
-pub struct Origin<'a> {
-    pub actor: Option<&'a str>,
-    pub ip: &'a str,
-    pub surface: &'a str,
+/// The surface a credential is presented on, which prefixes each audit detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The person signing in (pages, JSON API, HTTP Basic at forward-auth): no prefix.
+    SignIn,
+    /// The second-factor check of a code (`/api/v1/verify`, `/validate/check`): "OTP check".
+    OtpCheck,
+    /// An emailed challenge of the second-factor check: "OTP challenge".
+    OtpChallenge,
+    /// `/validate/check` in `password_otp` mode: "validate".
+    Validate,
+    /// An entry written alike on every surface (a challenge for a user without an email
+    /// address, worded as at sign-in): no prefix.
+    Unprefixed,
 }
 
-impl Origin<'_> {
-    /// The audit detail of `reason` on this surface.
-    pub fn reason(&self, reason: &str) -> String {
-        match self.surface {
-            "" => reason.to_owned(),
-            surface => format!("{surface}: {reason}"),
+impl Surface {
+    fn prefix(self) -> Option<&'static str> {
+        match self {
+            Self::SignIn | Self::Unprefixed => None,
+            Self::OtpCheck => Some("OTP check"),
+            Self::OtpChallenge => Some("OTP challenge"),
+            Self::Validate => Some("validate"),
         }
     }
 }
 
+/// Who presents a credential, for the audit log: the calling system's user (an API token
+/// of the second-factor check) or none (the person signing in), the client address, and
+/// the surface that prefixes each detail.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    pub actor: Option<&'a str>,
+    pub ip: &'a str,
+    pub surface: Surface,
+}
+
+impl Origin<'_> {
+    /// The audit detail `text` on this surface.
+    pub fn detail(&self, text: &str) -> String {
+        match self.surface.prefix() {
+            None => text.to_owned(),
+            Some(surface) => format!("{surface}: {text}"),
+        }
+    }
+}
+
+/// Why a credential, or a sign-in, was refused: the audit detail of its "sign-in failed"
+/// entry (after the surface's prefix). The texts are part of the audit log's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// No account has this username (or it is malformed).
+    UnknownUser,
+    /// The attempt was refused unchecked: the account is locked.
+    RefusedUnchecked,
+    WrongPassword,
+    /// The password was right, but the account is inactive.
+    Inactive,
+    /// The account became inactive between the password and the code.
+    InactiveAtCodeStep,
+    /// No emailed challenge for an account that is locked or inactive.
+    LockedOrInactive,
+    MalformedCode,
+    WrongDeviceCode,
+    /// The right device code, used meanwhile (or earlier).
+    CodeAlreadyUsed,
+    /// `password_otp`: the policy asked for the device's code, but the device is gone.
+    DeviceRemoved,
+    /// The device of the code step was removed after the password step.
+    DeviceRemovedDuringSignIn,
+    /// The second-factor check of a user with no device, without a challenge.
+    NoDeviceNoChallenge,
+    /// The challenge's transaction is unknown, expired, or another user's.
+    UnknownChallenge,
+    /// The sign-in's emailed code does not match (or was used).
+    WrongEmailedCode,
+    /// The challenge's emailed code does not match, or was used.
+    WrongOrUsedEmailedCode,
+    /// The right emailed code, after OTP Valid Seconds.
+    ExpiredEmailedCode,
+    /// The policy asks for an emailed code and the account has no address.
+    EmailMissing,
+    /// HTTP Basic at forward-auth with a person's account.
+    NotInterfaceUser,
+    /// An emailed challenge for a user whose confirmed device is the second factor.
+    DeviceEnrolled,
+    /// `password_otp`: a bootstrap password is changed at the sign-in page first.
+    PasswordChangeRequired,
+    /// `password_otp`: the role requires a device that is not set up yet.
+    EnrollmentRequired,
+}
+
+impl FailureReason {
+    /// The audit detail (without the surface's prefix).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown user",
+            Self::RefusedUnchecked => "refused unchecked: account locked",
+            Self::WrongPassword => "wrong password",
+            Self::Inactive => "inactive",
+            Self::InactiveAtCodeStep => "inactive at code step",
+            Self::LockedOrInactive => "locked or inactive",
+            Self::MalformedCode => "malformed code",
+            Self::WrongDeviceCode => "wrong device code",
+            Self::CodeAlreadyUsed => "code already used",
+            Self::DeviceRemoved => "device removed",
+            Self::DeviceRemovedDuringSignIn => "device removed during sign-in",
+            Self::NoDeviceNoChallenge => "no device and no emailed challenge",
+            Self::UnknownChallenge => "unknown or expired challenge",
+            Self::WrongEmailedCode => "wrong emailed code",
+            Self::WrongOrUsedEmailedCode => "wrong or used emailed code",
+            Self::ExpiredEmailedCode => "expired emailed code",
+            Self::EmailMissing => "email OTP required but no email address",
+            Self::NotInterfaceUser => "HTTP Basic refused: not an interface user",
+            Self::DeviceEnrolled => "the user has an authenticator app",
+            Self::PasswordChangeRequired => "the password must be changed at sign-in first",
+            Self::EnrollmentRequired => "2-step verification must be set up at sign-in first",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The audit detail of an attempt refused unchecked (the account was locked).
-pub const REFUSED_UNCHECKED: &str = "refused unchecked: account locked";
+pub const REFUSED_UNCHECKED: &str = FailureReason::RefusedUnchecked.as_str();
+
+/// A credential the [`Gate`] refused, already recorded: audited, and counted when its
+/// attempt was reserved. Answer with the generic failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: FailureReason,
+}
+
+/// What a [`Gate`] check gives: passed, refused (already recorded), or a store failure.
+pub type Checked<T> = Result<Result<T, Refused>, StoreError>;
+
+/// Whether `user` may present a credential at `now`: neither locked nor inactive. The one
+/// place of this rule.
+pub fn usable(user: &User, now: Timestamp) -> bool {
+    user.active && !user.is_locked(now)
+}
 
 /// A granted attempt at a credential of one account, counted as a failure in advance.
-/// It ends exactly once: failed, succeeded or released.
-#[must_use = "an attempt ends as failed, succeeded or released"]
+/// It ends exactly once: refused by the [`Gate`], succeeded or released.
+#[must_use = "an attempt ends as refused, succeeded or released"]
 #[derive(Debug)]
 pub struct Attempt {
     user: UserId,
     username: Username,
     counted: FailureOutcome,
-    threshold: u32,
+    lockout: Lockout,
 }
 
 impl Attempt {
     /// The credential was wrong. The failure was counted when the attempt was reserved;
     /// this audits it, and the lock when this attempt's count locked the account.
-    pub async fn failed(
+    async fn failed(
         self,
         ctx: &Context,
         origin: Origin<'_>,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+        reason: FailureReason,
+    ) -> Result<Refused, StoreError> {
         ctx.audit(
             AuditEvent::SignInFailed,
             origin.actor,
             Some(self.username.as_str()),
             Some(origin.ip),
-            origin.reason(reason),
+            origin.detail(reason.as_str()),
         )
         .await?;
-        let counted = self.counted;
-        let lock = if counted.locked_until.is_none() {
-            None
-        } else if counted.consecutive_failures >= HARD_LIMIT {
-            Some(format!(
-                "after {HARD_LIMIT} consecutive failures (hard limit): until an administrator unlocks"
-            ))
-        } else if counted.failed_count == self.threshold {
-            Some(format!(
-                "after {} consecutive failures",
-                counted.failed_count
-            ))
-        } else {
-            None
+        let counted = FailureCounts {
+            failed_count: self.counted.failed_count,
+            consecutive_failures: self.counted.consecutive_failures,
+            locked_until: self.counted.locked_until,
         };
-        if let Some(detail) = lock {
+        if let Some(locked) = self.lockout.locked_by(counted) {
             ctx.audit(
                 AuditEvent::Locked,
                 origin.actor,
                 Some(self.username.as_str()),
                 Some(origin.ip),
-                detail,
+                locked.audit_detail(),
             )
             .await?;
         }
-        Ok(())
+        Ok(Refused { reason })
     }
 
     /// A refused code: audited as such ("OTP refused"), then [`Attempt::failed`].
-    pub async fn refused_code(
+    async fn refused_code(
         self,
         ctx: &Context,
         origin: Origin<'_>,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+        reason: FailureReason,
+    ) -> Result<Refused, StoreError> {
         ctx.audit(
             AuditEvent::OtpRefused,
             origin.actor,
             Some(self.username.as_str()),
             Some(origin.ip),
-            origin.reason(reason),
+            origin.detail(reason.as_str()),
         )
         .await?;
         self.failed(ctx, origin, reason).await
@@ -132,52 +249,257 @@ impl Attempt {
     /// The credential was right, but this is not yet a success (a right password before
     /// the code step, or an account that may not sign in): the attempt is given back.
     pub async fn released(self, ctx: &Context) -> Result<(), StoreError> {
-        ctx.store.release_attempt(self.user, self.threshold).await
+        ctx.store
+            .release_attempt(self.user, self.lockout.threshold())
+            .await
     }
 }
 
-/// Counts an attempt at a credential of `user` before it is checked. `None`: refused
-/// unchecked because the account is locked (audited as such); the caller must then not
-/// check the credential and answers with the generic failure.
-pub async fn reserve(
-    ctx: &Context,
-    user: &User,
-    settings: &Settings,
-    origin: Origin<'_>,
-) -> Result<Option<Attempt>, StoreError> {
-    let now = ctx.now();
-    let reservation = ctx
-        .store
-        .reserve_attempt(
-            user.id,
-            now,
-            settings.lockout_threshold(),
-            settings.lock_until(now),
-        )
-        .await?;
-    attempt(ctx, user, settings, origin, reservation).await
+/// Whose emailed code is checked: a sign-in transaction's, or a second-factor
+/// challenge's (`None`: no live challenge of this user has the token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailedFor {
+    SignIn { transaction: i64 },
+    Challenge { transaction: Option<i64> },
 }
 
-/// The attempt of a `reservation` the store made for `user` (the hot path reserves while
-/// it reads the user: `Store::reserve_for_check`); refused: audited, `None`.
-pub async fn attempt(
-    ctx: &Context,
-    user: &User,
-    settings: &Settings,
-    origin: Origin<'_>,
-    reservation: Reservation,
-) -> Result<Option<Attempt>, StoreError> {
-    match reservation {
-        Reservation::Granted(counted) => Ok(Some(Attempt {
-            user: user.id,
-            username: user.username.clone(),
-            counted,
-            threshold: settings.lockout_threshold(),
-        })),
-        Reservation::Refused => {
-            audit_failure(ctx, Some(user), origin, REFUSED_UNCHECKED).await?;
-            Ok(None)
+/// The one credential gate: every password and code of an account, on every surface,
+/// is checked here, under the settings of the request and for the audit `origin`. Each
+/// check passes, or refuses with a [`FailureReason`] that it has already audited (and
+/// counted, when the attempt was granted).
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    ctx: &'a Context,
+    settings: &'a Settings,
+    origin: Origin<'a>,
+}
+
+impl<'a> Gate<'a> {
+    pub fn new(ctx: &'a Context, settings: &'a Settings, origin: Origin<'a>) -> Self {
+        Self {
+            ctx,
+            settings,
+            origin,
         }
+    }
+
+    /// Records a refusal that counts nothing (no attempt was granted, or it was given
+    /// back): the "sign-in failed" entry of `reason`.
+    pub async fn refuse(
+        &self,
+        user: Option<&User>,
+        reason: FailureReason,
+    ) -> Result<Refused, StoreError> {
+        audit_failure(self.ctx, user, self.origin, reason).await?;
+        Ok(Refused { reason })
+    }
+
+    /// [`usable`], audited when refused: a locked or inactive account is given nothing
+    /// (no new codes either).
+    pub async fn usable(&self, user: &User) -> Checked<()> {
+        if usable(user, self.ctx.now()) {
+            return Ok(Ok(()));
+        }
+        Ok(Err(self
+            .refuse(Some(user), FailureReason::LockedOrInactive)
+            .await?))
+    }
+
+    /// Counts an attempt at a credential of `user` before it is checked. Refused
+    /// unchecked because the account is locked (audited as such): the caller must then
+    /// not check the credential.
+    pub async fn reserve(&self, user: &User) -> Checked<Attempt> {
+        let now = self.ctx.now();
+        let lockout = Lockout::of(self.settings);
+        let reservation = self
+            .ctx
+            .store
+            .reserve_attempt(user.id, now, lockout.threshold(), lockout.lock_until(now))
+            .await?;
+        self.attempt(user, reservation).await
+    }
+
+    /// The attempt of a `reservation` the store made for `user` (the hot path reserves
+    /// while it reads the user: `Store::reserve_for_check`); refused: audited.
+    pub async fn attempt(&self, user: &User, reservation: Reservation) -> Checked<Attempt> {
+        match reservation {
+            Reservation::Granted(counted) => Ok(Ok(Attempt {
+                user: user.id,
+                username: user.username.clone(),
+                counted,
+                lockout: Lockout::of(self.settings),
+            })),
+            Reservation::Refused => Ok(Err(self
+                .refuse(Some(user), FailureReason::RefusedUnchecked)
+                .await?)),
+        }
+    }
+
+    /// The attempt of a sign-in's code step: an account made inactive since the password
+    /// is refused uncounted, then the attempt is reserved ([`Gate::reserve`]).
+    pub async fn reserve_code(&self, user: &User) -> Checked<Attempt> {
+        if !user.active {
+            return Ok(Err(self
+                .refuse(Some(user), FailureReason::InactiveAtCodeStep)
+                .await?));
+        }
+        self.reserve(user).await
+    }
+
+    /// The attempt of a second-factor check, reserved by the store as it read `user`: an
+    /// inactive account is refused uncounted (the store reserved nothing for it), then
+    /// [`Gate::attempt`].
+    pub async fn code_attempt(&self, user: &User, reservation: Reservation) -> Checked<Attempt> {
+        if !user.active {
+            return Ok(Err(self
+                .refuse(Some(user), FailureReason::Inactive)
+                .await?));
+        }
+        self.attempt(user, reservation).await
+    }
+
+    /// The password check, in the one order every surface follows: unknown user, then the
+    /// attempt's reservation (locked: refused unchecked), then the password (wrong: a
+    /// failure), then the account's state (inactive: audited, the attempt given back).
+    /// `found` is the user and hash of the username ([`user_and_hash`]). The hash work is
+    /// done in every case. Passed: the password is right and the account may sign in; the
+    /// attempt goes on (released, or succeeded once every step is done).
+    pub async fn password(
+        &self,
+        found: Option<(User, String)>,
+        password: &str,
+    ) -> Checked<(User, Attempt)> {
+        let Some((user, hash)) = found else {
+            verify_password(self.ctx, None, password).await;
+            return Ok(Err(self.refuse(None, FailureReason::UnknownUser).await?));
+        };
+        let attempt = match self.reserve(&user).await? {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                // The same hash work as a check, against no account's hash.
+                verify_password(self.ctx, None, password).await;
+                return Ok(Err(refused));
+            }
+        };
+        if !verify_password(self.ctx, Some(&hash), password).await {
+            return Ok(Err(attempt
+                .failed(self.ctx, self.origin, FailureReason::WrongPassword)
+                .await?));
+        }
+        if !user.active {
+            attempt.released(self.ctx).await?;
+            return Ok(Err(self
+                .refuse(Some(&user), FailureReason::Inactive)
+                .await?));
+        }
+        Ok(Ok((user, attempt)))
+    }
+
+    /// Refuses a code under `attempt` ("OTP refused", then the counted failure).
+    pub async fn refuse_code(
+        &self,
+        attempt: Attempt,
+        reason: FailureReason,
+    ) -> Result<Refused, StoreError> {
+        attempt.refused_code(self.ctx, self.origin, reason).await
+    }
+
+    /// The code as typed, parsed under `attempt`; a malformed one is a refused code.
+    pub async fn code(&self, attempt: Attempt, code: &str) -> Checked<(Attempt, OtpCode)> {
+        match OtpCode::parse(code) {
+            Ok(code) => Ok(Ok((attempt, code))),
+            Err(_) => Ok(Err(self
+                .refuse_code(attempt, FailureReason::MalformedCode)
+                .await?)),
+        }
+    }
+
+    /// Checks `code` against a confirmed `device` under a granted `attempt` and consumes
+    /// it: of several requests with one code, on any number of instances, one at most is
+    /// accepted. Accepted: the code's use, its audit entry ("OTP accepted", detail
+    /// "device" after the surface's prefix) and the reset of the counts are one commit,
+    /// and the attempt has succeeded.
+    pub async fn device_code(
+        &self,
+        attempt: Attempt,
+        device: &Device,
+        code: &OtpCode,
+        now: Timestamp,
+    ) -> Checked<()> {
+        let Some(used) = device.check(
+            code,
+            now,
+            self.settings.hotp_window(),
+            self.settings.totp_skew_steps(),
+        ) else {
+            return Ok(Err(self
+                .refuse_code(attempt, FailureReason::WrongDeviceCode)
+                .await?));
+        };
+        // Written in the same commit as the code's consumption: an accepted code is
+        // never without its entry.
+        let entry = NewAuditEntry {
+            event: AuditEvent::OtpAccepted,
+            actor: self.origin.actor.map(str::to_owned),
+            subject: Some(attempt.username.as_str().to_owned()),
+            client_ip: Some(self.origin.ip.to_owned()),
+            detail: self.origin.detail("device"),
+        };
+        if self
+            .ctx
+            .store
+            .consume_device_use_audited(device.id, used, &entry, now, attempt.user)
+            .await?
+        {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(self
+                .refuse_code(attempt, FailureReason::CodeAlreadyUsed)
+                .await?))
+        }
+    }
+
+    /// Checks the emailed `code` of `user` for `of` and consumes it once. Accepted: the
+    /// attempt has succeeded, then "OTP accepted" (detail "email" after the surface's
+    /// prefix) is audited.
+    pub async fn emailed_code(
+        &self,
+        attempt: Attempt,
+        user: &User,
+        of: EmailedFor,
+        code: &OtpCode,
+        now: Timestamp,
+    ) -> Checked<()> {
+        let (transaction, wrong) = match of {
+            EmailedFor::SignIn { transaction } => (transaction, FailureReason::WrongEmailedCode),
+            EmailedFor::Challenge {
+                transaction: Some(transaction),
+            } => (transaction, FailureReason::WrongOrUsedEmailedCode),
+            EmailedFor::Challenge { transaction: None } => {
+                return Ok(Err(self
+                    .refuse_code(attempt, FailureReason::UnknownChallenge)
+                    .await?));
+            }
+        };
+        let reason =
+            match super::emailed::check(self.ctx, user, Some(transaction), code, now).await? {
+                super::emailed::Check::Accepted => {
+                    attempt.succeeded(self.ctx).await?;
+                    self.ctx
+                        .audit(
+                            AuditEvent::OtpAccepted,
+                            self.origin.actor,
+                            Some(user.username.as_str()),
+                            Some(self.origin.ip),
+                            self.origin.detail("email"),
+                        )
+                        .await?;
+                    return Ok(Ok(()));
+                }
+                super::emailed::Check::Wrong => wrong,
+                super::emailed::Check::Expired => FailureReason::ExpiredEmailedCode,
+            };
+        Ok(Err(self.refuse_code(attempt, reason).await?))
     }
 }
 
@@ -190,42 +512,6 @@ pub async fn user_and_hash(
         Ok(name) => ctx.store.user_with_password_hash(&name).await,
         Err(_) => Ok(None),
     }
-}
-
-/// The password check, in the one order every surface follows: unknown user, then the
-/// attempt's reservation (locked: refused unchecked), then the password (wrong: a
-/// failure), then the account's state (inactive: audited, the attempt given back).
-/// `found` is the user and hash of the username ([`user_and_hash`]). The hash work is
-/// done in every case. `Some`: the password is right and the account may sign in; the
-/// attempt goes on (released, or succeeded once every step is done). `None`: refused,
-/// already audited and counted; answer with the generic failure.
-pub async fn check_password(
-    ctx: &Context,
-    settings: &Settings,
-    origin: Origin<'_>,
-    found: Option<(User, String)>,
-    password: &str,
-) -> Result<Option<(User, Attempt)>, StoreError> {
-    let Some((user, hash)) = found else {
-        verify_password(ctx, None, password).await;
-        audit_failure(ctx, None, origin, "unknown user").await?;
-        return Ok(None);
-    };
-    let Some(attempt) = reserve(ctx, &user, settings, origin).await? else {
-        // The same hash work as a check, against no account's hash.
-        verify_password(ctx, None, password).await;
-        return Ok(None);
-    };
-    if !verify_password(ctx, Some(&hash), password).await {
-        attempt.failed(ctx, origin, "wrong password").await?;
-        return Ok(None);
-    }
-    if !user.active {
-        attempt.released(ctx).await?;
-        audit_failure(ctx, Some(&user), origin, "inactive").await?;
-        return Ok(None);
-    }
-    Ok(Some((user, attempt)))
 }
 
 /// Whether `password` matches `hash`. The hash work is done in every case (no user: a
@@ -243,82 +529,20 @@ pub async fn verify_password(ctx: &Context, hash: Option<&str>, password: &str) 
     }
 }
 
-/// A device code that was not accepted: the attempt to end (refused) and the reason for
-/// the audit log.
-#[derive(Debug)]
-pub struct CodeRefused {
-    pub attempt: Attempt,
-    pub reason: &'static str,
-}
-
-/// Checks `code` against a confirmed `device` under a granted `attempt` and consumes it:
-/// of several requests with one code, on any number of instances, one at most is
-/// accepted. Accepted: the code's use, its audit entry ("OTP accepted") and the reset of
-/// the counts are one commit, and the attempt has succeeded. Refused: the attempt comes
-/// back with the reason.
-pub async fn check_device_code(
-    ctx: &Context,
-    attempt: Attempt,
-    device: &Device,
-    code: &OtpCode,
-    settings: &Settings,
-    now: Timestamp,
-    accepted: Accepted<'_>,
-) -> Result<Result<(), CodeRefused>, StoreError> {
-    let Some(used) = device.check(
-        code,
-        now,
-        settings.hotp_window(),
-        settings.totp_skew_steps(),
-    ) else {
-        return Ok(Err(CodeRefused {
-            attempt,
-            reason: "wrong device code",
-        }));
-    };
-    let entry = NewAuditEntry {
-        event: AuditEvent::OtpAccepted,
-        actor: accepted.origin.actor.map(str::to_owned),
-        subject: Some(attempt.username.as_str().to_owned()),
-        client_ip: Some(accepted.origin.ip.to_owned()),
-        detail: accepted.detail.to_owned(),
-    };
-    if ctx
-        .store
-        .consume_device_use_audited(device.id, used, &entry, now, attempt.user)
-        .await?
-    {
-        Ok(Ok(()))
-    } else {
-        Ok(Err(CodeRefused {
-            attempt,
-            reason: "code already used",
-        }))
-    }
-}
-
-/// The audit entry of an accepted device code ("OTP accepted"), written in the same
-/// commit as the code's consumption: an accepted code is never without its entry.
-#[derive(Clone, Copy, Debug)]
-pub struct Accepted<'a> {
-    pub origin: Origin<'a>,
-    pub detail: &'a str,
-}
-
 /// Records a failed sign-in in the audit log without counting it: the user is unknown,
 /// the attempt was refused unchecked, or the account may not sign in.
 pub async fn audit_failure(
     ctx: &Context,
     user: Option<&User>,
     origin: Origin<'_>,
-    reason: &str,
+    reason: FailureReason,
 ) -> Result<(), StoreError> {
     ctx.audit(
         AuditEvent::SignInFailed,
         origin.actor,
         user.map(|u| u.username.as_str()),
         Some(origin.ip),
-        origin.reason(reason),
+        origin.detail(reason.as_str()),
     )
     .await
 }
@@ -338,5 +562,128 @@ pub async fn failure_delay(stopwatch: &Stopwatch, settings: &Settings) {
     let delay = std::time::Duration::from_millis(u64::from(settings.failure_delay_ms()));
     if let Some(rest) = delay.checked_sub(stopwatch.elapsed()) {
         tokio::time::sleep(rest).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The audit log's texts, byte for byte: every reason, and every surface's prefix.
+    #[test]
+    fn every_failure_reason_has_its_audit_text() {
+        use FailureReason::*;
+        let texts = [
+            (UnknownUser, "unknown user"),
+            (RefusedUnchecked, "refused unchecked: account locked"),
+            (WrongPassword, "wrong password"),
+            (Inactive, "inactive"),
+            (InactiveAtCodeStep, "inactive at code step"),
+            (LockedOrInactive, "locked or inactive"),
+            (MalformedCode, "malformed code"),
+            (WrongDeviceCode, "wrong device code"),
+            (CodeAlreadyUsed, "code already used"),
+            (DeviceRemoved, "device removed"),
+            (DeviceRemovedDuringSignIn, "device removed during sign-in"),
+            (NoDeviceNoChallenge, "no device and no emailed challenge"),
+            (UnknownChallenge, "unknown or expired challenge"),
+            (WrongEmailedCode, "wrong emailed code"),
+            (WrongOrUsedEmailedCode, "wrong or used emailed code"),
+            (ExpiredEmailedCode, "expired emailed code"),
+            (EmailMissing, "email OTP required but no email address"),
+            (
+                NotInterfaceUser,
+                "HTTP Basic refused: not an interface user",
+            ),
+            (DeviceEnrolled, "the user has an authenticator app"),
+            (
+                PasswordChangeRequired,
+                "the password must be changed at sign-in first",
+            ),
+            (
+                EnrollmentRequired,
+                "2-step verification must be set up at sign-in first",
+            ),
+        ];
+        for (reason, text) in texts {
+            assert_eq!(reason.as_str(), text);
+            assert_eq!(reason.to_string(), text);
+            // Exhaustive: a new reason must be added to the table above.
+            match reason {
+                UnknownUser
+                | RefusedUnchecked
+                | WrongPassword
+                | Inactive
+                | InactiveAtCodeStep
+                | LockedOrInactive
+                | MalformedCode
+                | WrongDeviceCode
+                | CodeAlreadyUsed
+                | DeviceRemoved
+                | DeviceRemovedDuringSignIn
+                | NoDeviceNoChallenge
+                | UnknownChallenge
+                | WrongEmailedCode
+                | WrongOrUsedEmailedCode
+                | ExpiredEmailedCode
+                | EmailMissing
+                | NotInterfaceUser
+                | DeviceEnrolled
+                | PasswordChangeRequired
+                | EnrollmentRequired => {}
+            }
+        }
+        assert_eq!(texts.len(), 21);
+        assert_eq!(REFUSED_UNCHECKED, "refused unchecked: account locked");
+    }
+
+    #[test]
+    fn each_surface_prefixes_the_detail_as_before() {
+        let origin = |surface| Origin {
+            actor: None,
+            ip: "192.0.2.1",
+            surface,
+        };
+        assert_eq!(origin(Surface::SignIn).detail("device"), "device");
+        assert_eq!(origin(Surface::Unprefixed).detail("x"), "x");
+        assert_eq!(
+            origin(Surface::OtpCheck).detail("device"),
+            "OTP check: device"
+        );
+        assert_eq!(
+            origin(Surface::OtpChallenge).detail("unknown user"),
+            "OTP challenge: unknown user"
+        );
+        assert_eq!(
+            origin(Surface::Validate).detail("device"),
+            "validate: device"
+        );
+    }
+
+    fn user(active: bool, locked_until: Option<Timestamp>) -> User {
+        User {
+            id: UserId(1),
+            username: Username::parse("jane").unwrap(),
+            display_name: crate::domain::DisplayName::parse("Jane").unwrap(),
+            email: None,
+            role_id: crate::domain::RoleId(1),
+            active,
+            must_change_password: false,
+            failed_count: 0,
+            locked_until,
+            consecutive_failures: 0,
+        }
+    }
+
+    #[test]
+    fn only_an_active_unlocked_account_is_usable() {
+        let now = Timestamp::from_millis(10_000);
+        assert!(usable(&user(true, None), now));
+        assert!(!usable(&user(false, None), now));
+        assert!(!usable(&user(true, Some(now.plus_seconds(1))), now));
+        assert!(!usable(&user(true, Some(Timestamp::NEVER)), now));
+        // A lock ending exactly now has ended.
+        assert!(usable(&user(true, Some(now)), now));
+        assert!(!usable(&user(false, Some(now)), now));
     }
 }

@@ -8,9 +8,9 @@
 
 use rand::rngs::OsRng;
 
-use super::credentials::{self, CodeRefused, Origin};
+use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
-use super::emailed::{self, Check, SendError};
+use super::emailed::{self, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
@@ -29,7 +29,7 @@ fn sign_in_origin(ip: &str) -> Origin<'_> {
     Origin {
         actor: None,
         ip,
-        surface: "",
+        surface: Surface::SignIn,
     }
 }
 
@@ -228,7 +228,7 @@ impl SignIn {
                 .await;
         }
         if steps.first() == Some(&PendingStep::EmailOtp) && user.email.is_none() {
-            self.audit_failure(Some(&user), &ip, "email OTP required but no email address")
+            self.audit_failure(Some(&user), &ip, FailureReason::EmailMissing)
                 .await?;
             self.ctx.metrics.signin(SignInOutcome::EmailMissing);
             return Err(SignInError::EmailMissing);
@@ -260,7 +260,7 @@ impl SignIn {
     }
 
     /// The password check shared by the password step and HTTP Basic at forward-auth
-    /// ([`credentials::check_password`]): the user if the password is right and the
+    /// ([`Gate::password`]): the user if the password is right and the
     /// account may sign in (the attempt given back: a right password alone is not yet a
     /// success); otherwise a counted or audited failure, answered after Failure Delay.
     async fn check_password(
@@ -272,13 +272,13 @@ impl SignIn {
         settings: &Settings,
     ) -> Result<User, SignInError> {
         let found = credentials::user_and_hash(&self.ctx, username).await?;
-        let origin = sign_in_origin(ip);
-        match credentials::check_password(&self.ctx, settings, origin, found, password).await? {
-            Some((user, attempt)) => {
+        let gate = Gate::new(&self.ctx, settings, sign_in_origin(ip));
+        match gate.password(found, password).await? {
+            Ok((user, attempt)) => {
                 attempt.released(&self.ctx).await?;
                 Ok(user)
             }
-            None => Err(self.fail(stopwatch, settings).await),
+            Err(_) => Err(self.fail(stopwatch, settings).await),
         }
     }
 
@@ -393,7 +393,7 @@ impl SignIn {
         if live.steps.first() != Some(&PendingStep::EmailOtp) {
             return Err(SignInError::WrongStep);
         }
-        if live.user.is_locked(self.ctx.now()) || !live.user.active {
+        if !credentials::usable(&live.user, self.ctx.now()) {
             // A locked account gets no more codes.
             return Err(SignInError::InvalidCredentials);
         }
@@ -440,79 +440,38 @@ impl SignIn {
         }
         let now = self.ctx.now();
         let ip = live.record.client_ip.clone();
-        let origin = sign_in_origin(&ip);
+        let gate = Gate::new(&self.ctx, &settings, sign_in_origin(&ip));
         let user = &live.user;
-        if !user.active {
-            self.audit_failure(Some(user), &ip, "inactive at code step")
-                .await?;
-            return Err(self.fail(&stopwatch, &settings).await);
-        }
-        let Some(attempt) = credentials::reserve(&self.ctx, user, &settings, origin).await? else {
+        let Ok(attempt) = gate.reserve_code(user).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
-        let Ok(code) = OtpCode::parse(code) else {
-            attempt
-                .refused_code(&self.ctx, origin, "malformed code")
-                .await?;
+        let Ok((attempt, code)) = gate.code(attempt, code).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
         let (method, outcome) = match step {
             Some(PendingStep::DeviceOtp) => match self.ctx.store.confirmed_device(user.id).await? {
-                Some(device) => {
-                    let accepted = credentials::Accepted {
-                        origin,
-                        detail: "device",
-                    };
-                    let outcome = credentials::check_device_code(
-                        &self.ctx, attempt, &device, &code, &settings, now, accepted,
-                    )
-                    .await?;
-                    (device.method().into(), outcome)
-                }
+                Some(device) => (
+                    device.method().into(),
+                    gate.device_code(attempt, &device, &code, now).await?,
+                ),
                 None => (
                     OtpCheckMethod::Totp,
-                    Err(CodeRefused {
-                        attempt,
-                        reason: "device removed during sign-in",
-                    }),
+                    Err(gate
+                        .refuse_code(attempt, FailureReason::DeviceRemovedDuringSignIn)
+                        .await?),
                 ),
             },
             _ => {
-                let checked =
-                    emailed::check(&self.ctx, user, Some(live.record.id), &code, now).await?;
-                let outcome = match checked {
-                    Check::Accepted => {
-                        attempt.succeeded(&self.ctx).await?;
-                        Ok(())
-                    }
-                    Check::Wrong => Err(CodeRefused {
-                        attempt,
-                        reason: "wrong emailed code",
-                    }),
-                    Check::Expired => Err(CodeRefused {
-                        attempt,
-                        reason: "expired emailed code",
-                    }),
+                let of = EmailedFor::SignIn {
+                    transaction: live.record.id,
                 };
+                let outcome = gate.emailed_code(attempt, user, of, &code, now).await?;
                 (OtpCheckMethod::Email, outcome)
             }
         };
         self.ctx.metrics.otp_check(method, outcome.is_ok());
-        if let Err(CodeRefused { attempt, reason }) = outcome {
-            attempt.refused_code(&self.ctx, origin, reason).await?;
+        if outcome.is_err() {
             return Err(self.fail(&stopwatch, &settings).await);
-        }
-        if method == OtpCheckMethod::Email {
-            // (An accepted device code's entry was written with its consumption.)
-            self.ctx
-                .audit(
-                    AuditEvent::OtpAccepted,
-                    None,
-                    Some(user.username.as_str()),
-                    Some(&ip),
-                    "email",
-                )
-                .await?;
         }
         self.advance(live, &settings).await
     }
@@ -683,7 +642,7 @@ impl SignIn {
         &self,
         user: Option<&User>,
         ip: &str,
-        reason: &str,
+        reason: FailureReason,
     ) -> Result<(), StoreError> {
         credentials::audit_failure(&self.ctx, user, sign_in_origin(ip), reason).await
     }
@@ -771,7 +730,7 @@ impl SignIn {
         let Some(user) = self.ctx.store.user_by_id(user_id).await? else {
             return Ok(None);
         };
-        if !user.active || user.is_locked(self.ctx.now()) {
+        if !credentials::usable(&user, self.ctx.now()) {
             return Ok(None);
         }
         let role = self.role_of(&user).await?;
@@ -797,12 +756,8 @@ impl SignIn {
             .await?;
         let role = self.role_of(&user).await?;
         if !role.security.interface() {
-            self.audit_failure(
-                Some(&user),
-                &ip,
-                "HTTP Basic refused: not an interface user",
-            )
-            .await?;
+            self.audit_failure(Some(&user), &ip, FailureReason::NotInterfaceUser)
+                .await?;
             return Err(self.fail(&stopwatch, &settings).await);
         }
         credentials::record_success(&self.ctx, &user).await?;

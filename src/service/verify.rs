@@ -21,8 +21,8 @@
 use rand::rngs::OsRng;
 
 use super::admin::Admin;
-use super::credentials::{self, CodeRefused, Origin};
-use super::emailed::{self, Check, SendError};
+use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface};
+use super::emailed::{self, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
@@ -31,7 +31,6 @@ use crate::domain::{
     ClientAddress, Device, Permission, Settings, User, Username, ValidatePassMode,
 };
 use crate::metrics::OtpCheckMethod;
-use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts, Step};
 use crate::store::{Reservation, SignInTransaction, StoreError};
 
@@ -51,7 +50,7 @@ pub struct Caller {
 
 impl Caller {
     /// This caller on `surface`, for the audit log; `ip` is [`Caller::ip`] as text.
-    fn origin<'a>(&'a self, ip: &'a str, surface: &'a str) -> Origin<'a> {
+    fn origin<'a>(&'a self, ip: &'a str, surface: Surface) -> Origin<'a> {
         Origin {
             actor: self.actor.as_deref(),
             ip,
@@ -280,59 +279,39 @@ impl SecondFactor {
         transaction: Option<&str>,
     ) -> Result<(), VerifyError> {
         let ip = caller.ip.to_string();
-        let origin = caller.origin(&ip, "OTP check");
+        let gate = Gate::new(&self.ctx, settings, caller.origin(&ip, Surface::OtpCheck));
         let Some((user, device, reservation)) = found else {
-            credentials::audit_failure(&self.ctx, None, origin, "unknown user").await?;
+            gate.refuse(None, FailureReason::UnknownUser).await?;
             return Err(self.fail(stopwatch, settings).await);
         };
         let now = self.ctx.now();
-        if !user.active {
-            credentials::audit_failure(&self.ctx, Some(&user), origin, "inactive").await?;
+        let Ok(attempt) = gate.code_attempt(&user, reservation).await? else {
             return Err(self.fail(stopwatch, settings).await);
-        }
-        let Some(attempt) =
-            credentials::attempt(&self.ctx, &user, settings, origin, reservation).await?
-        else {
+        };
+        let Ok((attempt, code)) = gate.code(attempt, code).await? else {
             return Err(self.fail(stopwatch, settings).await);
         };
         // The method of a code that was checked against something (for `/metrics`).
-        let mut checked = None;
-        let refused = |attempt, reason| Err(CodeRefused { attempt, reason });
-        let outcome = match (OtpCode::parse(code), transaction) {
-            (Err(_), _) => refused(attempt, "malformed code"),
-            (Ok(code), None) => match device {
-                Some(device) => {
-                    checked = Some(OtpCheckMethod::from(device.method()));
-                    let accepted = credentials::Accepted {
-                        origin,
-                        detail: "OTP check: device",
-                    };
-                    credentials::check_device_code(
-                        &self.ctx, attempt, &device, &code, settings, now, accepted,
-                    )
-                    .await?
-                }
-                None => refused(attempt, "no device and no emailed challenge"),
-            },
-            (Ok(code), Some(transaction)) => {
-                checked = Some(OtpCheckMethod::Email);
-                match self.check_emailed(&user, transaction, &code, now).await? {
-                    Ok(()) => {
-                        attempt.succeeded(&self.ctx).await?;
-                        // (An accepted device code's entry was written with its use.)
-                        self.ctx
-                            .audit(
-                                AuditEvent::OtpAccepted,
-                                origin.actor,
-                                Some(user.username.as_str()),
-                                Some(&ip),
-                                "OTP check: email",
-                            )
-                            .await?;
-                        Ok(())
-                    }
-                    Err(reason) => refused(attempt, reason),
-                }
+        let (checked, outcome) = match (transaction, device) {
+            (None, Some(device)) => (
+                Some(OtpCheckMethod::from(device.method())),
+                gate.device_code(attempt, &device, &code, now).await?,
+            ),
+            (None, None) => (
+                None,
+                Err(gate
+                    .refuse_code(attempt, FailureReason::NoDeviceNoChallenge)
+                    .await?),
+            ),
+            (Some(transaction), _) => {
+                let record = self.challenge_of(&user, transaction, now).await?;
+                let of = EmailedFor::Challenge {
+                    transaction: record.map(|record| record.id),
+                };
+                (
+                    Some(OtpCheckMethod::Email),
+                    gate.emailed_code(attempt, &user, of, &code, now).await?,
+                )
             }
         };
         if let Some(method) = checked {
@@ -340,31 +319,8 @@ impl SecondFactor {
         }
         match outcome {
             Ok(()) => Ok(()),
-            Err(CodeRefused { attempt, reason }) => {
-                attempt.refused_code(&self.ctx, origin, reason).await?;
-                Err(self.fail(stopwatch, settings).await)
-            }
+            Err(_) => Err(self.fail(stopwatch, settings).await),
         }
-    }
-
-    /// The emailed code of the challenge `transaction` of `user`, consumed once.
-    async fn check_emailed(
-        &self,
-        user: &User,
-        transaction: &str,
-        code: &OtpCode,
-        now: Timestamp,
-    ) -> Result<Result<(), &'static str>, StoreError> {
-        let Some(record) = self.challenge_of(user, transaction, now).await? else {
-            return Ok(Err("unknown or expired challenge"));
-        };
-        Ok(
-            match emailed::check(&self.ctx, user, Some(record.id), code, now).await? {
-                Check::Accepted => Ok(()),
-                Check::Wrong => Err("wrong or used emailed code"),
-                Check::Expired => Err("expired emailed code"),
-            },
-        )
     }
 
     /// The live challenge transaction of `user` with this token, if any: a sign-in
@@ -400,26 +356,23 @@ impl SecondFactor {
             Ok(name) => self.ctx.store.user_by_username(&name).await?,
             Err(_) => None,
         };
-        let origin = caller.origin(&ip, "OTP challenge");
+        let gate = Gate::new(
+            &self.ctx,
+            settings,
+            caller.origin(&ip, Surface::OtpChallenge),
+        );
         let Some(user) = user else {
-            credentials::audit_failure(&self.ctx, None, origin, "unknown user").await?;
+            gate.refuse(None, FailureReason::UnknownUser).await?;
             return Err(self.fail(stopwatch, settings).await);
         };
-        if user.is_locked(self.ctx.now()) || !user.active {
-            // No credential is checked here, so nothing is counted; a locked account
-            // gets no new codes.
-            credentials::audit_failure(&self.ctx, Some(&user), origin, "locked or inactive")
-                .await?;
+        // No credential is checked here, so nothing is counted; a locked account gets no
+        // new codes.
+        if gate.usable(&user).await?.is_err() {
             return Err(self.fail(stopwatch, settings).await);
         }
         if self.ctx.store.confirmed_device(user.id).await?.is_some() {
-            credentials::audit_failure(
-                &self.ctx,
-                Some(&user),
-                origin,
-                "the user has an authenticator app",
-            )
-            .await?;
+            gate.refuse(Some(&user), FailureReason::DeviceEnrolled)
+                .await?;
             return Err(VerifyError::Refused(Refusal::DeviceEnrolled));
         }
         self.send_challenge(caller, &user, settings).await
@@ -437,8 +390,8 @@ impl SecondFactor {
             credentials::audit_failure(
                 &self.ctx,
                 Some(user),
-                caller.origin(&ip, ""),
-                "email OTP required but no email address",
+                caller.origin(&ip, Surface::Unprefixed),
+                FailureReason::EmailMissing,
             )
             .await?;
             return Err(VerifyError::Refused(Refusal::EmailMissing));
@@ -512,10 +465,9 @@ impl SecondFactor {
         } else {
             (pass, "")
         };
-        let origin = caller.origin(&ip, "validate");
-        let Some((user, attempt)) =
-            credentials::check_password(&self.ctx, settings, origin, found, password).await?
-        else {
+        let origin = caller.origin(&ip, Surface::Validate);
+        let gate = Gate::new(&self.ctx, settings, origin);
+        let Ok((user, attempt)) = gate.password(found, password).await? else {
             return Err(self.fail(stopwatch, settings).await);
         };
         let Some(decision) = decision else {
@@ -525,13 +477,8 @@ impl SecondFactor {
         };
         if user.must_change_password {
             attempt.released(&self.ctx).await?;
-            credentials::audit_failure(
-                &self.ctx,
-                Some(&user),
-                origin,
-                "the password must be changed at sign-in first",
-            )
-            .await?;
+            gate.refuse(Some(&user), FailureReason::PasswordChangeRequired)
+                .await?;
             return Ok(Verdict::Reject(Refusal::PasswordChangeRequired));
         }
         let row = format!("validate: row={}", decision.row);
@@ -558,32 +505,22 @@ impl SecondFactor {
             [Step::DeviceOtp, ..] => {
                 // One attempt covers the password and the code of one request.
                 let now = self.ctx.now();
-                let outcome = match (OtpCode::parse(code), &device) {
-                    (Ok(code), Some(device)) => {
-                        let accepted = credentials::Accepted {
-                            origin,
-                            detail: "validate: device",
-                        };
-                        let outcome = credentials::check_device_code(
-                            &self.ctx, attempt, device, &code, settings, now, accepted,
-                        )
-                        .await?;
+                let Ok((attempt, code)) = gate.code(attempt, code).await? else {
+                    return Err(self.fail(stopwatch, settings).await);
+                };
+                let outcome = match &device {
+                    Some(device) => {
+                        let outcome = gate.device_code(attempt, device, &code, now).await?;
                         self.ctx
                             .metrics
                             .otp_check(device.method().into(), outcome.is_ok());
                         outcome
                     }
-                    (Err(_), _) => Err(CodeRefused {
-                        attempt,
-                        reason: "malformed code",
-                    }),
-                    (Ok(_), None) => Err(CodeRefused {
-                        attempt,
-                        reason: "device removed",
-                    }),
+                    None => Err(gate
+                        .refuse_code(attempt, FailureReason::DeviceRemoved)
+                        .await?),
                 };
-                if let Err(CodeRefused { attempt, reason }) = outcome {
-                    attempt.refused_code(&self.ctx, origin, reason).await?;
+                if outcome.is_err() {
                     return Err(self.fail(stopwatch, settings).await);
                 }
                 self.signed_in(&user, origin, &row).await?;
@@ -620,7 +557,7 @@ impl SecondFactor {
             &self.ctx,
             Some(user),
             origin,
-            "2-step verification must be set up at sign-in first",
+            FailureReason::EnrollmentRequired,
         )
         .await?;
         Ok(Verdict::Reject(Refusal::EnrollmentRequired))

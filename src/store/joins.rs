@@ -13,7 +13,9 @@ use super::settings::{settings_from_json, settings_json_sql};
 use super::users::{reserve_sql, FailureOutcome, Reservation, UserRow, USER_COLUMNS};
 use super::{corrupt, qualified, Backend, Store, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{Device, Role, SettingKey, SettingKind, Settings, User, Username, HARD_LIMIT};
+use crate::domain::{
+    Device, Lockout, Role, SettingKey, SettingKind, Settings, User, Username, HARD_LIMIT,
+};
 
 /// A user row with the columns of their role (an API token's holder).
 #[derive(FromRow)]
@@ -228,13 +230,9 @@ impl Store {
             };
             let reservation = match user.active {
                 true => {
-                    self.reserve_attempt(
-                        user.id,
-                        now,
-                        settings.lockout_threshold(),
-                        settings.lock_until(now),
-                    )
-                    .await?
+                    let lockout = Lockout::of(&settings);
+                    self.reserve_attempt(user.id, now, lockout.threshold(), lockout.lock_until(now))
+                        .await?
                 }
                 false => Reservation::Refused,
             };

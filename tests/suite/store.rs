@@ -64,6 +64,7 @@ on_both_engines!(
     an_accepted_code_and_its_audit_entry_are_written_together_once,
     racing_attempts_are_granted_up_to_the_threshold_and_lock,
     an_expired_lock_starts_a_new_count_but_not_toward_the_hard_limit,
+    the_reservation_statement_decides_as_the_domain_lockout_rule,
     a_released_attempt_gives_its_count_back,
     emailed_otps_respect_the_request_delay_and_void_older_codes,
     the_request_delay_outlives_the_codes_and_their_transactions,
@@ -894,6 +895,82 @@ async fn an_expired_lock_starts_a_new_count_but_not_toward_the_hard_limit(db: &T
     assert_eq!(reserve(at.plus_seconds(365 * 24 * 3600), at).await, None);
     store.record_success(user.id).await.unwrap();
     assert!(reserve(at, at.plus_seconds(60)).await.is_some());
+}
+
+/// The reservation's one statement (`store::users::reserve_sql`) is the atomic form of
+/// the domain's rule, `Lockout::reserve`: a walk through thresholds reached and passed
+/// (the threshold changes on the way), locks held and expiring (exactly at their end
+/// too) and the hard limit, compared step by step with the counts as stored.
+async fn the_reservation_statement_decides_as_the_domain_lockout_rule(db: &TestDb) {
+    use twostep::domain::{FailureCounts, Lockout};
+    let store = bootstrapped(db).await;
+    let user = new_user(&store, "jane").await;
+    let mut at = NOW;
+    let mut granted = 0;
+    for step in 0..400u32 {
+        let threshold = match step {
+            40..=59 => 6,
+            60..=79 => 2,
+            _ => 3,
+        };
+        let lockout = Lockout::new(threshold, 1);
+        let before = store.user_by_id(user.id).await.unwrap().unwrap();
+        let expected = lockout.reserve(before.failure_counts(), at);
+        let got = match store
+            .reserve_attempt(user.id, at, lockout.threshold(), lockout.lock_until(at))
+            .await
+            .unwrap()
+        {
+            Reservation::Granted(counted) => Some(FailureCounts {
+                failed_count: counted.failed_count,
+                consecutive_failures: counted.consecutive_failures,
+                locked_until: counted.locked_until,
+            }),
+            Reservation::Refused => None,
+        };
+        assert_eq!(got, expected, "step {step}: before {before:?}");
+        let after = store.user_by_id(user.id).await.unwrap().unwrap();
+        assert_eq!(
+            after.failure_counts(),
+            expected.unwrap_or(before.failure_counts()),
+            "step {step}"
+        );
+        granted += u32::from(got.is_some());
+        // Steps of 20 seconds, and now and then exactly to the end of the lock.
+        at = match after.locked_until {
+            Some(until) if step % 5 == 0 && until != Timestamp::NEVER => until,
+            _ => at.plus_seconds(20),
+        };
+    }
+    assert_eq!(granted, HARD_LIMIT, "the walk ends at the hard limit");
+    let last = store.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(last.locked_until, Some(Timestamp::NEVER));
+    // Lockout Minutes 0: the lock at the threshold never ends either.
+    store.unlock(user.id).await.unwrap();
+    let lockout = Lockout::new(1, 0);
+    let expected = lockout.reserve(
+        store
+            .user_by_id(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failure_counts(),
+        at,
+    );
+    assert_eq!(
+        expected.and_then(|c| c.locked_until),
+        Some(Timestamp::NEVER)
+    );
+    assert!(matches!(
+        store
+            .reserve_attempt(user.id, at, lockout.threshold(), lockout.lock_until(at))
+            .await
+            .unwrap(),
+        Reservation::Granted(FailureOutcome {
+            locked_until: Some(Timestamp::NEVER),
+            ..
+        })
+    ));
 }
 
 /// A right password before the code step is neither a failure nor a success: its
