@@ -21,7 +21,7 @@ pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
 pub use settings::{SettingError, SettingKey, SettingKind, Settings, ValidatePassMode};
-pub use signin::{PendingStep, TransactionKind};
+pub use signin::{EmailedOtp, EmailedOtpId, PendingStep, Session, SessionId, TransactionKind};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
     HARD_LIMIT,

@@ -705,18 +705,14 @@ impl SignIn {
         let Some(session) = self.ctx.store.session(&token.hash(), now).await? else {
             return Ok(None);
         };
-        let idle_until = Timestamp::from_millis(session.last_seen_at)
+        let idle_until = session
+            .last_seen_at
             .plus_seconds(self.ctx.config.session_idle_seconds);
         if now >= idle_until {
             self.ctx.store.delete_session(session.id).await?;
             return Ok(None);
         }
-        let Some(user) = self
-            .ctx
-            .store
-            .user_by_id(crate::domain::UserId(session.user_id))
-            .await?
-        else {
+        let Some(user) = self.ctx.store.user_by_id(session.user_id).await? else {
             return Ok(None);
         };
         if !user.active {
