@@ -12,7 +12,7 @@ use super::credentials::{self, CodeRefused, Origin};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, Check, SendError};
 use super::Context;
-use crate::clock::{Stopwatch, Timestamp};
+use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
