@@ -25,7 +25,7 @@ pub use role::{
 pub use settings::{
     SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
 };
-pub use signin::{PendingStep, TransactionKind};
+pub use signin::{EmailedOtp, EmailedOtpId, PendingStep, Session, SessionId, TransactionKind};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
 };

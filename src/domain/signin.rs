@@ -1,7 +1,11 @@
 //! The sign-in transaction's state (SPEC sections 3 and 4): the steps still to do between
 //! the password and the session, and what kind of transaction a row is. A second-factor
 //! challenge (SPEC section 9) lives in the same table, but is never a sign-in: its token
-//! can never continue a sign-in or yield a session.
+//! can never continue a sign-in or yield a session. Also the emailed codes and the
+//! sessions a sign-in leads to.
+
+use crate::clock::Timestamp;
+use crate::domain::UserId;
 
 /// A step still to do in a sign-in transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +79,37 @@ impl TransactionKind {
             .collect::<Option<Vec<_>>>()
             .map(Self::SignIn)
     }
+}
+
+/// An emailed code's row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EmailedOtpId(pub i64);
+
+/// An emailed code (SPEC section 4), known only by its keyed hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailedOtp {
+    pub id: EmailedOtpId,
+    pub user_id: UserId,
+    /// The sign-in transaction or challenge the code belongs to.
+    pub transaction_id: Option<i64>,
+    pub code_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A session's row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub i64);
+
+/// A signed-in session (SPEC: 30 minutes idle, 12 hours at most).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub client_ip: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[cfg(test)]

@@ -15,9 +15,7 @@ use crate::mail::template::{
     EmailTemplate, TemplateError, TemplateValues, OTP_MODULE, OTP_TEMPLATE_NAME,
 };
 use crate::otp::{generate_emailed_code, OtpCode};
-use crate::store::{
-    EmailedOtp, NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError,
-};
+use crate::store::{NewEmailedOtp, NewOutboxMessage, OutboxState, RequestDelay, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -165,7 +163,7 @@ pub async fn check(
     if !ct_eq_hash(&hash, &current.code_hash) {
         return Ok(Check::Wrong);
     }
-    if now >= Timestamp::from_millis(current.expires_at) {
+    if now >= current.expires_at {
         return Ok(Check::Expired);
     }
     Ok(if ctx.store.consume_emailed_otp(current.id, now).await? {
@@ -178,7 +176,7 @@ pub async fn check(
 async fn current(
     ctx: &Context,
     transaction_id: Option<i64>,
-) -> Result<Option<EmailedOtp>, StoreError> {
+) -> Result<Option<crate::domain::EmailedOtp>, StoreError> {
     match transaction_id {
         Some(id) => ctx.store.current_emailed_otp(id).await,
         None => Ok(None),

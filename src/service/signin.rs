@@ -12,7 +12,7 @@ use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface}
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
 use super::Context;
-use crate::clock::{Stopwatch, Timestamp};
+use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
@@ -664,18 +664,14 @@ impl SignIn {
         let Some(session) = self.ctx.store.session(&token.hash(), now).await? else {
             return Ok(None);
         };
-        let idle_until = Timestamp::from_millis(session.last_seen_at)
+        let idle_until = session
+            .last_seen_at
             .plus_seconds(self.ctx.config.session_idle_seconds);
         if now >= idle_until {
             self.ctx.store.delete_session(session.id).await?;
             return Ok(None);
         }
-        let Some(user) = self
-            .ctx
-            .store
-            .user_by_id(crate::domain::UserId(session.user_id))
-            .await?
-        else {
+        let Some(user) = self.ctx.store.user_by_id(session.user_id).await? else {
             return Ok(None);
         };
         if !user.active {

@@ -40,7 +40,7 @@ pub use devices::NewDevice;
 pub use ip_rules::StoredIpRule;
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
-pub use signin::{EmailedOtp, NewEmailedOtp, RequestDelay, Session, SignInTransaction};
+pub use signin::{NewEmailedOtp, RequestDelay, SignInTransaction};
 pub use templates::StoredTemplate;
 pub use users::{FailureOutcome, NewUser, Reservation, UserChange};
 

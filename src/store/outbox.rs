@@ -6,6 +6,7 @@ use sqlx::FromRow;
 
 use super::{Backend, Store, StoreResult};
 use crate::clock::Timestamp;
+use crate::domain::EmailedOtpId;
 
 /// A message to queue. `payload` is the whole RFC 5322 message; the store seals it
 /// under the server key (it contains the code) and forgets it once sent or dead.
@@ -208,12 +209,12 @@ impl Store {
     /// The delivery state of the message carrying an emailed OTP.
     pub async fn outbox_state_for_otp(
         &self,
-        emailed_otp_id: i64,
+        emailed_otp_id: EmailedOtpId,
     ) -> StoreResult<Option<OutboxState>> {
         let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
             "SELECT state, attempts, last_error FROM outbox WHERE emailed_otp_id = $1 ORDER BY id DESC LIMIT 1",
         )
-        .bind(emailed_otp_id)
+        .bind(emailed_otp_id.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(

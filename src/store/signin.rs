@@ -7,7 +7,7 @@ use super::outbox::NewOutboxMessage;
 use super::sql::found;
 use super::{corrupt, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{TransactionKind, UserId};
+use crate::domain::{EmailedOtp, EmailedOtpId, Session, SessionId, TransactionKind, UserId};
 
 /// The server side of a sign-in between the password and the last step, or of a
 /// second-factor challenge.
@@ -46,15 +46,27 @@ impl TryFrom<TransactionRow> for SignInTransaction {
     }
 }
 
-/// An emailed code, known only by its keyed hash.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
-pub struct EmailedOtp {
-    pub id: i64,
-    pub user_id: i64,
-    pub transaction_id: Option<i64>,
-    pub code_hash: Vec<u8>,
-    pub created_at: i64,
-    pub expires_at: i64,
+#[derive(FromRow)]
+struct EmailedOtpRow {
+    id: i64,
+    user_id: i64,
+    transaction_id: Option<i64>,
+    code_hash: Vec<u8>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<EmailedOtpRow> for EmailedOtp {
+    fn from(row: EmailedOtpRow) -> Self {
+        Self {
+            id: EmailedOtpId(row.id),
+            user_id: UserId(row.user_id),
+            transaction_id: row.transaction_id,
+            code_hash: row.code_hash,
+            created_at: Timestamp::from_millis(row.created_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+        }
+    }
 }
 
 /// Why no new emailed code was created.
@@ -75,15 +87,27 @@ pub struct NewEmailedOtp<'a> {
     pub message: &'a NewOutboxMessage,
 }
 
-/// A signed-in session.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
-pub struct Session {
-    pub id: i64,
-    pub user_id: i64,
-    pub client_ip: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
+#[derive(FromRow)]
+struct SessionRow {
+    id: i64,
+    user_id: i64,
+    client_ip: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: SessionId(row.id),
+            user_id: UserId(row.user_id),
+            client_ip: row.client_ip,
+            created_at: Timestamp::from_millis(row.created_at),
+            last_seen_at: Timestamp::from_millis(row.last_seen_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+        }
+    }
 }
 
 impl Store {
@@ -209,7 +233,7 @@ impl Store {
             .bind(user_id.0)
             .execute(&mut *tx)
             .await?;
-        let otp: EmailedOtp = sqlx::query_as(
+        let otp: EmailedOtpRow = sqlx::query_as(
             "INSERT INTO emailed_otps (user_id, transaction_id, code_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5) \
              RETURNING id, user_id, transaction_id, code_hash, created_at, expires_at",
@@ -223,7 +247,7 @@ impl Store {
         .await?;
         self.enqueue_in(&mut tx, message, Some(otp.id), now).await?;
         tx.commit().await?;
-        Ok(Ok(otp))
+        Ok(Ok(otp.into()))
     }
 
     /// The newest unused, unvoided code of a sign-in transaction (expired or not: an
@@ -232,23 +256,24 @@ impl Store {
         &self,
         transaction_id: i64,
     ) -> StoreResult<Option<EmailedOtp>> {
-        Ok(sqlx::query_as(
+        let row: Option<EmailedOtpRow> = sqlx::query_as(
             "SELECT id, user_id, transaction_id, code_hash, created_at, expires_at FROM emailed_otps \
              WHERE transaction_id = $1 AND used_at IS NULL AND voided = 0 ORDER BY id DESC LIMIT 1",
         )
         .bind(transaction_id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(EmailedOtp::from))
     }
 
     /// Marks a code used, once: of concurrent attempts exactly one gets `true`; an
     /// expired or voided code is never consumed.
-    pub async fn consume_emailed_otp(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+    pub async fn consume_emailed_otp(&self, id: EmailedOtpId, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE emailed_otps SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND voided = 0 \
              AND expires_at > $2",
         )
-        .bind(id)
+        .bind(id.0)
         .bind(now.millis())
         .execute(&self.pool)
         .await?;
@@ -263,7 +288,7 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<Session> {
-        Ok(sqlx::query_as(
+        let row: SessionRow = sqlx::query_as(
             "INSERT INTO sessions (token_hash, user_id, client_ip, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $4, $5) \
              RETURNING id, user_id, client_ip, created_at, last_seen_at, expires_at",
@@ -274,33 +299,35 @@ impl Store {
         .bind(now.millis())
         .bind(expires_at.millis())
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.into())
     }
 
     /// The session with this token hash, if it has not passed its absolute limit.
     pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<Option<Session>> {
-        Ok(sqlx::query_as(
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT id, user_id, client_ip, created_at, last_seen_at, expires_at FROM sessions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash.to_vec())
         .bind(now.millis())
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(Session::from))
     }
 
-    pub async fn touch_session(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+    pub async fn touch_session(&self, id: SessionId, now: Timestamp) -> StoreResult<()> {
         let done = sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
-            .bind(id)
+            .bind(id.0)
             .bind(now.millis())
             .execute(&self.pool)
             .await?;
         found(done.rows_affected())
     }
 
-    pub async fn delete_session(&self, id: i64) -> StoreResult<()> {
+    pub async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
+            .bind(id.0)
             .execute(&self.pool)
             .await?;
         Ok(())

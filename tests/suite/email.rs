@@ -51,7 +51,11 @@ async fn wait_for_attempt(app: &TestApp) {
 
 async fn outbox_state(app: &TestApp) -> Option<OutboxState> {
     // The newest emailed OTP is id 1 in these tests (one sign-in each).
-    app.ctx.store.outbox_state_for_otp(1).await.unwrap()
+    app.ctx
+        .store
+        .outbox_state_for_otp(twostep::domain::EmailedOtpId(1))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -346,7 +350,10 @@ async fn a_server_killed_with_messages_in_the_outbox_sends_them_after_restart() 
     // the lease but would make this test slow.
     for _ in 0..200 {
         if matches!(
-            store.outbox_state_for_otp(1).await.unwrap(),
+            store
+                .outbox_state_for_otp(twostep::domain::EmailedOtpId(1))
+                .await
+                .unwrap(),
             Some(OutboxState::Pending { failed: true, .. })
         ) {
             break;

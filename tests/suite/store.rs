@@ -1050,7 +1050,9 @@ async fn emailed_otps_respect_the_request_delay_and_void_older_codes(db: &TestDb
         "voided"
     );
     assert_eq!(second.code_hash, vec![3; 32]);
-    assert_eq!(second.expires_at, NOW.plus_seconds(30 + 900).millis());
+    assert_eq!((second.user_id, second.transaction_id), (user.id, None));
+    assert_eq!(second.created_at, NOW.plus_seconds(30));
+    assert_eq!(second.expires_at, NOW.plus_seconds(30 + 900));
     assert!(
         !store
             .consume_emailed_otp(second.id, NOW.plus_seconds(30 + 900))
@@ -1274,7 +1276,18 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(seen.last_seen_at, NOW.plus_seconds(60).millis());
+    assert_eq!(
+        seen,
+        twostep::domain::Session {
+            last_seen_at: NOW.plus_seconds(60),
+            ..session.clone()
+        }
+    );
+    assert_eq!(session.user_id, user.id);
+    assert_eq!(session.client_ip, "10.0.0.1");
+    assert_eq!(session.created_at, NOW);
+    assert_eq!(session.last_seen_at, NOW);
+    assert_eq!(session.expires_at, NOW.plus_seconds(12 * 3600));
     assert_eq!(
         store
             .session(&[5; 32], NOW.plus_seconds(12 * 3600))
