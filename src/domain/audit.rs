@@ -1,5 +1,30 @@
 //! What the audit log records (SPEC section 7): the events, by the names they are stored
-//! and filtered under. The log itself is `store::audit`.
+//! and filtered under, and an entry as read back. The log itself is `store::audit`.
+
+use crate::clock::Timestamp;
+
+/// An entry of the log, as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The entry's position in the log (newer entries have larger ids).
+    pub id: i64,
+    pub at: Timestamp,
+    /// The event's stored name: an [`AuditEvent`] name ([`AuditEntry::event`] parses it),
+    /// or a name this version does not know (written by a newer one).
+    pub event: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub client_ip: Option<String>,
+    /// Before/after values or an internal reason; never a password, code or secret.
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// The event, if this version knows its name.
+    pub fn event(&self) -> Option<AuditEvent> {
+        AuditEvent::parse(&self.event)
+    }
+}
 
 /// What happened. Stored by name ([`AuditEvent::as_str`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@ pub mod settings;
 pub mod signin;
 pub mod user;
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEntry, AuditEvent};
 pub use device::{
     new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
     Use2fa,
@@ -25,7 +25,10 @@ pub use role::{
 pub use settings::{
     SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
 };
-pub use signin::{EmailedOtp, EmailedOtpId, PendingStep, Session, SessionId, TransactionKind};
+pub use signin::{
+    EmailedOtp, EmailedOtpId, PendingStep, Session, SessionId, SignInTransaction, TransactionId,
+    TransactionKind,
+};
 pub use user::{
     DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
 };

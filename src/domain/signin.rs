@@ -81,6 +81,22 @@ impl TransactionKind {
     }
 }
 
+/// A sign-in transaction's (or challenge's) row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransactionId(pub i64);
+
+/// The server side of a sign-in between the password and the last step, or of a
+/// second-factor challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInTransaction {
+    pub id: TransactionId,
+    pub user_id: UserId,
+    pub kind: TransactionKind,
+    pub client_ip: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// An emailed code's row id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EmailedOtpId(pub i64);
@@ -91,7 +107,7 @@ pub struct EmailedOtp {
     pub id: EmailedOtpId,
     pub user_id: UserId,
     /// The sign-in transaction or challenge the code belongs to.
-    pub transaction_id: Option<i64>,
+    pub transaction_id: Option<TransactionId>,
     pub code_hash: Vec<u8>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,

@@ -15,14 +15,14 @@ use crate::clock::Timestamp;
 use crate::crypto::Token;
 use crate::domain::AuditEvent;
 use crate::domain::{
-    DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode, Require2fa, Role,
-    RoleName, RoleSecurity, SettingKey, Settings, User, Username,
+    AuditEntry, DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode,
+    Require2fa, Role, RoleName, RoleSecurity, SettingKey, Settings, User, Username,
 };
 use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{
-    AuditEntry, AuditQuery, Conflict, NewUser, RoleChange, StoreError, StoredIpRule, UserChange,
+    AuditQuery, Conflict, NewUser, RoleChange, StoreError, StoredIpRule, UserChange,
 };
 
 /// Who acts.

@@ -25,7 +25,7 @@
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{AuditEvent, FailureCounts, Lockout};
-use crate::domain::{Device, Settings, User, UserId, Username};
+use crate::domain::{Device, Settings, TransactionId, User, UserId, Username};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
@@ -259,8 +259,8 @@ impl Attempt {
 /// challenge's (`None`: no live challenge of this user has the token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmailedFor {
-    SignIn { transaction: i64 },
-    Challenge { transaction: Option<i64> },
+    SignIn { transaction: TransactionId },
+    Challenge { transaction: Option<TransactionId> },
 }
 
 /// The one credential gate: every password and code of an account, on every surface,

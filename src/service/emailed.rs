@@ -9,7 +9,7 @@ use super::Context;
 use crate::clock::Timestamp;
 use crate::crypto::ct_eq_hash;
 use crate::domain::AuditEvent;
-use crate::domain::{Email, Settings, User};
+use crate::domain::{Email, Settings, TransactionId, User};
 use crate::mail::message::{message_id_for, MessageError, OutgoingEmail};
 use crate::mail::template::{
     EmailTemplate, TemplateError, TemplateValues, OTP_MODULE, OTP_TEMPLATE_NAME,
@@ -52,11 +52,11 @@ pub async fn otp_template(ctx: &Context) -> Result<EmailTemplate, StoreError> {
 
 /// The hash context of a code: the transaction (or user) it belongs to, so that a hash
 /// stored for one cannot be replayed for another.
-fn context(user: &User, transaction_id: Option<i64>) -> Vec<u8> {
+fn context(user: &User, transaction_id: Option<TransactionId>) -> Vec<u8> {
     format!(
         "user:{};transaction:{}",
         user.id.0,
-        transaction_id.unwrap_or(0)
+        transaction_id.map_or(0, |id| id.0)
     )
     .into_bytes()
 }
@@ -66,7 +66,7 @@ fn context(user: &User, transaction_id: Option<i64>) -> Vec<u8> {
 pub async fn send(
     ctx: &Context,
     user: &User,
-    transaction_id: Option<i64>,
+    transaction_id: Option<TransactionId>,
     settings: &Settings,
     client_ip: Option<&str>,
 ) -> Result<Result<Sent, RequestDelay>, SendError> {
@@ -149,7 +149,7 @@ pub enum Check {
 pub async fn check(
     ctx: &Context,
     user: &User,
-    transaction_id: Option<i64>,
+    transaction_id: Option<TransactionId>,
     code: &OtpCode,
     now: Timestamp,
 ) -> Result<Check, StoreError> {
@@ -175,7 +175,7 @@ pub async fn check(
 
 async fn current(
     ctx: &Context,
-    transaction_id: Option<i64>,
+    transaction_id: Option<TransactionId>,
 ) -> Result<Option<crate::domain::EmailedOtp>, StoreError> {
     match transaction_id {
         Some(id) => ctx.store.current_emailed_otp(id).await,
@@ -185,7 +185,10 @@ async fn current(
 
 /// Whether the current code of a transaction is still being delivered after a failed
 /// attempt ("we are still sending your code").
-pub async fn still_sending(ctx: &Context, transaction_id: i64) -> Result<bool, StoreError> {
+pub async fn still_sending(
+    ctx: &Context,
+    transaction_id: TransactionId,
+) -> Result<bool, StoreError> {
     let Some(otp) = ctx.store.current_emailed_otp(transaction_id).await? else {
         return Ok(false);
     };

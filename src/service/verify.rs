@@ -26,13 +26,14 @@ use super::emailed::{self, SendError};
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
+use crate::domain::SignInTransaction;
 use crate::domain::{AuditEvent, TransactionKind};
 use crate::domain::{
     ClientAddress, Device, Permission, Settings, User, Username, ValidatePassMode,
 };
 use crate::metrics::OtpCheckMethod;
 use crate::policy::{decide, SignInFacts, Step};
-use crate::store::{Reservation, SignInTransaction, StoreError};
+use crate::store::{Reservation, StoreError};
 
 /// Device OTPs are 6 digits (SPEC section 2): in `password_otp` mode, the last 6
 /// characters of `pass` are the code.

@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::AuditEvent;
+use crate::domain::{AuditEntry, AuditEvent};
 
 /// An entry to append. `detail` holds before/after values or an internal reason; never a
 /// password, code or secret.
@@ -19,15 +19,30 @@ pub struct NewAuditEntry {
     pub detail: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub event: String,
-    pub actor: Option<String>,
-    pub subject: Option<String>,
-    pub client_ip: Option<String>,
-    pub detail: String,
+/// An entry as stored; the store hands out [`AuditEntry`].
+#[derive(FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    event: String,
+    actor: Option<String>,
+    subject: Option<String>,
+    client_ip: Option<String>,
+    detail: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            id: row.id,
+            at: Timestamp::from_millis(row.at),
+            event: row.event,
+            actor: row.actor,
+            subject: row.subject,
+            client_ip: row.client_ip,
+            detail: row.detail,
+        }
+    }
 }
 
 /// A filter over the log; every part optional. Newest first.
@@ -57,7 +72,7 @@ impl Store {
     pub async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         // Unused filters are written so that they always hold (`$n IS NULL OR ...`), so one
         // statement serves every combination.
-        Ok(sqlx::query_as(
+        let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, at, event, actor, subject, client_ip, detail FROM audit_log \
              WHERE ($1 IS NULL OR actor = $1 OR subject = $1) \
                AND ($2 IS NULL OR event = $2) \
@@ -72,7 +87,8 @@ impl Store {
         .bind(i64::from(query.limit))
         .bind(i64::from(query.offset))
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }
 

@@ -34,13 +34,13 @@ use sqlx::{AnyPool, Connection, Executor};
 
 use crate::crypto::{KeyError, MasterKey};
 
-pub use audit::{AuditEntry, AuditQuery, NewAuditEntry};
+pub use audit::{AuditQuery, NewAuditEntry};
 pub use bootstrap::{ADMIN_USERNAME, DEFAULT_ROLES};
 pub use devices::NewDevice;
 pub use ip_rules::StoredIpRule;
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
-pub use signin::{NewEmailedOtp, RequestDelay, SignInTransaction};
+pub use signin::{NewEmailedOtp, RequestDelay};
 pub use templates::StoredTemplate;
 pub use users::{FailureOutcome, NewUser, Reservation, UserChange};
 

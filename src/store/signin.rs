@@ -7,19 +7,10 @@ use super::outbox::NewOutboxMessage;
 use super::sql::found;
 use super::{corrupt, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{EmailedOtp, EmailedOtpId, Session, SessionId, TransactionKind, UserId};
-
-/// The server side of a sign-in between the password and the last step, or of a
-/// second-factor challenge.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignInTransaction {
-    pub id: i64,
-    pub user_id: UserId,
-    pub kind: TransactionKind,
-    pub client_ip: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
+use crate::domain::{
+    EmailedOtp, EmailedOtpId, Session, SessionId, SignInTransaction, TransactionId,
+    TransactionKind, UserId,
+};
 
 #[derive(FromRow)]
 struct TransactionRow {
@@ -36,7 +27,7 @@ impl TryFrom<TransactionRow> for SignInTransaction {
 
     fn try_from(row: TransactionRow) -> StoreResult<Self> {
         Ok(Self {
-            id: row.id,
+            id: TransactionId(row.id),
             user_id: UserId(row.user_id),
             kind: TransactionKind::decode(&row.steps).ok_or_else(|| corrupt("sign-in step"))?,
             client_ip: row.client_ip,
@@ -61,7 +52,7 @@ impl From<EmailedOtpRow> for EmailedOtp {
         Self {
             id: EmailedOtpId(row.id),
             user_id: UserId(row.user_id),
-            transaction_id: row.transaction_id,
+            transaction_id: row.transaction_id.map(TransactionId),
             code_hash: row.code_hash,
             created_at: Timestamp::from_millis(row.created_at),
             expires_at: Timestamp::from_millis(row.expires_at),
@@ -80,7 +71,7 @@ pub struct RequestDelay {
 #[derive(Clone, Copy, Debug)]
 pub struct NewEmailedOtp<'a> {
     pub user_id: UserId,
-    pub transaction_id: Option<i64>,
+    pub transaction_id: Option<TransactionId>,
     pub code_hash: &'a [u8],
     pub request_delay_seconds: u32,
     pub valid_seconds: u32,
@@ -157,13 +148,13 @@ impl Store {
     /// request on another instance may have moved the transaction on).
     pub async fn advance_signin_transaction(
         &self,
-        id: i64,
+        id: TransactionId,
         expected: &TransactionKind,
         next: &TransactionKind,
     ) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE signin_transactions SET steps = $3 WHERE id = $1 AND steps = $2")
-                .bind(id)
+                .bind(id.0)
                 .bind(expected.encode())
                 .bind(next.encode())
                 .execute(&self.pool)
@@ -172,9 +163,9 @@ impl Store {
     }
 
     /// Ends a transaction; `false` if it was already gone (so only one request finishes it).
-    pub async fn delete_signin_transaction(&self, id: i64) -> StoreResult<bool> {
+    pub async fn delete_signin_transaction(&self, id: TransactionId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM signin_transactions WHERE id = $1")
-            .bind(id)
+            .bind(id.0)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -239,7 +230,7 @@ impl Store {
              RETURNING id, user_id, transaction_id, code_hash, created_at, expires_at",
         )
         .bind(user_id.0)
-        .bind(transaction_id)
+        .bind(transaction_id.map(|id| id.0))
         .bind(code_hash.to_vec())
         .bind(now.millis())
         .bind(now.plus_seconds(i64::from(valid_seconds)).millis())
@@ -254,13 +245,13 @@ impl Store {
     /// expired code entered counts as a failure, so the caller needs to see it).
     pub async fn current_emailed_otp(
         &self,
-        transaction_id: i64,
+        transaction_id: TransactionId,
     ) -> StoreResult<Option<EmailedOtp>> {
         let row: Option<EmailedOtpRow> = sqlx::query_as(
             "SELECT id, user_id, transaction_id, code_hash, created_at, expires_at FROM emailed_otps \
              WHERE transaction_id = $1 AND used_at IS NULL AND voided = 0 ORDER BY id DESC LIMIT 1",
         )
-        .bind(transaction_id)
+        .bind(transaction_id.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(EmailedOtp::from))

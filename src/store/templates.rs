@@ -1,13 +1,11 @@
 //! The email templates administrators save (SPEC section 4: module "OTP", name "OTP
 //! Notification Email"); the default one ships in `mail::template`.
 
-use sqlx::FromRow;
-
 use super::{Store, StoreResult};
 use crate::clock::Timestamp;
 
 /// An email template (module "OTP", name "OTP Notification Email").
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredTemplate {
     pub subject: String,
     pub text_body: String,
@@ -16,13 +14,18 @@ pub struct StoredTemplate {
 
 impl Store {
     pub async fn template(&self, module: &str, name: &str) -> StoreResult<Option<StoredTemplate>> {
-        Ok(sqlx::query_as(
+        let row: Option<(String, String, Option<String>)> = sqlx::query_as(
             "SELECT subject, text_body, html_body FROM email_templates WHERE module = $1 AND name = $2",
         )
         .bind(module)
         .bind(name)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(|(subject, text_body, html_body)| StoredTemplate {
+            subject,
+            text_body,
+            html_body,
+        }))
     }
 
     pub async fn put_template(

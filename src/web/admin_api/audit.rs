@@ -8,8 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{query_number, AdminActor, ApiQuery};
 use crate::clock::Timestamp;
+use crate::domain::AuditEntry;
 use crate::domain::AuditEvent;
-use crate::store::{AuditEntry, AuditQuery};
+use crate::store::AuditQuery;
 use crate::web::json_error::{ApiError, ErrorBody};
 use crate::web::AppState;
 
@@ -55,7 +56,7 @@ impl From<AuditEntry> for AuditEntryOut {
     fn from(entry: AuditEntry) -> Self {
         Self {
             id: entry.id,
-            at: entry.at,
+            at: entry.at.millis(),
             event: entry.event,
             actor: entry.actor,
             subject: entry.subject,

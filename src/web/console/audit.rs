@@ -187,7 +187,7 @@ pub(super) async fn audit_page(
         entries: entries
             .into_iter()
             .map(|entry| AuditRow {
-                at: utc_text(entry.at),
+                at: utc_text(entry.at.millis()),
                 event: entry.event,
                 actor: entry.actor.unwrap_or_default(),
                 subject: entry.subject.unwrap_or_default(),
