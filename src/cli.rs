@@ -271,13 +271,13 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
         Command::User(UserCommand { db, action }) => {
             let admin = open(&db, clock).await?;
             let result = user(&admin, action).await;
-            admin.context().store.close().await;
+            admin.context().close().await;
             result
         }
         Command::Role(RoleCommand { db, action }) => {
             let admin = open(&db, clock).await?;
             let result = role(&admin, action).await;
-            admin.context().store.close().await;
+            admin.context().close().await;
             result
         }
         Command::Settings(SettingsCommand { db, action }) => {
@@ -285,13 +285,13 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
             let action = SettingsRequest::parse(action)?;
             let admin = open(&db, clock).await?;
             let result = settings(&admin, action).await;
-            admin.context().store.close().await;
+            admin.context().close().await;
             result
         }
         Command::Ip(IpCommand { db, action }) => {
             let admin = open(&db, clock).await?;
             let result = ip(&admin, action).await;
-            admin.context().store.close().await;
+            admin.context().close().await;
             result
         }
     }
@@ -318,14 +318,12 @@ async fn open(db: &DatabaseArgs, clock: Arc<dyn Clock>) -> Result<Admin, CliErro
     let hasher = PasswordHasher::new(1)
         .context("cannot set up password hashing")
         .map_err(CliError::Local)?;
-    Ok(Admin::new(Context {
+    Ok(Admin::new(Context::new(
         store,
         hasher,
         clock,
-        config: Arc::new(ServiceConfig::default()),
-        outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-    }))
+        ServiceConfig::default(),
+    )))
 }
 
 /// An error of the service, for a command about `subject` (e.g. `named "bob"`).

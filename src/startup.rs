@@ -49,6 +49,9 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     worker: Worker,
+    /// The store and the hasher the services were built on, for tools and tests.
+    store: Store,
+    hasher: PasswordHasher,
     /// Set on a new database without `TWOSTEP_ADMIN_PASSWORD`: print it once.
     pub generated_admin_password: Option<crate::password::Password>,
 }
@@ -77,20 +80,18 @@ impl Application {
             }
             Bootstrap::Existing => None,
         };
-        let ctx = Context {
-            store,
-            hasher,
+        let ctx = Context::new(
+            store.clone(),
+            hasher.clone(),
             clock,
-            config: Arc::new(ServiceConfig {
+            ServiceConfig {
                 site_name: args.site_name.clone(),
                 mail_domain: args.mail_domain(),
                 public_url: args.public_url.clone(),
                 validate_clients: args.validate_clients.clone(),
                 ..ServiceConfig::default()
-            }),
-            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
-        };
+            },
+        );
         let transport = match args.smtp() {
             Some(smtp) => {
                 tracing::info!(host = %smtp.host, port = smtp.port, "emails are sent over SMTP");
@@ -128,6 +129,8 @@ impl Application {
             listener,
             state,
             worker: Worker::new(ctx, transport),
+            store,
+            hasher,
             generated_admin_password,
         })
     }
@@ -138,6 +141,17 @@ impl Application {
 
     pub fn context(&self) -> &Context {
         self.state.signin.context()
+    }
+
+    /// The database the services use, for tools and tests that look at or prepare what
+    /// is stored (request handlers go through the services).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The password hasher the services use (tests that store a user's password).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests under way (graceful

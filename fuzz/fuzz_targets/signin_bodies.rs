@@ -45,13 +45,13 @@ use twostep::domain::{
     DisplayName, Email, Permission, Require2fa, RoleName, RoleSecurity, SettingKey, UserId,
     Username,
 };
-use twostep::password::Password;
+use twostep::password::{Password, PasswordHasher};
 use twostep::service::admin::Admin;
 use twostep::service::signin::SignIn;
 use twostep::service::verify::SecondFactor;
 use twostep::service::Context;
 use twostep::startup::Application;
-use twostep::store::NewUser;
+use twostep::store::{NewUser, Store};
 use twostep::web::{cookies, csrf, router, AppState, ForwardAuth};
 
 const ALICE_PASSWORD: &str = "alice password 123";
@@ -65,6 +65,7 @@ struct App {
     runtime: tokio::runtime::Runtime,
     router: Router,
     ctx: Context,
+    store: Store,
     verify_token: String,
     alice: UserId,
     transaction: Mutex<String>,
@@ -81,12 +82,13 @@ fn app() -> &'static App {
             .build()
             .expect("tokio runtime");
         let dir = tempfile::tempdir().expect("temp dir");
-        let (router, ctx, verify_token, alice) = runtime.block_on(start(dir.path()));
+        let (router, ctx, store, verify_token, alice) = runtime.block_on(start(dir.path()));
         let transaction = runtime.block_on(sign_in_alice(&router));
         App {
             runtime,
             router,
             ctx,
+            store,
             verify_token,
             alice,
             transaction: Mutex::new(transaction),
@@ -98,7 +100,7 @@ fn app() -> &'static App {
 
 /// The application as `tests/suite/helpers.rs` builds it, Failure Delay 0, plus a verify
 /// caller and `alice`.
-async fn start(dir: &std::path::Path) -> (Router, Context, String, UserId) {
+async fn start(dir: &std::path::Path) -> (Router, Context, Store, String, UserId) {
     let args = ServeArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         admin_password: Some("admin password for fuzzing".to_owned()),
@@ -109,25 +111,26 @@ async fn start(dir: &std::path::Path) -> (Router, Context, String, UserId) {
         .await
         .expect("the application starts");
     let ctx = application.context().clone();
+    let store = application.store().clone();
+    let hasher = application.hasher().clone();
     // Only the router is used: the listener and the outbox worker go (emails stay queued).
     drop(application);
     let now = SystemClock.now();
 
-    let settings = ctx.store.settings().await.expect("settings");
+    let settings = store.settings().await.expect("settings");
     let fast = settings
         .with_changes([
             (SettingKey::FailureDelayMs, "0"),
             (SettingKey::LockoutThreshold, "100"),
         ])
         .expect("valid settings");
-    ctx.store
+    store
         .save_settings(&fast, now)
         .await
         .expect("save settings");
 
     // A calling system for /api/v1/verify: an interface user whose role has verify_otp.
-    let verifier_role = ctx
-        .store
+    let verifier_role = store
         .create_role(
             &RoleName::parse("Verifiers").expect("role name"),
             RoleSecurity::new(Require2fa::No, false, true).expect("role security"),
@@ -136,16 +139,15 @@ async fn start(dir: &std::path::Path) -> (Router, Context, String, UserId) {
         )
         .await
         .expect("verifier role");
-    let gateway = create_user(&ctx, "vpn-gateway", verifier_role.id, false).await;
+    let gateway = create_user(&store, &hasher, "vpn-gateway", verifier_role.id, false).await;
     let token = Token::generate(&mut rand::rngs::OsRng);
-    ctx.store
+    store
         .create_api_token(&token.hash(), "vpn-gateway", gateway, now)
         .await
         .expect("api token");
 
     // alice: no device, her role asks for an emailed code.
-    let clerks = ctx
-        .store
+    let clerks = store
         .create_role(
             &RoleName::parse("Clerks").expect("role name"),
             RoleSecurity::new(Require2fa::No, true, false).expect("role security"),
@@ -154,7 +156,7 @@ async fn start(dir: &std::path::Path) -> (Router, Context, String, UserId) {
         )
         .await
         .expect("clerk role");
-    let alice = create_user(&ctx, "alice", clerks.id, true).await;
+    let alice = create_user(&store, &hasher, "alice", clerks.id, true).await;
 
     let state = AppState {
         signin: SignIn::new(ctx.clone()),
@@ -165,18 +167,19 @@ async fn start(dir: &std::path::Path) -> (Router, Context, String, UserId) {
         forward_auth: Arc::new(ForwardAuth::default()),
         metrics_clients: Arc::new(Vec::new()),
     };
-    (router(state), ctx, token.as_str().to_owned(), alice)
+    (router(state), ctx, store, token.as_str().to_owned(), alice)
 }
 
 async fn create_user(
-    ctx: &Context,
+    store: &Store,
+    hasher: &PasswordHasher,
     name: &str,
     role: twostep::domain::RoleId,
     email: bool,
 ) -> UserId {
     let password = Password::new_password(format!("{name} password 123")).expect("password");
-    let hash = ctx.hasher.hash(&password).await.expect("hash");
-    ctx.store
+    let hash = hasher.hash(&password).await.expect("hash");
+    store
         .create_user(
             &NewUser {
                 username: Username::parse(name).expect("username"),
@@ -266,7 +269,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(value) = header::HeaderValue::from_str(cookie) {
             headers.insert(header::COOKIE, value);
         }
-        let (token, _) = csrf::token_for(app.ctx.store.key(), &headers);
+        let (token, _) = csrf::token_for(app.ctx.form_key(), &headers);
         [format!("csrf={token}&").into_bytes(), body].concat()
     };
     let (path, content_type, cookie, bearer, body) = match selector % 6 {
@@ -337,7 +340,7 @@ fuzz_target!(|data: &[u8]| {
     // transaction may be spent or locked by wrong codes.
     if uses_transaction || body.windows(5).any(|w| w == b"alice") {
         app.runtime.block_on(async {
-            app.ctx.store.unlock(app.alice).await.expect("unlock alice");
+            app.store.unlock(app.alice).await.expect("unlock alice");
         });
     }
     if uses_transaction

@@ -22,6 +22,7 @@ pub mod verify;
 use std::sync::Arc;
 
 use crate::clock::{Clock, Timestamp};
+use crate::crypto::MasterKey;
 use crate::domain::AuditEvent;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
@@ -60,19 +61,76 @@ impl Default for ServiceConfig {
 }
 
 /// Everything the services share; cheap to clone.
+///
+/// Its parts are private to the service layer: the web layer and the command line reach
+/// the store, the hasher and the clock only through the services, and through the few
+/// narrow methods below (the form key, the site name, readiness, the counters).
 #[derive(Clone)]
 pub struct Context {
-    pub store: Store,
-    pub hasher: PasswordHasher,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<ServiceConfig>,
+    pub(in crate::service) store: Store,
+    pub(in crate::service) hasher: PasswordHasher,
+    pub(in crate::service) clock: Arc<dyn Clock>,
+    pub(in crate::service) config: Arc<ServiceConfig>,
     /// Wakes the outbox worker of this instance when a message was queued.
-    pub outbox_wakeup: Arc<tokio::sync::Notify>,
+    pub(in crate::service) outbox_wakeup: Arc<tokio::sync::Notify>,
     /// This instance's counters (`/metrics`).
-    pub metrics: Arc<Metrics>,
+    pub(in crate::service) metrics: Arc<Metrics>,
 }
 
 impl Context {
+    /// The services' context on `store`, with a new outbox wake-up and new counters.
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+            config: Arc::new(config),
+            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The server key, for the MACs of the forms' CSRF tokens (`web::csrf`).
+    pub fn form_key(&self) -> &MasterKey {
+        self.store.key()
+    }
+
+    /// The site's name (`--site-name`), shown on every page.
+    pub fn site_name(&self) -> &str {
+        &self.config.site_name
+    }
+
+    /// Whether the database answers (`/healthz`).
+    pub async fn database_answers(&self) -> bool {
+        self.store.ping().await
+    }
+
+    /// This instance's counters, to record a request in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// This instance's counters and the database pool's use, in the Prometheus text
+    /// format (`/metrics`).
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.store.pool_usage())
+    }
+
+    /// Wakes this instance's outbox worker now (it also wakes by itself every second).
+    pub fn wake_outbox(&self) {
+        self.outbox_wakeup.notify_one();
+    }
+
+    /// Closes the database connections (the end of a command-line tool).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -14,6 +14,7 @@ use super::emailed::{self, SendError};
 use super::Context;
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
+use crate::domain::SignInTransaction;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
     TransactionKind, User,
@@ -22,7 +23,7 @@ use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};
 use crate::policy::{decide, SignInFacts};
-use crate::store::{SignInTransaction, StoreError};
+use crate::store::StoreError;
 
 /// A person signing in presents their own credentials: no actor, no surface prefix.
 fn sign_in_origin(ip: &str) -> Origin<'_> {

@@ -35,9 +35,9 @@ pub struct Layout {
 
 impl Layout {
     pub(super) fn new(state: &AppState, headers: &HeaderMap) -> Self {
-        let (csrf, new_csrf) = csrf::token_for(state.signin.context().store.key(), headers);
+        let (csrf, new_csrf) = csrf::token_for(state.signin.context().form_key(), headers);
         Self {
-            site_name: state.signin.context().config.site_name.clone(),
+            site_name: state.signin.context().site_name().to_owned(),
             csrf,
             new_csrf,
         }
@@ -56,7 +56,7 @@ pub struct ProblemView {
 
 /// Whether a form carries the CSRF token of the browser that posts it ([`csrf::verify`]).
 pub(super) fn csrf_ok(state: &AppState, headers: &HeaderMap, field: Option<&str>) -> bool {
-    csrf::verify(state.signin.context().store.key(), headers, field)
+    csrf::verify(state.signin.context().form_key(), headers, field)
 }
 
 /// The page as a response, with the anonymous CSRF cookie when the layout made one.

@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /healthz`: 200 when the database answers.
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    if state.signin.context().store.ping().await {
+    if state.signin.context().database_answers().await {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
@@ -157,8 +157,7 @@ async fn metrics(
         )
             .into_response();
     }
-    let ctx = state.signin.context();
-    let text = ctx.metrics.render(ctx.store.pool_usage());
+    let text = state.signin.context().metrics_text();
     (
         [(
             header::CONTENT_TYPE,
@@ -181,11 +180,11 @@ async fn observe(
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    state
-        .signin
-        .context()
-        .metrics
-        .request(&route, response.status().as_u16(), stopwatch.elapsed());
+    state.signin.context().metrics().request(
+        &route,
+        response.status().as_u16(),
+        stopwatch.elapsed(),
+    );
     response
 }
 

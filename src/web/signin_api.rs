@@ -461,14 +461,7 @@ pub(super) async fn me(
         .session_user(token)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let enabled = state
-        .signin
-        .context()
-        .store
-        .confirmed_device(user.id)
-        .await
-        .map_err(|error| ApiError::SignIn(error.into()))?
-        .is_some();
+    let enabled = state.signin.two_step_enabled(&user).await?;
     Ok(Json(Me {
         username: user.username.as_str().to_owned(),
         display_name: user.display_name.as_str().to_owned(),

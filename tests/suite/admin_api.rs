@@ -86,7 +86,6 @@ pub(crate) async fn admin(app: &TestApp) -> String {
 /// A signed-in user `name` whose role (`<name> role`, no 2FA) has exactly `permissions`.
 async fn signed_in_with(app: &TestApp, name: &str, permissions: &[Permission]) -> String {
     let role = app
-        .ctx
         .store
         .create_role(
             &RoleName::parse(&format!("{name} role")).unwrap(),
@@ -102,8 +101,7 @@ async fn signed_in_with(app: &TestApp, name: &str, permissions: &[Permission]) -
 
 /// The newest audit entries of `event`, newest first.
 async fn audit_details(app: &TestApp, event: AuditEvent) -> Vec<String> {
-    app.ctx
-        .store
+    app.store
         .audit_entries(&AuditQuery {
             event: Some(event),
             limit: 100,
@@ -230,13 +228,7 @@ async fn every_admin_endpoint_refuses_a_request_without_a_valid_token() {
             assert_eq!(answer["code"], "unauthenticated", "{method} {path}");
         }
     }
-    assert!(app
-        .ctx
-        .store
-        .role_by_name("Clerks")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.role_by_name("Clerks").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -267,17 +259,13 @@ async fn a_user_without_any_permission_is_forbidden_everywhere_but_tokens() {
     }
     // Nothing changed.
     let admin = app
-        .ctx
         .store
         .user_by_username(&Username::parse("admin").unwrap())
         .await
         .unwrap();
     assert!(admin.is_some());
-    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
-    assert_eq!(
-        app.ctx.store.settings().await.unwrap().otp_length().get(),
-        6
-    );
+    assert!(app.store.ip_rules().await.unwrap().is_empty());
+    assert_eq!(app.store.settings().await.unwrap().otp_length().get(), 6);
 }
 
 // ----- roles -----
@@ -332,7 +320,7 @@ async fn an_administrator_creates_reads_and_changes_a_role_audited_before_and_af
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["require_2fa"], "force");
     assert_eq!(changed["otp_required"], true, "fields not sent are kept");
-    let stored = app.ctx.store.role_by_name("Clerks").await.unwrap().unwrap();
+    let stored = app.store.role_by_name("Clerks").await.unwrap().unwrap();
     assert_eq!(stored.security.require_2fa(), Require2fa::Force);
     assert!(stored.has(Permission::ManageUsers) && stored.has(Permission::ViewAuditLog));
 
@@ -383,15 +371,9 @@ async fn roles_need_manage_roles() {
     for (status, answer) in answers {
         assert_forbidden(status, &answer, "manage_roles");
     }
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     assert!(staff.permissions.is_empty());
-    assert!(app
-        .ctx
-        .store
-        .role_by_name("Clerks")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.role_by_name("Clerks").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -427,7 +409,6 @@ async fn an_interface_role_requiring_2fa_is_refused_next_to_require_2fa() {
     .await;
     assert_invalid(status, &answer, "otp_required");
     let interface = app
-        .ctx
         .store
         .role_by_name("Interface User")
         .await
@@ -435,13 +416,7 @@ async fn an_interface_role_requiring_2fa_is_refused_next_to_require_2fa() {
         .unwrap();
     assert_eq!(interface.security.require_2fa(), Require2fa::No);
     assert!(!interface.security.otp_required());
-    assert!(app
-        .ctx
-        .store
-        .role_by_name("Robots")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.role_by_name("Robots").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -485,7 +460,7 @@ async fn bad_role_input_names_the_field() {
         "unknown fields: {answer}"
     );
     assert_eq!(answer["code"], "invalid_input");
-    assert!(app.ctx.store.role_by_name("X").await.unwrap().is_none());
+    assert!(app.store.role_by_name("X").await.unwrap().is_none());
 
     let (status, answer) = post(&app, "/api/v1/roles", &token, json!({ "name": "staff" })).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
@@ -531,7 +506,6 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
     );
     assert!(created.get("password").is_none());
     let stored = app
-        .ctx
         .store
         .user_by_username(&Username::parse("jsmith").unwrap())
         .await
@@ -541,7 +515,7 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
     assert!(stored.must_change_password);
 
     for name in ["alice", "bob"] {
-        let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+        let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
         app.user(name, &staff, false).await;
     }
     let (status, page) = get(&app, "/api/v1/users", &token).await;
@@ -582,7 +556,6 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
     assert_eq!(changed["role"], "System Administrator");
     assert_eq!(changed["active"], false);
     let stored = app
-        .ctx
         .store
         .user_by_username(&Username::parse("jsmith").unwrap())
         .await
@@ -601,7 +574,6 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
     let (status, _) = delete(&app, "/api/v1/users/jsmith", &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(app
-        .ctx
         .store
         .user_by_username(&Username::parse("jsmith").unwrap())
         .await
@@ -657,7 +629,7 @@ async fn a_password_reset_forces_a_change_at_the_next_sign_in() {
 async fn users_need_manage_users() {
     let app = spawn_app().await;
     let auditor = signed_in_with(&app, "auditor", &[Permission::ViewAuditLog]).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     app.user("jane", &staff, true).await;
     let answers = [
         get(&app, "/api/v1/users", &auditor).await,
@@ -706,20 +678,13 @@ async fn users_need_manage_users() {
         assert_forbidden(status, &answer, "manage_users");
     }
     let jane = app
-        .ctx
         .store
         .user_by_username(&Username::parse("jane").unwrap())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(jane.role_id, staff.id);
-    assert!(app
-        .ctx
-        .store
-        .pending_device(jane.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.pending_device(jane.id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -754,11 +719,7 @@ async fn bad_user_input_names_the_field() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["code"], "invalid_input");
-    assert_eq!(
-        app.ctx.store.count_users().await.unwrap(),
-        1,
-        "nothing created"
-    );
+    assert_eq!(app.store.count_users().await.unwrap(), 1, "nothing created");
 
     let (status, answer) = post(
         &app,
@@ -850,7 +811,7 @@ async fn unknown_users_are_not_found() {
 async fn an_administrator_unlocks_a_locked_user() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     app.user("jane", &staff, true).await;
     for _ in 0..5 {
         let (status, _) = app
@@ -882,7 +843,6 @@ async fn an_administrator_unlocks_a_locked_user() {
         .await;
     assert_eq!(answer["status"], "enroll", "signs in again: {answer}");
     let unlocked = app
-        .ctx
         .store
         .audit_entries(&AuditQuery {
             event: Some(AuditEvent::Unlocked),
@@ -920,7 +880,7 @@ async fn sign_in_with_code(app: &TestApp, name: &str, code: &str) -> Value {
 async fn setup_via_the_api_then_confirm_enables_two_step_and_disable_removes_it() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     app.user("jane", &staff, true).await;
     let (status, setup) = post(
         &app,
@@ -977,7 +937,7 @@ async fn setup_via_the_api_then_confirm_enables_two_step_and_disable_removes_it(
 async fn setup_new_device_keeps_the_old_device_until_confirmed() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     let jane = app.user("jane", &staff, true).await;
     let old = app.enroll_totp(&jane, PromptMode::EveryLogin).await;
     let (status, setup) = post(
@@ -1011,13 +971,7 @@ async fn setup_new_device_keeps_the_old_device_until_confirmed() {
     assert_eq!(refused["code"], "invalid_credentials", "{refused}");
     let done = sign_in_with_code(&app, "jane", &app.totp_now(&new)).await;
     assert_eq!(done["status"], "signed_in", "{done}");
-    let device = app
-        .ctx
-        .store
-        .confirmed_device(jane.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = app.store.confirmed_device(jane.id).await.unwrap().unwrap();
     assert_eq!(device.prompt_mode, PromptMode::WhenAppropriate);
 }
 
@@ -1025,7 +979,7 @@ async fn setup_new_device_keeps_the_old_device_until_confirmed() {
 async fn bad_device_input_names_the_field() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     app.user("jane", &staff, true).await;
     let path = "/api/v1/users/jane/device";
     let (status, answer) = post(
@@ -1106,7 +1060,7 @@ async fn an_administrator_reads_and_changes_settings_each_change_audited_before_
     assert_eq!(changed["otp_length"], 8);
     assert_eq!(changed["bypass_enabled"], true);
     assert_eq!(changed["otp_valid_seconds"], 900, "others unchanged");
-    let stored = app.ctx.store.settings().await.unwrap();
+    let stored = app.store.settings().await.unwrap();
     assert_eq!(stored.otp_length().get(), 8);
     assert_eq!(stored.use_2fa().value(), 3);
     assert!(stored.bypass_enabled());
@@ -1132,7 +1086,7 @@ async fn an_administrator_reads_and_changes_settings_each_change_audited_before_
 async fn settings_out_of_range_or_of_the_wrong_type_are_refused_and_nothing_changes() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let before = app.ctx.store.settings().await.unwrap();
+    let before = app.store.settings().await.unwrap();
     for (body, field) in [
         (json!({ "otp_length": 21 }), "otp_length"),
         (
@@ -1173,7 +1127,7 @@ async fn settings_out_of_range_or_of_the_wrong_type_are_refused_and_nothing_chan
     let (status, answer) = patch(&app, "/api/v1/settings", &token, json!([1, 2])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["code"], "invalid_input");
-    assert_eq!(app.ctx.store.settings().await.unwrap(), before);
+    assert_eq!(app.store.settings().await.unwrap(), before);
     assert!(audit_details(&app, AuditEvent::SettingChanged)
         .await
         .is_empty());
@@ -1196,10 +1150,7 @@ async fn settings_need_manage_system_settings() {
     // An empty change is a read, with the read's check.
     let (status, answer) = patch(&app, "/api/v1/settings", &auditor, json!({})).await;
     assert_forbidden(status, &answer, "manage_system_settings");
-    assert_eq!(
-        app.ctx.store.settings().await.unwrap().otp_length().get(),
-        6
-    );
+    assert_eq!(app.store.settings().await.unwrap().otp_length().get(), 6);
 }
 
 #[tokio::test]
@@ -1222,7 +1173,7 @@ async fn the_bypass_needs_manage_2fa_bypass() {
     )
     .await;
     assert_forbidden(status, &answer, "manage_2fa_bypass");
-    let stored = app.ctx.store.settings().await.unwrap();
+    let stored = app.store.settings().await.unwrap();
     assert!(!stored.bypass_enabled());
     assert_eq!(stored.otp_length().get(), 6, "all or nothing");
     let (status, _) = patch(
@@ -1246,7 +1197,7 @@ async fn the_bypass_needs_manage_2fa_bypass() {
     .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["bypass_enabled"], true);
-    assert!(app.ctx.store.settings().await.unwrap().bypass_enabled());
+    assert!(app.store.settings().await.unwrap().bypass_enabled());
     let (status, answer) = patch(
         &app,
         "/api/v1/settings",
@@ -1256,7 +1207,6 @@ async fn the_bypass_needs_manage_2fa_bypass() {
     .await;
     assert_forbidden(status, &answer, "manage_system_settings");
     let entries = app
-        .ctx
         .store
         .audit_entries(&AuditQuery {
             event: Some(AuditEvent::SettingChanged),
@@ -1301,7 +1251,7 @@ async fn an_administrator_adds_lists_and_removes_ip_rules() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["ip_rules"].as_array().unwrap().len(), 2);
     assert!(list["ip_rules"].as_array().unwrap().contains(&rule));
-    let stored = app.ctx.store.ip_rules().await.unwrap();
+    let stored = app.store.ip_rules().await.unwrap();
     assert_eq!(stored.len(), 2);
 
     let (status, answer) = post(
@@ -1317,7 +1267,7 @@ async fn an_administrator_adds_lists_and_removes_ip_rules() {
 
     let (status, _) = delete(&app, &format!("/api/v1/ip-rules/{id}"), &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let stored = app.ctx.store.ip_rules().await.unwrap();
+    let stored = app.store.ip_rules().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0].id, id);
     let details = audit_details(&app, AuditEvent::IpRuleChanged).await;
@@ -1369,7 +1319,7 @@ async fn ip_rules_need_manage_ip_settings() {
     for (status, answer) in answers {
         assert_forbidden(status, &answer, "manage_ip_settings");
     }
-    let stored = app.ctx.store.ip_rules().await.unwrap();
+    let stored = app.store.ip_rules().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].rule.network.to_string(), "10.0.0.0/8");
 }
@@ -1404,7 +1354,7 @@ async fn a_bad_network_or_note_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    assert!(app.store.ip_rules().await.unwrap().is_empty());
 }
 
 // ----- the OTP email template -----
@@ -1456,7 +1406,7 @@ async fn an_administrator_reads_and_replaces_the_otp_template() {
 async fn the_audit_log_filters_by_user_event_and_time() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     app.user("jane", &staff, true).await;
     let start = app.clock.now_ts().millis();
     patch(&app, "/api/v1/settings", &token, json!({ "otp_length": 7 })).await;
@@ -1552,7 +1502,6 @@ async fn an_api_token_acts_with_its_creators_permissions_and_is_stored_only_hash
     .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let created_by = app
-        .ctx
         .store
         .audit_entries(&AuditQuery {
             event: Some(AuditEvent::UserCreated),
@@ -1598,7 +1547,6 @@ async fn an_api_token_acts_with_its_creators_permissions_and_is_stored_only_hash
     assert_eq!(leaks, 0);
     db.close().await.unwrap();
     assert!(app
-        .ctx
         .store
         .api_token_user(&parsed.hash())
         .await
@@ -1606,7 +1554,7 @@ async fn an_api_token_acts_with_its_creators_permissions_and_is_stored_only_hash
         .is_some());
     let modified = twostep::crypto::Token::parse(&modified).map(|t| t.hash());
     if let Ok(hash) = modified {
-        assert!(app.ctx.store.api_token_user(&hash).await.unwrap().is_none());
+        assert!(app.store.api_token_user(&hash).await.unwrap().is_none());
     }
 }
 

@@ -30,7 +30,6 @@ async fn sign_in_as(app: &TestApp, username: &str, password: &str) {
 /// A user `name` (no 2FA) whose role has exactly `permissions`, signed in.
 async fn sign_in_with(app: &TestApp, name: &str, permissions: &[Permission]) {
     let role = app
-        .ctx
         .store
         .create_role(
             &RoleName::parse(&format!("{name} role")).unwrap(),
@@ -161,7 +160,7 @@ async fn a_user_without_manage_ip_settings_gets_403_and_adds_nothing() {
     .await;
     assert_eq!(posted.status, StatusCode::FORBIDDEN);
     posted.assert_contains("You do not have permission to manage IP settings");
-    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    assert!(app.store.ip_rules().await.unwrap().is_empty());
     let settings = get(&app, "/admin/settings").await;
     assert_eq!(settings.status, StatusCode::FORBIDDEN);
     app.stop().await;
@@ -180,7 +179,7 @@ async fn a_post_without_the_csrf_token_is_refused_and_does_nothing() {
     )
     .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    assert!(app.store.ip_rules().await.unwrap().is_empty());
     app.stop().await;
 }
 
@@ -210,12 +209,12 @@ async fn adding_an_ip_rule_twice_shows_already_exists_and_delete_removes_it() {
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     bad.assert_contains("field-error");
-    let rules = app.ctx.store.ip_rules().await.unwrap();
+    let rules = app.store.ip_rules().await.unwrap();
     assert_eq!(rules.len(), 1);
     let id = rules[0].id.to_string();
     let removed = submit(&app, "/admin/ip", &format!("/admin/ip/{id}/delete"), &[]).await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
-    assert!(app.ctx.store.ip_rules().await.unwrap().is_empty());
+    assert!(app.store.ip_rules().await.unwrap().is_empty());
     let nonsense = submit(&app, "/admin/ip", "/admin/ip/not-a-number/delete", &[]).await;
     assert_eq!(
         nonsense.status,
@@ -231,7 +230,7 @@ async fn adding_an_ip_rule_twice_shows_already_exists_and_delete_removes_it() {
 async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
     let app = spawn_app().await;
     sign_in_admin(&app).await;
-    let before = app.ctx.store.settings().await.unwrap();
+    let before = app.store.settings().await.unwrap();
     let page = submit(
         &app,
         "/admin/settings",
@@ -246,7 +245,7 @@ async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     page.assert_contains("OTP CSRF Valid Minutes must be a whole number between 1 and 1440");
     page.assert_contains("Nothing was changed");
-    assert_eq!(app.ctx.store.settings().await.unwrap(), before);
+    assert_eq!(app.store.settings().await.unwrap(), before);
 
     // A good change is saved; the bypass needs its own permission, which admin has.
     let mut fields: Vec<(String, String)> = SettingKey::ALL
@@ -263,7 +262,7 @@ async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
         .collect();
     let saved = submit(&app, "/admin/settings", "/admin/settings", &borrowed).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let after = app.ctx.store.settings().await.unwrap();
+    let after = app.store.settings().await.unwrap();
     assert_eq!(after.lockout_threshold(), 7);
     assert!(after.bypass_enabled());
     app.stop().await;
@@ -279,7 +278,7 @@ async fn without_manage_2fa_bypass_the_bypass_checkbox_is_disabled_and_unchanged
     page.assert_contains("Only a role with the Manage 2FA Bypass permission");
     // A crafted form that ticks the bypass anyway: the other changes are saved, the
     // bypass is not read from the form of a user who may not change it.
-    let current = app.ctx.store.settings().await.unwrap();
+    let current = app.store.settings().await.unwrap();
     let mut fields: Vec<(String, String)> = SettingKey::ALL
         .into_iter()
         .filter(|key| *key != SettingKey::BypassEnabled && *key != SettingKey::LockoutThreshold)
@@ -293,7 +292,7 @@ async fn without_manage_2fa_bypass_the_bypass_checkbox_is_disabled_and_unchanged
         .collect();
     let saved = submit(&app, "/admin/settings", "/admin/settings", &borrowed).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let after = app.ctx.store.settings().await.unwrap();
+    let after = app.store.settings().await.unwrap();
     assert_eq!(after.lockout_threshold(), 9);
     assert!(!after.bypass_enabled());
     app.stop().await;
@@ -319,7 +318,6 @@ async fn an_interface_role_requiring_2fa_shows_the_refusal_next_to_the_field() {
     page.assert_contains(r#"id="require_2fa-error""#);
     page.assert_contains("An interface role cannot require 2FA");
     assert!(app
-        .ctx
         .store
         .role_by_name("Lab Interface")
         .await
@@ -353,7 +351,6 @@ async fn an_interface_role_requiring_2fa_shows_the_refusal_next_to_the_field() {
     .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let role = app
-        .ctx
         .store
         .role_by_name("Pharmacists")
         .await
@@ -531,7 +528,6 @@ async fn add_user_and_edit_user_work_and_errors_sit_next_to_their_field() {
     .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     let user = app
-        .ctx
         .store
         .user_by_username(&twostep::domain::Username::parse("newnurse").unwrap())
         .await
@@ -622,12 +618,7 @@ async fn a_planted_csrf_cookie_and_field_cannot_disable_a_users_device() {
         crate::pages::post_with_cookies(&app, action, &cookies, &[], &[("csrf", &token)]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(
-        app.ctx
-            .store
-            .confirmed_device(jane.id)
-            .await
-            .unwrap()
-            .is_some(),
+        app.store.confirmed_device(jane.id).await.unwrap().is_some(),
         "the device is still there"
     );
     assert_eq!(disabled_entries(&app).await, 0);
@@ -635,20 +626,13 @@ async fn a_planted_csrf_cookie_and_field_cannot_disable_a_users_device() {
     // The console's own form works.
     let done = submit(&app, action, action, &[]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-    assert!(app
-        .ctx
-        .store
-        .confirmed_device(jane.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.confirmed_device(jane.id).await.unwrap().is_none());
     assert_eq!(disabled_entries(&app).await, 1);
     app.stop().await;
 }
 
 async fn disabled_entries(app: &TestApp) -> usize {
-    app.ctx
-        .store
+    app.store
         .audit_entries(&twostep::store::AuditQuery {
             event: Some(AuditEvent::DeviceDisabled),
             limit: 10,

@@ -468,7 +468,7 @@ async fn raw(
 async fn bad_input_gets_a_clear_4xx_and_the_server_carries_on() {
     let app = spawn_app().await;
     let token = admin(&app).await;
-    let settings_before = app.ctx.store.settings().await.unwrap();
+    let settings_before = app.store.settings().await.unwrap();
     let json = "application/json";
     let form = "application/x-www-form-urlencoded";
     let megabyte = "a".repeat(1 << 20);
@@ -538,7 +538,7 @@ async fn bad_input_gets_a_clear_4xx_and_the_server_carries_on() {
         }
     }
     // Nothing changed, and the server is fine.
-    let settings_after = app.ctx.store.settings().await.unwrap();
+    let settings_after = app.store.settings().await.unwrap();
     assert_eq!(
         format!("{settings_before:?}"),
         format!("{settings_after:?}")

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
+use twostep::domain::AuditEntry;
 use twostep::domain::AuditEvent;
 use twostep::domain::{SettingKey, HARD_LIMIT};
 use twostep::service::credentials::REFUSED_UNCHECKED;
-use twostep::store::{AuditEntry, AuditQuery};
+use twostep::store::AuditQuery;
 
 use crate::admin_api::{admin, call};
 use crate::helpers::{spawn_app_on_postgres, spawn_app_with, AppOptions, NowTs, TestApp};
@@ -23,7 +24,6 @@ const THRESHOLD: usize = 5;
 /// Every audit entry about `username`, oldest first.
 async fn audit_of(app: &TestApp, username: &str) -> Vec<AuditEntry> {
     let mut entries = app
-        .ctx
         .store
         .audit_entries(&AuditQuery {
             user: Some(username.to_owned()),
@@ -65,8 +65,7 @@ async fn attempts_of(app: &TestApp, username: &str) -> Attempts {
 }
 
 async fn user_row(app: &TestApp, username: &str) -> twostep::domain::User {
-    app.ctx
-        .store
+    app.store
         .user_by_username(&twostep::domain::Username::parse(username).unwrap())
         .await
         .unwrap()

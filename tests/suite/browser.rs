@@ -712,7 +712,7 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
         browser.text("p.notice.info").await,
         "The settings were saved."
     );
-    assert!(app.ctx.store.settings().await.unwrap().bypass_enabled());
+    assert!(app.store.settings().await.unwrap().bypass_enabled());
 
     // The remaining pages, for the record.
     for (path, page, name) in [

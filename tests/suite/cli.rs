@@ -8,10 +8,11 @@ use std::process::Stdio;
 
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use twostep::domain::AuditEntry;
 use twostep::domain::AuditEvent;
 use twostep::domain::{PromptMode, Require2fa, Username};
 use twostep::password::Password;
-use twostep::store::{AuditEntry, AuditQuery};
+use twostep::store::AuditQuery;
 
 use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, TestDb};
 
@@ -88,8 +89,7 @@ async fn cli_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 
 /// The audit entries of `event`, newest first.
 async fn audited(app: &TestApp, event: AuditEvent) -> Vec<AuditEntry> {
-    app.ctx
-        .store
+    app.store
         .audit_entries(&AuditQuery {
             event: Some(event),
             limit: 100,
@@ -108,8 +108,7 @@ fn assert_cli_audit(entries: &[AuditEntry], subject: Option<&str>) -> AuditEntry
 }
 
 async fn user(app: &TestApp, name: &str) -> Option<twostep::domain::User> {
-    app.ctx
-        .store
+    app.store
         .user_by_username(&Username::parse(name).unwrap())
         .await
         .unwrap()
@@ -117,8 +116,7 @@ async fn user(app: &TestApp, name: &str) -> Option<twostep::domain::User> {
 
 async fn role_name_of(app: &TestApp, name: &str) -> String {
     let user = user(app, name).await.expect("the user exists");
-    app.ctx
-        .store
+    app.store
         .role_by_id(user.role_id)
         .await
         .unwrap()
@@ -130,14 +128,12 @@ async fn role_name_of(app: &TestApp, name: &str) -> String {
 
 async fn password_works(app: &TestApp, name: &str, password: &str) -> bool {
     let (_, hash) = app
-        .ctx
         .store
         .user_with_password_hash(&Username::parse(name).unwrap())
         .await
         .unwrap()
         .unwrap();
-    app.ctx
-        .hasher
+    app.hasher
         .verify(
             &Password::for_sign_in(password.to_owned()).unwrap(),
             Some(&hash),
@@ -240,7 +236,6 @@ async fn user_add_with_generate_password_prints_it_once_and_forces_a_change() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "password_change_required", "{answer}");
     for entry in app
-        .ctx
         .store
         .audit_entries(&AuditQuery {
             limit: 100,
@@ -371,8 +366,7 @@ async fn user_unlock_clears_a_lock() {
     let app = spawn_app().await;
     let staff = app.role("Staff", Require2fa::Encourage, false, false).await;
     let hank = app.user("hank", &staff, true).await;
-    app.ctx
-        .store
+    app.store
         .reserve_attempt(
             hank.id,
             app.clock.now_ts(),
@@ -411,13 +405,7 @@ async fn user_disable_2fa_removes_the_device() {
 
     let out = cli(&app, &["user", "disable-2fa", "ivy"]).await;
     assert_eq!(out.ok(), "disabled 2-step verification of ivy\n");
-    assert!(app
-        .ctx
-        .store
-        .confirmed_device(ivy.id)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.store.confirmed_device(ivy.id).await.unwrap().is_none());
     let listed = cli(&app, &["user", "list", "--search", "ivy"]).await;
     assert_eq!(rows(listed.ok())[0][3], "Not Enabled");
     assert_cli_audit(
@@ -514,7 +502,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
         out.ok(),
         "Staff\tforce\tyes\tno\tmanage_users,view_audit_log\n"
     );
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     assert_eq!(staff.security.require_2fa(), Require2fa::Force);
     assert!(staff.security.otp_required());
     assert_eq!(staff.permissions.len(), 2);
@@ -531,7 +519,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
     cli(&app, &["role", "set", "Staff", "--permissions", ""])
         .await
         .ok();
-    let staff = app.ctx.store.role_by_name("Staff").await.unwrap().unwrap();
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     assert!(staff.permissions.is_empty());
     assert_eq!(staff.security.require_2fa(), Require2fa::Force);
 
@@ -565,13 +553,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
     )
     .await
     .refused("unknown permission \"manage_everything\"");
-    let porters = app
-        .ctx
-        .store
-        .role_by_name("Porters")
-        .await
-        .unwrap()
-        .unwrap();
+    let porters = app.store.role_by_name("Porters").await.unwrap().unwrap();
     assert!(!porters.security.otp_required());
     assert_eq!(audited(&app, AuditEvent::RoleChanged).await.len(), before);
 
@@ -618,7 +600,7 @@ async fn settings_set_changes_all_or_nothing() {
     )
     .await;
     assert_eq!(out.ok(), "otp_length = 8\nlockout_threshold = 10\n");
-    let settings = app.ctx.store.settings().await.unwrap();
+    let settings = app.store.settings().await.unwrap();
     assert_eq!(settings.otp_length().get(), 8);
     assert_eq!(settings.lockout_threshold(), 10);
     let entries = audited(&app, AuditEvent::SettingChanged).await;
@@ -640,7 +622,7 @@ async fn settings_set_changes_all_or_nothing() {
     )
     .await
     .refused("OTP Length must be a whole number between 6 and 20");
-    let settings = app.ctx.store.settings().await.unwrap();
+    let settings = app.store.settings().await.unwrap();
     assert_eq!(settings.otp_length().get(), 8);
     assert_eq!(settings.lockout_threshold(), 10);
     cli(&app, &["settings", "set", "autoreply", "not an address"])
@@ -691,7 +673,7 @@ async fn ip_add_list_and_remove_rules() {
     let rules = rows(table);
     assert_eq!(rules.len(), 2);
     assert!(rules.contains(&vec![id.as_str(), "10.20.0.0/16", "yes", "Ward 3"]));
-    assert_eq!(app.ctx.store.ip_rules().await.unwrap().len(), 2);
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 2);
     let entry = assert_cli_audit(&audited(&app, AuditEvent::IpRuleChanged).await, None);
     assert!(entry.detail.starts_with("added 2001:db8::1"), "{entry:?}");
 
@@ -704,13 +686,13 @@ async fn ip_add_list_and_remove_rules() {
     cli(&app, &["ip", "add", "10.20.0.1/16"])
         .await
         .refused("has host bits set; the network is 10.20.0.0/16");
-    assert_eq!(app.ctx.store.ip_rules().await.unwrap().len(), 2);
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 2);
 
     assert_eq!(
         cli(&app, &["ip", "remove", &id]).await.ok(),
         format!("removed IP rule {id}\n")
     );
-    assert_eq!(app.ctx.store.ip_rules().await.unwrap().len(), 1);
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 1);
     let entry = assert_cli_audit(&audited(&app, AuditEvent::IpRuleChanged).await, None);
     assert_eq!(entry.detail, "removed 10.20.0.0/16");
     cli(&app, &["ip", "remove", &id])
@@ -922,7 +904,7 @@ async fn serve_takes_bare_addresses_for_network_flags() {
 #[tokio::test]
 async fn commands_work_on_the_database_of_a_stopped_server() {
     let mut app = spawn_app().await;
-    let store = app.ctx.store.clone();
+    let store = app.store.clone();
     // Keep the data dir past the server.
     let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
     app.stop().await;
@@ -985,8 +967,8 @@ async fn commands_work_on_postgresql_and_refuse_an_empty_schema() {
         twostep_with(&args, &[], None).await.ok(),
         "bypass_enabled = true\n"
     );
-    assert_eq!(app.ctx.store.ip_rules().await.unwrap().len(), 1);
-    assert!(app.ctx.store.settings().await.unwrap().bypass_enabled());
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 1);
+    assert!(app.store.settings().await.unwrap().bypass_enabled());
     assert_cli_audit(&audited(&app, AuditEvent::SettingChanged).await, None);
     app.stop().await;
     db.finish().await;

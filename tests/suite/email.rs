@@ -51,8 +51,7 @@ async fn wait_for_attempt(app: &TestApp) {
 
 async fn outbox_state(app: &TestApp) -> Option<OutboxState> {
     // The newest emailed OTP is id 1 in these tests (one sign-in each).
-    app.ctx
-        .store
+    app.store
         .outbox_state_for_otp(twostep::domain::EmailedOtpId(1))
         .await
         .unwrap()
@@ -123,7 +122,7 @@ async fn smtp_down_when_the_code_is_requested_then_up_within_validity_delivers_i
     };
     // The retry comes due (backoff 2 s on the manual clock) and runs.
     app.clock.advance_seconds(2);
-    app.ctx.outbox_wakeup.notify_one();
+    app.ctx.wake_outbox();
     let messages = sink.wait_for(1, 20).await;
     assert_eq!(messages.len(), 1);
     let code = code_in_email(&messages[0]).unwrap();
@@ -150,8 +149,7 @@ async fn smtp_never_up_makes_the_message_dead_after_the_validity_and_audits_it()
     wait_for_attempt(&app).await;
     app.clock.advance_seconds(61);
     let dead_entries = || async {
-        app.ctx
-            .store
+        app.store
             .audit_entries(&AuditQuery {
                 event: Some(AuditEvent::EmailDead),
                 limit: 10,
@@ -162,7 +160,7 @@ async fn smtp_never_up_makes_the_message_dead_after_the_validity_and_audits_it()
     };
     // The worker marks the message dead, then audits it: wait (bounded) for both.
     for _ in 0..200 {
-        app.ctx.outbox_wakeup.notify_one();
+        app.ctx.wake_outbox();
         if outbox_state(&app).await == Some(OutboxState::Dead) && !dead_entries().await.is_empty() {
             break;
         }
@@ -402,18 +400,14 @@ async fn two_workers_sharing_postgresql_send_each_message_exactly_once() {
     };
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let ctx = twostep::service::Context {
-            store: db.open().await,
-            hasher: twostep::password::PasswordHasher::new(1).unwrap(),
-            clock: Arc::new(clock.clone()),
-            config: Arc::new(twostep::service::ServiceConfig::default()),
-            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
-            metrics: Arc::new(twostep::metrics::Metrics::new()),
-        };
-        workers.push((
-            ctx.store.clone(),
-            Worker::new(ctx, Transport::smtp(&smtp).unwrap()),
-        ));
+        let store = db.open().await;
+        let ctx = twostep::service::Context::new(
+            store.clone(),
+            twostep::password::PasswordHasher::new(1).unwrap(),
+            Arc::new(clock.clone()),
+            twostep::service::ServiceConfig::default(),
+        );
+        workers.push((store, Worker::new(ctx, Transport::smtp(&smtp).unwrap())));
     }
     let store = workers[0].0.clone();
     const MESSAGES: usize = 40;

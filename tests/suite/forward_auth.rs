@@ -303,10 +303,9 @@ async fn an_interface_user_passes_with_basic_credentials_or_its_api_token_and_no
     )
     .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let stored = app.ctx.store.user_by_id(user.id).await.unwrap().unwrap();
+    let stored = app.store.user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_count, 1, "a wrong Basic password counts");
     let audit = app
-        .ctx
         .store
         .audit_entries(&twostep::store::AuditQuery {
             user: Some("lab-feed".into()),

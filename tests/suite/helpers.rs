@@ -227,7 +227,12 @@ pub struct AppOptions {
 pub struct TestApp {
     pub address: String,
     pub clock: twostep::clock::ManualClock,
+    /// The services' context (its clock, its outbox wake-up).
     pub ctx: twostep::service::Context,
+    /// The app's database, to prepare and look at what is stored.
+    pub store: twostep::store::Store,
+    /// The app's password hasher, to store users' passwords.
+    pub hasher: twostep::password::PasswordHasher,
     pub dir: tempfile::TempDir,
     pub admin_password: String,
     pub client: reqwest::Client,
@@ -290,12 +295,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .expect("the application starts");
     let port = app.local_addr().unwrap().port();
     let ctx = app.context().clone();
+    let store = app.store().clone();
+    let hasher = app.hasher().clone();
     if !options.keep_failure_delay {
-        let settings = ctx.store.settings().await.unwrap();
+        let settings = store.settings().await.unwrap();
         let fast = settings
             .with_changes([(twostep::domain::SettingKey::FailureDelayMs, "0")])
             .unwrap();
-        ctx.store.save_settings(&fast, START).await.unwrap();
+        store.save_settings(&fast, START).await.unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -309,6 +316,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         clock,
         ctx,
+        store,
+        hasher,
         dir,
         admin_password,
         client: reqwest::Client::builder()
@@ -373,10 +382,9 @@ impl TestApp {
     }
 
     pub async fn settings(&self, changes: &[(twostep::domain::SettingKey, &str)]) {
-        let settings = self.ctx.store.settings().await.unwrap();
+        let settings = self.store.settings().await.unwrap();
         let changed = settings.with_changes(changes.iter().copied()).unwrap();
-        self.ctx
-            .store
+        self.store
             .save_settings(&changed, self.clock.now_ts())
             .await
             .unwrap();
@@ -391,11 +399,10 @@ impl TestApp {
         interface: bool,
     ) -> twostep::domain::Role {
         use twostep::domain::{RoleName, RoleSecurity};
-        if let Some(role) = self.ctx.store.role_by_name(name).await.unwrap() {
+        if let Some(role) = self.store.role_by_name(name).await.unwrap() {
             return role;
         }
-        self.ctx
-            .store
+        self.store
             .create_role(
                 &RoleName::parse(name).unwrap(),
                 RoleSecurity::new(require, otp_required, interface).unwrap(),
@@ -416,9 +423,8 @@ impl TestApp {
     ) -> twostep::domain::User {
         use twostep::domain::{DisplayName, Email, Username};
         let password = twostep::password::Password::new_password(Self::password_of(name)).unwrap();
-        let hash = self.ctx.hasher.hash(&password).await.unwrap();
-        self.ctx
-            .store
+        let hash = self.hasher.hash(&password).await.unwrap();
+        self.store
             .create_user(
                 &twostep::store::NewUser {
                     username: Username::parse(name).unwrap(),
@@ -439,9 +445,8 @@ impl TestApp {
     /// bootstrap or reset password is).
     pub async fn set_temporary_password(&self, user: &twostep::domain::User, password: &str) {
         let password = twostep::password::Password::new_password(password.to_owned()).unwrap();
-        let hash = self.ctx.hasher.hash(&password).await.unwrap();
-        self.ctx
-            .store
+        let hash = self.hasher.hash(&password).await.unwrap();
+        self.store
             .set_password_hash(user.id, &hash, true, self.clock.now_ts())
             .await
             .unwrap();
@@ -450,8 +455,7 @@ impl TestApp {
     /// A new API token of `user` named `name`, made as `POST /api/v1/tokens` makes it.
     pub async fn api_token(&self, user: &twostep::domain::User, name: &str) -> String {
         let token = twostep::crypto::Token::generate(&mut rand::rngs::OsRng);
-        self.ctx
-            .store
+        self.store
             .create_api_token(&token.hash(), name, user.id, self.clock.now_ts())
             .await
             .unwrap();
@@ -471,7 +475,6 @@ impl TestApp {
         use twostep::domain::{new_device_otp, DeviceOtp, OtpMethod};
         let secret = twostep::otp::OtpSecret::generate(&mut rand::rngs::OsRng);
         let pending = self
-            .ctx
             .store
             .create_pending_device(
                 user.id,
@@ -492,7 +495,6 @@ impl TestApp {
             .check(&totp.generate_at(now.unix_seconds() - 30), now, 10, 1)
             .unwrap();
         assert!(self
-            .ctx
             .store
             .confirm_device(&pending, used, now)
             .await
@@ -516,7 +518,7 @@ impl TestApp {
         // The server's own worker may hold a message; wait (bounded) until all are delivered.
         for _ in 0..250 {
             worker.pass().await.unwrap();
-            if self.ctx.store.outbox_pending().await.unwrap() == 0 {
+            if self.store.outbox_pending().await.unwrap() == 0 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

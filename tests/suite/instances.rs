@@ -121,7 +121,7 @@ async fn failures_on_both_instances_count_toward_one_lockout() {
         let (status, _) = password_step(app, "kim", "wrong password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let stored = a.ctx.store.user_by_id(user.id).await.unwrap().unwrap();
+    let stored = a.store.user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_count, 4);
     for app in [&a, &b] {
         let (status, body) = password_step(app, "kim", &TestApp::password_of("kim")).await;

@@ -32,8 +32,7 @@ async fn row_user(
             bypass_2fa: true,
             note: "test client".into(),
         };
-        app.ctx
-            .store
+        app.store
             .add_ip_rule(&rule, app.clock.now_ts())
             .await
             .unwrap();
@@ -364,7 +363,7 @@ async fn lockout_refuses_even_the_right_password_and_code_with_the_generic_answe
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let locked = app.ctx.store.user_by_id(user.id).await.unwrap().unwrap();
+    let locked = app.store.user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(locked.failed_count, 3);
     assert!(locked.is_locked(app.clock.now_ts()));
 
@@ -395,8 +394,7 @@ async fn lockout_refuses_even_the_right_password_and_code_with_the_generic_answe
         .await;
     assert_signed_in(&app, &done).await;
     assert_eq!(
-        app.ctx
-            .store
+        app.store
             .user_by_id(user.id)
             .await
             .unwrap()
@@ -566,8 +564,7 @@ async fn an_expired_emailed_code_is_refused_and_counts_as_a_failure() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused["code"], "invalid_credentials");
     assert_eq!(
-        app.ctx
-            .store
+        app.store
             .user_by_id(user.id)
             .await
             .unwrap()
@@ -619,8 +616,7 @@ async fn bypass_network_user(app: &TestApp) -> Totp {
         bypass_2fa: true,
         note: "Ward 7".into(),
     };
-    app.ctx
-        .store
+    app.store
         .add_ip_rule(&rule, app.clock.now_ts())
         .await
         .unwrap();
@@ -630,7 +626,6 @@ async fn bypass_network_user(app: &TestApp) -> Totp {
 /// The client address of the newest successful sign-in in the audit log.
 async fn last_sign_in_ip(app: &TestApp) -> Option<String> {
     let entries = app
-        .ctx
         .store
         .audit_entries(&twostep::store::AuditQuery {
             event: Some(twostep::domain::AuditEvent::SignInSucceeded),
@@ -700,8 +695,7 @@ async fn an_unparsable_hop_from_a_trusted_proxy_in_a_bypass_network_asks_the_otp
         bypass_2fa: true,
         note: "the reverse proxy".into(),
     };
-    app.ctx
-        .store
+    app.store
         .add_ip_rule(&rule, app.clock.now_ts())
         .await
         .unwrap();
@@ -992,7 +986,6 @@ async fn signing_out_ends_the_session() {
 async fn a_bootstrap_password_is_changed_before_enrollment() {
     let app = spawn_app().await;
     let admin = app
-        .ctx
         .store
         .user_by_username(&twostep::domain::Username::parse("admin").unwrap())
         .await

@@ -743,7 +743,7 @@ async fn an_accepted_code_and_its_audit_entry_are_written_together_once(db: &Tes
         assert_eq!(entries[0].actor.as_deref(), Some("lab-feed"));
         assert_eq!(entries[0].client_ip.as_deref(), Some("10.1.2.3"));
         assert_eq!(entries[0].detail, format!("OTP check: device of {subject}"));
-        assert_eq!(entries[0].at, NOW.millis());
+        assert_eq!(entries[0].at, NOW);
     }
     let DeviceOtp::Hotp { counter, .. } = store
         .confirmed_device(hotp_device.user_id)

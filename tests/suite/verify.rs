@@ -25,7 +25,6 @@ pub(crate) async fn verifier_token(app: &TestApp) -> String {
 /// An API token of a new interface user `name` whose role has `permissions`.
 async fn token_with(app: &TestApp, name: &str, permissions: &[Permission]) -> String {
     let role = app
-        .ctx
         .store
         .create_role(
             &RoleName::parse(&format!("{name} role")).unwrap(),
@@ -146,9 +145,8 @@ fn assert_invalid_credentials(status: StatusCode, answer: &Value) {
     assert_eq!(answer["code"], "invalid_credentials", "{answer}");
 }
 
-async fn audit(app: &TestApp, event: AuditEvent) -> Vec<twostep::store::AuditEntry> {
-    app.ctx
-        .store
+async fn audit(app: &TestApp, event: AuditEvent) -> Vec<twostep::domain::AuditEntry> {
+    app.store
         .audit_entries(&AuditQuery {
             event: Some(event),
             limit: 100,
@@ -159,8 +157,7 @@ async fn audit(app: &TestApp, event: AuditEvent) -> Vec<twostep::store::AuditEnt
 }
 
 async fn failed_count(app: &TestApp, user: &User) -> u32 {
-    app.ctx
-        .store
+    app.store
         .user_by_id(user.id)
         .await
         .unwrap()
@@ -1110,8 +1107,7 @@ async fn password_otp_mode_applies_the_whole_sign_in_decision() {
 async fn otp_mode_is_the_default_and_the_setting_is_audited() {
     let app = spawn_app().await;
     assert_eq!(
-        app.ctx
-            .store
+        app.store
             .settings()
             .await
             .unwrap()

@@ -79,7 +79,7 @@ pub(super) async fn email_page(
         Ok(settings) => settings,
         Err(error) => return fail(&state, &headers, error),
     };
-    let site_name = state.admin.context().config.site_name.clone();
+    let site_name = state.admin.context().site_name().to_owned();
     let (preview, errors) = match preview(&template, &settings, &site_name) {
         Ok(preview) => (Some(preview), FieldErrors::default()),
         Err(message) => (None, FieldErrors::one("template", message)),
@@ -131,7 +131,7 @@ pub(super) async fn email_submit(
         Ok(settings) => settings,
         Err(error) => return fail(&state, &headers, error),
     };
-    let site_name = state.admin.context().config.site_name.clone();
+    let site_name = state.admin.context().site_name().to_owned();
     let mut errors = FieldErrors::default();
     let mut status = StatusCode::OK;
     if form.action == "save" {
