@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::{host_of, DomainName, DomainNameError};
 use crate::domain::{IpNetwork, IpNetworkError};
 use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
 use crate::store::{KeySource, StoreOptions};
-use crate::web::return_to::{host_of, DomainName, DomainNameError};
 
 /// Where the database and the server key are: the options `serve` and the admin
 /// subcommands (`twostep user ...`) share, so that both find the same database. `global`

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod device;
+pub mod domain_name;
 pub mod ip;
 pub mod lockout;
 pub mod role;
@@ -17,6 +18,7 @@ pub use device::{
     new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
     Use2fa,
 };
+pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
 pub use role::{
