@@ -216,6 +216,18 @@ fn internal(detail: &dyn std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// The 500 answer for an error already logged under `id` (a panicked handler).
+pub fn internal_answer(id: String) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(ErrorBody {
+            request_id: Some(id),
+            ..ErrorBody::new("internal", "internal error")
+        }),
+    )
+        .into_response()
+}
+
 /// `Json<T>` whose rejections are our JSON errors, not axum's plain text.
 pub struct ApiJson<T>(pub T);
 

@@ -19,5 +19,6 @@ mod nginx;
 mod oathtool;
 mod pages;
 mod signin_api;
+mod signin_pages_ux;
 mod store;
 mod verify;
