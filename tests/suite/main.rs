@@ -9,6 +9,7 @@ mod admin_pages;
 mod attacks;
 mod attempts;
 mod browser;
+mod browser_signin;
 mod cli;
 mod email;
 mod forward_auth;
