@@ -216,24 +216,31 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = request.headers().clone();
-        match Form::<T>::from_request(request, state).await {
-            Ok(Form(value)) => Ok(Self(value)),
+        let status = match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => return Ok(Self(value)),
             Err(rejection) => {
                 tracing::debug!(error = %rejection, "unreadable form");
-                let status = match rejection.status() {
+                match rejection.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
-                };
-                Err(problem(
-                    state,
-                    &headers,
-                    status,
-                    "The form could not be read",
-                    "The form could not be read; please go back and try again.".to_owned(),
-                    None,
-                ))
+                }
             }
-        }
+        };
+        // The Help Text too: a sign-in form that could not be read is an error page of
+        // the sign-in flow (SPEC section 11).
+        let layout = Layout::new(state, &headers);
+        let layout = match state.signin.page_notes().await {
+            Ok(notes) => layout.with_notes(&notes),
+            Err(_) => layout,
+        };
+        Err(problem_in(
+            state,
+            layout,
+            status,
+            "The form could not be read",
+            "The form could not be read; please go back and try again.".to_owned(),
+            None,
+        ))
     }
 }
 

@@ -60,7 +60,7 @@ impl From<AdminError> for ApiError {
 pub struct ErrorBody {
     /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
     /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
-    /// `role_name_taken`, `network_exists`, `role_in_use`, `internal`.
+    /// `role_name_taken`, `network_exists`, `role_in_use`, `method_not_allowed`, `internal`.
     pub code: String,
     /// For people; never contains a password, code or secret.
     pub message: String,

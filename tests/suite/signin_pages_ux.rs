@@ -521,3 +521,76 @@ fn the_focus_ring_has_3_to_1_against_the_backgrounds_and_the_buttons() {
         );
     }
 }
+
+async fn post_settings(app: &TestApp, fields: Vec<(String, String)>) -> Page {
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    submit(app, "/admin/settings", "/admin/settings", &borrowed).await
+}
+
+/// SPEC section 11: System Settings edits the Help Text in a `<textarea>`; a browser's
+/// CRLF line breaks are stored as LF, and 501 characters are refused next to the field
+/// with nothing changed.
+#[tokio::test]
+async fn the_console_edits_the_help_text_in_a_textarea() {
+    let app = spawn_app().await;
+    let password = app.admin_password.clone();
+    let answer = sign_in(&app, "admin", &password).await;
+    if answer.location() == "/signin/enroll" {
+        submit(&app, "/signin/enroll", "/signin/enroll/skip", &[]).await;
+    }
+    let current = app.store.settings().await.unwrap();
+    let form = |help: &str| -> Vec<(String, String)> {
+        SettingKey::ALL
+            .into_iter()
+            .map(|key| match key {
+                SettingKey::HelpText => (key.name().to_owned(), help.to_owned()),
+                other => (other.name().to_owned(), current.get(other)),
+            })
+            .filter(|(name, value)| name != "bypass_enabled" || value == "true")
+            .collect()
+    };
+    let saved = post_settings(&app, form("Service desk\r\n4444")).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = app.store.settings().await.unwrap();
+    assert_eq!(stored.help_text(), "Service desk\n4444");
+    get(&app, "/admin/settings").await.assert_contains(
+        r#"maxlength="500" rows="4" aria-describedby="help_text-help">Service desk"#,
+    );
+
+    let refused = post_settings(&app, form(&"z".repeat(501))).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_contains("Help Text must be at most 500 characters");
+    assert_eq!(
+        app.store.settings().await.unwrap(),
+        stored,
+        "nothing changed"
+    );
+    app.stop().await;
+}
+
+/// SPEC section 11: a sign-in form that cannot be read is an error page with the Help
+/// Text too.
+#[tokio::test]
+async fn an_unreadable_sign_in_form_shows_the_help_text() {
+    let app = spawn_app().await;
+    app.settings(&[(SettingKey::HelpText, "Service desk: 4444")])
+        .await;
+    let page = Page::of(
+        app.client
+            .post(format!("{}/signin", app.address))
+            .header("content-type", "text/plain")
+            .body("username=jane")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    page.assert_contains("The form could not be read");
+    page.assert_contains(r#"<aside class="help-text" id="help-text""#);
+    page.assert_contains("Service desk: 4444");
+    app.stop().await;
+}
