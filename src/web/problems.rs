@@ -114,12 +114,17 @@ pub(super) async fn panic_pages(
     let api = is_api(request.uri().path());
     let headers = request.headers().clone();
     let response = next.run(request).await;
+    match page_for_panic(&response, api) {
+        Some(id) => internal_error_in(&state, layout(&state, &headers).await, id),
+        None => response,
+    }
+}
+
+/// The request id of a panicked answer that a browser gets as the page (outside the APIs).
+fn page_for_panic(response: &Response, api: bool) -> Option<String> {
     match response.extensions().get::<Panicked>() {
-        Some(Panicked(id)) if !api => {
-            let id = id.clone();
-            internal_error_in(&state, layout(&state, &headers).await, id)
-        }
-        _ => response,
+        Some(Panicked(id)) if !api => Some(id.clone()),
+        _ => None,
     }
 }
 
@@ -171,13 +176,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(response.extensions().get::<Panicked>().is_some());
+        let id = page_for_panic(&response, false).expect("a browser gets the 500 page");
+        assert_eq!(
+            page_for_panic(&response, true),
+            None,
+            "the API keeps the JSON"
+        );
         let bytes = axum::body::to_bytes(response.into_body(), 4096)
             .await
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body["code"], "internal");
-        assert_eq!(body["request_id"].as_str().unwrap().len(), 16);
+        assert_eq!(
+            body["request_id"],
+            id.as_str(),
+            "the page and the log share the id"
+        );
         assert!(!String::from_utf8_lossy(&bytes).contains("secret detail"));
+    }
+
+    #[test]
+    fn an_answer_that_did_not_panic_is_left_alone() {
+        let response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        assert_eq!(page_for_panic(&response, false), None);
     }
 }
