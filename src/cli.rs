@@ -671,8 +671,10 @@ async fn settings(admin: &Admin, request: SettingsRequest) -> Result<String, Cli
     match request {
         SettingsRequest::GetAll => {
             let settings = admin.settings(&actor).await.map_err(|e| refused(e, ""))?;
+            // One line per setting: a line break of the Help Text is shown as `\n`.
             for key in SettingKey::ALL {
-                let _ = writeln!(out, "{} = {}", key.name(), settings.get(key));
+                let value = settings.get(key).replace('\n', "\\n");
+                let _ = writeln!(out, "{} = {}", key.name(), value);
             }
         }
         SettingsRequest::Get(key) => {

@@ -25,6 +25,7 @@ pub enum SettingKey {
     HotpWindow,
     TotpSkewSteps,
     ValidatePassMode,
+    HelpText,
 }
 
 /// What the `pass` of privacyIDEA's `/validate/check` holds (the second-factor check of
@@ -68,6 +69,9 @@ pub enum SettingKind {
     Email,
     /// One of these words.
     Choice(&'static [&'static str]),
+    /// Plain text of at most `max_chars` characters; line breaks are the only control
+    /// characters allowed (a form's CRLF is stored as LF).
+    Text { max_chars: u32 },
 }
 
 /// One setting's row of [`SETTINGS`]: everything the parsing, the forms, the OpenAPI
@@ -94,7 +98,7 @@ const fn number(min: u32, max: u32) -> SettingKind {
 }
 
 /// Every system setting, in [`SettingKey`]'s order (checked when compiling).
-pub const SETTINGS: [SettingSpec; 13] = [
+pub const SETTINGS: [SettingSpec; 14] = [
     SettingSpec {
         key: SettingKey::Use2fa,
         name: "use_2fa",
@@ -212,7 +216,21 @@ pub const SETTINGS: [SettingSpec; 13] = [
         help: "What systems using the privacyIDEA-compatible /validate/check send as the password: otp = the one-time password only (the system checked the password itself); password_otp = the twostep password followed by the one-time password, and twostep applies the whole sign-in policy.",
         permission: Permission::ManageSystemSettings,
     },
+    SettingSpec {
+        key: SettingKey::HelpText,
+        name: "help_text",
+        label: "Help Text",
+        kind: SettingKind::Text {
+            max_chars: HELP_TEXT_MAX_CHARS,
+        },
+        default: "",
+        help: "Shown on the sign-in page and on every error page of the sign-in flow, e.g. the service desk's phone number. Plain text, at most 500 characters; line breaks are kept.",
+        permission: Permission::ManageSystemSettings,
+    },
 ];
+
+/// The longest Help Text (SPEC section 11).
+pub const HELP_TEXT_MAX_CHARS: u32 = 500;
 
 // Row `i` of the table is the setting whose discriminant is `i`, so that
 // `SettingKey::spec` can index it: a table out of order does not compile.
@@ -294,6 +312,10 @@ pub enum SettingError {
         key: SettingKey,
         choices: &'static [&'static str],
     },
+    #[error("{label} must be at most {max_chars} characters", label = key.label())]
+    TooLong { key: SettingKey, max_chars: u32 },
+    #[error("{label} must be plain text: no control characters other than line breaks", label = key.label())]
+    ControlCharacter { key: SettingKey },
 }
 
 impl SettingError {
@@ -304,7 +326,9 @@ impl SettingError {
             Self::OutOfRange { key, .. }
             | Self::NotAFlag { key }
             | Self::NotAnEmail { key }
-            | Self::NotAChoice { key, .. } => Some(*key),
+            | Self::NotAChoice { key, .. }
+            | Self::TooLong { key, .. }
+            | Self::ControlCharacter { key } => Some(*key),
         }
     }
 }
@@ -325,6 +349,7 @@ pub struct Settings {
     hotp_window: u32,
     totp_skew_steps: u32,
     validate_pass_mode: ValidatePassMode,
+    help_text: String,
 }
 
 impl Default for Settings {
@@ -345,6 +370,7 @@ impl Default for Settings {
             hotp_window: 0,
             totp_skew_steps: 0,
             validate_pass_mode: ValidatePassMode::Otp,
+            help_text: String::new(),
         };
         for spec in &SETTINGS {
             // Every default parses (tests::every_default_parses_to_spec_section_2); a
@@ -397,6 +423,10 @@ impl Settings {
     pub fn validate_pass_mode(&self) -> ValidatePassMode {
         self.validate_pass_mode
     }
+    /// Plain text (escape it in HTML); may hold line breaks (`\n`); empty by default.
+    pub fn help_text(&self) -> &str {
+        &self.help_text
+    }
 
     /// The canonical text form of a setting's value.
     pub fn get(&self, key: SettingKey) -> String {
@@ -414,6 +444,7 @@ impl Settings {
             SettingKey::HotpWindow => self.hotp_window.to_string(),
             SettingKey::TotpSkewSteps => self.totp_skew_steps.to_string(),
             SettingKey::ValidatePassMode => self.validate_pass_mode.as_str().to_owned(),
+            SettingKey::HelpText => self.help_text.clone(),
         }
     }
 
@@ -454,6 +485,20 @@ impl Settings {
                 }
                 Ok(())
             }
+            SettingKind::Text { max_chars } => {
+                let text = text.replace("\r\n", "\n");
+                if text.chars().any(|c| c.is_control() && c != '\n') {
+                    return Err(SettingError::ControlCharacter { key });
+                }
+                if text.chars().count() > max_chars as usize {
+                    return Err(SettingError::TooLong { key, max_chars });
+                }
+                match key {
+                    SettingKey::HelpText => self.help_text = text,
+                    _ => return Err(SettingError::TooLong { key, max_chars }),
+                }
+                Ok(())
+            }
         }
     }
 
@@ -487,9 +532,10 @@ impl Settings {
             SettingKey::LockoutMinutes => self.lockout_minutes = value,
             SettingKey::HotpWindow => self.hotp_window = value,
             SettingKey::TotpSkewSteps => self.totp_skew_steps = value,
-            SettingKey::BypassEnabled | SettingKey::Autoreply | SettingKey::ValidatePassMode => {
-                return Err(out_of_range)
-            }
+            SettingKey::BypassEnabled
+            | SettingKey::Autoreply
+            | SettingKey::ValidatePassMode
+            | SettingKey::HelpText => return Err(out_of_range),
         }
         Ok(())
     }
@@ -527,6 +573,41 @@ mod tests {
         assert_eq!(s.hotp_window(), 10);
         assert_eq!(s.totp_skew_steps(), 1);
         assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
+        assert_eq!(s.help_text(), "");
+    }
+
+    /// SPEC section 11: plain text up to 500 characters, line breaks kept (a form's CRLF
+    /// as LF), no other control character; a refusal changes nothing.
+    #[test]
+    fn the_help_text_takes_500_characters_of_plain_text_with_line_breaks() {
+        let mut s = Settings::default();
+        let longest = "é".repeat(500);
+        s.set(SettingKey::HelpText, &longest).unwrap();
+        assert_eq!(s.help_text(), longest);
+        let before = s.clone();
+        assert_eq!(
+            s.set(SettingKey::HelpText, &"a".repeat(501)),
+            Err(SettingError::TooLong {
+                key: SettingKey::HelpText,
+                max_chars: 500
+            })
+        );
+        for control in ["a\tb", "a\u{0}b", "bell\u{7}", "a\rb", "\u{1b}[31m"] {
+            assert_eq!(
+                s.set(SettingKey::HelpText, control),
+                Err(SettingError::ControlCharacter {
+                    key: SettingKey::HelpText
+                }),
+                "{control:?}"
+            );
+        }
+        assert_eq!(s, before, "a refused text changes nothing");
+        s.set(SettingKey::HelpText, "Service desk\r\nPhone 4444")
+            .unwrap();
+        assert_eq!(s.help_text(), "Service desk\nPhone 4444");
+        assert_eq!(s.get(SettingKey::HelpText), "Service desk\nPhone 4444");
+        s.set(SettingKey::HelpText, "").unwrap();
+        assert_eq!(s.help_text(), "");
     }
 
     #[test]
@@ -552,6 +633,9 @@ mod tests {
                 }
                 SettingKind::Choice(choices) => {
                     assert!(choices.contains(&spec.default), "{}", spec.name)
+                }
+                SettingKind::Text { max_chars } => {
+                    assert!(spec.default.chars().count() <= max_chars as usize)
                 }
                 SettingKind::Flag | SettingKind::Email => {}
             }

@@ -19,6 +19,9 @@ pub struct SetupInfo {
     pub secret_base32: String,
     /// The QR code of the key URI, as an SVG document.
     pub qr_svg: String,
+    /// The issuer the app shows (the site name) and the account name (the username).
+    pub issuer: String,
+    pub account: String,
 }
 
 impl std::fmt::Debug for SetupInfo {
@@ -72,6 +75,8 @@ pub fn setup_info(ctx: &Context, user: &User, device: &Device) -> SetupInfo {
         // should it ever fail, the page still shows the key for manual entry.
         qr_svg: qr_svg(&otpauth_uri).unwrap_or_default(),
         otpauth_uri,
+        issuer: ctx.config.site_name.clone(),
+        account: user.username.as_str().to_owned(),
     }
 }
 

@@ -152,6 +152,15 @@ impl From<SetupError> for SignInError {
 
 type SignInResult = Result<SignInStatus, SignInError>;
 
+/// What the sign-in pages show whatever happened ([`SignIn::page_notes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageNotes {
+    /// The Help Text setting: plain text, maybe with line breaks; empty when not set.
+    pub help_text: String,
+    /// Lockout Minutes (0: until an administrator unlocks).
+    pub lockout_minutes: u32,
+}
+
 /// A live transaction with its user, as each step loads it.
 struct Live {
     token: Token,
@@ -768,6 +777,33 @@ impl SignIn {
             )
             .await?;
         Ok((user, role))
+    }
+
+    /// What every sign-in page tells everyone alike (SPEC section 11): the Help Text, and
+    /// Lockout Minutes for the lockout hint, which is shown on every failure so that it
+    /// reveals nothing about an account.
+    pub async fn page_notes(&self) -> Result<PageNotes, SignInError> {
+        let settings = self.ctx.store.settings().await?;
+        Ok(PageNotes {
+            help_text: settings.help_text().to_owned(),
+            lockout_minutes: settings.lockout_minutes(),
+        })
+    }
+
+    /// "Cancel and sign out": the sign-in transaction of `token` ends (an expired or
+    /// unknown one is already gone), so that its token no longer continues.
+    pub async fn cancel(&self, token: &str) -> Result<(), SignInError> {
+        match self.live(token).await {
+            Ok(live) => {
+                self.ctx
+                    .store
+                    .delete_signin_transaction(live.record.id)
+                    .await?;
+                Ok(())
+            }
+            Err(SignInError::TransactionExpired) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Sign out: the session ends.

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{cookies, csrf, request_id, AppState};
 use crate::domain::{Permission, Role};
+use crate::service::signin::PageNotes;
 
 // ---------------------------------------------------------------------------------------
 // The page shell and rendering
@@ -31,6 +32,10 @@ pub struct Layout {
     pub csrf: String,
     /// A new anonymous cookie value (the browser had no binding): the response sets it.
     new_csrf: Option<String>,
+    /// The Help Text setting, line by line (sign-in pages only; SPEC section 11).
+    pub help_lines: Vec<String>,
+    /// The lockout hint under a failed password or code (sign-in pages only).
+    pub lockout_hint: Option<String>,
 }
 
 impl Layout {
@@ -40,7 +45,32 @@ impl Layout {
             site_name: state.signin.context().site_name().to_owned(),
             csrf,
             new_csrf,
+            help_lines: Vec::new(),
+            lockout_hint: None,
         }
+    }
+
+    /// A sign-in page's shell: the Help Text (kept as lines, each escaped by the
+    /// template) and the lockout hint, the same for every account (SPEC section 11).
+    pub(super) fn with_notes(mut self, notes: &PageNotes) -> Self {
+        self.help_lines = if notes.help_text.trim().is_empty() {
+            Vec::new()
+        } else {
+            notes.help_text.lines().map(str::to_owned).collect()
+        };
+        self.lockout_hint = Some(lockout_hint(notes.lockout_minutes));
+        self
+    }
+}
+
+/// "After several failed attempts an account is locked for N minutes." (SPEC section 11.)
+pub(super) fn lockout_hint(minutes: u32) -> String {
+    match minutes {
+        0 => "After several failed attempts an account is locked until an administrator \
+              unlocks it."
+            .to_owned(),
+        1 => "After several failed attempts an account is locked for 1 minute.".to_owned(),
+        n => format!("After several failed attempts an account is locked for {n} minutes."),
     }
 }
 
@@ -97,7 +127,25 @@ pub(super) fn problem(
     text: String,
     request_id: Option<String>,
 ) -> Response {
-    let layout = Layout::new(state, headers);
+    problem_in(
+        state,
+        Layout::new(state, headers),
+        status,
+        title,
+        text,
+        request_id,
+    )
+}
+
+/// [`problem`] in a given shell (a sign-in page's carries the Help Text).
+pub(super) fn problem_in(
+    state: &AppState,
+    layout: Layout,
+    status: StatusCode,
+    title: &'static str,
+    text: String,
+    request_id: Option<String>,
+) -> Response {
     let view = ProblemView {
         layout,
         title,
@@ -109,9 +157,13 @@ pub(super) fn problem(
 
 /// 403 for a POST without the form's token; nothing was done.
 pub(super) fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
-    problem(
+    form_expired_in(state, Layout::new(state, headers))
+}
+
+pub(super) fn form_expired_in(state: &AppState, layout: Layout) -> Response {
+    problem_in(
         state,
-        headers,
+        layout,
         StatusCode::FORBIDDEN,
         "Please try again",
         "This form has expired; please go back and try again.".to_owned(),
@@ -120,9 +172,13 @@ pub(super) fn form_expired(state: &AppState, headers: &HeaderMap) -> Response {
 }
 
 pub(super) fn internal_error(state: &AppState, headers: &HeaderMap, id: String) -> Response {
-    problem(
+    internal_error_in(state, Layout::new(state, headers), id)
+}
+
+pub(super) fn internal_error_in(state: &AppState, layout: Layout, id: String) -> Response {
+    problem_in(
         state,
-        headers,
+        layout,
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
         "We could not complete your request. Please try again in a moment. If this keeps \
@@ -160,24 +216,31 @@ where
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = request.headers().clone();
-        match Form::<T>::from_request(request, state).await {
-            Ok(Form(value)) => Ok(Self(value)),
+        let status = match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => return Ok(Self(value)),
             Err(rejection) => {
                 tracing::debug!(error = %rejection, "unreadable form");
-                let status = match rejection.status() {
+                match rejection.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
-                };
-                Err(problem(
-                    state,
-                    &headers,
-                    status,
-                    "The form could not be read",
-                    "The form could not be read; please go back and try again.".to_owned(),
-                    None,
-                ))
+                }
             }
-        }
+        };
+        // The Help Text too: a sign-in form that could not be read is an error page of
+        // the sign-in flow (SPEC section 11).
+        let layout = Layout::new(state, &headers);
+        let layout = match state.signin.page_notes().await {
+            Ok(notes) => layout.with_notes(&notes),
+            Err(_) => layout,
+        };
+        Err(problem_in(
+            state,
+            layout,
+            status,
+            "The form could not be read",
+            "The form could not be read; please go back and try again.".to_owned(),
+            None,
+        ))
     }
 }
 

@@ -60,7 +60,7 @@ impl From<AdminError> for ApiError {
 pub struct ErrorBody {
     /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
     /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
-    /// `role_name_taken`, `network_exists`, `role_in_use`, `internal`.
+    /// `role_name_taken`, `network_exists`, `role_in_use`, `method_not_allowed`, `internal`.
     pub code: String,
     /// For people; never contains a password, code or secret.
     pub message: String,
@@ -206,6 +206,18 @@ fn admin_error(error: AdminError) -> Response {
 fn internal(detail: &dyn std::fmt::Display) -> Response {
     let id = request_id();
     tracing::error!(request_id = %id, error = %detail, "internal error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(ErrorBody {
+            request_id: Some(id),
+            ..ErrorBody::new("internal", "internal error")
+        }),
+    )
+        .into_response()
+}
+
+/// The 500 answer for an error already logged under `id` (a panicked handler).
+pub fn internal_answer(id: String) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(ErrorBody {

@@ -13,6 +13,7 @@
 //!   per section.
 //! - [`verify`]: the second-factor check for other systems: `/api/v1/verify` and
 //!   privacyIDEA's `/validate/check`.
+//! - `problems`: the 404, 405 and 500 answers (a page, or JSON under `/api`).
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
@@ -25,6 +26,7 @@ pub mod csrf;
 pub mod html;
 pub mod json_error;
 pub mod openapi;
+mod problems;
 pub mod return_to;
 pub mod signin_api;
 pub mod signin_pages;
@@ -96,6 +98,14 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(signin_pages::routes())
         .merge(console::routes())
+        // Real 404, 405 and 500 answers: a page, or JSON under /api (SPEC section 11).
+        .fallback(problems::not_found)
+        .method_not_allowed_fallback(problems::method_not_allowed)
+        .layer(problems::catch_panics())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            problems::panic_pages,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
         // The extractors (JSON, forms) refuse a larger body with our own error shape.

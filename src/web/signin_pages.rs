@@ -28,9 +28,7 @@ use axum::Router;
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
-use super::html::{
-    any_section, csrf_ok, form_expired, page, see_other, with_cookie, Layout, PageForm,
-};
+use super::html::{any_section, csrf_ok, page, see_other, with_cookie, PageForm};
 use super::return_to::ReturnUrl;
 use super::{cookies, AppState, ClientIp};
 use crate::domain::OtpMethod;
@@ -42,8 +40,8 @@ use enrollment::{
 };
 use failures::{failure, Failure, FormKind, Message};
 use steps::{
-    failure_of_status, next, restart, settle, settle_now, transaction, CodeForm, CsrfOnly,
-    SignInForm,
+    expired_form, failure_of_status, layout, next, restart, settle, settle_now, transaction,
+    CodeForm, CsrfOnly, SignInForm,
 };
 use views::{ContinueView, EmailView, HomeView, SignInView, VerifyView};
 
@@ -60,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             "/signin/change-password",
             get(password_page).post(password_submit),
         )
+        .route("/signin/cancel", post(cancel_submit))
         .route("/signout", post(signout_submit))
         .route("/static/style.css", get(stylesheet))
 }
@@ -93,7 +92,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     let found = match state.signin.session_user(&token).await {
         Ok(found) => found,
-        Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+        Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
     };
     let Some((user, role)) = found else {
         return with_cookie(see_other("/signin"), cookies::clear_session(&state));
@@ -101,7 +100,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // Back to the application that sent the browser to sign in (forward-auth).
     if let Some(url) = return_to_cookie(&state, &headers) {
         let view = ContinueView {
-            layout: Layout::new(&state, &headers),
+            layout: layout(&state, &headers).await,
             url: url.as_str().to_owned(),
             host: url.host().to_owned(),
         };
@@ -112,10 +111,10 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
     let two_step_enabled = match state.signin.two_step_enabled(&user).await {
         Ok(enabled) => enabled,
-        Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+        Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
     };
     let view = HomeView {
-        layout: Layout::new(&state, &headers),
+        layout: layout(&state, &headers).await,
         display_name: user.display_name.as_str().to_owned(),
         username: user.username.as_str().to_owned(),
         role: role.name.as_str().to_owned(),
@@ -155,6 +154,7 @@ async fn signin_page(
     let message = match query.as_ref().and_then(|q| q.m.as_deref()) {
         Some("expired") => Some(Message::Expired),
         Some("signed_out") => Some(Message::SignedOut),
+        Some("cancelled") => Some(Message::Cancelled),
         _ => None,
     };
     let requested = query.as_ref().and_then(|q| q.rd.as_deref());
@@ -165,12 +165,12 @@ async fn signin_page(
             match state.signin.session_user(&token).await {
                 Ok(Some(_)) => return see_other(url.as_str()),
                 Ok(None) => {}
-                Err(error) => return settle_now(&state, &headers, failure_of_status(error)),
+                Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
             }
         }
     }
     let view = SignInView {
-        layout: Layout::new(&state, &headers),
+        layout: layout(&state, &headers).await,
         username: String::new(),
         message,
     };
@@ -204,7 +204,7 @@ async fn signin_submit(
     PageForm(form): PageForm<SignInForm>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     match state
         .signin
@@ -215,13 +215,13 @@ async fn signin_submit(
         Err(error) => match failure(error, FormKind::Password) {
             Failure::Again { status, message } => {
                 let view = SignInView {
-                    layout: Layout::new(&state, &headers),
+                    layout: layout(&state, &headers).await,
                     username: form.username,
                     message: Some(message),
                 };
                 page(&state, status, &view.layout, &view)
             }
-            other => settle_now(&state, &headers, other),
+            other => settle_now(&state, &headers, other).await,
         },
     }
 }
@@ -243,7 +243,7 @@ async fn show_verify(
 ) -> Response {
     let status = match state.signin.status(token).await {
         Ok(status) => status,
-        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     let SignInStatus::OtpRequired { kind, email, .. } = status else {
         return next(state, status);
@@ -252,7 +252,7 @@ async fn show_verify(
         (OtpKind::Email, notice) => {
             let still_sending = match state.signin.still_sending(token).await {
                 Ok(sending) => sending,
-                Err(error) => return settle_now(state, headers, failure_of_status(error)),
+                Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
             };
             Some(EmailView {
                 masked_to: notice.map(|n| n.masked_to).unwrap_or_default(),
@@ -267,8 +267,13 @@ async fn show_verify(
         }
         (OtpKind::Device(_), _) => None,
     };
+    // On the emailed step a wrong and an expired code read the same (SPEC section 11).
+    let message = match message {
+        Some(Message::CodeNotCorrect) if email.is_some() => Some(Message::EmailedCodeNotCorrect),
+        other => other,
+    };
     let view = VerifyView {
-        layout: Layout::new(state, headers),
+        layout: layout(state, headers).await,
         email,
         hotp: kind == OtpKind::Device(OtpMethod::Hotp),
         message,
@@ -303,7 +308,7 @@ async fn verify_submit(
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);
@@ -326,7 +331,7 @@ async fn resend_submit(
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);
@@ -342,6 +347,34 @@ async fn resend_submit(
     }
 }
 
+/// `POST /signin/cancel`: "Cancel and sign out" on every step after the password (SPEC
+/// section 11): the sign-in transaction ends, and the session if there is one; back to
+/// the sign-in page, saying so.
+async fn cancel_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return expired_form(&state, &headers).await;
+    }
+    if let Some(token) = transaction(&headers) {
+        if let Err(error) = state.signin.cancel(&token).await {
+            return settle_now(&state, &headers, failure_of_status(error)).await;
+        }
+    }
+    if let Some(token) = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty()) {
+        if let Err(error) = state.signin.sign_out(&token).await {
+            return settle_now(&state, &headers, failure_of_status(error)).await;
+        }
+    }
+    let response = with_cookie(
+        see_other("/signin?m=cancelled"),
+        cookies::clear(cookies::TRANSACTION, state.secure_cookies),
+    );
+    with_cookie(response, cookies::clear_session(&state))
+}
+
 /// `POST /signout`: the session ends and its cookie goes.
 async fn signout_submit(
     State(state): State<AppState>,
@@ -349,11 +382,11 @@ async fn signout_submit(
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     if let Some(token) = cookies::get(&headers, cookies::SESSION) {
         if let Err(error) = state.signin.sign_out(&token).await {
-            return settle_now(&state, &headers, failure_of_status(error));
+            return settle_now(&state, &headers, failure_of_status(error)).await;
         }
     }
     with_cookie(

@@ -712,6 +712,13 @@ async fn the_settings_table_the_openapi_schema_and_the_console_form_agree() {
                     form.assert_contains(&format!(r#"<option value="{choice}""#));
                 }
             }
+            SettingKind::Text { max_chars } => {
+                assert_eq!(schema["type"], "string", "{name}");
+                assert_eq!(schema["maxLength"], max_chars, "{name}: schema maxLength");
+                form.assert_contains(&format!(
+                    r#"<textarea id="{name}" name="{name}" maxlength="{max_chars}""#
+                ));
+            }
         }
         assert_eq!(
             schema["description"],
@@ -794,6 +801,10 @@ fn the_readme_lists_the_settings_table() {
                     .collect();
                 assert_eq!(words, choices, "{name}: README choices");
             }
+            SettingKind::Text { max_chars } => assert!(
+                range.starts_with(&format!("plain text, at most {max_chars} characters")),
+                "{name}: README length"
+            ),
         }
     }
 }

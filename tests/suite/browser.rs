@@ -56,7 +56,12 @@ pub(crate) struct Browser {
 
 /// `None` (skipped with a message) without Chromium outside CI; in CI a missing program
 /// fails the test.
-async fn browser(app: &TestApp, test: &'static str, width: u32, height: u32) -> Option<Browser> {
+pub(crate) async fn browser(
+    app: &TestApp,
+    test: &'static str,
+    width: u32,
+    height: u32,
+) -> Option<Browser> {
     browser_at(app.address.clone(), test, width, height, &[]).await
 }
 
@@ -222,7 +227,7 @@ impl Browser {
     }
 
     /// The password step through the form.
-    async fn sign_in(&mut self, username: &str, password: &str, shot: bool) {
+    pub(crate) async fn sign_in(&mut self, username: &str, password: &str, shot: bool) {
         self.goto("/signin").await;
         self.page("signin").await;
         self.type_into("#username", username).await;

@@ -568,7 +568,8 @@ async fn settings_get_prints_every_setting_or_one_value() {
     let app = spawn_app().await;
     let out = cli(&app, &["settings", "get"]).await;
     let all = out.ok();
-    assert_eq!(all.lines().count(), 13);
+    assert_eq!(all.lines().count(), twostep::domain::SETTINGS.len());
+    assert!(all.lines().any(|line| line == "help_text = "));
     assert!(all.lines().any(|line| line == "validate_pass_mode = otp"));
     assert!(all.lines().any(|line| line == "otp_length = 6"));
     assert!(all
@@ -582,6 +583,13 @@ async fn settings_get_prints_every_setting_or_one_value() {
     cli(&app, &["settings", "get", "otp_size"])
         .await
         .refused("unknown setting \"otp_size\"");
+    // A Help Text of two lines stays one line of the listing.
+    app.settings(&[(twostep::domain::SettingKey::HelpText, "Desk\n4444")])
+        .await;
+    let listed = cli(&app, &["settings", "get"]).await;
+    let all = listed.ok();
+    assert_eq!(all.lines().count(), twostep::domain::SETTINGS.len());
+    assert!(all.lines().any(|line| line == r"help_text = Desk\n4444"));
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ pub async fn sign_in(app: &TestApp, username: &str, password: &str) -> Page {
     .await
 }
 
-async fn user_in_role(app: &TestApp, require: Require2fa, otp_required: bool) -> User {
+pub(crate) async fn user_in_role(app: &TestApp, require: Require2fa, otp_required: bool) -> User {
     let role = app.role("Nurses", require, otp_required, false).await;
     app.user("jane", &role, true).await
 }
@@ -167,7 +167,7 @@ async fn a_post_without_the_csrf_token_is_refused_and_signs_nobody_in() {
 }
 
 /// A browser of its own (no cookie jar): the requests carry exactly the cookies given.
-fn bare_client() -> reqwest::Client {
+pub(crate) fn bare_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

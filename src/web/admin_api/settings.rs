@@ -41,7 +41,9 @@ fn setting_json(key: SettingKey, text: String) -> Value {
         SettingKind::Flag => text
             .parse::<bool>()
             .map_or(Value::String(text), Value::Bool),
-        SettingKind::Email | SettingKind::Choice(_) => Value::String(text),
+        SettingKind::Email | SettingKind::Choice(_) | SettingKind::Text { .. } => {
+            Value::String(text)
+        }
     }
 }
 
@@ -73,6 +75,9 @@ fn setting_schema(spec: &SettingSpec) -> Schema {
         SettingKind::Choice(choices) => schema
             .schema_type(Type::String)
             .enum_values(Some(choices.iter().copied())),
+        SettingKind::Text { max_chars } => schema
+            .schema_type(Type::String)
+            .max_length(Some(max_chars as usize)),
     };
     schema.into()
 }
@@ -137,12 +142,16 @@ fn setting_text(key: SettingKey, value: &Value) -> Result<String, ApiError> {
     let text = match (kind, value) {
         (SettingKind::Number { .. }, Value::Number(number)) => Some(number.to_string()),
         (SettingKind::Flag, Value::Bool(flag)) => Some(flag.to_string()),
-        (SettingKind::Email | SettingKind::Choice(_), Value::String(text)) => Some(text.clone()),
+        (
+            SettingKind::Email | SettingKind::Choice(_) | SettingKind::Text { .. },
+            Value::String(text),
+        ) => Some(text.clone()),
         (
             SettingKind::Number { .. }
             | SettingKind::Flag
             | SettingKind::Email
-            | SettingKind::Choice(_),
+            | SettingKind::Choice(_)
+            | SettingKind::Text { .. },
             _,
         ) => None,
     };
@@ -152,6 +161,7 @@ fn setting_text(key: SettingKey, value: &Value) -> Result<String, ApiError> {
             SettingKind::Flag => SettingError::NotAFlag { key },
             SettingKind::Email => SettingError::NotAnEmail { key },
             SettingKind::Choice(choices) => SettingError::NotAChoice { key, choices },
+            SettingKind::Text { max_chars } => SettingError::TooLong { key, max_chars },
         };
         ApiError::Admin(AdminError::Invalid {
             field: key.name(),
@@ -277,6 +287,11 @@ mod tests {
                     SettingKind::Choice(choices) => {
                         assert_eq!(property["type"], "string", "{name}");
                         assert_eq!(property["enum"], serde_json::json!(choices), "{name}");
+                        assert!(answer[name].is_string(), "{name}");
+                    }
+                    SettingKind::Text { max_chars } => {
+                        assert_eq!(property["type"], "string", "{name}");
+                        assert_eq!(property["maxLength"], max_chars, "{name}");
                         assert!(answer[name].is_string(), "{name}");
                     }
                 }

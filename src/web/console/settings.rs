@@ -35,7 +35,7 @@ pub struct SettingRow {
     pub name: &'static str,
     pub label: &'static str,
     pub help: &'static str,
-    /// "number", "flag", "email" or "choice".
+    /// "number", "flag", "email", "choice" or "text" (`max` is then its length).
     pub kind: &'static str,
     pub min: u32,
     pub max: u32,
@@ -60,6 +60,7 @@ fn setting_rows(
                 SettingKind::Flag => ("flag", 0, 1, &[][..]),
                 SettingKind::Email => ("email", 0, 0, &[][..]),
                 SettingKind::Choice(choices) => ("choice", 0, 0, choices),
+                SettingKind::Text { max_chars } => ("text", 0, max_chars, &[][..]),
             };
             let permission = key.permission();
             let editable = actor.has(permission);
@@ -73,6 +74,8 @@ fn setting_rows(
                     SettingKind::Number { .. } | SettingKind::Email | SettingKind::Choice(_) => {
                         field(fields, key.name()).to_owned()
                     }
+                    // A textarea sends CRLF line breaks; the setting keeps LF.
+                    SettingKind::Text { .. } => field(fields, key.name()).replace("\r\n", "\n"),
                 },
                 _ => settings.get(key),
             };

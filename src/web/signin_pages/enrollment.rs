@@ -9,15 +9,13 @@ use axum::response::Response;
 use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::SignInStatus;
-use crate::web::html::{
-    csrf_ok, form_expired, inline_svg, key_groups, page, see_other, Layout, PageForm,
-};
+use crate::web::html::{csrf_ok, inline_svg, key_groups, page, see_other, PageForm};
 use crate::web::AppState;
 
 use super::failures::{failure, Failure, FormKind, Message};
 use super::steps::{
-    failure_of_status, next, restart, settle, settle_now, transaction, CodeForm, CsrfOnly,
-    EnrollForm, NewPasswordForm,
+    expired_form, failure_of_status, layout, next, restart, settle, settle_now, transaction,
+    CodeForm, CsrfOnly, EnrollForm, NewPasswordForm,
 };
 use super::views::{
     method_description, prompt_description, ChangePasswordView, Choice, EnrollView, SetupView,
@@ -33,7 +31,7 @@ pub(super) async fn show_enroll(
 ) -> Response {
     let status = match state.signin.status(token).await {
         Ok(status) => status,
-        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     let SignInStatus::Enroll {
         required, methods, ..
@@ -42,7 +40,7 @@ pub(super) async fn show_enroll(
         return next(state, status);
     };
     let view = EnrollView {
-        layout: Layout::new(state, headers),
+        layout: layout(state, headers).await,
         required,
         methods: methods
             .iter()
@@ -84,7 +82,7 @@ pub(super) async fn enroll_submit(
     PageForm(form): PageForm<EnrollForm>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);
@@ -120,7 +118,7 @@ pub(super) async fn skip_submit(
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);
@@ -146,7 +144,7 @@ pub(super) async fn show_setup(
 ) -> Response {
     let status = match state.signin.status(token).await {
         Ok(status) => status,
-        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     if !matches!(status, SignInStatus::Enroll { .. }) {
         return next(state, status);
@@ -154,13 +152,16 @@ pub(super) async fn show_setup(
     let setup: SetupInfo = match state.signin.pending_setup(token).await {
         Ok(Some(setup)) => setup,
         Ok(None) => return see_other("/signin/enroll"),
-        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     let view = SetupView {
-        layout: Layout::new(state, headers),
+        layout: layout(state, headers).await,
         hotp: setup.method == OtpMethod::Hotp,
         qr_svg: inline_svg(&setup.qr_svg),
         key_groups: key_groups(&setup.secret_base32),
+        otpauth_uri: setup.otpauth_uri,
+        issuer: setup.issuer,
+        account: setup.account,
         message,
     };
     page(state, status_code, &view.layout, &view)
@@ -181,7 +182,7 @@ pub(super) async fn setup_submit(
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);
@@ -207,13 +208,13 @@ pub(super) async fn show_password(
 ) -> Response {
     let status = match state.signin.status(token).await {
         Ok(status) => status,
-        Err(error) => return settle_now(state, headers, failure_of_status(error)),
+        Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     if !matches!(status, SignInStatus::ChangePassword { .. }) {
         return next(state, status);
     }
     let view = ChangePasswordView {
-        layout: Layout::new(state, headers),
+        layout: layout(state, headers).await,
         message,
     };
     page(state, status_code, &view.layout, &view)
@@ -234,7 +235,7 @@ pub(super) async fn password_submit(
     PageForm(form): PageForm<NewPasswordForm>,
 ) -> Response {
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
+        return expired_form(&state, &headers).await;
     }
     let Some(token) = transaction(&headers) else {
         return restart(&state);

@@ -12,8 +12,11 @@ use crate::web::request_id;
 pub enum Message {
     /// Any failed password step (unknown user, wrong password, locked account).
     PasswordNotCorrect,
-    /// A wrong or expired code at the code step.
+    /// A wrong code from the app at the code step.
     CodeNotCorrect,
+    /// A wrong or expired emailed code: one sentence for both, so that it reveals no more
+    /// than the generic answer (SPEC section 11).
+    EmailedCodeNotCorrect,
     /// A code at Complete Setup that the new device did not produce.
     SetupCodeNotCorrect,
     /// "Send a new code" refused for this many seconds.
@@ -30,6 +33,8 @@ pub enum Message {
     Expired,
     /// `/signin?m=signed_out`.
     SignedOut,
+    /// `/signin?m=cancelled`: "Cancel and sign out" ended the sign-in.
+    Cancelled,
 }
 
 /// Why a new password was refused (the rules live in [`crate::password`]).
@@ -91,6 +96,13 @@ impl std::fmt::Display for Message {
                 "Your sign-in has expired. Please enter your username and password again.",
             ),
             Self::SignedOut => f.write_str("You have signed out."),
+            Self::EmailedCodeNotCorrect => {
+                f.write_str("That code is not correct or has expired. Send a new code.")
+            }
+            Self::Cancelled => f.write_str(
+                "Sign-in was cancelled and you are signed out. You can sign in again \
+                 whenever you are ready.",
+            ),
         }
     }
 }
@@ -99,9 +111,10 @@ impl Message {
     /// The CSS class: a problem to fix, or information.
     pub fn tone(&self) -> &'static str {
         match self {
-            Self::Wait(_) | Self::Expired | Self::SignedOut => "info",
+            Self::Wait(_) | Self::Expired | Self::SignedOut | Self::Cancelled => "info",
             Self::PasswordNotCorrect
             | Self::CodeNotCorrect
+            | Self::EmailedCodeNotCorrect
             | Self::SetupCodeNotCorrect
             | Self::EmailMissing
             | Self::SetupRequired
@@ -110,6 +123,15 @@ impl Message {
             | Self::NewPassword(_)
             | Self::PasswordsDiffer => "error",
         }
+    }
+
+    /// A failed password or code: the page adds the lockout hint, whatever the account's
+    /// state, so that the hint reveals nothing (SPEC section 11).
+    pub fn shows_lockout_hint(&self) -> bool {
+        matches!(
+            self,
+            Self::PasswordNotCorrect | Self::CodeNotCorrect | Self::EmailedCodeNotCorrect
+        )
     }
 
     /// The ARIA role: errors are announced at once, information politely.

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::failures::{failure, Failure, FormKind};
 use crate::service::signin::{SignInError, SignInStatus};
-use crate::web::html::{internal_error, problem, see_other, with_cookie};
+use crate::web::html::{
+    form_expired_in, internal_error_in, problem_in, see_other, with_cookie, Layout,
+};
 use crate::web::{cookies, AppState};
 
 /// Back to the password: the sign-in has expired (or never was).
@@ -56,9 +58,9 @@ pub(super) async fn settle(
     match failure {
         Failure::Resume => match state.signin.status(token).await {
             Ok(status) => next(state, status),
-            Err(error) => settle_now(state, headers, failure_of_status(error)),
+            Err(error) => settle_now(state, headers, failure_of_status(error)).await,
         },
-        other => settle_now(state, headers, other),
+        other => settle_now(state, headers, other).await,
     }
 }
 
@@ -71,19 +73,41 @@ pub(super) fn failure_of_status(error: SignInError) -> Failure {
     }
 }
 
-pub(super) fn settle_now(state: &AppState, headers: &HeaderMap, failure: Failure) -> Response {
+pub(super) async fn settle_now(
+    state: &AppState,
+    headers: &HeaderMap,
+    failure: Failure,
+) -> Response {
     match failure {
-        Failure::Again { status, message } => problem(
+        Failure::Again { status, message } => problem_in(
             state,
-            headers,
+            layout(state, headers).await,
             status,
             "Sign-in could not continue",
             message.to_string(),
             None,
         ),
         Failure::Restart | Failure::Resume => restart(state),
-        Failure::Internal(id) => internal_error(state, headers, id),
+        Failure::Internal(id) => internal_error_in(state, layout(state, headers).await, id),
     }
+}
+
+/// The shell of a sign-in page: with the Help Text and the lockout hint (SPEC section
+/// 11). Without the settings (the database is away) the page still shows, without them.
+pub(super) async fn layout(state: &AppState, headers: &HeaderMap) -> Layout {
+    let layout = Layout::new(state, headers);
+    match state.signin.page_notes().await {
+        Ok(notes) => layout.with_notes(&notes),
+        Err(error) => {
+            tracing::warn!(%error, "a sign-in page is shown without the help text");
+            layout
+        }
+    }
+}
+
+/// 403 for a sign-in form without its token, with the Help Text.
+pub(super) async fn expired_form(state: &AppState, headers: &HeaderMap) -> Response {
+    form_expired_in(state, layout(state, headers).await)
 }
 
 /// The transaction cookie (without one, the page sends back to the password).

@@ -82,6 +82,11 @@ pub struct SetupView {
     pub qr_svg: String,
     /// The base32 secret in groups of four.
     pub key_groups: Vec<String>,
+    /// The `otpauth://` key URI: the QR code is also a link that opens an installed app.
+    pub otpauth_uri: String,
+    /// What the app will show: the issuer (site name) and the account (username).
+    pub issuer: String,
+    pub account: String,
     pub message: Option<Message>,
 }
 
