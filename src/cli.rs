@@ -330,7 +330,10 @@ async fn open(db: &DatabaseArgs, clock: Arc<dyn Clock>) -> Result<Admin, CliErro
 fn refused(error: AdminError, subject: &str) -> CliError {
     match error {
         AdminError::NotFound(what) => CliError::Refused(format!("there is no {what} {subject}")),
-        AdminError::Forbidden(_) | AdminError::Invalid { .. } | AdminError::Conflict(_) => {
+        AdminError::Forbidden(_)
+        | AdminError::Invalid { .. }
+        | AdminError::BroadNetwork(_)
+        | AdminError::Conflict(_) => {
             CliError::Refused(error.to_string())
         }
         AdminError::Internal(source) => {

@@ -8,6 +8,12 @@ use std::collections::BTreeSet;
 
 use rand::rngs::OsRng;
 
+mod checks;
+mod confirm;
+mod details;
+pub use details::{DeviceDetails, UserDetails};
+pub use checks::Problem;
+
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
 use super::Context;
@@ -69,6 +75,9 @@ pub enum AdminError {
         field: &'static str,
         message: String,
     },
+    /// An IP rule broader than /16 or /48, not confirmed (SPEC section 11).
+    #[error("{0} is a broad network ({size}); confirm that it should be added", size = .0.size_text())]
+    BroadNetwork(IpNetwork),
     #[error(transparent)]
     Conflict(#[from] Conflict),
     #[error("internal error")]

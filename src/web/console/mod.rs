@@ -142,6 +142,40 @@ impl FieldErrors {
         Self(vec![(field, message)])
     }
 
+    /// Adds one more error (a form reports every error at once, SPEC section 11).
+    pub fn push(&mut self, field: &'static str, message: String) {
+        if self.get(field).is_none() {
+            self.0.push((field, message));
+        }
+    }
+
+    /// The items of the error summary at the top of a form, in the order of `labels`
+    /// (field name, label), which is the form's order: each links to its field (whose id
+    /// is its name) and names it by its label. Errors of fields not in `labels` come
+    /// last, without a link.
+    pub fn summary(&self, labels: &[(&str, &str)]) -> Vec<SummaryItem> {
+        let mut items: Vec<SummaryItem> = labels
+            .iter()
+            .filter_map(|(name, label)| {
+                self.get(name).map(|message| SummaryItem {
+                    href: format!("#{name}"),
+                    label: (*label).to_owned(),
+                    message: message.to_owned(),
+                })
+            })
+            .collect();
+        for (name, message) in &self.0 {
+            if !labels.iter().any(|(field, _)| field == name) {
+                items.push(SummaryItem {
+                    href: String::new(),
+                    label: String::new(),
+                    message: message.clone(),
+                });
+            }
+        }
+        items
+    }
+
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0
             .iter()
@@ -164,6 +198,15 @@ impl FieldErrors {
     }
 }
 
+/// One item of a form's error summary (`templates/admin/error_summary.html`).
+pub struct SummaryItem {
+    /// `#field-id`, or empty for an error of the whole form.
+    pub href: String,
+    /// The field's label as the form shows it.
+    pub label: String,
+    pub message: String,
+}
+
 // ---------------------------------------------------------------------------------------
 // The one mapping of AdminError
 // ---------------------------------------------------------------------------------------
@@ -181,12 +224,17 @@ enum Failure {
 }
 
 fn failure(error: AdminError) -> Failure {
+    let error_text = error.to_string();
     match error {
         AdminError::Forbidden(permission) => Failure::Forbidden(permission),
         AdminError::NotFound(what) => Failure::NotFound(what),
         AdminError::Invalid { field, message } => Failure::Field {
             field,
             message: sentence(&message),
+        },
+        AdminError::BroadNetwork(_) => Failure::Field {
+            field: "network",
+            message: sentence(&error_text),
         },
         AdminError::Conflict(conflict) => {
             let (field, message) = match conflict {
