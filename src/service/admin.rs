@@ -699,13 +699,7 @@ impl Admin {
     ) -> Result<StoredIpRule, AdminError> {
         actor.require(Permission::ManageIpSettings)?;
         let network = IpNetwork::parse(network).map_err(|e| invalid("network", e))?;
-        let note = note.trim();
-        if note.chars().count() > 200 || note.chars().any(char::is_control) {
-            return Err(invalid(
-                "note",
-                "a note has at most 200 characters and no control characters",
-            ));
-        }
+        let note = ip_rule_note(note)?;
         let rule = self
             .ctx
             .store
@@ -857,6 +851,18 @@ fn setup_error(error: SetupError) -> AdminError {
         ),
         SetupError::Store(store) => store.into(),
     }
+}
+
+/// An IP rule's note: at most 200 characters, no control characters.
+fn ip_rule_note(note: &str) -> Result<&str, AdminError> {
+    let note = note.trim();
+    if note.chars().count() > 200 || note.chars().any(char::is_control) {
+        return Err(invalid(
+            "note",
+            "a note has at most 200 characters and no control characters",
+        ));
+    }
+    Ok(note)
 }
 
 fn parse_email(text: Option<&str>) -> Result<Option<Email>, AdminError> {

@@ -1292,7 +1292,7 @@ async fn ip_rules_need_manage_ip_settings() {
         &app,
         "/api/v1/ip-rules",
         &token,
-        json!({ "network": "10.0.0.0/8", "bypass_2fa": true }),
+        json!({ "network": "10.0.0.0/8", "bypass_2fa": true, "confirm_broad": true }),
     )
     .await;
     let sysop = signed_in_with(

@@ -265,6 +265,8 @@ async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
     fields.retain(|(name, _)| name != "lockout_threshold");
     fields.push(("lockout_threshold".into(), "7".into()));
     fields.push(("bypass_enabled".into(), "true".into()));
+    // Turning the bypass on asks first (SPEC section 11); this is the confirmed form.
+    fields.push(("confirm_bypass".into(), "yes".into()));
     let borrowed: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -2,7 +2,7 @@
 //! or /48. The rule of what is broad is [`IpNetwork::is_broad`]; here it is enforced for
 //! the console and the JSON API, which both call [`Admin::add_ip_rule_confirmed`].
 
-use super::{invalid, Actor, Admin, AdminError};
+use super::{invalid, ip_rule_note, Actor, Admin, AdminError};
 use crate::domain::{IpNetwork, Permission};
 use crate::store::StoredIpRule;
 
@@ -20,6 +20,8 @@ impl Admin {
     ) -> Result<StoredIpRule, AdminError> {
         actor.require(Permission::ManageIpSettings)?;
         let parsed = IpNetwork::parse(network).map_err(|e| invalid("network", e))?;
+        // A bad note is reported before asking to confirm the network.
+        ip_rule_note(note)?;
         if parsed.is_broad() && !confirm_broad {
             return Err(AdminError::BroadNetwork(parsed));
         }
