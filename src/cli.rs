@@ -333,9 +333,7 @@ fn refused(error: AdminError, subject: &str) -> CliError {
         AdminError::Forbidden(_)
         | AdminError::Invalid { .. }
         | AdminError::BroadNetwork(_)
-        | AdminError::Conflict(_) => {
-            CliError::Refused(error.to_string())
-        }
+        | AdminError::Conflict(_) => CliError::Refused(error.to_string()),
         AdminError::Internal(source) => {
             let is_store = source.downcast_ref::<StoreError>().is_some();
             let error = anyhow::Error::from_boxed(source).context("the operation failed");

@@ -10,9 +10,10 @@ use rand::rngs::OsRng;
 
 mod checks;
 mod confirm;
+use confirm::ip_rule_note;
 mod details;
-pub use details::{DeviceDetails, UserDetails};
 pub use checks::Problem;
+pub use details::{DeviceDetails, UserDetails};
 
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
@@ -851,18 +852,6 @@ fn setup_error(error: SetupError) -> AdminError {
         ),
         SetupError::Store(store) => store.into(),
     }
-}
-
-/// An IP rule's note: at most 200 characters, no control characters.
-fn ip_rule_note(note: &str) -> Result<&str, AdminError> {
-    let note = note.trim();
-    if note.chars().count() > 200 || note.chars().any(char::is_control) {
-        return Err(invalid(
-            "note",
-            "a note has at most 200 characters and no control characters",
-        ));
-    }
-    Ok(note)
 }
 
 fn parse_email(text: Option<&str>) -> Result<Option<Email>, AdminError> {

@@ -1699,11 +1699,18 @@ async fn a_broad_ip_rule_needs_confirm_broad_and_the_schema_documents_it() {
             json!({ "network": network, "bypass_2fa": true }),
         )
         .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{network}: {answer}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{network}: {answer}"
+        );
         assert_eq!(answer["code"], "broad_network", "{network}");
         assert!(answer["message"].as_str().unwrap().contains("broad"));
     }
-    assert!(app.store.ip_rules().await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        app.store.ip_rules().await.unwrap().is_empty(),
+        "nothing stored"
+    );
     for network in ["10.0.0.0/16", "2001:db8::/48"] {
         let (status, answer) = post(
             &app,

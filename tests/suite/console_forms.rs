@@ -63,7 +63,12 @@ async fn add_user_with_four_bad_fields_lists_four_linked_errors_and_keeps_the_va
         ],
     )
     .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
     assert_summary_box(&page);
     let links = summary_links(&page);
     assert_eq!(
@@ -91,15 +96,25 @@ async fn add_user_with_four_bad_fields_lists_four_linked_errors_and_keeps_the_va
     assert!(tag_with_id(&page, "username").contains(r#"value="no spaces allowed""#));
     assert!(tag_with_id(&page, "email").contains(r#"value="not-an-email""#));
     let password = tag_with_id(&page, "password");
-    assert!(!password.contains("value="), "the password is not kept: {password}");
-    assert!(!page.body.contains("short\""), "the password is nowhere on the page");
+    assert!(
+        !password.contains("value="),
+        "the password is not kept: {password}"
+    );
+    assert!(
+        !page.body.contains("short\""),
+        "the password is nowhere on the page"
+    );
     assert!(app
         .store
         .user_by_username(&twostep::domain::Username::parse("admin").unwrap())
         .await
         .unwrap()
         .is_some());
-    assert_eq!(app.store.count_users().await.unwrap(), 1, "nothing was added");
+    assert_eq!(
+        app.store.count_users().await.unwrap(),
+        1,
+        "nothing was added"
+    );
     app.stop().await;
 }
 
@@ -123,7 +138,12 @@ async fn edit_user_with_three_bad_fields_lists_all_three() {
         ],
     )
     .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
     assert_summary_box(&page);
     assert_eq!(summary_links(&page), ["display_name", "email", "role"]);
     assert!(tag_with_id(&page, "email").contains(r#"value="nope""#));
@@ -166,7 +186,12 @@ async fn two_bad_settings_are_both_named_by_their_label_in_the_summary() {
     )
     .await;
     let page = submit_settings(&app, &fields).await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
     assert_summary_box(&page);
     let links = summary_links(&page);
     assert!(links.contains(&"otp_length".to_owned()), "{links:?}");
@@ -201,7 +226,9 @@ async fn use_2fa_is_three_labelled_choices_and_saving_one_stores_its_number() {
         page.assert_contains(&format!(r#"<label for="use_2fa-{value}">{label}</label>"#));
         page.assert_contains(&format!(r#"id="use_2fa-{value}-hint""#));
     }
-    assert!(!page.body.contains(r#"type="number" class="number" id="use_2fa""#));
+    assert!(!page
+        .body
+        .contains(r#"type="number" class="number" id="use_2fa""#));
     let fields = settings_fields(&app, &[("use_2fa", "3")]).await;
     let saved = submit_settings(&app, &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
@@ -281,7 +308,10 @@ async fn a_broad_ip_rule_asks_first_and_only_confirm_stores_it() {
         page.assert_contains(r#"name="confirm_broad" value="yes""#);
         assert!(tag_with_id(&page, "cancel").contains(r#"href="/admin/ip""#));
     }
-    assert!(app.store.ip_rules().await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        app.store.ip_rules().await.unwrap().is_empty(),
+        "nothing stored"
+    );
     let confirmed = submit(
         &app,
         "/admin/ip",
@@ -294,14 +324,32 @@ async fn a_broad_ip_rule_asks_first_and_only_confirm_stores_it() {
         ],
     )
     .await;
-    assert_eq!(confirmed.status, StatusCode::SEE_OTHER, "{}", confirmed.body);
-    let narrow = submit(&app, "/admin/ip", "/admin/ip", &[("network", "10.30.0.0/16")]).await;
-    assert_eq!(narrow.status, StatusCode::SEE_OTHER, "a /16 needs no confirmation");
+    assert_eq!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.body
+    );
+    let narrow = submit(
+        &app,
+        "/admin/ip",
+        "/admin/ip",
+        &[("network", "10.30.0.0/16")],
+    )
+    .await;
+    assert_eq!(
+        narrow.status,
+        StatusCode::SEE_OTHER,
+        "a /16 needs no confirmation"
+    );
     let rules = app.store.ip_rules().await.unwrap();
     let networks: Vec<String> = rules.iter().map(|r| r.rule.network.to_string()).collect();
     assert_eq!(networks.len(), 2, "{networks:?}");
     assert!(networks.contains(&"10.0.0.0/15".to_owned()));
-    let broad = rules.iter().find(|r| r.rule.network.to_string() == "10.0.0.0/15").unwrap();
+    let broad = rules
+        .iter()
+        .find(|r| r.rule.network.to_string() == "10.0.0.0/15")
+        .unwrap();
     assert!(broad.rule.bypass_2fa);
     assert_eq!(broad.rule.note, "All");
     app.stop().await;
@@ -325,7 +373,11 @@ async fn removing_an_ip_rule_asks_first_and_only_confirm_removes_it() {
     page.assert_contains("Remove this IP rule?");
     page.assert_contains("will be asked for their one-time code again");
     assert!(tag_with_id(&page, "cancel").contains(r#"href="/admin/ip""#));
-    assert_eq!(app.store.ip_rules().await.unwrap().len(), 1, "Cancel keeps it");
+    assert_eq!(
+        app.store.ip_rules().await.unwrap().len(),
+        1,
+        "Cancel keeps it"
+    );
     let removed = submit(
         &app,
         "/admin/ip",
@@ -343,7 +395,9 @@ async fn removing_an_ip_rule_asks_first_and_only_confirm_removes_it() {
 #[tokio::test]
 async fn a_role_to_force_says_how_many_users_have_no_device_and_only_confirm_saves() {
     let app = spawn_app().await;
-    let role = app.role("Nurses", Require2fa::Encourage, false, false).await;
+    let role = app
+        .role("Nurses", Require2fa::Encourage, false, false)
+        .await;
     for name in ["ann", "bea", "cy"] {
         app.user(name, &role, true).await;
     }
@@ -363,10 +417,20 @@ async fn a_role_to_force_says_how_many_users_have_no_device_and_only_confirm_sav
     page.assert_contains(r#"name="confirm_force" value="yes""#);
     assert!(tag_with_id(&page, "cancel").contains(r#"href="/admin/roles/Nurses""#));
     let stored = app.store.role_by_name("Nurses").await.unwrap().unwrap();
-    assert_eq!(stored.security.require_2fa(), Require2fa::Encourage, "Cancel changes nothing");
+    assert_eq!(
+        stored.security.require_2fa(),
+        Require2fa::Encourage,
+        "Cancel changes nothing"
+    );
     let mut confirmed = fields.to_vec();
     confirmed.push(("confirm_force", "yes"));
-    let saved = submit(&app, "/admin/roles/Nurses", "/admin/roles/Nurses", &confirmed).await;
+    let saved = submit(
+        &app,
+        "/admin/roles/Nurses",
+        "/admin/roles/Nurses",
+        &confirmed,
+    )
+    .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let stored = app.store.role_by_name("Nurses").await.unwrap().unwrap();
     assert_eq!(stored.security.require_2fa(), Require2fa::Force);
@@ -383,8 +447,12 @@ async fn edit_user_shows_the_device_the_lock_with_its_end_and_the_audit_link() {
     let user = app.user("locky", &role, true).await;
     app.enroll_totp(&user, PromptMode::EveryLogin).await;
     app.role("Other", Require2fa::No, false, false).await;
-    app.user("other", &app.role("Other", Require2fa::No, false, false).await, true)
-        .await;
+    app.user(
+        "other",
+        &app.role("Other", Require2fa::No, false, false).await,
+        true,
+    )
+    .await;
     for _ in 0..5 {
         app.post(
             "/api/v1/signin",
@@ -398,7 +466,10 @@ async fn edit_user_shows_the_device_the_lock_with_its_end_and_the_audit_link() {
     page.assert_contains("Authenticator app, time-based (TOTP)");
     page.assert_contains("Every Login");
     let enrolled = &page.body[page.body.find(r#"class="device-enrolled""#).unwrap()..];
-    assert!(enrolled.starts_with(r#"class="device-enrolled"><time datetime=""#), "{enrolled}");
+    assert!(
+        enrolled.starts_with(r#"class="device-enrolled"><time datetime=""#),
+        "{enrolled}"
+    );
     assert!(enrolled.contains("Z\">"), "an ISO UTC datetime");
     assert!(enrolled.contains(" UTC</time>"));
     page.assert_contains(r#"<td class="device-last-used">Never</td>"#);

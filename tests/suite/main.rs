@@ -9,6 +9,7 @@ mod admin_pages;
 mod attacks;
 mod attempts;
 mod browser;
+mod browser_console;
 mod cli;
 mod console_forms;
 mod email;

@@ -34,8 +34,7 @@ impl Admin {
         if let Err(error) = DisplayName::parse(&input.display_name) {
             problems.push(("display_name", error.to_string()));
         }
-        if let Err(AdminError::Invalid { field, message }) = parse_email(input.email.as_deref())
-        {
+        if let Err(AdminError::Invalid { field, message }) = parse_email(input.email.as_deref()) {
             problems.push((field, message));
         }
         match self.role_named(&input.role, "role").await {

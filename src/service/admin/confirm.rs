@@ -2,7 +2,7 @@
 //! or /48. The rule of what is broad is [`IpNetwork::is_broad`]; here it is enforced for
 //! the console and the JSON API, which both call [`Admin::add_ip_rule_confirmed`].
 
-use super::{invalid, ip_rule_note, Actor, Admin, AdminError};
+use super::{invalid, Actor, Admin, AdminError};
 use crate::domain::{IpNetwork, Permission};
 use crate::store::StoredIpRule;
 
@@ -36,4 +36,16 @@ impl Admin {
         actor.require(Permission::ManageIpSettings)?;
         Ok(self.ctx.store.settings().await?.bypass_enabled())
     }
+}
+
+/// An IP rule's note: at most 200 characters, no control characters.
+pub(super) fn ip_rule_note(note: &str) -> Result<&str, AdminError> {
+    let note = note.trim();
+    if note.chars().count() > 200 || note.chars().any(char::is_control) {
+        return Err(invalid(
+            "note",
+            "a note has at most 200 characters and no control characters",
+        ));
+    }
+    Ok(note)
 }

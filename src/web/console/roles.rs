@@ -295,8 +295,7 @@ pub(super) async fn edit_role_submit(
             Err(error) => return fail(&state, &headers, error),
         };
         if current.security.require_2fa() != Require2fa::Force {
-            let without_device = match state.admin.role_users_without_device(&actor, &name).await
-            {
+            let without_device = match state.admin.role_users_without_device(&actor, &name).await {
                 Ok(count) => count,
                 Err(error) => return fail(&state, &headers, error),
             };

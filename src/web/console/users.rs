@@ -431,7 +431,10 @@ async fn show_edit_user(
             .locked_until
             .filter(|until| *until != crate::clock::Timestamp::NEVER)
             .map(TimeText::of),
-        audit_href: format!("/admin/audit?user={}", segment(found.user.username.as_str())),
+        audit_href: format!(
+            "/admin/audit?user={}",
+            segment(found.user.username.as_str())
+        ),
     };
     render(state, status, &view.layout, &view)
 }
