@@ -490,3 +490,73 @@ async fn edit_user_shows_the_device_the_lock_with_its_end_and_the_audit_link() {
     assert!(!none.body.contains(r#"id="lock-state""#));
     app.stop().await;
 }
+
+/// SPEC section 11: the email template form's errors show in the same summary box.
+#[tokio::test]
+async fn a_bad_email_template_shows_the_error_summary_and_keeps_the_text() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = submit(
+        &app,
+        "/admin/email",
+        "/admin/email",
+        &[
+            ("subject", "Your code"),
+            ("text_body", "No code here"),
+            ("html_body", ""),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_summary_box(&page);
+    page.assert_contains("No code here</textarea>");
+    app.stop().await;
+}
+
+/// SPEC section 11: Edit User shows "until an administrator unlocks it" for a lock
+/// without an end, and the time of the last accepted code.
+#[tokio::test]
+async fn edit_user_shows_a_lock_without_end_and_the_last_use_of_the_device() {
+    let app = spawn_app().await;
+    app.settings(&[(SettingKey::LockoutMinutes, "0")]).await;
+    let role = app.role("Porters", Require2fa::No, false, false).await;
+    let user = app.user("kim", &role, true).await;
+    let totp = app.enroll_totp(&user, PromptMode::EveryLogin).await;
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            serde_json::json!({ "username": "kim", "password": TestApp::password_of("kim") }),
+        )
+        .await;
+    let transaction = answer["transaction"].as_str().unwrap().to_owned();
+    let (_, done) = app
+        .post(
+            "/api/v1/signin/otp",
+            serde_json::json!({ "transaction": transaction, "code": app.totp_now(&totp) }),
+        )
+        .await;
+    assert_eq!(done["status"], "signed_in", "{done}");
+    for _ in 0..5 {
+        app.post(
+            "/api/v1/signin",
+            serde_json::json!({ "username": "kim", "password": "wrong password" }),
+        )
+        .await;
+    }
+    sign_in_admin(&app).await;
+    let page = get(&app, "/admin/users/kim").await;
+    let lock = &page.body[page.body.find(r#"id="lock-state""#).unwrap()..];
+    assert!(lock.contains("until an administrator unlocks it"), "{lock}");
+    let used = &page.body[page.body.find(r#"class="device-last-used""#).unwrap()..];
+    assert!(
+        used.starts_with(r#"class="device-last-used"><time datetime=""#),
+        "{used}"
+    );
+    app.stop().await;
+}

@@ -186,16 +186,6 @@ impl FieldErrors {
     pub fn any(&self) -> bool {
         !self.0.is_empty()
     }
-
-    /// Errors of fields the form does not show (shown above the form); `shown` lists the
-    /// fields that show their own, separated by commas.
-    pub fn other(&self, shown: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(name, _)| !shown.split(',').any(|field| field == *name))
-            .map(|(_, message)| message.as_str())
-            .collect()
-    }
 }
 
 /// One item of a form's error summary (`templates/admin/error_summary.html`).

@@ -184,6 +184,21 @@ pub struct SetupQrView {
     pub errors: FieldErrors,
 }
 
+impl SetupChoiceView {
+    /// The error summary (SPEC section 11): the choices' errors concern the whole form,
+    /// so its items are not links.
+    fn summary_items(&self) -> Vec<SummaryItem> {
+        self.errors.summary(&[])
+    }
+}
+
+impl SetupQrView {
+    /// The error summary (SPEC section 11).
+    fn summary_items(&self) -> Vec<SummaryItem> {
+        self.errors.summary(&[("code", "Code")])
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/user_change.html")]
 pub struct ChangeView {
