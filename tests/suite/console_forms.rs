@@ -560,3 +560,32 @@ async fn edit_user_shows_a_lock_without_end_and_the_last_use_of_the_device() {
     );
     app.stop().await;
 }
+
+/// SPEC section 11: a role form with a bad name and a bad Require 2FA lists both.
+#[tokio::test]
+async fn a_role_form_with_two_bad_fields_lists_both() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = submit(
+        &app,
+        "/admin/roles/new",
+        "/admin/roles/new",
+        &[
+            ("name", ""),
+            ("require_2fa", "sometimes"),
+            ("otp_required", "no"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_summary_box(&page);
+    assert_eq!(summary_links(&page), ["name", "require_2fa"]);
+    assert!(tag_with_id(&page, "name").contains(r#"aria-invalid="true""#));
+    assert!(tag_with_id(&page, "require_2fa").contains(r#"aria-describedby="require_2fa-error""#));
+    app.stop().await;
+}

@@ -2,8 +2,11 @@
 //! once"). The operations in [`Admin`] stop at the first invalid value; these checks look
 //! at every field first, with the same parsers, so that a form can list them all.
 
-use super::{parse_email, Actor, Admin, AdminError, UserInput, UserPatch};
-use crate::domain::{DisplayName, Permission, Username};
+use super::{
+    parse_email, parse_permissions, role_security, Actor, Admin, AdminError, RolePatch, UserInput,
+    UserPatch,
+};
+use crate::domain::{DisplayName, Permission, RoleName, Username};
 use crate::password::Password;
 
 /// A field's problem: the field's name and the message.
@@ -77,6 +80,37 @@ impl Admin {
         if let Some(password) = &patch.password {
             if let Err(error) = Password::new_password(password.clone()) {
                 problems.push(("password", error.to_string()));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// The problems of a role form (name, Require 2FA with OTP Required and Interface,
+    /// permissions), all of them; a field the patch leaves out is not checked.
+    pub fn role_problems(
+        &self,
+        actor: &Actor,
+        patch: &RolePatch,
+    ) -> Result<Vec<Problem>, AdminError> {
+        actor.require(Permission::ManageRoles)?;
+        let mut problems = Vec::new();
+        if let Some(name) = &patch.name {
+            if let Err(error) = RoleName::parse(name) {
+                problems.push(("name", error.to_string()));
+            }
+        }
+        if let Some(require_2fa) = &patch.require_2fa {
+            if let Err(AdminError::Invalid { field, message }) = role_security(
+                require_2fa,
+                patch.otp_required.unwrap_or(false),
+                patch.interface.unwrap_or(false),
+            ) {
+                problems.push((field, message));
+            }
+        }
+        if let Some(permissions) = &patch.permissions {
+            if let Err(AdminError::Invalid { field, message }) = parse_permissions(permissions) {
+                problems.push((field, message));
             }
         }
         Ok(problems)

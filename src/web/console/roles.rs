@@ -153,6 +153,24 @@ impl RoleValues {
     }
 }
 
+/// The error the service reported, and every other field's (SPEC section 11: every error
+/// at once).
+fn all_errors(
+    state: &AppState,
+    actor: &Actor,
+    values: &RoleValues,
+    field: &'static str,
+    message: String,
+) -> FieldErrors {
+    let mut errors = FieldErrors::one(field, message);
+    if let Ok(problems) = state.admin.role_problems(actor, &values.patch()) {
+        for (field, message) in problems {
+            errors.push(field, super::sentence(&message));
+        }
+    }
+    errors
+}
+
 fn role_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -240,15 +258,18 @@ pub(super) async fn new_role_submit(
     {
         Ok(_) => see_other("/admin/roles"),
         Err(error) => match failure(error) {
-            Failure::Field { field, message } => role_form(
-                &state,
-                &headers,
-                &actor,
-                None,
-                values,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                FieldErrors::one(field, message),
-            ),
+            Failure::Field { field, message } => {
+                let errors = all_errors(&state, &actor, &values, field, message);
+                role_form(
+                    &state,
+                    &headers,
+                    &actor,
+                    None,
+                    values,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                )
+            }
             other => failure_page(&state, &headers, other),
         },
     }
@@ -321,15 +342,18 @@ pub(super) async fn edit_role_submit(
     {
         Ok(_) => see_other("/admin/roles"),
         Err(error) => match failure(error) {
-            Failure::Field { field, message } => role_form(
-                &state,
-                &headers,
-                &actor,
-                Some(&name),
-                values,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                FieldErrors::one(field, message),
-            ),
+            Failure::Field { field, message } => {
+                let errors = all_errors(&state, &actor, &values, field, message);
+                role_form(
+                    &state,
+                    &headers,
+                    &actor,
+                    Some(&name),
+                    values,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                )
+            }
             other => failure_page(&state, &headers, other),
         },
     }
