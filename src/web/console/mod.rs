@@ -452,6 +452,30 @@ mod tests {
         ));
     }
 
+    /// SPEC section 11: the summary lists every error in the form's order, each linked
+    /// to its field by label; an error of no field comes last, unlinked; a field's second
+    /// error is not repeated.
+    #[test]
+    fn the_error_summary_follows_the_form_order_and_links_each_field() {
+        let mut errors = FieldErrors::one("password", "Too short".into());
+        errors.push("username", "Taken".into());
+        errors.push("template", "Broken".into());
+        errors.push("username", "Again".into());
+        let items = errors.summary(&[("username", "Username"), ("password", "Password")]);
+        let seen: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|i| (i.href.as_str(), i.label.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("#username", "Username", "Taken"),
+                ("#password", "Password", "Too short"),
+                ("", "", "Broken"),
+            ]
+        );
+    }
+
     #[test]
     fn path_segments_are_percent_encoded() {
         assert_eq!(segment("System Administrator"), "System%20Administrator");
