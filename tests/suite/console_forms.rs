@@ -460,7 +460,18 @@ async fn edit_user_shows_the_device_the_lock_with_its_end_and_the_audit_link() {
         )
         .await;
     }
+    // An entry of another user, which the filtered audit page must leave out.
+    app.post(
+        "/api/v1/signin",
+        serde_json::json!({ "username": "other", "password": "wrong password" }),
+    )
+    .await;
     sign_in_admin(&app).await;
+    let all = get(&app, "/admin/audit").await;
+    assert!(
+        all.body.contains("other"),
+        "the unfiltered log has other's entry"
+    );
     let page = get(&app, "/admin/users/locky").await;
     assert_eq!(page.status, StatusCode::OK);
     page.assert_contains("Authenticator app, time-based (TOTP)");
@@ -481,8 +492,10 @@ async fn edit_user_shows_the_device_the_lock_with_its_end_and_the_audit_link() {
     let audit = get(&app, "/admin/audit?user=locky").await;
     assert_eq!(audit.status, StatusCode::OK);
     audit.assert_contains("locky");
+    let rows = &audit.body[audit.body.find("<tbody").expect("audit rows")..];
+    assert!(rows.contains("locky"));
     assert!(
-        !audit.body.contains(">other<"),
+        !rows.contains("other"),
         "the audit page shows only that user's entries"
     );
     let none = get(&app, "/admin/users/other").await;
