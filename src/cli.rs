@@ -207,6 +207,9 @@ pub enum IpAction {
         /// A note for administrators (at most 200 characters).
         #[arg(long, default_value = "")]
         note: String,
+        /// Needed for a network broader than /16 (IPv4) or /48 (IPv6), e.g. 0.0.0.0/0.
+        #[arg(long = "confirm-broad")]
+        confirm_broad: bool,
     },
     /// List the rules: id, network, bypass_2fa, note.
     List,
@@ -707,9 +710,10 @@ async fn ip(admin: &Admin, action: IpAction) -> Result<String, CliError> {
             network,
             bypass_2fa,
             note,
+            confirm_broad,
         } => {
             let rule = admin
-                .add_ip_rule(&actor, &network, bypass_2fa, &note, None)
+                .add_ip_rule_confirmed(&actor, &network, bypass_2fa, &note, confirm_broad, None)
                 .await
                 .map_err(|e| refused(e, ""))?;
             push_rule(&mut out, &rule);
