@@ -207,6 +207,9 @@ pub enum IpAction {
         /// A note for administrators (at most 200 characters).
         #[arg(long, default_value = "")]
         note: String,
+        /// Needed for a network broader than /16 (IPv4) or /48 (IPv6), e.g. 0.0.0.0/0.
+        #[arg(long = "confirm-broad")]
+        confirm_broad: bool,
     },
     /// List the rules: id, network, bypass_2fa, note.
     List,
@@ -330,9 +333,10 @@ async fn open(db: &DatabaseArgs, clock: Arc<dyn Clock>) -> Result<Admin, CliErro
 fn refused(error: AdminError, subject: &str) -> CliError {
     match error {
         AdminError::NotFound(what) => CliError::Refused(format!("there is no {what} {subject}")),
-        AdminError::Forbidden(_) | AdminError::Invalid { .. } | AdminError::Conflict(_) => {
-            CliError::Refused(error.to_string())
-        }
+        AdminError::Forbidden(_)
+        | AdminError::Invalid { .. }
+        | AdminError::BroadNetwork(_)
+        | AdminError::Conflict(_) => CliError::Refused(error.to_string()),
         AdminError::Internal(source) => {
             let is_store = source.downcast_ref::<StoreError>().is_some();
             let error = anyhow::Error::from_boxed(source).context("the operation failed");
@@ -708,9 +712,10 @@ async fn ip(admin: &Admin, action: IpAction) -> Result<String, CliError> {
             network,
             bypass_2fa,
             note,
+            confirm_broad,
         } => {
             let rule = admin
-                .add_ip_rule(&actor, &network, bypass_2fa, &note, None)
+                .add_ip_rule_confirmed(&actor, &network, bypass_2fa, &note, confirm_broad, None)
                 .await
                 .map_err(|e| refused(e, ""))?;
             push_rule(&mut out, &rule);

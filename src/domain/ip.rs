@@ -65,7 +65,53 @@ impl IpNetwork {
     pub fn contains(&self, address: IpAddr) -> bool {
         self.0.contains(&canonical_address(address))
     }
+
+    /// Broader than [`BROAD_IPV4_PREFIX`] (IPv4) or [`BROAD_IPV6_PREFIX`] (IPv6): a rule
+    /// for such a network asks for confirmation first (SPEC section 11), `0.0.0.0/0` and
+    /// `::/0` included.
+    pub fn is_broad(&self) -> bool {
+        match self.0 {
+            IpNet::V4(v4) => v4.prefix_len() < BROAD_IPV4_PREFIX,
+            IpNet::V6(v6) => v6.prefix_len() < BROAD_IPV6_PREFIX,
+        }
+    }
+
+    /// How many addresses the network holds, in words for a confirmation page
+    /// ("65,536 addresses", "every IPv4 address").
+    pub fn size_text(&self) -> String {
+        let (bits, prefix) = match self.0 {
+            IpNet::V4(v4) => (32u32, u32::from(v4.prefix_len())),
+            IpNet::V6(v6) => (128u32, u32::from(v6.prefix_len())),
+        };
+        if prefix == 0 {
+            return if bits == 32 {
+                "every IPv4 address".to_owned()
+            } else {
+                "every IPv6 address".to_owned()
+            };
+        }
+        let free = bits - prefix;
+        if free < 64 {
+            let count = 1u64 << free;
+            let digits = count.to_string();
+            let mut grouped = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(c);
+            }
+            format!("{grouped} addresses")
+        } else {
+            format!("2^{free} addresses")
+        }
+    }
 }
+
+/// An IPv4 rule with a prefix shorter than this is broad (SPEC section 11: "broader than /16").
+pub const BROAD_IPV4_PREFIX: u8 = 16;
+/// An IPv6 rule with a prefix shorter than this is broad (SPEC section 11: "broader than /48").
+pub const BROAD_IPV6_PREFIX: u8 = 48;
 
 impl std::fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,6 +203,38 @@ pub fn in_network(bypass_enabled: bool, client: ClientAddress, rules: &[IpRule])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn broad(text: &str) -> bool {
+        IpNetwork::parse(text).unwrap().is_broad()
+    }
+
+    /// SPEC section 11: broader than /16 (IPv4) or /48 (IPv6) asks for confirmation.
+    #[test]
+    fn a_network_is_broad_below_slash_16_for_ipv4_and_slash_48_for_ipv6() {
+        assert!(broad("10.0.0.0/15"));
+        assert!(!broad("10.0.0.0/16"));
+        assert!(!broad("10.20.30.0/24"));
+        assert!(!broad("192.0.2.7"));
+        assert!(broad("0.0.0.0/0"));
+        assert!(broad("10.0.0.0/8"));
+        assert!(broad("2001:db8::/47"));
+        assert!(!broad("2001:db8::/48"));
+        assert!(!broad("2001:db8::1"));
+        assert!(broad("::/0"));
+        // An IPv4-mapped range is judged as the IPv4 network it is.
+        assert!(broad("::ffff:10.0.0.0/104"));
+        assert!(!broad("::ffff:10.0.0.0/112"));
+    }
+
+    #[test]
+    fn the_size_of_a_network_is_said_in_words() {
+        let size = |t: &str| IpNetwork::parse(t).unwrap().size_text();
+        assert_eq!(size("10.0.0.0/15"), "131,072 addresses");
+        assert_eq!(size("10.0.0.0/8"), "16,777,216 addresses");
+        assert_eq!(size("0.0.0.0/0"), "every IPv4 address");
+        assert_eq!(size("::/0"), "every IPv6 address");
+        assert_eq!(size("2001:db8::/47"), "2^81 addresses");
+    }
 
     fn rule(network: &str, bypass_2fa: bool) -> IpRule {
         IpRule {

@@ -8,6 +8,13 @@ use std::collections::BTreeSet;
 
 use rand::rngs::OsRng;
 
+mod checks;
+mod confirm;
+use confirm::ip_rule_note;
+mod details;
+pub use checks::Problem;
+pub use details::{DeviceDetails, UserDetails};
+
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
 use super::Context;
@@ -69,6 +76,9 @@ pub enum AdminError {
         field: &'static str,
         message: String,
     },
+    /// An IP rule broader than /16 or /48, not confirmed (SPEC section 11).
+    #[error("{0} is a broad network ({size}); confirm that it should be added", size = .0.size_text())]
+    BroadNetwork(IpNetwork),
     #[error(transparent)]
     Conflict(#[from] Conflict),
     #[error("internal error")]
@@ -690,13 +700,7 @@ impl Admin {
     ) -> Result<StoredIpRule, AdminError> {
         actor.require(Permission::ManageIpSettings)?;
         let network = IpNetwork::parse(network).map_err(|e| invalid("network", e))?;
-        let note = note.trim();
-        if note.chars().count() > 200 || note.chars().any(char::is_control) {
-            return Err(invalid(
-                "note",
-                "a note has at most 200 characters and no control characters",
-            ));
-        }
+        let note = ip_rule_note(note)?;
         let rule = self
             .ctx
             .store

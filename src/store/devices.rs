@@ -171,6 +171,16 @@ impl Store {
         self.device_in_state(user_id, DeviceState::Confirmed).await
     }
 
+    /// When a device was confirmed ("enrolled"), `None` for a pending one.
+    pub async fn device_confirmed_at(&self, device: DeviceId) -> StoreResult<Option<Timestamp>> {
+        let at: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT confirmed_at FROM devices WHERE id = $1")
+                .bind(device.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(at.flatten().map(Timestamp::from_millis))
+    }
+
     /// The device being set up, if any.
     pub async fn pending_device(&self, user_id: UserId) -> StoreResult<Option<Device>> {
         self.device_in_state(user_id, DeviceState::Pending).await

@@ -14,7 +14,7 @@ use super::users::{reserve_sql, FailureOutcome, Reservation, UserRow, USER_COLUM
 use super::{corrupt, qualified, Backend, Store, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Device, Lockout, Role, SettingKey, SettingKind, Settings, User, Username, HARD_LIMIT,
+    Device, Lockout, Role, RoleId, SettingKey, SettingKind, Settings, User, Username, HARD_LIMIT,
 };
 
 /// A user row with the columns of their role (an API token's holder).
@@ -170,6 +170,20 @@ impl Store {
             permissions: row.r_permissions,
         })?;
         Ok(Some((User::try_from(row.user)?, role)))
+    }
+
+    /// How many users of a role have no confirmed device (they would have to set one up
+    /// at their next sign-in if the role were Force).
+    pub async fn users_without_device(&self, role: RoleId) -> StoreResult<u64> {
+        // The state is written into the SQL (see `user_device_sql`).
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users u WHERE u.role_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM devices d WHERE d.user_id = u.id AND d.state = 'confirmed')",
+        )
+        .bind(role.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// A user by name with their confirmed device, in one query (`user_by_username` and

@@ -189,6 +189,7 @@ fn admin_error(error: AdminError) -> Response {
         AdminError::Invalid { field, message } => {
             field_error("invalid_field", field.to_owned(), message)
         }
+        AdminError::BroadNetwork(_) => field_error("broad_network", "network".to_owned(), message),
         AdminError::Conflict(conflict) => {
             let code = match conflict {
                 Conflict::UsernameTaken => "username_taken",

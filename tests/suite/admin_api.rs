@@ -1292,7 +1292,7 @@ async fn ip_rules_need_manage_ip_settings() {
         &app,
         "/api/v1/ip-rules",
         &token,
-        json!({ "network": "10.0.0.0/8", "bypass_2fa": true }),
+        json!({ "network": "10.0.0.0/8", "bypass_2fa": true, "confirm_broad": true }),
     )
     .await;
     let sysop = signed_in_with(
@@ -1683,4 +1683,58 @@ async fn the_openapi_document_is_public_and_lists_every_endpoint() {
         .as_str()
         .unwrap()
         .contains("Unix milliseconds"));
+}
+
+/// SPEC section 11: an IP rule broader than /16 (IPv4) or /48 (IPv6) is refused with
+/// `422 broad_network` unless the body says `"confirm_broad": true`; the schema says so.
+#[tokio::test]
+async fn a_broad_ip_rule_needs_confirm_broad_and_the_schema_documents_it() {
+    let app = spawn_app().await;
+    let token = admin(&app).await;
+    for network in ["0.0.0.0/0", "10.0.0.0/15", "::/0", "2001:db8::/47"] {
+        let (status, answer) = post(
+            &app,
+            "/api/v1/ip-rules",
+            &token,
+            json!({ "network": network, "bypass_2fa": true }),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{network}: {answer}"
+        );
+        assert_eq!(answer["code"], "broad_network", "{network}");
+        assert!(answer["message"].as_str().unwrap().contains("broad"));
+    }
+    assert!(
+        app.store.ip_rules().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    for network in ["10.0.0.0/16", "2001:db8::/48"] {
+        let (status, answer) = post(
+            &app,
+            "/api/v1/ip-rules",
+            &token,
+            json!({ "network": network }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{network}: {answer}");
+    }
+    let (status, answer) = post(
+        &app,
+        "/api/v1/ip-rules",
+        &token,
+        json!({ "network": "0.0.0.0/0", "confirm_broad": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["network"], "0.0.0.0/0");
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 3);
+    let (_, doc) = app.get_json("/api/v1/openapi.json", None).await;
+    let schema = &doc["components"]["schemas"]["IpRuleIn"]["properties"]["confirm_broad"];
+    assert_eq!(schema["type"], "boolean", "{schema}");
+    let responses = doc["paths"]["/api/v1/ip-rules"]["post"]["responses"]["422"].to_string();
+    assert!(responses.contains("broad_network"), "{responses}");
+    app.stop().await;
 }

@@ -212,7 +212,16 @@ async fn adding_an_ip_rule_twice_shows_already_exists_and_delete_removes_it() {
     let rules = app.store.ip_rules().await.unwrap();
     assert_eq!(rules.len(), 1);
     let id = rules[0].id.to_string();
-    let removed = submit(&app, "/admin/ip", &format!("/admin/ip/{id}/delete"), &[]).await;
+    let asked = submit(&app, "/admin/ip", &format!("/admin/ip/{id}/delete"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK, "a confirmation page first");
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 1);
+    let removed = submit(
+        &app,
+        "/admin/ip",
+        &format!("/admin/ip/{id}/delete"),
+        &[("confirm", "yes")],
+    )
+    .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
     assert!(app.store.ip_rules().await.unwrap().is_empty());
     let nonsense = submit(&app, "/admin/ip", "/admin/ip/not-a-number/delete", &[]).await;
@@ -256,6 +265,8 @@ async fn a_setting_out_of_range_shows_the_error_and_changes_nothing() {
     fields.retain(|(name, _)| name != "lockout_threshold");
     fields.push(("lockout_threshold".into(), "7".into()));
     fields.push(("bypass_enabled".into(), "true".into()));
+    // Turning the bypass on asks first (SPEC section 11); this is the confirmed form.
+    fields.push(("confirm_bypass".into(), "yes".into()));
     let borrowed: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -689,9 +700,18 @@ async fn the_settings_table_the_openapi_schema_and_the_console_form_agree() {
             SettingKind::Number { min, max } => {
                 assert_eq!(schema["minimum"], u64::from(min), "{name}: schema minimum");
                 assert_eq!(schema["maximum"], u64::from(max), "{name}: schema maximum");
-                form.assert_contains(&format!(
-                    r#"name="{name}" value="{default}" min="{min}" max="{max}""#
-                ));
+                if key == SettingKey::Use2fa {
+                    // Labelled choices, one radio button per value (SPEC section 11).
+                    for value in min..=max {
+                        form.assert_contains(&format!(
+                            r#"type="radio" id="{name}-{value}" name="{name}" value="{value}""#
+                        ));
+                    }
+                } else {
+                    form.assert_contains(&format!(
+                        r#"name="{name}" value="{default}" min="{min}" max="{max}""#
+                    ));
+                }
             }
             SettingKind::Flag => {
                 assert_eq!(schema["type"], "boolean", "{name}");

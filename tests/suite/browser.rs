@@ -712,6 +712,10 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
     browser
         .click("form[action='/admin/settings'] button.primary")
         .await;
+    // Turning the bypass on asks first (SPEC section 11).
+    browser.page("admin-settings-confirm").await;
+    browser.shot("settings-bypass-confirm").await;
+    browser.click("#confirm").await;
     // The same page again: wait for its notice, which the page before did not have.
     assert_eq!(
         browser.text("p.notice.info").await,

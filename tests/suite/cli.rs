@@ -695,6 +695,23 @@ async fn ip_add_list_and_remove_rules() {
         .await
         .refused("has host bits set; the network is 10.20.0.0/16");
     assert_eq!(app.store.ip_rules().await.unwrap().len(), 2);
+    // SPEC section 11: a network broader than /16 needs --confirm-broad.
+    cli(&app, &["ip", "add", "0.0.0.0/0"])
+        .await
+        .refused("0.0.0.0/0 is a broad network (every IPv4 address)");
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 2);
+    cli(&app, &["ip", "add", "10.0.0.0/8", "--confirm-broad"])
+        .await
+        .ok();
+    assert_eq!(app.store.ip_rules().await.unwrap().len(), 3);
+    let broad = app.store.ip_rules().await.unwrap();
+    let broad_id = broad
+        .iter()
+        .find(|r| r.rule.network.to_string() == "10.0.0.0/8")
+        .unwrap()
+        .id
+        .to_string();
+    cli(&app, &["ip", "remove", &broad_id]).await.ok();
 
     assert_eq!(
         cli(&app, &["ip", "remove", &id]).await.ok(),

@@ -79,6 +79,7 @@ on_both_engines!(
     first_start_generates_an_admin_password_that_must_be_changed,
     outbox_messages_are_sealed_claimed_once_and_erased_after_delivery,
     a_user_is_read_with_the_confirmed_device_only,
+    users_without_a_device_are_counted_per_role_and_enrolment_has_its_time,
 );
 
 async fn staff_role(store: &Store) -> twostep::domain::Role {
@@ -1621,4 +1622,46 @@ fn emailed<'a>(
         valid_seconds: 900,
         message,
     }
+}
+
+/// SPEC section 11 (a role to Force says how many users have no device; Edit User shows
+/// when the device was enrolled): a pending device is no device.
+async fn users_without_a_device_are_counted_per_role_and_enrolment_has_its_time(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let staff = staff_role(&store).await;
+    assert_eq!(store.users_without_device(staff.id).await.unwrap(), 0);
+    new_user(&store, "ann").await;
+    let bea = new_user(&store, "bea").await;
+    let device = enrolled(&store, "cy", OtpMethod::Totp).await;
+    let pending = store
+        .create_pending_device(
+            bea.id,
+            &NewDevice {
+                prompt_mode: PromptMode::EveryLogin,
+                otp: new_device_otp(OtpMethod::Totp, known_secret()),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.users_without_device(staff.id).await.unwrap(),
+        2,
+        "ann and bea (pending only); not cy"
+    );
+    let admins = store
+        .role_by_name("System Administrator")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.users_without_device(admins.id).await.unwrap(),
+        1,
+        "admin"
+    );
+    assert_eq!(
+        store.device_confirmed_at(device.id).await.unwrap(),
+        Some(NOW)
+    );
+    assert_eq!(store.device_confirmed_at(pending.id).await.unwrap(), None);
 }

@@ -51,6 +51,10 @@ pub struct IpRuleIn {
     /// At most 200 characters.
     #[serde(default)]
     note: String,
+    /// Default false. A network broader than /16 (IPv4) or /48 (IPv6), `0.0.0.0/0` and
+    /// `::/0` included, is refused with `422 broad_network` unless this is true.
+    #[serde(default)]
+    confirm_broad: bool,
 }
 
 /// The IP rules.
@@ -87,7 +91,7 @@ pub(super) async fn list_ip_rules(
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `manage_ip_settings`", body = ErrorBody),
         (status = 409, description = "`network_exists`", body = ErrorBody),
-        (status = 422, description = "`invalid_field` (`network`, `note`) or `invalid_input`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`network`, `note`), `broad_network` (a network broader than /16 or /48 without `confirm_broad: true`) or `invalid_input`", body = ErrorBody),
     )
 )]
 pub(super) async fn add_ip_rule(
@@ -98,11 +102,12 @@ pub(super) async fn add_ip_rule(
 ) -> Result<(StatusCode, Json<IpRuleOut>), ApiError> {
     let rule = state
         .admin
-        .add_ip_rule(
+        .add_ip_rule_confirmed(
             &actor,
             &body.network,
             body.bypass_2fa,
             &body.note,
+            body.confirm_broad,
             Some(&ip_text(ip)),
         )
         .await?;

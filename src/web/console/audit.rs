@@ -91,7 +91,7 @@ fn parse_date(text: &str) -> Option<i64> {
 }
 
 /// A moment as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc_text(millis: i64) -> String {
+pub(super) fn utc_text(millis: i64) -> String {
     let days = millis.div_euclid(DAY_MILLIS);
     let seconds = millis.rem_euclid(DAY_MILLIS) / 1000;
     let (year, month, day) = civil_from_days(days);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     actor, fail, failure, failure_page, ip_text, poster, render, sentence, Failure, FieldErrors,
-    Nav, SavedQuery,
+    Nav, SavedQuery, SummaryItem,
 };
 use crate::domain::Settings;
 use crate::mail::template::{EmailTemplate, TemplateValues};
@@ -31,7 +31,15 @@ pub struct EmailView {
     pub preview: Option<Preview>,
     pub saved: bool,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
 }
+
+/// The template form's fields and their labels (an error of the whole template has none).
+const EMAIL_LABELS: &[(&str, &str)] = &[
+    ("subject", "Subject"),
+    ("text_body", "Text body"),
+    ("html_body", "HTML body"),
+];
 
 pub struct Preview {
     pub subject: String,
@@ -92,6 +100,7 @@ pub(super) async fn email_page(
         html_body: template.html_body.unwrap_or_default(),
         preview,
         saved: query.ok().and_then(|Query(q)| q.saved).is_some(),
+        summary: errors.summary(EMAIL_LABELS),
         errors,
     };
     render(&state, StatusCode::OK, &view.layout, &view)
@@ -168,6 +177,7 @@ pub(super) async fn email_submit(
         html_body: form.html_body,
         preview: shown,
         saved: false,
+        summary: errors.summary(EMAIL_LABELS),
         errors,
     };
     render(&state, status, &view.layout, &view)

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    actor, fail, failure, failure_page, ip_text, poster, render, CsrfForm, Failure, FieldErrors,
-    Nav,
+    actor, fail, failure, failure_page, ip_text, poster, render, Failure, FieldErrors, Nav,
+    SummaryItem,
 };
 use crate::service::admin::{Actor, AdminError};
 use crate::web::html::{see_other, Layout, PageForm};
@@ -28,6 +28,28 @@ pub struct IpView {
     pub note: String,
     pub notice: Option<&'static str>,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
+    /// Enable Bypass 2FA OTP (SPEC section 11: IP Settings shows it).
+    pub bypass_enabled: bool,
+}
+
+/// The add form's fields and their labels.
+const IP_LABELS: &[(&str, &str)] = &[("network", "IP address or CIDR"), ("note", "Note")];
+
+/// The second page before a broad rule is added or a rule is removed (SPEC section 11).
+#[derive(Template)]
+#[template(path = "admin/ip_confirm.html")]
+pub struct IpConfirmView {
+    pub layout: Layout,
+    pub nav: Nav,
+    /// `add` (a broad network) or `delete`.
+    pub kind: &'static str,
+    pub id: i64,
+    pub network: String,
+    /// "every IPv4 address", "131,072 addresses".
+    pub size: String,
+    pub bypass: bool,
+    pub note: String,
 }
 
 pub struct IpRow {
@@ -53,6 +75,10 @@ async fn show_ip(
         Ok(rules) => rules,
         Err(error) => return fail(state, headers, error),
     };
+    let bypass_enabled = match state.admin.bypass_enabled(actor).await {
+        Ok(enabled) => enabled,
+        Err(error) => return fail(state, headers, error),
+    };
     let view = IpView {
         layout: Layout::new(state, headers),
         nav: Nav::new(actor, "ip"),
@@ -69,7 +95,9 @@ async fn show_ip(
         bypass,
         note,
         notice,
+        summary: errors.summary(IP_LABELS),
         errors,
+        bypass_enabled,
     };
     render(state, status, &view.layout, &view)
 }
@@ -115,6 +143,15 @@ pub(super) struct IpForm {
     bypass_2fa: Option<String>,
     #[serde(default)]
     note: String,
+    /// Set by the confirmation page of a broad network.
+    confirm_broad: Option<String>,
+}
+
+/// A rule's removal: without `confirm`, the confirmation page.
+#[derive(Deserialize)]
+pub(super) struct IpDeleteForm {
+    csrf: Option<String>,
+    confirm: Option<String>,
 }
 
 pub(super) async fn ip_submit(
@@ -129,16 +166,30 @@ pub(super) async fn ip_submit(
     };
     match state
         .admin
-        .add_ip_rule(
+        .add_ip_rule_confirmed(
             &actor,
             form.network.trim(),
             form.bypass_2fa.is_some(),
             &form.note,
+            form.confirm_broad.is_some(),
             Some(&ip_text(ip)),
         )
         .await
     {
         Ok(_) => see_other("/admin/ip?m=added"),
+        Err(AdminError::BroadNetwork(network)) => {
+            let view = IpConfirmView {
+                layout: Layout::new(&state, &headers),
+                nav: Nav::new(&actor, "ip"),
+                kind: "add",
+                id: 0,
+                network: network.to_string(),
+                size: network.size_text(),
+                bypass: form.bypass_2fa.is_some(),
+                note: form.note,
+            };
+            render(&state, StatusCode::OK, &view.layout, &view)
+        }
         Err(error) => match failure(error) {
             Failure::Field { field, message } => {
                 show_ip(
@@ -164,7 +215,7 @@ pub(super) async fn ip_delete_submit(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
-    PageForm(form): PageForm<CsrfForm>,
+    PageForm(form): PageForm<IpDeleteForm>,
 ) -> Response {
     let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
         Ok(actor) => actor,
@@ -174,6 +225,26 @@ pub(super) async fn ip_delete_submit(
     let Ok(id) = id.parse::<i64>() else {
         return fail(&state, &headers, AdminError::NotFound("IP rule"));
     };
+    if form.confirm.is_none() {
+        let rules = match state.admin.ip_rules(&actor).await {
+            Ok(rules) => rules,
+            Err(error) => return fail(&state, &headers, error),
+        };
+        let Some(stored) = rules.into_iter().find(|stored| stored.id == id) else {
+            return fail(&state, &headers, AdminError::NotFound("IP rule"));
+        };
+        let view = IpConfirmView {
+            layout: Layout::new(&state, &headers),
+            nav: Nav::new(&actor, "ip"),
+            kind: "delete",
+            id,
+            network: stored.rule.network.to_string(),
+            size: stored.rule.network.size_text(),
+            bypass: stored.rule.bypass_2fa,
+            note: stored.rule.note,
+        };
+        return render(&state, StatusCode::OK, &view.layout, &view);
+    }
     match state
         .admin
         .remove_ip_rule(&actor, id, Some(&ip_text(ip)))

@@ -142,6 +142,40 @@ impl FieldErrors {
         Self(vec![(field, message)])
     }
 
+    /// Adds one more error (a form reports every error at once, SPEC section 11).
+    pub fn push(&mut self, field: &'static str, message: String) {
+        if self.get(field).is_none() {
+            self.0.push((field, message));
+        }
+    }
+
+    /// The items of the error summary at the top of a form, in the order of `labels`
+    /// (field name, label), which is the form's order: each links to its field (whose id
+    /// is its name) and names it by its label. Errors of fields not in `labels` come
+    /// last, without a link.
+    pub fn summary(&self, labels: &[(&str, &str)]) -> Vec<SummaryItem> {
+        let mut items: Vec<SummaryItem> = labels
+            .iter()
+            .filter_map(|(name, label)| {
+                self.get(name).map(|message| SummaryItem {
+                    href: format!("#{name}"),
+                    label: (*label).to_owned(),
+                    message: message.to_owned(),
+                })
+            })
+            .collect();
+        for (name, message) in &self.0 {
+            if !labels.iter().any(|(field, _)| field == name) {
+                items.push(SummaryItem {
+                    href: String::new(),
+                    label: String::new(),
+                    message: message.clone(),
+                });
+            }
+        }
+        items
+    }
+
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0
             .iter()
@@ -152,16 +186,15 @@ impl FieldErrors {
     pub fn any(&self) -> bool {
         !self.0.is_empty()
     }
+}
 
-    /// Errors of fields the form does not show (shown above the form); `shown` lists the
-    /// fields that show their own, separated by commas.
-    pub fn other(&self, shown: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(name, _)| !shown.split(',').any(|field| field == *name))
-            .map(|(_, message)| message.as_str())
-            .collect()
-    }
+/// One item of a form's error summary (`templates/admin/error_summary.html`).
+pub struct SummaryItem {
+    /// `#field-id`, or empty for an error of the whole form.
+    pub href: String,
+    /// The field's label as the form shows it.
+    pub label: String,
+    pub message: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,12 +214,17 @@ enum Failure {
 }
 
 fn failure(error: AdminError) -> Failure {
+    let error_text = error.to_string();
     match error {
         AdminError::Forbidden(permission) => Failure::Forbidden(permission),
         AdminError::NotFound(what) => Failure::NotFound(what),
         AdminError::Invalid { field, message } => Failure::Field {
             field,
             message: sentence(&message),
+        },
+        AdminError::BroadNetwork(_) => Failure::Field {
+            field: "network",
+            message: sentence(&error_text),
         },
         AdminError::Conflict(conflict) => {
             let (field, message) = match conflict {
@@ -412,6 +450,30 @@ mod tests {
             failure(AdminError::NotFound("user")),
             Failure::NotFound("user")
         ));
+    }
+
+    /// SPEC section 11: the summary lists every error in the form's order, each linked
+    /// to its field by label; an error of no field comes last, unlinked; a field's second
+    /// error is not repeated.
+    #[test]
+    fn the_error_summary_follows_the_form_order_and_links_each_field() {
+        let mut errors = FieldErrors::one("password", "Too short".into());
+        errors.push("username", "Taken".into());
+        errors.push("template", "Broken".into());
+        errors.push("username", "Again".into());
+        let items = errors.summary(&[("username", "Username"), ("password", "Password")]);
+        let seen: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|i| (i.href.as_str(), i.label.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("#username", "Username", "Taken"),
+                ("#password", "Password", "Too short"),
+                ("", "", "Broken"),
+            ]
+        );
     }
 
     #[test]

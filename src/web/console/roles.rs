@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::{
     actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, segment,
-    Choice, Failure, FieldErrors, Nav,
+    Choice, Failure, FieldErrors, Nav, SummaryItem,
 };
 use crate::domain::{Permission, Require2fa, Role};
 use crate::service::admin::{Actor, RolePatch};
@@ -48,6 +48,28 @@ pub struct RoleEditView {
     pub interface: bool,
     pub permissions: Vec<Choice>,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
+}
+
+/// The role form's fields and their labels (the error summary's names).
+const ROLE_LABELS: &[(&str, &str)] = &[
+    ("name", "Name"),
+    ("require_2fa", "Require 2FA"),
+    ("otp_required", "OTP Required"),
+    ("permissions", "Permissions"),
+];
+
+/// The second page before a role is saved with Require 2FA = Force (SPEC section 11): how
+/// many of its users have no device; the form's fields again, hidden, with `confirm_force`.
+#[derive(Template)]
+#[template(path = "admin/role_confirm.html")]
+pub struct ForceConfirmView {
+    pub layout: Layout,
+    pub nav: Nav,
+    pub role: String,
+    pub action: String,
+    pub without_device: u64,
+    pub fields: Vec<(String, String)>,
 }
 
 pub(super) async fn roles_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -131,6 +153,24 @@ impl RoleValues {
     }
 }
 
+/// The error the service reported, and every other field's (SPEC section 11: every error
+/// at once).
+fn all_errors(
+    state: &AppState,
+    actor: &Actor,
+    values: &RoleValues,
+    field: &'static str,
+    message: String,
+) -> FieldErrors {
+    let mut errors = FieldErrors::one(field, message);
+    if let Ok(problems) = state.admin.role_problems(actor, &values.patch()) {
+        for (field, message) in problems {
+            errors.push(field, super::sentence(&message));
+        }
+    }
+    errors
+}
+
 fn role_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -167,6 +207,7 @@ fn role_form(
         name: values.name,
         otp_required: values.otp_required,
         interface: values.interface,
+        summary: errors.summary(ROLE_LABELS),
         errors,
     };
     render(state, status, &view.layout, &view)
@@ -217,15 +258,18 @@ pub(super) async fn new_role_submit(
     {
         Ok(_) => see_other("/admin/roles"),
         Err(error) => match failure(error) {
-            Failure::Field { field, message } => role_form(
-                &state,
-                &headers,
-                &actor,
-                None,
-                values,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                FieldErrors::one(field, message),
-            ),
+            Failure::Field { field, message } => {
+                let errors = all_errors(&state, &actor, &values, field, message);
+                role_form(
+                    &state,
+                    &headers,
+                    &actor,
+                    None,
+                    values,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                )
+            }
             other => failure_page(&state, &headers, other),
         },
     }
@@ -266,6 +310,31 @@ pub(super) async fn edit_role_submit(
         Err(response) => return response,
     };
     let values = RoleValues::submitted(&fields);
+    if values.require_2fa == Require2fa::Force.as_str() && !flag(&fields, "confirm_force") {
+        let current = match state.admin.get_role(&actor, &name).await {
+            Ok(role) => role,
+            Err(error) => return fail(&state, &headers, error),
+        };
+        if current.security.require_2fa() != Require2fa::Force {
+            let without_device = match state.admin.role_users_without_device(&actor, &name).await {
+                Ok(count) => count,
+                Err(error) => return fail(&state, &headers, error),
+            };
+            let view = ForceConfirmView {
+                layout: Layout::new(&state, &headers),
+                nav: Nav::new(&actor, "roles"),
+                role: current.name.as_str().to_owned(),
+                action: format!("/admin/roles/{}", segment(&name)),
+                without_device,
+                fields: fields
+                    .iter()
+                    .filter(|(key, _)| key != "csrf" && key != "confirm_force")
+                    .cloned()
+                    .collect(),
+            };
+            return render(&state, StatusCode::OK, &view.layout, &view);
+        }
+    }
     match state
         .admin
         .update_role(&actor, &name, &values.patch(), Some(&ip_text(ip)))
@@ -273,15 +342,18 @@ pub(super) async fn edit_role_submit(
     {
         Ok(_) => see_other("/admin/roles"),
         Err(error) => match failure(error) {
-            Failure::Field { field, message } => role_form(
-                &state,
-                &headers,
-                &actor,
-                Some(&name),
-                values,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                FieldErrors::one(field, message),
-            ),
+            Failure::Field { field, message } => {
+                let errors = all_errors(&state, &actor, &values, field, message);
+                role_form(
+                    &state,
+                    &headers,
+                    &actor,
+                    Some(&name),
+                    values,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    errors,
+                )
+            }
             other => failure_page(&state, &headers, other),
         },
     }

@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::{
     actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, Failure,
-    FieldErrors, Nav, SavedQuery,
+    FieldErrors, Nav, SavedQuery, SummaryItem,
 };
 use crate::domain::{SettingKey, SettingKind, Settings};
 use crate::service::admin::Actor;
@@ -29,6 +29,49 @@ pub struct SettingsView {
     pub rows: Vec<SettingRow>,
     pub saved: bool,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
+}
+
+/// A number setting whose few values each have a meaning is edited as labelled radio
+/// buttons (SPEC section 11: "Use 2FA is edited as three labelled choices, not a number");
+/// the stored and API values stay the numbers. Each choice: value, label, explanation.
+fn labelled_numbers(key: SettingKey) -> &'static [LabelledNumber] {
+    match key {
+        SettingKey::Use2fa => &[
+            LabelledNumber {
+                value: "1",
+                label: "Counter-based codes (HOTP) only",
+                hint: "A new code each time the user presses the app's button; for users who type slowly or whose phone's clock is unreliable.",
+            },
+            LabelledNumber {
+                value: "2",
+                label: "Time-based codes (TOTP) only",
+                hint: "A new code every 30 seconds, as most authenticator apps do. Recommended.",
+            },
+            LabelledNumber {
+                value: "3",
+                label: "The user chooses",
+                hint: "Set-up offers both kinds; the user picks one.",
+            },
+        ],
+        _ => &[],
+    }
+}
+
+/// The second page before Enable Bypass 2FA OTP is turned on (SPEC section 11): the form's
+/// fields again, hidden, with `confirm_bypass`.
+#[derive(Template)]
+#[template(path = "admin/settings_confirm.html")]
+pub struct BypassConfirmView {
+    pub layout: Layout,
+    pub nav: Nav,
+    pub fields: Vec<(String, String)>,
+}
+
+pub struct LabelledNumber {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
 }
 
 pub struct SettingRow {
@@ -45,6 +88,8 @@ pub struct SettingRow {
     pub editable: bool,
     /// Why it is not editable.
     pub note: String,
+    /// For a number with labelled values: the radio buttons (else empty).
+    pub options: &'static [LabelledNumber],
 }
 
 fn setting_rows(
@@ -90,6 +135,7 @@ fn setting_rows(
                 value,
                 editable,
                 note,
+                options: labelled_numbers(key),
             }
         })
         .collect()
@@ -114,6 +160,7 @@ pub(super) async fn settings_page(
         rows: setting_rows(&actor, &settings, None),
         saved: query.ok().and_then(|Query(q)| q.saved).is_some(),
         errors: FieldErrors::default(),
+        summary: Vec::new(),
     };
     render(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -140,6 +187,21 @@ pub(super) async fn settings_submit(
         .filter(|(row, key)| row.editable && row.value.trim() != current.get(*key))
         .map(|(row, key)| (key, row.value.trim().to_owned()))
         .collect();
+    let turns_bypass_on = changes
+        .iter()
+        .any(|(key, value)| *key == SettingKey::BypassEnabled && value == "true");
+    if turns_bypass_on && !flag(&fields, "confirm_bypass") {
+        let view = BypassConfirmView {
+            layout: Layout::new(&state, &headers),
+            nav: Nav::new(&actor, "settings"),
+            fields: fields
+                .iter()
+                .filter(|(name, _)| name != "csrf" && name != "confirm_bypass")
+                .cloned()
+                .collect(),
+        };
+        return render(&state, StatusCode::OK, &view.layout, &view);
+    }
     match state
         .admin
         .update_settings(&actor, &changes, Some(&ip_text(ip)))
@@ -148,12 +210,27 @@ pub(super) async fn settings_submit(
         Ok(_) => see_other("/admin/settings?saved=1"),
         Err(error) => match failure(error) {
             Failure::Field { field, message } => {
+                // Every setting's error at once: each change is tried alone on the
+                // current settings (the same parsing as the service's), after the one
+                // the service reported.
+                let mut errors = FieldErrors::one(field, message);
+                for (key, value) in &changes {
+                    let mut probe = current.clone();
+                    if let Err(error) = probe.set(*key, value) {
+                        errors.push(key.name(), super::sentence(&error.to_string()));
+                    }
+                }
+                let labels: Vec<(&str, &str)> = SettingKey::ALL
+                    .iter()
+                    .map(|key| (key.name(), key.label()))
+                    .collect();
                 let view = SettingsView {
                     layout: Layout::new(&state, &headers),
                     nav: Nav::new(&actor, "settings"),
                     rows: setting_rows(&actor, &current, Some(&fields)),
                     saved: false,
-                    errors: FieldErrors::one(field, message),
+                    summary: errors.summary(&labels),
+                    errors,
                 };
                 render(
                     &state,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{
     actor, fail, failure, failure_page, ip_text, poster, render, segment, Choice, CsrfForm,
-    Failure, FieldErrors, Nav,
+    Failure, FieldErrors, Nav, SummaryItem,
 };
 use crate::domain::{OtpMethod, PromptMode};
 use crate::service::admin::{Actor, UserInput, UserPatch, UserView};
@@ -78,7 +78,25 @@ pub struct NewUserView {
     pub roles: Vec<String>,
     pub must_change: bool,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
 }
+
+/// Add User's fields and their labels, in the form's order (the error summary's order).
+const NEW_USER_LABELS: &[(&str, &str)] = &[
+    ("username", "Username"),
+    ("display_name", "Display name"),
+    ("email", "Email"),
+    ("role", "Role"),
+    ("password", "Password"),
+];
+
+/// Edit User's fields and their labels.
+const EDIT_USER_LABELS: &[(&str, &str)] = &[
+    ("display_name", "Display name"),
+    ("email", "Email"),
+    ("role", "Role"),
+    ("password", "Reset password"),
+];
 
 #[derive(Template)]
 #[template(path = "admin/user_edit.html")]
@@ -93,6 +111,53 @@ pub struct EditUserView {
     pub active: bool,
     pub notice: Option<String>,
     pub errors: FieldErrors,
+    pub summary: Vec<SummaryItem>,
+    /// The confirmed device, if any (SPEC section 11: method, prompt mode, enrolled, last used).
+    pub device: Option<DeviceRow>,
+    /// While locked: when the lock ends; `None` when it lasts until an administrator unlocks it.
+    pub locked_until: Option<TimeText>,
+    /// `/admin/audit?user=<name>`: the user's audit entries.
+    pub audit_href: String,
+}
+
+/// A moment as the console shows it: UTC text in a `<time datetime=...>` element.
+pub struct TimeText {
+    /// `2027-01-15T08:00:00Z`
+    pub datetime: String,
+    /// `2027-01-15 08:00:00 UTC`
+    pub text: String,
+}
+
+impl TimeText {
+    fn of(at: crate::clock::Timestamp) -> Self {
+        let text = super::audit::utc_text(at.millis());
+        Self {
+            datetime: text.replacen(' ', "T", 1).replace(" UTC", "Z"),
+            text,
+        }
+    }
+}
+
+/// One device on Edit User.
+pub struct DeviceRow {
+    pub method: &'static str,
+    pub prompt_mode: &'static str,
+    pub enrolled_at: Option<TimeText>,
+    pub last_used: Option<TimeText>,
+}
+
+fn method_label(method: OtpMethod) -> &'static str {
+    match method {
+        OtpMethod::Totp => "Authenticator app, time-based (TOTP)",
+        OtpMethod::Hotp => "Authenticator app, counter-based (HOTP)",
+    }
+}
+
+fn prompt_label(mode: PromptMode) -> &'static str {
+    match mode {
+        PromptMode::EveryLogin => "Every Login",
+        PromptMode::WhenAppropriate => "When Appropriate",
+    }
 }
 
 #[derive(Template)]
@@ -117,6 +182,21 @@ pub struct SetupQrView {
     pub qr_svg: String,
     pub key_groups: Vec<String>,
     pub errors: FieldErrors,
+}
+
+impl SetupChoiceView {
+    /// The error summary (SPEC section 11): the choices' errors concern the whole form,
+    /// so its items are not links.
+    fn summary_items(&self) -> Vec<SummaryItem> {
+        self.errors.summary(&[])
+    }
+}
+
+impl SetupQrView {
+    /// The error summary (SPEC section 11).
+    fn summary_items(&self) -> Vec<SummaryItem> {
+        self.errors.summary(&[("code", "Code")])
+    }
 }
 
 #[derive(Template)]
@@ -209,6 +289,7 @@ pub(super) async fn new_user_page(State(state): State<AppState>, headers: Header
         roles,
         must_change: true,
         errors: FieldErrors::default(),
+        summary: Vec::new(),
     };
     render(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -231,42 +312,56 @@ pub(super) async fn new_user_submit(
         password: form.password.clone(),
         must_change_password: form.must_change_password.is_some(),
     };
-    match state
-        .admin
-        .create_user(&actor, &input, Some(&ip_text(ip)))
-        .await
-    {
-        Ok(created) => see_other(&format!(
-            "/admin/users/{}?m=created",
-            segment(created.user.username.as_str())
-        )),
-        Err(error) => match failure(error) {
-            Failure::Field { field, message } => {
-                let roles = match state.admin.role_choices(&actor).await {
-                    Ok(roles) => roles,
-                    Err(error) => return fail(&state, &headers, error),
-                };
-                let view = NewUserView {
-                    layout: Layout::new(&state, &headers),
-                    nav: Nav::new(&actor, "users"),
-                    username: form.username,
-                    display_name: form.display_name,
-                    email: form.email,
-                    role: form.role,
-                    roles,
-                    must_change: form.must_change_password.is_some(),
-                    errors: FieldErrors::one(field, message),
-                };
-                render(
-                    &state,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &view.layout,
-                    &view,
-                )
+    // Every field is checked first, so that the page lists every error at once.
+    let mut errors = FieldErrors::default();
+    match state.admin.new_user_problems(&actor, &input).await {
+        Ok(problems) => {
+            for (field, message) in problems {
+                errors.push(field, super::sentence(&message));
             }
-            other => failure_page(&state, &headers, other),
-        },
+        }
+        Err(error) => return fail(&state, &headers, error),
     }
+    if !errors.any() {
+        match state
+            .admin
+            .create_user(&actor, &input, Some(&ip_text(ip)))
+            .await
+        {
+            Ok(created) => {
+                return see_other(&format!(
+                    "/admin/users/{}?m=created",
+                    segment(created.user.username.as_str())
+                ))
+            }
+            Err(error) => match failure(error) {
+                Failure::Field { field, message } => errors.push(field, message),
+                other => return failure_page(&state, &headers, other),
+            },
+        }
+    }
+    let roles = match state.admin.role_choices(&actor).await {
+        Ok(roles) => roles,
+        Err(error) => return fail(&state, &headers, error),
+    };
+    let view = NewUserView {
+        layout: Layout::new(&state, &headers),
+        nav: Nav::new(&actor, "users"),
+        username: form.username,
+        display_name: form.display_name,
+        email: form.email,
+        role: form.role,
+        roles,
+        must_change: form.must_change_password.is_some(),
+        summary: errors.summary(NEW_USER_LABELS),
+        errors,
+    };
+    render(
+        &state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &view.layout,
+        &view,
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -301,10 +396,11 @@ async fn show_edit_user(
     errors: FieldErrors,
     submitted: Option<&EditUserForm>,
 ) -> Response {
-    let found = match state.admin.get_user(actor, name).await {
-        Ok(found) => found,
+    let details = match state.admin.user_details(actor, name).await {
+        Ok(details) => details,
         Err(error) => return fail(state, headers, error),
     };
+    let found = &details.view;
     let roles = match state.admin.role_choices(actor).await {
         Ok(roles) => roles,
         Err(error) => return fail(state, headers, error),
@@ -331,14 +427,29 @@ async fn show_edit_user(
     let view = EditUserView {
         layout: Layout::new(state, headers),
         nav: Nav::new(actor, "users"),
-        user: UserRow::of(&found),
+        user: UserRow::of(found),
         display_name,
         email,
         role,
         roles,
         active,
         notice,
+        summary: errors.summary(EDIT_USER_LABELS),
         errors,
+        device: details.device.as_ref().map(|device| DeviceRow {
+            method: method_label(device.method),
+            prompt_mode: prompt_label(device.prompt_mode),
+            enrolled_at: device.enrolled_at.map(TimeText::of),
+            last_used: device.last_used.map(TimeText::of),
+        }),
+        locked_until: details
+            .locked_until
+            .filter(|until| *until != crate::clock::Timestamp::NEVER)
+            .map(TimeText::of),
+        audit_href: format!(
+            "/admin/audit?user={}",
+            segment(found.user.username.as_str())
+        ),
     };
     render(state, status, &view.layout, &view)
 }
@@ -408,6 +519,16 @@ pub(super) async fn edit_user_submit(
         Ok(_) => see_other(&format!("/admin/users/{}?m=saved", segment(&name))),
         Err(error) => match failure(error) {
             Failure::Field { field, message } => {
+                // Every field's error at once: the service stops at the first.
+                let mut errors = FieldErrors::one(field, message);
+                match state.admin.user_patch_problems(&actor, &patch).await {
+                    Ok(problems) => {
+                        for (field, message) in problems {
+                            errors.push(field, super::sentence(&message));
+                        }
+                    }
+                    Err(error) => return fail(&state, &headers, error),
+                }
                 show_edit_user(
                     &state,
                     &headers,
@@ -415,7 +536,7 @@ pub(super) async fn edit_user_submit(
                     &name,
                     None,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    FieldErrors::one(field, message),
+                    errors,
                     Some(&form),
                 )
                 .await

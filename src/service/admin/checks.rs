@@ -1,0 +1,118 @@
+//! Every problem of a form at once (SPEC section 11: "console forms report every error at
+//! once"). The operations in [`Admin`] stop at the first invalid value; these checks look
+//! at every field first, with the same parsers, so that a form can list them all.
+
+use super::{
+    parse_email, parse_permissions, role_security, Actor, Admin, AdminError, RolePatch, UserInput,
+    UserPatch,
+};
+use crate::domain::{DisplayName, Permission, RoleName, Username};
+use crate::password::Password;
+
+/// A field's problem: the field's name and the message.
+pub type Problem = (&'static str, String);
+
+impl Admin {
+    /// The problems of a new user's fields, all of them, in the form's order (username,
+    /// display name, email, role, password); empty when [`Admin::create_user`] would
+    /// accept the values (a race can still make it refuse, e.g. a username taken since).
+    pub async fn new_user_problems(
+        &self,
+        actor: &Actor,
+        input: &UserInput,
+    ) -> Result<Vec<Problem>, AdminError> {
+        actor.require(Permission::ManageUsers)?;
+        let mut problems = Vec::new();
+        match Username::parse(&input.username) {
+            Ok(name) => {
+                if self.ctx.store.user_by_username(&name).await?.is_some() {
+                    problems.push((
+                        "username",
+                        "a user with this username already exists".to_owned(),
+                    ));
+                }
+            }
+            Err(error) => problems.push(("username", error.to_string())),
+        }
+        if let Err(error) = DisplayName::parse(&input.display_name) {
+            problems.push(("display_name", error.to_string()));
+        }
+        if let Err(AdminError::Invalid { field, message }) = parse_email(input.email.as_deref()) {
+            problems.push((field, message));
+        }
+        match self.role_named(&input.role, "role").await {
+            Ok(_) => {}
+            Err(AdminError::Invalid { field, message }) => problems.push((field, message)),
+            Err(other) => return Err(other),
+        }
+        if let Err(error) = Password::new_password(input.password.clone()) {
+            problems.push(("password", error.to_string()));
+        }
+        Ok(problems)
+    }
+
+    /// The problems of an Edit User patch, all of them (display name, email, role,
+    /// password), as [`Admin::update_user`] would find them one by one.
+    pub async fn user_patch_problems(
+        &self,
+        actor: &Actor,
+        patch: &UserPatch,
+    ) -> Result<Vec<Problem>, AdminError> {
+        actor.require(Permission::ManageUsers)?;
+        let mut problems = Vec::new();
+        if let Some(name) = &patch.display_name {
+            if let Err(error) = DisplayName::parse(name) {
+                problems.push(("display_name", error.to_string()));
+            }
+        }
+        if let Some(email) = &patch.email {
+            if let Err(AdminError::Invalid { field, message }) = parse_email(email.as_deref()) {
+                problems.push((field, message));
+            }
+        }
+        if let Some(role) = &patch.role {
+            match self.role_named(role, "role").await {
+                Ok(_) => {}
+                Err(AdminError::Invalid { field, message }) => problems.push((field, message)),
+                Err(other) => return Err(other),
+            }
+        }
+        if let Some(password) = &patch.password {
+            if let Err(error) = Password::new_password(password.clone()) {
+                problems.push(("password", error.to_string()));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// The problems of a role form (name, Require 2FA with OTP Required and Interface,
+    /// permissions), all of them; a field the patch leaves out is not checked.
+    pub fn role_problems(
+        &self,
+        actor: &Actor,
+        patch: &RolePatch,
+    ) -> Result<Vec<Problem>, AdminError> {
+        actor.require(Permission::ManageRoles)?;
+        let mut problems = Vec::new();
+        if let Some(name) = &patch.name {
+            if let Err(error) = RoleName::parse(name) {
+                problems.push(("name", error.to_string()));
+            }
+        }
+        if let Some(require_2fa) = &patch.require_2fa {
+            if let Err(AdminError::Invalid { field, message }) = role_security(
+                require_2fa,
+                patch.otp_required.unwrap_or(false),
+                patch.interface.unwrap_or(false),
+            ) {
+                problems.push((field, message));
+            }
+        }
+        if let Some(permissions) = &patch.permissions {
+            if let Err(AdminError::Invalid { field, message }) = parse_permissions(permissions) {
+                problems.push((field, message));
+            }
+        }
+        Ok(problems)
+    }
+}
