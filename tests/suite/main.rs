@@ -10,6 +10,7 @@ mod attacks;
 mod attempts;
 mod browser;
 mod cli;
+mod console_info;
 mod email;
 mod forward_auth;
 mod helpers;
