@@ -14,6 +14,7 @@ mod console_info;
 mod email;
 mod forward_auth;
 mod helpers;
+mod html_check;
 mod instances;
 mod metrics;
 mod nginx;
