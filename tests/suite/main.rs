@@ -9,6 +9,7 @@ mod admin_pages;
 mod attacks;
 mod attempts;
 mod browser;
+mod browser_console_pages;
 mod cli;
 mod console_info;
 mod email;
