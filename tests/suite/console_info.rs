@@ -7,7 +7,7 @@ use twostep::domain::{AuditEvent, PromptMode, Require2fa, SettingKey, Username};
 use twostep::store::{NewAuditEntry, NewOutboxMessage};
 
 use crate::admin_pages::sign_in_admin;
-use crate::helpers::{require_program, spawn_app, NowTs, TestApp};
+use crate::helpers::{require_program, spawn_app, spawn_app_on_postgres, NowTs, TestApp};
 use crate::pages::{get, submit};
 
 /// Text that a naive CSV writer or a spreadsheet would get wrong.
@@ -306,8 +306,24 @@ async fn fail_password(app: &TestApp, username: &str) {
 #[tokio::test]
 async fn the_console_home_lists_what_needs_attention_until_it_is_fixed() {
     let app = spawn_app().await;
-    sign_in_admin(&app).await;
-    let home = get(&app, "/admin").await;
+    needs_attention_until_fixed(&app).await;
+    app.stop().await;
+}
+
+/// The same on PostgreSQL (the store's reads are written once for both engines).
+#[tokio::test]
+async fn the_console_home_lists_what_needs_attention_on_postgresql() {
+    let Some((db, app)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    needs_attention_until_fixed(&app).await;
+    app.stop().await;
+    db.finish().await;
+}
+
+async fn needs_attention_until_fixed(app: &TestApp) {
+    sign_in_admin(app).await;
+    let home = get(app, "/admin").await;
     assert_eq!(home.status, StatusCode::OK, "{}", home.body);
     home.assert_contains(r#"data-page="admin-home""#);
     home.assert_contains(r#"<a href="/admin" aria-current="page">Needs attention</a>"#);
@@ -323,8 +339,8 @@ async fn the_console_home_lists_what_needs_attention_until_it_is_fixed() {
         .await;
     app.user("bob", &doctors, true).await;
     app.user("mallory", &doctors, true).await;
-    fail_password(&app, "mallory").await;
-    fail_password(&app, "mallory").await;
+    fail_password(app, "mallory").await;
+    fail_password(app, "mallory").await;
     let queued = app.clock.now_ts().plus_seconds(3600);
     let id = app
         .store
@@ -346,7 +362,7 @@ async fn the_console_home_lists_what_needs_attention_until_it_is_fixed() {
         .await
         .unwrap();
 
-    let home = get(&app, "/admin").await;
+    let home = get(app, "/admin").await;
     assert!(!home.body.contains("all-well"), "{}", home.body);
     let locked = between(&home.body, r#"<section id="locked""#, "</section>");
     assert!(locked.contains(r#"<a href="/admin/users/mallory">mallory</a>: locked until <time data-local datetime=""#), "{locked}");
@@ -379,10 +395,10 @@ async fn the_console_home_lists_what_needs_attention_until_it_is_fixed() {
     )
     .await;
     assert_eq!(unlocked.status, StatusCode::SEE_OTHER, "{}", unlocked.body);
-    let home = get(&app, "/admin").await;
+    let home = get(app, "/admin").await;
     assert!(!home.body.contains(r#"id="locked""#), "{}", home.body);
     app.enroll_totp(&jane, PromptMode::EveryLogin).await;
-    let home = get(&app, "/admin").await;
+    let home = get(app, "/admin").await;
     assert!(
         !home.body.contains(r#"id="without-device""#),
         "{}",
@@ -391,10 +407,9 @@ async fn the_console_home_lists_what_needs_attention_until_it_is_fixed() {
     home.assert_contains(r#"id="undelivered""#);
     app.clock.advance_seconds(8 * 86_400);
     // The session has idled out by now: sign in again.
-    sign_in_admin(&app).await;
-    let home = get(&app, "/admin").await;
+    sign_in_admin(app).await;
+    let home = get(app, "/admin").await;
     home.assert_contains(r#"id="all-well""#);
-    app.stop().await;
 }
 
 /// A role without Manage Users has no "needs attention" list: `/admin` sends it to its
