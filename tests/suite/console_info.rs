@@ -388,7 +388,7 @@ async fn needs_attention_until_fixed(app: &TestApp) {
 
     // Fixed: unlocked in the console, jane's device set up, the email a week old.
     let unlocked = submit(
-        &app,
+        app,
         "/admin/users/mallory",
         "/admin/users/mallory/unlock",
         &[],
