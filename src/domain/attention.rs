@@ -50,3 +50,39 @@ impl Attention {
         self.locked.is_empty() && self.without_device.is_empty() && self.undelivered.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_well_only_when_every_list_is_empty() {
+        assert!(Attention::default().all_is_well());
+        let locked = Attention {
+            locked: vec![LockedUser {
+                username: Username::parse("jane").unwrap(),
+                until: Timestamp::NEVER,
+            }],
+            ..Attention::default()
+        };
+        assert!(!locked.all_is_well());
+        let undelivered = Attention {
+            undelivered: vec![UndeliveredEmail {
+                to: "jane@example.org".to_owned(),
+                username: None,
+                queued_at: Timestamp::from_millis(0),
+                error: String::new(),
+            }],
+            ..Attention::default()
+        };
+        assert!(!undelivered.all_is_well());
+        let without_device = Attention {
+            without_device: vec![UserWithoutDevice {
+                username: Username::parse("bob").unwrap(),
+                role: RoleName::parse("Nurses").unwrap(),
+            }],
+            ..Attention::default()
+        };
+        assert!(!without_device.all_is_well());
+    }
+}

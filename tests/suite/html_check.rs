@@ -15,7 +15,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use twostep::domain::{PromptMode, Require2fa};
 
-use crate::helpers::{require_program, spawn_app, TestApp};
+use crate::helpers::{require_program, spawn_app, NowTs, TestApp};
 
 /// Warnings about valid HTML that tidy 5.6 (2017) misreads; none of them is a fault a
 /// browser or a screen reader trips on. Every error, and every other warning, fails.
@@ -281,6 +281,38 @@ async fn every_page(app: &TestApp) -> Pages {
     // A signed-in user without a console permission.
     pages.add(changing.get("/admin/users").await, StatusCode::FORBIDDEN);
 
+    // Something for each list of the console home: a locked account (jane is Force
+    // without a device), an email not delivered.
+    let erin = app.user("erin", &clerks, true).await;
+    for _ in 0..5 {
+        let (status, _) = app
+            .post(
+                "/api/v1/signin",
+                serde_json::json!({ "username": erin.username.as_str(), "password": "wrong password" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let later = app.clock.now_ts().plus_seconds(3600);
+    let dead = app
+        .store
+        .enqueue(
+            &twostep::store::NewOutboxMessage {
+                message_id: "<dead@html-check>".to_owned(),
+                from: "twostep@example.org".to_owned(),
+                to: "erin@example.org".to_owned(),
+                payload: b"Subject: code".to_vec(),
+                expires_at: later.plus_seconds(300),
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    app.store
+        .outbox_dead(dead, "550 <erin@example.org> & co: unavailable")
+        .await
+        .unwrap();
+
     // The administrator: every console page, forms with their errors, the error pages.
     let admin = Visitor::new(app);
     let answer = password(&admin, "admin", &app.admin_password).await;
@@ -292,8 +324,16 @@ async fn every_page(app: &TestApp) -> Pages {
         assert_eq!(skipped.location, "/");
     }
     pages.add(admin.get("/").await, ok);
+    let home = admin.get("/admin").await;
+    for list in [
+        r#"id="locked""#,
+        r#"id="without-device""#,
+        r#"id="undelivered""#,
+    ] {
+        assert!(home.body.contains(list), "{list}:\n{}", home.body);
+    }
+    pages.add(home, ok);
     for path in [
-        "/admin",
         "/admin/users",
         "/admin/users?q=jan",
         "/admin/users/new",
@@ -441,6 +481,7 @@ async fn every_sign_in_and_console_page_passes_html_tidy() {
     let app = spawn_app().await;
     let pages = every_page(&app).await;
     assert!(pages.0.len() >= 40, "only {} pages", pages.0.len());
+    eprintln!("tidy checks {} pages", pages.0.len());
     let mut report = Vec::new();
     for page in &pages.0 {
         for problem in tidy_problems(&tidy, &page.body) {
