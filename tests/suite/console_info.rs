@@ -258,6 +258,28 @@ async fn the_csv_export_round_trips_through_pythons_csv_module_and_guards_formul
     app.stop().await;
 }
 
+/// The OpenAPI document describes the export: the `format` parameter and both answers.
+#[tokio::test]
+async fn the_openapi_document_describes_the_csv_export() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get_json("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let get = &doc["paths"]["/api/v1/audit"]["get"];
+    let format = get["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "format")
+        .expect("the format parameter");
+    assert!(format["description"].as_str().unwrap().contains("csv"));
+    let content = &get["responses"]["200"]["content"];
+    assert!(content["application/json"].is_object(), "{content}");
+    assert!(content["text/csv"].is_object(), "{content}");
+    let unprocessable = get["responses"]["422"]["description"].as_str().unwrap();
+    assert!(unprocessable.contains("unknown_format"), "{unprocessable}");
+    app.stop().await;
+}
+
 /// SPEC section 11: the export needs View Audit Log like the JSON answer, on the API and
 /// in the console.
 #[tokio::test]

@@ -94,8 +94,10 @@ pub struct AuditPage {
     security(("bearer" = [])),
     params(AuditParams),
     responses(
-        (status = 200, description = "A page of entries", body = AuditPage, content_type = "application/json"),
-        (status = 200, description = "With `format=csv`: the same entries as CSV (`text/csv; charset=utf-8`, attachment `audit.csv`; columns id, time_utc, event, event_label, actor, subject, client_ip, detail)", body = String, content_type = "text/csv"),
+        (status = 200, description = "A page of entries as JSON; with `format=csv` the same entries as CSV (`text/csv; charset=utf-8`, attachment `audit.csv`; columns id, time_utc, event, event_label, actor, subject, client_ip, detail)", content(
+            (AuditPage = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `view_audit_log`", body = ErrorBody),
         (status = 422, description = "`invalid_field` (`event`, `since`, `until`, `offset`, `limit`); `unknown_format`: `format` is neither `json` nor `csv`", body = ErrorBody),
