@@ -32,11 +32,41 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// The moment in ISO 8601, UTC, to the second: `2027-01-15T08:00:00Z` (what a
+    /// `<time datetime>` and the audit export carry). Pure arithmetic, no time zone data.
+    pub fn iso_utc(self) -> String {
+        const DAY_MILLIS: i64 = 86_400_000;
+        let days = self.0.div_euclid(DAY_MILLIS);
+        let seconds = self.0.rem_euclid(DAY_MILLIS) / 1000;
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    }
+
     /// Whole seconds from `self` until `later`, rounded up; 0 if `later` is not later.
     pub fn seconds_until(self, later: Self) -> i64 {
         let millis = later.0.saturating_sub(self.0).max(0);
         millis.saturating_add(999) / 1000
     }
+}
+
+/// The proleptic Gregorian date of a day number since 1970-01-01 (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A source of the current time, passed to the services so tests can move time.
@@ -107,6 +137,23 @@ impl Stopwatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_utc_writes_the_moment_in_utc_to_the_second() {
+        assert_eq!(Timestamp::from_millis(0).iso_utc(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_millis(1_800_000_000_999).iso_utc(),
+            "2027-01-15T08:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(951_782_400_000).iso_utc(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(-1000).iso_utc(),
+            "1969-12-31T23:59:59Z"
+        );
+    }
 
     #[test]
     fn seconds_until_rounds_up_and_never_goes_negative() {

@@ -100,6 +100,40 @@ impl AuditEvent {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|event| event.as_str() == text)
     }
+
+    /// The event in plain language, as the console shows it (SPEC section 11).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SignInSucceeded => "Signed in",
+            Self::SignInFailed => "Sign-in failed",
+            Self::OtpSent => "Code sent by email",
+            Self::OtpAccepted => "Code accepted",
+            Self::OtpRefused => "Code refused",
+            Self::Locked => "Account locked",
+            Self::Unlocked => "Account unlocked",
+            Self::DeviceEnrolled => "2-step device set up",
+            Self::DeviceDisabled => "2-step device removed",
+            Self::PasswordChanged => "Password changed",
+            Self::UserCreated => "User created",
+            Self::UserChanged => "User changed",
+            Self::UserDeleted => "User deleted",
+            Self::RoleChanged => "Security role changed",
+            Self::SettingChanged => "System setting changed",
+            Self::IpRuleChanged => "IP rule changed",
+            Self::TemplateChanged => "Email template changed",
+            Self::EmailDead => "Email not delivered",
+            Self::ApiTokenCreated => "API token created",
+        }
+    }
+}
+
+/// The plain label of a stored event name; a name this version does not know is shown as
+/// stored.
+pub fn event_label(stored: &str) -> &str {
+    match AuditEvent::parse(stored) {
+        Some(event) => event.label(),
+        None => stored,
+    }
 }
 
 #[cfg(test)]
@@ -114,5 +148,28 @@ mod tests {
             assert_eq!(AuditEvent::parse(event.as_str()), Some(event));
         }
         assert_eq!(AuditEvent::parse("nothing"), None);
+    }
+
+    /// SPEC section 11: the audit log shows plain-language events; every event has its
+    /// own label, none is the stored name, and an unknown name is shown as stored.
+    #[test]
+    fn every_event_has_a_distinct_plain_label_and_unknown_names_show_as_stored() {
+        let mut labels = std::collections::HashSet::new();
+        for event in AuditEvent::ALL {
+            let label = event.label();
+            assert!(!label.is_empty(), "{event:?}");
+            assert!(!label.contains('_'), "{event:?}: {label}");
+            assert!(
+                label.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit()),
+                "{label}"
+            );
+            assert!(labels.insert(label), "{event:?}: {label} is used twice");
+            assert_eq!(event_label(event.as_str()), label);
+        }
+        assert_eq!(AuditEvent::SignInSucceeded.label(), "Signed in");
+        assert_eq!(AuditEvent::SignInFailed.label(), "Sign-in failed");
+        assert_eq!(AuditEvent::OtpSent.label(), "Code sent by email");
+        assert_eq!(AuditEvent::Locked.label(), "Account locked");
+        assert_eq!(event_label("from_a_newer_version"), "from_a_newer_version");
     }
 }

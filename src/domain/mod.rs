@@ -3,6 +3,7 @@
 //! No I/O here. Storage rows and wire bodies are separate types that convert to and from
 //! these.
 
+pub mod attention;
 pub mod audit;
 pub mod device;
 pub mod domain_name;

@@ -2,6 +2,7 @@
 //! The web layer and the command line only translate requests into calls here.
 //!
 //! - [`admin`]: administration: users, devices, roles, settings, IP rules, template, audit.
+//! - [`attention`]: what the console home lists as needing attention.
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
 //! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
 //! - [`emailed`]: emailed OTPs: generate, queue, check.
@@ -12,6 +13,7 @@
 //!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
 pub mod admin;
+pub mod attention;
 pub mod credentials;
 pub mod devices;
 pub mod emailed;

@@ -11,6 +11,7 @@
 //! from domain types here: flags are 0/1 integers and times are Unix milliseconds on both
 //! engines.
 
+mod attention;
 mod audit;
 mod bootstrap;
 mod devices;

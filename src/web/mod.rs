@@ -23,6 +23,7 @@ pub mod client_ip;
 pub mod console;
 pub mod cookies;
 pub mod csrf;
+pub mod csv;
 pub mod html;
 pub mod json_error;
 pub mod openapi;
@@ -80,11 +81,12 @@ pub struct ForwardAuth {
 /// The largest request body accepted (forms and JSON are tiny).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Content-Security-Policy of every response: no script at all, styles and images only
-/// from here (QR codes are inline SVG), forms post only here, never framed.
-const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy of every response: scripts only as files from here (the one
+/// script, `/static/localtime.js`, shows times in the browser's zone; no inline script),
+/// styles and images only from here (QR codes are inline SVG), forms post only here,
+/// never framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {

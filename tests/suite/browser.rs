@@ -614,6 +614,10 @@ async fn the_administrator_procedures_of_the_seed_in_the_console() {
         .await;
     browser.page("home").await;
     browser.click("#admin-link").await;
+    // The console home: jane (Force, no device) needs attention.
+    browser.page("admin-home").await;
+    browser.shot("needs-attention").await;
+    browser.click("nav.admin-nav a[href='/admin/users']").await;
     browser.page("admin-users").await;
     browser.shot("users").await;
 

@@ -1,7 +1,9 @@
 //! The audit log (`/api/v1/audit`, SPEC section 9): its entries, newest first, filtered by
-//! user, event and time.
+//! user, event and time; as JSON, or as CSV with `format=csv` (SPEC section 11).
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +13,7 @@ use crate::clock::Timestamp;
 use crate::domain::AuditEntry;
 use crate::domain::AuditEvent;
 use crate::store::AuditQuery;
+use crate::web::csv;
 use crate::web::json_error::{ApiError, ErrorBody};
 use crate::web::AppState;
 
@@ -34,6 +37,17 @@ pub struct AuditParams {
     /// Entries per page (default 50, at most 500).
     #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// `json` (the default) or `csv`: RFC 4180 with a header row, CRLF line ends, and a
+    /// `'` before any cell that starts with `=`, `+`, `-`, `@`, a tab or a CR (so that a
+    /// spreadsheet runs no formula), sent as the attachment `audit.csv`.
+    format: Option<String>,
+}
+
+/// What the answer is written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
 }
 
 /// An audit log entry.
@@ -80,17 +94,31 @@ pub struct AuditPage {
     security(("bearer" = [])),
     params(AuditParams),
     responses(
-        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 200, description = "A page of entries as JSON; with `format=csv` the same entries as CSV (`text/csv; charset=utf-8`, attachment `audit.csv`; columns id, time_utc, event, event_label, actor, subject, client_ip, detail)", content(
+            (AuditPage = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `view_audit_log`", body = ErrorBody),
-        (status = 422, description = "`invalid_field` (`event`, `since`, `until`, `offset`, `limit`)", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`event`, `since`, `until`, `offset`, `limit`); `unknown_format`: `format` is neither `json` nor `csv`", body = ErrorBody),
     )
 )]
 pub(super) async fn audit_log(
     State(state): State<AppState>,
     AdminActor(actor): AdminActor,
     ApiQuery(params): ApiQuery<AuditParams>,
-) -> Result<Json<AuditPage>, ApiError> {
+) -> Result<Response, ApiError> {
+    let format = match params.format.as_deref().map(str::trim) {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some(_) => {
+            return Err(ApiError::BadBody {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "unknown_format",
+                message: "format must be json or csv".to_owned(),
+            })
+        }
+    };
     let event = params
         .event
         .as_deref()
@@ -123,7 +151,11 @@ pub(super) async fn audit_log(
         limit: limit.unwrap_or(50),
     };
     let entries = state.admin.audit_log(&actor, &query).await?;
-    Ok(Json(AuditPage {
-        entries: entries.into_iter().map(AuditEntryOut::from).collect(),
-    }))
+    Ok(match format {
+        Format::Json => Json(AuditPage {
+            entries: entries.into_iter().map(AuditEntryOut::from).collect(),
+        })
+        .into_response(),
+        Format::Csv => csv::audit_export(&entries),
+    })
 }

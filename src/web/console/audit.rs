@@ -1,18 +1,22 @@
-//! Audit Log (SPEC section 7): what was recorded, filtered by user, event and dates (UTC),
-//! a page at a time. Needs View Audit Log (SPEC section 6), checked by
-//! [`Admin`](crate::service::admin::Admin).
+//! Audit Log (SPEC sections 7 and 11): what was recorded, in plain language, filtered by
+//! user, event and dates (UTC), a page at a time, with a link to the same entries as CSV.
+//! Each time is written in UTC inside `<time datetime title>`; `/static/localtime.js`
+//! rewrites the text in the browser's time zone (the page works without it). Needs View
+//! Audit Log (SPEC section 6), checked by [`Admin`](crate::service::admin::Admin).
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{actor, fail, render, segment, Choice, FieldErrors, Nav};
+use super::{actor, fail, problem, render, segment, Choice, FieldErrors, Nav};
 use crate::clock::Timestamp;
+use crate::domain::audit::event_label;
 use crate::domain::AuditEvent;
 use crate::store::AuditQuery;
+use crate::web::csv;
 use crate::web::html::Layout;
 use crate::web::AppState;
 
@@ -29,11 +33,17 @@ pub struct AuditView {
     pub page: u32,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+    /// The CSV export of the same filters.
+    pub export_href: String,
     pub errors: FieldErrors,
 }
 
 pub struct AuditRow {
+    /// ISO 8601 UTC, the `<time datetime>`.
+    pub at_iso: String,
+    /// `YYYY-MM-DD HH:MM:SS UTC`, the text (until the script) and the title.
     pub at: String,
+    /// The plain label, or the stored name if this version does not know it.
     pub event: String,
     pub actor: String,
     pub subject: String,
@@ -44,7 +54,7 @@ pub struct AuditRow {
 const AUDIT_PER_PAGE: u32 = 50;
 const DAY_MILLIS: i64 = 86_400_000;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub(super) struct AuditParams {
     user: Option<String>,
     event: Option<String>,
@@ -64,20 +74,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The date of a day number since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// `YYYY-MM-DD` (a date input's value) as the first millisecond of that day, UTC.
 fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.trim().splitn(3, '-');
@@ -92,24 +88,154 @@ fn parse_date(text: &str) -> Option<i64> {
 
 /// A moment as `YYYY-MM-DD HH:MM:SS UTC`.
 pub(super) fn utc_text(millis: i64) -> String {
-    let days = millis.div_euclid(DAY_MILLIS);
-    let seconds = millis.rem_euclid(DAY_MILLIS) / 1000;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+    let iso = Timestamp::from_millis(millis).iso_utc();
+    format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
-fn audit_href(user: &str, event: &str, from: &str, to: &str, page: u32) -> String {
+/// The most entries one export holds (the API's largest page).
+const EXPORT_LIMIT: u32 = 500;
+
+/// The page's filters, read and checked once for the page and its export.
+struct Filters {
+    user: String,
+    event_text: String,
+    from: String,
+    to: String,
+    event: Option<AuditEvent>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    errors: FieldErrors,
+}
+
+impl Filters {
+    fn read(params: &AuditParams) -> Self {
+        let user = params.user.clone().unwrap_or_default().trim().to_owned();
+        let event_text = params.event.clone().unwrap_or_default();
+        let from = params.from.clone().unwrap_or_default();
+        let to = params.to.clone().unwrap_or_default();
+        let mut errors = FieldErrors::default();
+        let event = match event_text.as_str() {
+            "" => None,
+            text => AuditEvent::parse(text),
+        };
+        let since = match from.trim() {
+            "" => None,
+            text => match parse_date(text) {
+                Some(millis) => Some(Timestamp::from_millis(millis)),
+                None => {
+                    errors
+                        .0
+                        .push(("from", "Enter a date as YYYY-MM-DD.".to_owned()));
+                    None
+                }
+            },
+        };
+        let until = match to.trim() {
+            "" => None,
+            // Up to the end of that day.
+            text => match parse_date(text) {
+                Some(millis) => Some(Timestamp::from_millis(millis + DAY_MILLIS - 1)),
+                None => {
+                    errors
+                        .0
+                        .push(("to", "Enter a date as YYYY-MM-DD.".to_owned()));
+                    None
+                }
+            },
+        };
+        Self {
+            user,
+            event_text,
+            from,
+            to,
+            event,
+            since,
+            until,
+            errors,
+        }
+    }
+
+    fn query(&self, offset: u32, limit: u32) -> AuditQuery {
+        AuditQuery {
+            user: (!self.user.is_empty()).then(|| self.user.clone()),
+            event: self.event,
+            since: self.since,
+            until: self.until,
+            offset,
+            limit,
+        }
+    }
+
+    /// `/admin/audit/export` with these filters.
+    fn export_href(&self) -> String {
+        format!(
+            "/admin/audit/export?user={}&event={}&from={}&to={}",
+            segment(&self.user),
+            segment(&self.event_text),
+            segment(&self.from),
+            segment(&self.to)
+        )
+    }
+}
+
+/// `GET /admin/audit/export`: the page's filtered entries (newest first, up to
+/// [`EXPORT_LIMIT`]) as `audit.csv`, the same file as `GET /api/v1/audit?format=csv`.
+pub(super) async fn audit_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    let actor = match actor(&state, &headers).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let params = query.map(|Query(q)| q).unwrap_or_default();
+    let filters = Filters::read(&params);
+    if let Some((_, message)) = filters.errors.0.first() {
+        return problem(
+            &state,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Please check your entry",
+            message.clone(),
+            None,
+        );
+    }
+    match state
+        .admin
+        .audit_log(&actor, &filters.query(0, EXPORT_LIMIT))
+        .await
+    {
+        Ok(entries) => csv::audit_export(&entries),
+        Err(error) => fail(&state, &headers, error),
+    }
+}
+
+/// `GET /static/localtime.js`: the one script, cacheable for an hour.
+pub(super) async fn local_time_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../../static/localtime.js"),
+    )
+        .into_response()
+}
+
+fn audit_href(filters: &Filters, page: u32) -> String {
     format!(
         "/admin/audit?user={}&event={}&from={}&to={}&page={page}",
-        segment(user),
-        segment(event),
-        segment(from),
-        segment(to)
+        segment(&filters.user),
+        segment(&filters.event_text),
+        segment(&filters.from),
+        segment(&filters.to)
     )
 }
 
@@ -123,50 +249,13 @@ pub(super) async fn audit_page(
         Err(response) => return response,
     };
     let params = query.map(|Query(q)| q).unwrap_or_default();
-    let user = params.user.unwrap_or_default().trim().to_owned();
-    let event_text = params.event.unwrap_or_default();
-    let from = params.from.unwrap_or_default();
-    let to = params.to.unwrap_or_default();
     let page_no = params.page.unwrap_or(1).max(1);
-    let mut errors = FieldErrors::default();
-    let event = match event_text.as_str() {
-        "" => None,
-        text => AuditEvent::parse(text),
-    };
-    let since = match from.trim() {
-        "" => None,
-        text => match parse_date(text) {
-            Some(millis) => Some(Timestamp::from_millis(millis)),
-            None => {
-                errors
-                    .0
-                    .push(("from", "Enter a date as YYYY-MM-DD.".to_owned()));
-                None
-            }
-        },
-    };
-    let until = match to.trim() {
-        "" => None,
-        // Up to the end of that day.
-        text => match parse_date(text) {
-            Some(millis) => Some(Timestamp::from_millis(millis + DAY_MILLIS - 1)),
-            None => {
-                errors
-                    .0
-                    .push(("to", "Enter a date as YYYY-MM-DD.".to_owned()));
-                None
-            }
-        },
-    };
-    let query = AuditQuery {
-        user: (!user.is_empty()).then(|| user.clone()),
-        event,
-        since,
-        until,
-        offset: (page_no - 1).saturating_mul(AUDIT_PER_PAGE),
+    let filters = Filters::read(&params);
+    let query = filters.query(
+        (page_no - 1).saturating_mul(AUDIT_PER_PAGE),
         // One more than shown: whether there is a next page.
-        limit: AUDIT_PER_PAGE + 1,
-    };
+        AUDIT_PER_PAGE + 1,
+    );
     let mut entries = match state.admin.audit_log(&actor, &query).await {
         Ok(entries) => entries,
         Err(error) => return fail(&state, &headers, error),
@@ -180,28 +269,30 @@ pub(super) async fn audit_page(
             .into_iter()
             .map(|choice| Choice {
                 value: choice.as_str(),
-                label: choice.as_str(),
-                checked: event == Some(choice),
+                label: choice.label(),
+                checked: filters.event == Some(choice),
             })
             .collect(),
         entries: entries
             .into_iter()
             .map(|entry| AuditRow {
+                at_iso: entry.at.iso_utc(),
                 at: utc_text(entry.at.millis()),
-                event: entry.event,
+                event: event_label(&entry.event).to_owned(),
                 actor: entry.actor.unwrap_or_default(),
                 subject: entry.subject.unwrap_or_default(),
                 client_ip: entry.client_ip.unwrap_or_default(),
                 detail: entry.detail,
             })
             .collect(),
-        prev_href: (page_no > 1).then(|| audit_href(&user, &event_text, &from, &to, page_no - 1)),
-        next_href: has_next.then(|| audit_href(&user, &event_text, &from, &to, page_no + 1)),
+        prev_href: (page_no > 1).then(|| audit_href(&filters, page_no - 1)),
+        next_href: has_next.then(|| audit_href(&filters, page_no + 1)),
         page: page_no,
-        user,
-        from,
-        to,
-        errors,
+        export_href: filters.export_href(),
+        user: filters.user,
+        from: filters.from,
+        to: filters.to,
+        errors: filters.errors,
     };
     render(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -219,5 +310,27 @@ mod tests {
         assert_eq!(utc_text(day), "2027-01-15 00:00:00 UTC");
         assert_eq!(parse_date("2027-13-01"), None);
         assert_eq!(parse_date("soon"), None);
+    }
+
+    #[test]
+    fn the_export_link_carries_the_page_filters() {
+        let filters = Filters::read(&AuditParams {
+            user: Some(" jane doe ".to_owned()),
+            event: Some("locked".to_owned()),
+            from: Some("2027-01-15".to_owned()),
+            to: None,
+            page: Some(3),
+        });
+        assert_eq!(
+            filters.export_href(),
+            "/admin/audit/export?user=jane%20doe&event=locked&from=2027-01-15&to="
+        );
+        let query = filters.query(0, EXPORT_LIMIT);
+        assert_eq!(query.event, Some(AuditEvent::Locked));
+        assert_eq!(
+            query.since,
+            Some(Timestamp::from_millis(parse_date("2027-01-15").unwrap()))
+        );
+        assert_eq!(query.limit, 500);
     }
 }

@@ -16,24 +16,25 @@
 //! [`AdminError`], the signed-in administrator ([`actor`], [`poster`]) and the helpers
 //! every section shares; each section has its own file:
 //!
+//! - [`home`]: the console home, what needs attention (SPEC section 11).
 //! - [`users`]: Access Control: users, and 2 Step Verification for a user (SPEC section 5).
 //! - [`roles`]: Security Roles.
 //! - [`settings`]: System Settings (SPEC section 2).
 //! - [`ip_rules`]: IP Settings, the in-network rules.
 //! - [`email`]: Email Templates, the OTP Notification Email.
-//! - [`audit`]: Audit Log (SPEC section 7).
+//! - [`audit`]: Audit Log (SPEC sections 7 and 11), and the one script, `localtime.js`.
 //!
 //! [`Admin`]: crate::service::admin::Admin
 
 mod audit;
 mod email;
+mod home;
 mod ip_rules;
 mod roles;
 mod settings;
 mod users;
 
 use askama::Template;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -51,7 +52,7 @@ use crate::store::Conflict;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(admin_home))
+        .route("/admin", get(home::admin_home))
         .route("/admin/users", get(users::users_page))
         .route(
             "/admin/users/new",
@@ -98,6 +99,8 @@ pub fn routes() -> Router<AppState> {
             get(email::email_page).post(email::email_submit),
         )
         .route("/admin/audit", get(audit::audit_page))
+        .route("/admin/audit/export", get(audit::audit_export))
+        .route("/static/localtime.js", get(audit::local_time_script))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -114,6 +117,8 @@ pub struct NavItem {
 pub struct Nav {
     pub items: Vec<NavItem>,
     pub username: String,
+    /// The console home ("Needs attention"), for roles with Manage Users.
+    pub home: Option<NavItem>,
 }
 
 impl Nav {
@@ -129,6 +134,11 @@ impl Nav {
                 })
                 .collect(),
             username: actor.name().to_owned(),
+            home: actor.has(Permission::ManageUsers).then_some(NavItem {
+                href: "/admin",
+                label: "Needs attention",
+                current: current == "home",
+            }),
         }
     }
 }
@@ -403,26 +413,6 @@ pub(super) struct CsrfForm {
 #[derive(Deserialize, Default)]
 pub(super) struct SavedQuery {
     saved: Option<String>,
-}
-
-// ---------------------------------------------------------------------------------------
-// Handlers: the console's start
-// ---------------------------------------------------------------------------------------
-
-/// `GET /admin`: the first section the role allows.
-async fn admin_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let actor = match actor(&state, &headers).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    match CONSOLE_SECTIONS.iter().find(|(_, _, _, p)| actor.has(*p)) {
-        Some((_, href, _, _)) => see_other(href),
-        None => failure_page(
-            &state,
-            &headers,
-            Failure::Forbidden(Permission::ManageUsers),
-        ),
-    }
 }
 
 #[cfg(test)]
