@@ -79,6 +79,16 @@ async fn sign_in_admin(browser: &Browser, app: &TestApp) {
     browser.page("home").await;
 }
 
+/// The app with a Force role, Nurses: jane without a device, bob with a TOTP app.
+async fn nurses_jane_and_bob() -> TestApp {
+    let app = spawn_app().await;
+    let nurses = app.role("Nurses", Require2fa::Force, false, false).await;
+    app.user("jane", &nurses, true).await;
+    let bob = app.user("bob", &nurses, true).await;
+    app.enroll_totp(&bob, PromptMode::EveryLogin).await;
+    app
+}
+
 async fn script_number(browser: &Browser, script: &str) -> i64 {
     browser
         .client
@@ -162,11 +172,7 @@ async fn the_audit_log_shows_times_in_the_browsers_time_zone_with_utc_as_title()
 #[tokio::test]
 async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let app = spawn_app().await;
-    let nurses = app.role("Nurses", Require2fa::Force, false, false).await;
-    app.user("jane", &nurses, true).await;
-    let bob = app.user("bob", &nurses, true).await;
-    app.enroll_totp(&bob, PromptMode::EveryLogin).await;
+    let app = nurses_jane_and_bob().await;
     let Some(mut browser) = browser_at(app.address.clone(), "console", 1280, 900, &[]).await else {
         return;
     };
@@ -264,6 +270,78 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
         "pages wider than the screen:\n{}",
         too_wide.join("\n")
     );
+    browser.finish().await;
+    app.stop().await;
+}
+
+/// Defect 8 of the browser review, in Chromium at 1280x900 and 390x844 (SPEC section 11):
+/// the console home lists who needs attention, Edit User shows the device with its
+/// method and prompt mode and links to the user's audit entries, and Use 2FA is three
+/// labelled choices rather than a number.
+#[tokio::test]
+async fn the_home_edit_user_and_use_2fa_read_in_words_at_both_sizes() {
+    let _one = ONE_BROWSER_AT_A_TIME.lock().await;
+    let app = nurses_jane_and_bob().await;
+    let Some(mut browser) = browser_at(app.address.clone(), "console-words", 1280, 900, &[]).await
+    else {
+        return;
+    };
+    sign_in_admin(&browser, &app).await;
+    for (size, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        viewport(&browser, width, height).await;
+
+        browser.goto("/admin").await;
+        browser.page("admin-home").await;
+        let waiting = browser.text("#without-device").await;
+        assert!(waiting.contains("jane"), "{size}: {waiting}");
+        assert!(
+            !waiting.contains("bob"),
+            "{size}: bob has a device: {waiting}"
+        );
+        browser.shot(&format!("{size}-home")).await;
+
+        browser.goto("/admin/users/bob").await;
+        browser.page("admin-user-edit").await;
+        assert_eq!(
+            browser.text("#devices .device-method").await,
+            "Authenticator app, time-based (TOTP)"
+        );
+        assert_eq!(browser.text("#devices .device-prompt").await, "Every Login");
+        let enrolled = browser.find("#devices .device-enrolled time").await;
+        assert!(enrolled.attr("datetime").await.unwrap().is_some());
+        let audit = browser.find("#audit-link").await;
+        assert_eq!(
+            audit.attr("href").await.unwrap().as_deref(),
+            Some("/admin/audit?user=bob")
+        );
+        browser.shot(&format!("{size}-user-edit")).await;
+
+        browser.goto("/admin/settings").await;
+        browser.page("admin-settings").await;
+        let choices = script_number(
+            &browser,
+            "return document.querySelectorAll('fieldset#use_2fa input[type=radio]').length;",
+        )
+        .await;
+        assert_eq!(choices, 3, "{size}: Use 2FA offers three choices");
+        for (value, label) in [
+            ("1", "Counter-based codes (HOTP) only"),
+            ("2", "Time-based codes (TOTP) only"),
+            ("3", "The user chooses"),
+        ] {
+            assert_eq!(
+                browser.text(&format!("label[for='use_2fa-{value}']")).await,
+                label
+            );
+        }
+        let checked = browser.find("#use_2fa-2").await;
+        assert_eq!(
+            checked.prop("checked").await.unwrap().as_deref(),
+            Some("true"),
+            "the default, 2, is chosen"
+        );
+        browser.shot(&format!("{size}-settings-use-2fa")).await;
+    }
     browser.finish().await;
     app.stop().await;
 }
