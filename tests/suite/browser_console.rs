@@ -6,22 +6,7 @@
 use twostep::domain::{PromptMode, Require2fa};
 
 use crate::browser::{browser_at, Browser, ONE_BROWSER_AT_A_TIME};
-use crate::helpers::{spawn_app, TestApp};
-
-async fn sign_in_admin(browser: &Browser, app: &TestApp) {
-    browser.goto("/signin").await;
-    browser.page("signin").await;
-    browser.type_into("#username", "admin").await;
-    browser.type_into("#password", &app.admin_password).await;
-    browser
-        .click("form[action='/signin'] button[type='submit']")
-        .await;
-    browser.page("enroll").await;
-    browser
-        .click("form[action='/signin/enroll/skip'] button")
-        .await;
-    browser.page("home").await;
-}
+use crate::helpers::spawn_app;
 
 /// The id of the element that has the focus.
 async fn focused_id(browser: &Browser) -> String {
@@ -50,7 +35,7 @@ async fn walk(width: u32, height: u32, tag: &'static str) {
     let Some(mut browser) = browser_at(app.address.clone(), tag, width, height, &[]).await else {
         return;
     };
-    sign_in_admin(&browser, &app).await;
+    browser.sign_in_admin(&app).await;
 
     // Add User with four bad fields: the summary, and its links move the focus.
     browser.goto("/admin/users/new").await;

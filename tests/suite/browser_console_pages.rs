@@ -63,22 +63,6 @@ async fn viewport(browser: &Browser, width: u32, height: u32) {
     .await;
 }
 
-/// The administrator, signed in through the forms (set-up offered: later).
-async fn sign_in_admin(browser: &Browser, app: &TestApp) {
-    browser.goto("/signin").await;
-    browser.page("signin").await;
-    browser.type_into("#username", "admin").await;
-    browser.type_into("#password", &app.admin_password).await;
-    browser
-        .click("form[action='/signin'] button[type='submit']")
-        .await;
-    browser.page("enroll").await;
-    browser
-        .click("form[action='/signin/enroll/skip'] button")
-        .await;
-    browser.page("home").await;
-}
-
 /// The app with a Force role, Nurses: jane without a device, bob with a TOTP app.
 async fn nurses_jane_and_bob() -> TestApp {
     let app = spawn_app().await;
@@ -129,7 +113,7 @@ async fn the_audit_log_shows_times_in_the_browsers_time_zone_with_utc_as_title()
         json!({ "timezoneId": "America/New_York" }),
     )
     .await;
-    sign_in_admin(&browser, &app).await;
+    browser.sign_in_admin(&app).await;
     browser.goto("/admin/audit?event=locked").await;
     browser.page("admin-audit").await;
     let time = browser.find("#audit tbody time").await;
@@ -176,7 +160,7 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
     let Some(mut browser) = browser_at(app.address.clone(), "console", 1280, 900, &[]).await else {
         return;
     };
-    sign_in_admin(&browser, &app).await;
+    browser.sign_in_admin(&app).await;
     // Jane's device being set up, for the QR page.
     browser.goto("/admin/users/jane/2fa/setup").await;
     browser.page("admin-user-setup").await;
@@ -286,7 +270,7 @@ async fn the_home_edit_user_and_use_2fa_read_in_words_at_both_sizes() {
     else {
         return;
     };
-    sign_in_admin(&browser, &app).await;
+    browser.sign_in_admin(&app).await;
     for (size, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
         viewport(&browser, width, height).await;
 

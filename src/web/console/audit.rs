@@ -166,15 +166,20 @@ impl Filters {
         }
     }
 
-    /// `/admin/audit/export` with these filters.
-    fn export_href(&self) -> String {
+    /// `path` with these filters as its query (`/admin/audit` or its export).
+    fn href(&self, path: &str) -> String {
         format!(
-            "/admin/audit/export?user={}&event={}&from={}&to={}",
+            "{path}?user={}&event={}&from={}&to={}",
             segment(&self.user),
             segment(&self.event_text),
             segment(&self.from),
             segment(&self.to)
         )
+    }
+
+    /// `/admin/audit/export` with these filters.
+    fn export_href(&self) -> String {
+        self.href("/admin/audit/export")
     }
 }
 
@@ -230,13 +235,7 @@ pub(super) async fn local_time_script() -> Response {
 }
 
 fn audit_href(filters: &Filters, page: u32) -> String {
-    format!(
-        "/admin/audit?user={}&event={}&from={}&to={}&page={page}",
-        segment(&filters.user),
-        segment(&filters.event_text),
-        segment(&filters.from),
-        segment(&filters.to)
-    )
+    format!("{}&page={page}", filters.href("/admin/audit"))
 }
 
 pub(super) async fn audit_page(
