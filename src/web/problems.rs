@@ -112,6 +112,10 @@ pub(super) async fn panic_pages(
     next: Next,
 ) -> Response {
     let api = is_api(request.uri().path());
+    if api {
+        // The APIs keep the JSON answer: nothing to copy on their (hot) path.
+        return next.run(request).await;
+    }
     let headers = request.headers().clone();
     let response = next.run(request).await;
     match page_for_panic(&response, api) {
