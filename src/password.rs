@@ -20,9 +20,9 @@ use tokio::sync::Semaphore;
 /// our floor for a hospital's accounts).
 pub const MIN_NEW_PASSWORD_CHARS: usize = 12;
 /// Most characters of a password being set.
-pub const MAX_NEW_PASSWORD_CHARS: usize = 128;
-/// Most bytes accepted at sign-in: enough for any password that could have been set (128
-/// characters of up to 4 bytes each is 512), small enough that hashing cost stays bounded.
+pub const MAX_NEW_PASSWORD_CHARS: usize = 256;
+/// Most bytes accepted at sign-in: enough for any password that could have been set (256
+/// characters of up to 4 bytes each is 1024), small enough that hashing cost stays bounded.
 pub const MAX_SIGN_IN_BYTES: usize = 1024;
 /// Characters of [`Password::generate`]'s passwords (about 117 bits).
 pub const GENERATED_PASSWORD_CHARS: usize = 20;
@@ -83,7 +83,7 @@ impl Password {
         }
     }
 
-    /// A password being set, in the style of NIST SP 800-63B: a length rule (12 to 128
+    /// A password being set, in the style of NIST SP 800-63B: a length rule (12 to 256
     /// characters, counted as Unicode scalar values, not bytes) and no control characters;
     /// no composition rules. The text is kept as given: no trimming, no normalisation.
     pub fn new_password(text: String) -> Result<Self, PasswordError> {
@@ -565,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn new_passwords_need_12_to_128_characters() {
+    fn new_passwords_need_12_to_256_characters() {
         assert_eq!(
             Password::new_password(String::new()).unwrap_err(),
             PasswordError::Empty
@@ -575,9 +575,9 @@ mod tests {
             PasswordError::TooShort { min: 12 }
         );
         assert!(Password::new_password("a".repeat(12)).is_ok());
-        assert!(Password::new_password("a".repeat(128)).is_ok());
+        assert!(Password::new_password("a".repeat(256)).is_ok());
         assert_eq!(
-            Password::new_password("a".repeat(129)).unwrap_err(),
+            Password::new_password("a".repeat(257)).unwrap_err(),
             PasswordError::TooLong
         );
         assert_eq!(
@@ -602,10 +602,10 @@ mod tests {
             Password::new_password(eleven).unwrap_err(),
             PasswordError::TooShort { min: 12 }
         );
-        // 128 four-byte characters (512 bytes) are fine; 129 are too many.
-        assert!(Password::new_password("🔒".repeat(128)).is_ok());
+        // 256 four-byte characters (1024 bytes) are fine; 257 are too many.
+        assert!(Password::new_password("🔒".repeat(256)).is_ok());
         assert_eq!(
-            Password::new_password("🔒".repeat(129)).unwrap_err(),
+            Password::new_password("🔒".repeat(257)).unwrap_err(),
             PasswordError::TooLong
         );
         // Spaces are ordinary characters (passphrases).
@@ -660,7 +660,7 @@ mod tests {
         assert!(PasswordError::TooShort { min: 12 }
             .to_string()
             .contains("12 characters"));
-        assert!(PasswordError::TooLong.to_string().contains("128"));
+        assert!(PasswordError::TooLong.to_string().contains("256"));
     }
 
     // --- PasswordHasher ---

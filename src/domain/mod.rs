@@ -9,6 +9,7 @@ pub mod device;
 pub mod domain_name;
 pub mod ip;
 pub mod lockout;
+pub mod password_rules;
 pub mod role;
 pub mod settings;
 pub mod signin;
@@ -22,6 +23,7 @@ pub use device::{
 pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
+pub use password_rules::{check_new_password, PasswordContext, PasswordProblem};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };

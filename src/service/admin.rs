@@ -17,6 +17,7 @@ pub use details::{DeviceDetails, UserDetails};
 
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
+use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::Context;
 use crate::clock::Timestamp;
 use crate::crypto::Token;
@@ -27,7 +28,6 @@ use crate::domain::{
 };
 use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
-use crate::password::Password;
 use crate::store::{
     AuditQuery, Conflict, NewUser, RoleChange, StoreError, StoredIpRule, UserChange,
 };
@@ -99,6 +99,15 @@ fn invalid(field: &'static str, error: impl std::fmt::Display) -> AdminError {
     AdminError::Invalid {
         field,
         message: error.to_string(),
+    }
+}
+
+/// A password refused by `service::passwords` is the password field's error.
+fn password_refused(error: PasswordChoiceError) -> AdminError {
+    match error {
+        PasswordChoiceError::Refused(problem) => invalid("password", problem),
+        PasswordChoiceError::Store(error) => error.into(),
+        other => AdminError::Internal(Box::new(other)),
     }
 }
 
@@ -273,14 +282,16 @@ impl Admin {
             DisplayName::parse(&input.display_name).map_err(|e| invalid("display_name", e))?;
         let email = parse_email(input.email.as_deref())?;
         let role = self.role_named(&input.role, "role").await?;
-        let password =
-            Password::new_password(input.password.clone()).map_err(|e| invalid("password", e))?;
-        let hash = self
-            .ctx
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(|e| AdminError::Internal(Box::new(e)))?;
+        let hash = passwords::choose(
+            &self.ctx,
+            &ChosenFor::New {
+                username: username.as_str(),
+                display_name: display_name.as_str(),
+            },
+            &input.password,
+        )
+        .await
+        .map_err(password_refused)?;
         let user = self
             .ctx
             .store
@@ -329,11 +340,29 @@ impl Admin {
             Some(name) => Some(self.role_named(name, "role").await?),
             None => None,
         };
-        let password = patch
-            .password
-            .as_ref()
-            .map(|text| Password::new_password(text.clone()).map_err(|e| invalid("password", e)))
-            .transpose()?;
+        // Checked before anything changes: a refused password leaves the user as it was.
+        // The rules see the display name the user will have.
+        let hash = match &patch.password {
+            Some(text) => {
+                let renamed;
+                let chosen_for = match &display_name {
+                    Some(name) => {
+                        renamed = User {
+                            display_name: name.clone(),
+                            ..user.clone()
+                        };
+                        ChosenFor::Existing(&renamed)
+                    }
+                    None => ChosenFor::Existing(&user),
+                };
+                Some(
+                    passwords::choose(&self.ctx, &chosen_for, text)
+                        .await
+                        .map_err(password_refused)?,
+                )
+            }
+            None => None,
+        };
         let now = self.ctx.now();
         let change = UserChange {
             display_name,
@@ -358,13 +387,7 @@ impl Admin {
                 self.ctx.store.delete_user_sessions(user.id).await?;
             }
         }
-        if let Some(password) = password {
-            let hash = self
-                .ctx
-                .hasher
-                .hash(&password)
-                .await
-                .map_err(|e| AdminError::Internal(Box::new(e)))?;
+        if let Some(hash) = hash {
             self.ctx
                 .store
                 .set_password_hash(user.id, &hash, true, now)

@@ -9,6 +9,8 @@
 //! - [`outbox`]: the outbox worker that delivers the queued emails, with retries.
 //! - [`verify`]: the second-factor check for other systems (native API and privacyIDEA's
 //!   `/validate/check`).
+//! - [`passwords`]: choosing a password (SPEC section 10): the rules, not the current one,
+//!   the hash; every surface that sets a password calls [`passwords::choose`].
 //! - [`credentials`]: the rules every credential check shares (password, device code,
 //!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
@@ -18,6 +20,7 @@ pub mod credentials;
 pub mod devices;
 pub mod emailed;
 pub mod outbox;
+pub mod passwords;
 pub mod signin;
 pub mod verify;
 

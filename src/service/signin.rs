@@ -11,17 +11,18 @@ use rand::rngs::OsRng;
 use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
+use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::Context;
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::SignInTransaction;
 use crate::domain::{
-    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
-    TransactionKind, User,
+    in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
+    Role, Settings, TransactionKind, User,
 };
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
-use crate::password::{Password, PasswordError};
+
 use crate::policy::{decide, SignInFacts};
 use crate::store::StoreError;
 
@@ -120,7 +121,7 @@ pub enum SignInError {
     #[error("the code does not match; enter the code your app shows now")]
     WrongSetupCode,
     #[error("{0}")]
-    InvalidPassword(PasswordError),
+    InvalidPassword(PasswordProblem),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -583,14 +584,12 @@ impl SignIn {
         if live.steps.first() != Some(&PendingStep::ChangePassword) {
             return Err(SignInError::WrongStep);
         }
-        let password = Password::new_password(new_password.to_owned())
-            .map_err(SignInError::InvalidPassword)?;
-        let hash = self
-            .ctx
-            .hasher
-            .hash(&password)
+        let hash = passwords::choose(&self.ctx, &ChosenFor::Existing(&live.user), new_password)
             .await
-            .map_err(|error| SignInError::Internal(Box::new(error)))?;
+            .map_err(|error| match error {
+                PasswordChoiceError::Refused(problem) => SignInError::InvalidPassword(problem),
+                other => SignInError::Internal(Box::new(other)),
+            })?;
         self.ctx
             .store
             .set_password_hash(live.user.id, &hash, false, self.ctx.now())

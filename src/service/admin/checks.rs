@@ -7,7 +7,7 @@ use super::{
     UserPatch,
 };
 use crate::domain::{DisplayName, Permission, RoleName, Username};
-use crate::password::Password;
+use crate::service::passwords::{self, ChosenFor};
 
 /// A field's problem: the field's name and the message.
 pub type Problem = (&'static str, String);
@@ -45,17 +45,23 @@ impl Admin {
             Err(AdminError::Invalid { field, message }) => problems.push((field, message)),
             Err(other) => return Err(other),
         }
-        if let Err(error) = Password::new_password(input.password.clone()) {
-            problems.push(("password", error.to_string()));
+        let chosen_for = ChosenFor::New {
+            username: input.username.trim(),
+            display_name: input.display_name.trim(),
+        };
+        if let Some(problem) = passwords::problem(&self.ctx, &chosen_for, &input.password) {
+            problems.push(("password", problem.to_string()));
         }
         Ok(problems)
     }
 
     /// The problems of an Edit User patch, all of them (display name, email, role,
-    /// password), as [`Admin::update_user`] would find them one by one.
+    /// password, checked for `username` without the "not the current one" rule, which
+    /// needs the hash), as [`Admin::update_user`] would find them one by one.
     pub async fn user_patch_problems(
         &self,
         actor: &Actor,
+        username: &str,
         patch: &UserPatch,
     ) -> Result<Vec<Problem>, AdminError> {
         actor.require(Permission::ManageUsers)?;
@@ -78,8 +84,17 @@ impl Admin {
             }
         }
         if let Some(password) = &patch.password {
-            if let Err(error) = Password::new_password(password.clone()) {
-                problems.push(("password", error.to_string()));
+            let user = self.user_named(username).await?;
+            let chosen_for = ChosenFor::New {
+                username: user.username.as_str(),
+                display_name: patch
+                    .display_name
+                    .as_deref()
+                    .unwrap_or(user.display_name.as_str())
+                    .trim(),
+            };
+            if let Some(problem) = passwords::problem(&self.ctx, &chosen_for, password) {
+                problems.push(("password", problem.to_string()));
             }
         }
         Ok(problems)

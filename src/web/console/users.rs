@@ -521,7 +521,7 @@ pub(super) async fn edit_user_submit(
             Failure::Field { field, message } => {
                 // Every field's error at once: the service stops at the first.
                 let mut errors = FieldErrors::one(field, message);
-                match state.admin.user_patch_problems(&actor, &patch).await {
+                match state.admin.user_patch_problems(&actor, &name, &patch).await {
                     Ok(problems) => {
                         for (field, message) in problems {
                             errors.push(field, super::sentence(&message));

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use crate::password::PasswordError;
+use crate::domain::PasswordProblem;
 use crate::service::signin::SignInError;
 use crate::web::request_id;
 
@@ -27,7 +27,7 @@ pub enum Message {
     /// The enroll form came without a valid method or prompt mode.
     ChooseOptions,
     /// A new password refused by the password rules.
-    NewPassword(NewPasswordProblem),
+    NewPassword(PasswordProblem),
     PasswordsDiffer,
     /// `/signin?m=expired`.
     Expired,
@@ -35,15 +35,6 @@ pub enum Message {
     SignedOut,
     /// `/signin?m=cancelled`: "Cancel and sign out" ended the sign-in.
     Cancelled,
-}
-
-/// Why a new password was refused (the rules live in [`crate::password`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NewPasswordProblem {
-    Empty,
-    TooShort { min: usize },
-    TooLong,
-    ControlCharacter,
 }
 
 impl std::fmt::Display for Message {
@@ -74,21 +65,19 @@ impl std::fmt::Display for Message {
                 f.write_str("That method is not offered. Please choose one of the options.")
             }
             Self::ChooseOptions => f.write_str("Please choose one of the options."),
-            Self::NewPassword(problem) => match problem {
-                NewPasswordProblem::Empty => f.write_str("Please enter a new password."),
-                NewPasswordProblem::TooShort { min } => write!(
-                    f,
-                    "The new password is too short. Please use at least {min} characters."
-                ),
-                NewPasswordProblem::TooLong => write!(
-                    f,
-                    "The new password is too long. Please use at most {} characters.",
-                    crate::password::MAX_NEW_PASSWORD_CHARS
-                ),
-                NewPasswordProblem::ControlCharacter => f.write_str(
-                    "The new password contains a tab or a line break. Please leave them out.",
-                ),
-            },
+            Self::NewPassword(PasswordProblem::Empty) => {
+                f.write_str("Please enter a new password.")
+            }
+            // The rule's reason as a sentence ("The password is too short; use at least
+            // 12 characters."); it never contains the password.
+            Self::NewPassword(problem) => {
+                let text = problem.to_string();
+                let mut chars = text.chars();
+                match chars.next() {
+                    Some(first) => write!(f, "{}{}.", first.to_uppercase(), chars.as_str()),
+                    None => Ok(()),
+                }
+            }
             Self::PasswordsDiffer => {
                 f.write_str("The two passwords are not the same. Please type them again.")
             }
@@ -194,22 +183,10 @@ pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
         SignInError::MethodNotAllowed => {
             again(StatusCode::UNPROCESSABLE_ENTITY, Message::MethodNotAllowed)
         }
-        SignInError::InvalidPassword(problem) => {
-            let problem = match problem {
-                PasswordError::Empty => NewPasswordProblem::Empty,
-                PasswordError::TooShort { min } => NewPasswordProblem::TooShort { min },
-                PasswordError::TooLong => NewPasswordProblem::TooLong,
-                PasswordError::ControlCharacter => NewPasswordProblem::ControlCharacter,
-                PasswordError::NoConcurrency
-                | PasswordError::InvalidParams(_)
-                | PasswordError::Hashing(_)
-                | PasswordError::TaskFailed => return internal(&problem),
-            };
-            again(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Message::NewPassword(problem),
-            )
-        }
+        SignInError::InvalidPassword(problem) => again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Message::NewPassword(problem),
+        ),
         SignInError::Internal(source) => internal(&*source),
     }
 }
@@ -270,20 +247,13 @@ mod tests {
         ));
         assert!(matches!(
             failure(
-                SignInError::InvalidPassword(PasswordError::TooShort { min: 12 }),
+                SignInError::InvalidPassword(PasswordProblem::TooShort),
                 FormKind::NewPassword
             ),
             Failure::Again {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 ..
             }
-        ));
-        assert!(matches!(
-            failure(
-                SignInError::InvalidPassword(PasswordError::NoConcurrency),
-                FormKind::NewPassword
-            ),
-            Failure::Internal(_)
         ));
     }
 
