@@ -1496,7 +1496,7 @@ async fn an_api_token_acts_with_its_creators_permissions_and_is_stored_only_hash
         &app,
         "/api/v1/users",
         &token,
-        json!({ "username": "robot", "password": "robot password 123", "display_name": "Robot",
+        json!({ "username": "robot", "password": "robot orchard lantern 123", "display_name": "Robot",
                 "role": "Interface User", "must_change_password": false }),
     )
     .await;

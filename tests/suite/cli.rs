@@ -176,11 +176,11 @@ async fn user_add_with_password_stdin_creates_a_user_who_signs_in() {
             "clerks",
             "--password-stdin",
         ],
-        "carol's password 123\n",
+        "carol's orchard lantern 123\n",
     )
     .await;
     assert_eq!(out.ok(), "added user carol (role Clerks)\n");
-    assert!(!out.stdout.contains("password 123") && !out.stderr.contains("password 123"));
+    assert!(!out.stdout.contains("orchard lantern") && !out.stderr.contains("orchard lantern"));
 
     let carol = user(&app, "carol").await.expect("carol exists");
     assert_eq!(carol.display_name.as_str(), "Carol Clerk");
@@ -190,14 +190,14 @@ async fn user_add_with_password_stdin_creates_a_user_who_signs_in() {
     let (status, answer) = app
         .post(
             "/api/v1/signin",
-            json!({"username": "carol", "password": "carol's password 123"}),
+            json!({"username": "carol", "password": "carol's orchard lantern 123"}),
         )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "signed_in", "{answer}");
 
     let entry = assert_cli_audit(&audited(&app, AuditEvent::UserCreated).await, Some("carol"));
-    assert!(!entry.detail.contains("password 123"));
+    assert!(!entry.detail.contains("orchard lantern"));
 }
 
 #[tokio::test]

@@ -413,7 +413,7 @@ impl TestApp {
             .unwrap()
     }
 
-    /// A user in `role` with password "<name> password 123" and email <name>@example.org
+    /// A user in `role` with password "<name> orchard lantern 123" ([`TestApp::password_of`]) and email <name>@example.org
     /// (or none).
     pub async fn user(
         &self,
@@ -463,7 +463,7 @@ impl TestApp {
     }
 
     pub fn password_of(name: &str) -> String {
-        format!("{name} password 123")
+        format!("{name} orchard lantern 123")
     }
 
     /// Sets up and confirms a TOTP device for `user` directly; returns its generator.

@@ -148,7 +148,7 @@ async fn a_locked_account_gets_the_wrong_password_json_answer_byte_for_byte() {
         .unwrap()
         .unwrap();
     assert!(user.is_locked(app.clock.now_ts()), "locked now");
-    let locked = raw("jane password 123").await;
+    let locked = raw("jane orchard lantern 123").await;
     assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
     assert_eq!(locked, wrong, "status and body are the same bytes");
     app.stop().await;

@@ -1242,7 +1242,7 @@ async fn answers_match_privacyideas_documented_examples() {
     app.settings(&[(SettingKey::ValidatePassMode, "password_otp")])
         .await;
     // The documented request: `user=user realm=realm1 pass=s3cret123456` (the PIN
-    // `s3cret` followed by the OTP). Here the user's password is "user password 123".
+    // `s3cret` followed by the OTP). Here the user's password is "user orchard lantern 123".
     let (_, totp) = device_user(&app, "user").await;
     let pass = format!("{}{}", TestApp::password_of("user"), app.totp_now(&totp));
     let (status, answer) = validate(
