@@ -4,8 +4,9 @@
 use rand::{CryptoRng, RngCore};
 
 use crate::clock::Timestamp;
+use crate::domain::{check_new_password, PasswordContext, PasswordProblem};
 use crate::password::{Password, PasswordError, PasswordHasher};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, ADMIN_USERNAME};
 
 /// What the first start did.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub enum Bootstrap {
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("TWOSTEP_ADMIN_PASSWORD is not acceptable: {0}")]
-    GivenPassword(#[source] PasswordError),
+    GivenPassword(#[source] PasswordProblem),
     #[error("the administrator password could not be hashed")]
     Hashing(#[source] PasswordError),
     #[error(transparent)]
@@ -30,11 +31,13 @@ pub enum BootstrapError {
 }
 
 /// Creates the default roles and `admin` on a new database; does nothing on an existing
-/// one. `given_password` is `TWOSTEP_ADMIN_PASSWORD`, checked like any new password.
+/// one. `given_password` is `TWOSTEP_ADMIN_PASSWORD`, checked like any new password (SPEC
+/// section 10's rules, with `admin`, "Administrator" and `site_name` as context words).
 pub async fn first_start(
     store: &Store,
     hasher: &PasswordHasher,
     given_password: Option<String>,
+    site_name: &str,
     now: Timestamp,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Bootstrap, BootstrapError> {
@@ -42,10 +45,23 @@ pub async fn first_start(
         return Ok(Bootstrap::Existing);
     }
     let (password, generated) = match given_password {
-        Some(text) => (
-            Password::new_password(text).map_err(BootstrapError::GivenPassword)?,
-            false,
-        ),
+        Some(text) => {
+            check_new_password(
+                &text,
+                &PasswordContext {
+                    username: ADMIN_USERNAME,
+                    display_name: "Administrator",
+                    site_name,
+                },
+            )
+            .map_err(BootstrapError::GivenPassword)?;
+            let password =
+                Password::new_password(text).map_err(|error| match error.as_problem() {
+                    Some(problem) => BootstrapError::GivenPassword(problem),
+                    None => BootstrapError::Hashing(error),
+                })?;
+            (password, false)
+        }
         None => (Password::generate(rng), true),
     };
     let hash = hasher

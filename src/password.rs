@@ -69,6 +69,23 @@ pub enum PasswordError {
     TaskFailed,
 }
 
+impl PasswordError {
+    /// The rule of [`crate::domain::password_rules`] that a refused new password broke;
+    /// `None` for the errors of the hasher.
+    pub fn as_problem(&self) -> Option<crate::domain::PasswordProblem> {
+        use crate::domain::PasswordProblem;
+        match self {
+            Self::Empty => Some(PasswordProblem::Empty),
+            Self::TooShort { .. } => Some(PasswordProblem::TooShort),
+            Self::TooLong => Some(PasswordProblem::TooLong),
+            Self::ControlCharacter => Some(PasswordProblem::ControlCharacter),
+            Self::NoConcurrency | Self::InvalidParams(_) | Self::Hashing(_) | Self::TaskFailed => {
+                None
+            }
+        }
+    }
+}
+
 impl Password {
     /// What a person typed at sign-in. Anything is accepted but the absurd: empty, or more
     /// than [`MAX_SIGN_IN_BYTES`] bytes (so that a megabyte-long "password" cannot buy

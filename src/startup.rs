@@ -68,6 +68,7 @@ impl Application {
             &store,
             &hasher,
             args.admin_password.clone(),
+            &args.site_name,
             clock.now(),
             &mut OsRng,
         )

@@ -75,17 +75,13 @@ pub async fn choose(
     if let Some(problem) = problem(ctx, user, candidate) {
         return Err(problem.into());
     }
-    let password = Password::new_password(candidate.to_owned()).map_err(|error| match error {
-        // The domain rule is the stricter; these cannot happen after it, but a refusal
-        // stays a refusal.
-        PasswordError::Empty => PasswordChoiceError::Refused(PasswordProblem::Empty),
-        PasswordError::TooShort { .. } => PasswordChoiceError::Refused(PasswordProblem::TooShort),
-        PasswordError::TooLong => PasswordChoiceError::Refused(PasswordProblem::TooLong),
-        PasswordError::ControlCharacter => {
-            PasswordChoiceError::Refused(PasswordProblem::ControlCharacter)
-        }
-        other => PasswordChoiceError::Hashing(other),
-    })?;
+    // The domain rule is the stricter: this cannot refuse after it, but a refusal would
+    // stay a refusal.
+    let password =
+        Password::new_password(candidate.to_owned()).map_err(|error| match error.as_problem() {
+            Some(problem) => PasswordChoiceError::Refused(problem),
+            None => PasswordChoiceError::Hashing(error),
+        })?;
     if let ChosenFor::Existing(existing) = user {
         if let Some((_, current)) = ctx
             .store

@@ -1438,9 +1438,16 @@ async fn first_start_uses_the_given_admin_password_without_forced_change(db: &Te
     let store = db.open().await;
     let hasher = cheap_hasher();
     let given = "correct horse battery staple".to_owned();
-    let outcome = first_start(&store, &hasher, Some(given.clone()), NOW, &mut OsRng)
-        .await
-        .unwrap();
+    let outcome = first_start(
+        &store,
+        &hasher,
+        Some(given.clone()),
+        "twostep",
+        NOW,
+        &mut OsRng,
+    )
+    .await
+    .unwrap();
     assert!(matches!(outcome, Bootstrap::CreatedWithGivenPassword));
     let (admin, hash) = store
         .user_with_password_hash(&Username::parse("admin").unwrap())
@@ -1457,6 +1464,7 @@ async fn first_start_uses_the_given_admin_password_without_forced_change(db: &Te
         &store,
         &hasher,
         Some("another password 123".into()),
+        "twostep",
         NOW,
         &mut OsRng,
     )
@@ -1473,6 +1481,7 @@ async fn first_start_uses_the_given_admin_password_without_forced_change(db: &Te
         &db.open().await,
         &hasher,
         Some("short".into()),
+        "twostep",
         NOW,
         &mut OsRng,
     )
@@ -1487,14 +1496,41 @@ async fn first_start_generates_an_admin_password_that_must_be_changed(db: &TestD
     use twostep::bootstrap::{first_start, Bootstrap, BootstrapError};
     let store = db.open().await;
     let hasher = cheap_hasher();
-    let refused = first_start(&store, &hasher, Some("short".into()), NOW, &mut OsRng).await;
+    let refused = first_start(
+        &store,
+        &hasher,
+        Some("short".into()),
+        "twostep",
+        NOW,
+        &mut OsRng,
+    )
+    .await;
     assert!(matches!(refused, Err(BootstrapError::GivenPassword(_))));
+    // SPEC section 10: a guessable given password is refused too, saying why.
+    let guessable = first_start(
+        &store,
+        &hasher,
+        Some("Password1234".into()),
+        "twostep",
+        NOW,
+        &mut OsRng,
+    )
+    .await;
+    assert!(
+        matches!(
+            guessable,
+            Err(BootstrapError::GivenPassword(
+                twostep::domain::PasswordProblem::EasyToGuess { .. }
+            ))
+        ),
+        "{guessable:?}"
+    );
     assert!(
         store.list_roles().await.unwrap().is_empty(),
         "nothing written"
     );
     let Bootstrap::CreatedWithGeneratedPassword(password) =
-        first_start(&store, &hasher, None, NOW, &mut OsRng)
+        first_start(&store, &hasher, None, "twostep", NOW, &mut OsRng)
             .await
             .unwrap()
     else {
