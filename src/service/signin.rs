@@ -22,7 +22,6 @@ use crate::domain::{
 };
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
-
 use crate::policy::{decide, SignInFacts};
 use crate::store::StoreError;
 
