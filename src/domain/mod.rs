@@ -10,6 +10,7 @@ pub mod domain_name;
 pub mod ip;
 pub mod lockout;
 pub mod role;
+pub mod security_event;
 pub mod settings;
 pub mod signin;
 pub mod user;
@@ -25,6 +26,7 @@ pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
+pub use security_event::{SecurityEvent, SECURITY_MODULE};
 pub use settings::{
     SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
 };

@@ -17,6 +17,7 @@ pub mod attention;
 pub mod credentials;
 pub mod devices;
 pub mod emailed;
+pub mod notify;
 pub mod outbox;
 pub mod signin;
 pub mod verify;
