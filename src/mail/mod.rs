@@ -18,6 +18,5 @@ pub mod template;
 pub use message::{message_id_for, MessageError, OutgoingEmail};
 pub use template::{
     escape_html, EmailTemplate, RenderedEmail, SecurityValues, TemplateError, TemplateKind,
-    TemplatePart, TemplateValues,
-    MAX_BODY_CHARS, MAX_SUBJECT_CHARS, OTP_MODULE, OTP_TEMPLATE_NAME,
+    TemplatePart, TemplateValues, MAX_BODY_CHARS, MAX_SUBJECT_CHARS, OTP_MODULE, OTP_TEMPLATE_NAME,
 };

@@ -606,19 +606,13 @@ fn substitute(segments: &[Segment<'_>], values: Values<'_, '_>, target: Target) 
             }
             (Segment::Placeholder(Placeholder::UserId), Values::Otp(values)) => values.user_id,
             (Segment::Placeholder(Placeholder::UserOtp), Values::Otp(values)) => values.user_otp,
-            (Segment::Placeholder(Placeholder::UserName), Values::Otp(values)) => {
-                values.user_name
-            }
+            (Segment::Placeholder(Placeholder::UserName), Values::Otp(values)) => values.user_name,
             (Segment::Placeholder(Placeholder::OtpValidMinutes), Values::Otp(values)) => {
                 minutes = values.otp_valid_minutes.to_string();
                 &minutes
             }
-            (Segment::Placeholder(Placeholder::SiteName), Values::Otp(values)) => {
-                values.site_name
-            }
-            (Segment::Placeholder(Placeholder::UserId), Values::Security(values)) => {
-                values.user_id
-            }
+            (Segment::Placeholder(Placeholder::SiteName), Values::Otp(values)) => values.site_name,
+            (Segment::Placeholder(Placeholder::UserId), Values::Security(values)) => values.user_id,
             (Segment::Placeholder(Placeholder::UserName), Values::Security(values)) => {
                 values.user_name
             }

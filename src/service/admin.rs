@@ -20,11 +20,11 @@ use super::emailed::{self, SaveTemplateError};
 use super::{notify, Context};
 use crate::clock::Timestamp;
 use crate::crypto::Token;
-use crate::domain::{AuditEvent, SecurityEvent};
 use crate::domain::{
     AuditEntry, DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode,
     Require2fa, Role, RoleName, RoleSecurity, SettingKey, Settings, User, Username,
 };
+use crate::domain::{AuditEvent, SecurityEvent};
 use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
 use crate::password::Password;

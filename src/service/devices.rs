@@ -4,8 +4,8 @@
 use rand::rngs::OsRng;
 
 use super::{notify, Context};
-use crate::domain::{AuditEvent, SecurityEvent};
 use crate::domain::{new_device_otp, Device, OtpMethod, PromptMode, Use2fa, User};
+use crate::domain::{AuditEvent, SecurityEvent};
 use crate::otp::{qr_svg, OtpCode, OtpSecret};
 use crate::store::{NewDevice, StoreError};
 

@@ -16,8 +16,8 @@ use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::SignInTransaction;
 use crate::domain::{
-    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role,
-    SecurityEvent, Settings, TransactionKind, User,
+    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, SecurityEvent,
+    Settings, TransactionKind, User,
 };
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
