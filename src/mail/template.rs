@@ -1068,6 +1068,172 @@ mod tests {
         );
     }
 
+    fn security_values() -> SecurityValues<'static> {
+        SecurityValues {
+            user_id: "jsmith",
+            user_name: "Jane Smith",
+            event_time: "2027-01-15 08:00:00 UTC",
+            client_ip: "192.0.2.10",
+            site_name: "St. Mary's Hospital",
+        }
+    }
+
+    /// SPEC 10: one default per security event, telling what, when, from where and whom
+    /// to call; no code placeholder and nothing loaded.
+    #[test]
+    fn every_security_default_validates_and_says_what_when_where() {
+        for event in SecurityEvent::ALL {
+            let template = EmailTemplate::default_security(event);
+            assert_eq!(
+                template.validate_as(TemplateKind::Security),
+                Ok(()),
+                "{event}"
+            );
+            let email = template.render_security(&security_values()).unwrap();
+            assert!(email.subject.contains("St. Mary's Hospital"), "{event}");
+            for needle in [
+                "Jane Smith",
+                "jsmith",
+                "2027-01-15 08:00:00 UTC",
+                "192.0.2.10",
+                "call your service desk",
+            ] {
+                assert!(email.text.contains(needle), "{event}: {needle}");
+                assert!(
+                    email.html.as_deref().unwrap().contains(needle),
+                    "{event}: {needle}"
+                );
+            }
+            for part in [&email.subject, &email.text] {
+                assert!(!part.contains('@'), "{event}: {part}");
+            }
+            let html = template.html_body.unwrap().to_lowercase();
+            for banned in [
+                "<script", "http:", "https:", "src=", "url(", "<link", "<img",
+            ] {
+                assert!(!html.contains(banned), "{event}: {banned}");
+            }
+            // As an OTP template it would be refused: no code in it.
+            assert!(EmailTemplate::default_security(event).validate().is_err());
+        }
+        let subjects: std::collections::HashSet<String> = SecurityEvent::ALL
+            .into_iter()
+            .map(|event| EmailTemplate::default_security(event).subject)
+            .collect();
+        assert_eq!(
+            subjects.len(),
+            SecurityEvent::ALL.len(),
+            "one subject per event"
+        );
+    }
+
+    /// SPEC 10: no code or secret in a security email; `@user_otp` is refused, by part.
+    #[test]
+    fn a_security_template_refuses_the_code_placeholders() {
+        for (name, template, part) in [
+            (
+                "user_otp",
+                template("Hi @user_otp", "Hello", None),
+                TemplatePart::Subject,
+            ),
+            (
+                "user_otp",
+                template("Hi", "Code @user_otp", None),
+                TemplatePart::TextBody,
+            ),
+            (
+                "otp_valid_minutes",
+                template("Hi", "Hello", Some("<p>@otp_valid_minutes</p>")),
+                TemplatePart::HtmlBody,
+            ),
+        ] {
+            let error = template.validate_as(TemplateKind::Security).unwrap_err();
+            assert_eq!(
+                error,
+                TemplateError::CodeNotAllowed {
+                    name: name.to_owned(),
+                    part
+                }
+            );
+            assert!(
+                error.to_string().contains("never contains a code"),
+                "{error}"
+            );
+            assert_eq!(template.render_security(&security_values()), Err(error));
+        }
+        // Escaped, it is text: `@@user_otp` shows the words, not a code.
+        let email = template("Hi", "Never share @@user_otp", None)
+            .render_security(&security_values())
+            .unwrap();
+        assert_eq!(email.text, "Never share @user_otp");
+    }
+
+    #[test]
+    fn each_kind_knows_only_its_own_placeholders() {
+        let error = template("Hi", "@user_otp at @event_time", None)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            TemplateError::UnknownPlaceholder {
+                name: "event_time".to_owned(),
+                part: TemplatePart::TextBody
+            }
+        );
+        let error = template("Hi", "Hello @user_pin", None)
+            .validate_as(TemplateKind::Security)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown placeholder @user_pin in the text body; use @user_id, @user_name, \
+             @event_time, @client_ip or @site_name"
+        );
+        assert_eq!(
+            TemplateKind::Security.placeholder_names(),
+            "@user_id, @user_name, @event_time, @client_ip or @site_name"
+        );
+        // A security template needs no placeholder at all.
+        assert_eq!(
+            template("Hi", "Something changed.", None).validate_as(TemplateKind::Security),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn security_values_are_adapted_like_the_otp_ones() {
+        let values = SecurityValues {
+            user_name: "<b>Jane</b>\r\nBcc: x@example.org",
+            client_ip: "@user_otp",
+            ..security_values()
+        };
+        let email = template(
+            "For @user_name",
+            "@user_name from @client_ip at @event_time",
+            Some("<p>@user_name</p>"),
+        )
+        .render_security(&values)
+        .unwrap();
+        assert_eq!(email.subject, "For <b>Jane</b>Bcc: x@example.org");
+        assert_eq!(
+            email.text,
+            "<b>Jane</b>\r\nBcc: x@example.org from @user_otp at 2027-01-15 08:00:00 UTC"
+        );
+        assert_eq!(
+            email.html.as_deref(),
+            Some("<p>&lt;b&gt;Jane&lt;/b&gt;\r\nBcc: x@example.org</p>")
+        );
+    }
+
+    #[test]
+    fn the_event_time_reads_in_utc_to_the_second() {
+        assert_eq!(
+            SecurityValues::event_time_text(crate::clock::Timestamp::from_millis(
+                1_800_000_000_999
+            )),
+            "2027-01-15 08:00:00 UTC"
+        );
+    }
+
     /// Template text rich in the characters the parser cares about.
     fn arb_template_text() -> impl Strategy<Value = String> {
         proptest::string::string_regex(
