@@ -1046,7 +1046,8 @@ async fn an_administrator_reads_and_changes_settings_each_change_audited_before_
                 "otp_length": 6, "otp_request_delay_seconds": 30, "otp_valid_seconds": 900,
                 "failure_delay_ms": 0, "autoreply": "no-reply@localhost",
                 "lockout_threshold": 5, "lockout_minutes": 30, "hotp_window": 10,
-                "totp_skew_steps": 1, "validate_pass_mode": "otp", "help_text": "" })
+                "totp_skew_steps": 1, "validate_pass_mode": "otp", "help_text": "",
+                "notify_users": true })
     );
     let (status, changed) = patch(
         &app,
