@@ -35,6 +35,10 @@ pub struct EmailView {
     pub action: String,
     pub placeholders: Vec<&'static str>,
     pub sample_note: &'static str,
+    /// When the email is sent, in a sentence.
+    pub about: &'static str,
+    /// A security notification (no code allowed).
+    pub security: bool,
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
@@ -109,6 +113,33 @@ impl Which {
             Self::Security(_) => {
                 "With sample values: user jsmith (Jane Smith), now, from 192.0.2.10."
             }
+        }
+    }
+
+    fn about(self) -> &'static str {
+        match self {
+            Self::Otp => "Sent with the code when a user signs in with an emailed code.",
+            Self::Security(event) => match event {
+                SecurityEvent::DeviceAdded => {
+                    "Sent to the user when a 2-step verification device is confirmed."
+                }
+                SecurityEvent::DeviceRemoved => "Sent to the user when their device is removed.",
+                SecurityEvent::RecoveryCodesGenerated => {
+                    "Sent to the user when a new set of recovery codes is made."
+                }
+                SecurityEvent::RecoveryCodeUsed => {
+                    "Sent to the user when a recovery code signs them in."
+                }
+                SecurityEvent::AccountLocked => {
+                    "Sent to the user when failed attempts lock their account."
+                }
+                SecurityEvent::PasswordChanged => {
+                    "Sent to the user when they change their password."
+                }
+                SecurityEvent::PasswordReset => {
+                    "Sent to the user when an administrator sets a new password."
+                }
+            },
         }
     }
 
@@ -250,6 +281,8 @@ async fn show(
         action: which.href(),
         placeholders: which.placeholders(),
         sample_note: which.sample_note(),
+        about: which.about(),
+        security: matches!(which, Which::Security(_)),
         subject: template.subject,
         text_body: template.text_body,
         html_body: template.html_body.unwrap_or_default(),
@@ -356,6 +389,8 @@ async fn submit(
         action: which.href(),
         placeholders: which.placeholders(),
         sample_note: which.sample_note(),
+        about: which.about(),
+        security: matches!(which, Which::Security(_)),
         subject: form.subject,
         text_body: form.text_body,
         html_body: form.html_body,
