@@ -204,6 +204,12 @@ fn every_endpoint() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/templates/otp-notification-email",
             Some(json!({ "subject": "s", "text_body": "@user_otp", "html_body": null })),
         ),
+        (Method::GET, "/api/v1/templates/security/device_added", None),
+        (
+            Method::PUT,
+            "/api/v1/templates/security/device_added",
+            Some(json!({ "subject": "s", "text_body": "Added", "html_body": null })),
+        ),
         (Method::GET, "/api/v1/audit", None),
         (Method::POST, "/api/v1/tokens", Some(json!({ "name": "t" }))),
     ]
@@ -1639,7 +1645,8 @@ async fn the_openapi_document_is_public_and_lists_every_endpoint() {
         let template = path
             .replace("/roles/Staff", "/roles/{name}")
             .replace("/users/admin", "/users/{username}")
-            .replace("/ip-rules/1", "/ip-rules/{id}");
+            .replace("/ip-rules/1", "/ip-rules/{id}")
+            .replace("/security/device_added", "/security/{event}");
         let operation = &paths
             .get(&template)
             .unwrap_or_else(|| panic!("{template} is documented"))[method.as_str().to_lowercase()];

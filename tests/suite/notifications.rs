@@ -6,9 +6,10 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use twostep::domain::{SecurityEvent, SettingKey};
+use twostep::domain::{AuditEvent, SecurityEvent, SettingKey};
 use twostep::mail::template::EmailTemplate;
 use twostep::otp::{KeyUri, KeyUriKind, Totp};
+use twostep::store::AuditQuery;
 
 use crate::admin_api::{admin, call};
 use crate::admin_pages::sign_in_admin;
@@ -331,6 +332,18 @@ async fn a_saved_custom_security_template_is_the_one_used() {
         "{mail}"
     );
     assert!(!mail.contains("text/html"), "no HTML part: {mail}");
+    let saved = app
+        .store
+        .audit_entries(&AuditQuery {
+            event: Some(AuditEvent::TemplateChanged),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0].detail, "Security / Device Removed");
+    assert_eq!(saved[0].actor.as_deref(), Some("admin"));
     app.stop().await;
 }
 
@@ -409,5 +422,62 @@ async fn a_security_template_with_the_code_placeholder_is_refused() {
     assert_eq!(stored["subject"], "Password reset at @site_name");
     let missing = get(&app, "/admin/email/security/nothing_here").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// SPEC 10: a device the user sets up at sign-in is "added" too; the email names the
+/// address the sign-in came from and holds neither the secret nor the code.
+#[tokio::test]
+async fn enrollment_at_sign_in_emails_device_added() {
+    let app = spawn_app().await;
+    let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
+    app.user("jane", &staff, true).await;
+    let (status, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": "jane", "password": TestApp::password_of("jane") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "enroll", "{answer}");
+    let transaction = answer["transaction"].clone();
+    let (status, setup) = app
+        .post(
+            "/api/v1/signin/enroll",
+            json!({ "transaction": transaction, "method": "totp", "prompt_mode": "every_login" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let uri = setup["otpauth_uri"].as_str().unwrap().to_owned();
+    let code = app.totp_now(&totp_of(&uri));
+    let (status, done) = app
+        .post(
+            "/api/v1/signin/enroll/confirm",
+            json!({ "transaction": transaction, "code": code }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let mails: Vec<String> = app.mails().await.iter().map(|m| decoded(m)).collect();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let mail = &mails[0];
+    assert!(
+        mail.contains(&format!(
+            "Subject: {}",
+            subject_of(SecurityEvent::DeviceAdded)
+        )),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("To: \"jane Display\" <jane@example.org>"),
+        "{mail}"
+    );
+    assert!(mail.contains("From: 127.0.0.1"), "{mail}");
+    let body = mail
+        .split_once("\r\n\r\n")
+        .map_or(mail.as_str(), |(_, body)| body);
+    let secret = setup["secret"].as_str().unwrap().replace(' ', "");
+    for hidden in [secret.as_str(), uri.as_str(), "otpauth", code.as_str()] {
+        assert!(!body.contains(hidden), "{hidden:?} in {mail}");
+    }
     app.stop().await;
 }
