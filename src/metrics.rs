@@ -81,7 +81,7 @@ pub enum EmailOutcome {
     Sent,
     /// The attempt failed; another is scheduled.
     Retried,
-    /// Given up: the code expired before the message could be delivered.
+    /// Given up: the message (its code, or a notification) expired before delivery.
     Dead,
 }
 

@@ -11,6 +11,7 @@ pub mod ip;
 pub mod lockout;
 pub mod password_rules;
 pub mod role;
+pub mod security_event;
 pub mod settings;
 pub mod signin;
 pub mod user;
@@ -27,6 +28,7 @@ pub use password_rules::{check_new_password, PasswordContext, PasswordProblem};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
+pub use security_event::{SecurityEvent, SECURITY_MODULE};
 pub use settings::{
     SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
 };

@@ -26,6 +26,7 @@ pub enum SettingKey {
     TotpSkewSteps,
     ValidatePassMode,
     HelpText,
+    NotifyUsers,
 }
 
 /// What the `pass` of privacyIDEA's `/validate/check` holds (the second-factor check of
@@ -98,7 +99,7 @@ const fn number(min: u32, max: u32) -> SettingKind {
 }
 
 /// Every system setting, in [`SettingKey`]'s order (checked when compiling).
-pub const SETTINGS: [SettingSpec; 14] = [
+pub const SETTINGS: [SettingSpec; 15] = [
     SettingSpec {
         key: SettingKey::Use2fa,
         name: "use_2fa",
@@ -227,6 +228,15 @@ pub const SETTINGS: [SettingSpec; 14] = [
         help: "Shown on the sign-in page and on every error page of the sign-in flow, e.g. the service desk's phone number. Plain text, at most 500 characters; line breaks are kept.",
         permission: Permission::ManageSystemSettings,
     },
+    SettingSpec {
+        key: SettingKey::NotifyUsers,
+        name: "notify_users",
+        label: "Notify Users",
+        kind: SettingKind::Flag,
+        default: "true",
+        help: "When enabled, users with an email address are told by email when a 2-step verification device is added or removed, recovery codes are generated or one is used, their account is locked, or their password is changed or reset. The emails (templates in module Security) never contain a code or secret.",
+        permission: Permission::ManageSystemSettings,
+    },
 ];
 
 /// The longest Help Text (SPEC section 11).
@@ -350,6 +360,7 @@ pub struct Settings {
     totp_skew_steps: u32,
     validate_pass_mode: ValidatePassMode,
     help_text: String,
+    notify_users: bool,
 }
 
 impl Default for Settings {
@@ -371,6 +382,7 @@ impl Default for Settings {
             totp_skew_steps: 0,
             validate_pass_mode: ValidatePassMode::Otp,
             help_text: String::new(),
+            notify_users: true,
         };
         for spec in &SETTINGS {
             // Every default parses (tests::every_default_parses_to_spec_section_2); a
@@ -427,6 +439,10 @@ impl Settings {
     pub fn help_text(&self) -> &str {
         &self.help_text
     }
+    /// Whether users are emailed about security events on their account (SPEC section 10).
+    pub fn notify_users(&self) -> bool {
+        self.notify_users
+    }
 
     /// The canonical text form of a setting's value.
     pub fn get(&self, key: SettingKey) -> String {
@@ -445,6 +461,7 @@ impl Settings {
             SettingKey::TotpSkewSteps => self.totp_skew_steps.to_string(),
             SettingKey::ValidatePassMode => self.validate_pass_mode.as_str().to_owned(),
             SettingKey::HelpText => self.help_text.clone(),
+            SettingKey::NotifyUsers => self.notify_users.to_string(),
         }
     }
 
@@ -467,7 +484,12 @@ impl Settings {
                     "false" | "off" | "no" | "0" => false,
                     _ => return Err(SettingError::NotAFlag { key }),
                 };
-                self.bypass_enabled = flag;
+                match key {
+                    SettingKey::BypassEnabled => self.bypass_enabled = flag,
+                    SettingKey::NotifyUsers => self.notify_users = flag,
+                    // Only the Flag rows reach this arm.
+                    other => return Err(SettingError::NotAFlag { key: other }),
+                }
                 Ok(())
             }
             SettingKind::Email => {
@@ -535,7 +557,8 @@ impl Settings {
             SettingKey::BypassEnabled
             | SettingKey::Autoreply
             | SettingKey::ValidatePassMode
-            | SettingKey::HelpText => return Err(out_of_range),
+            | SettingKey::HelpText
+            | SettingKey::NotifyUsers => return Err(out_of_range),
         }
         Ok(())
     }
@@ -574,6 +597,7 @@ mod tests {
         assert_eq!(s.totp_skew_steps(), 1);
         assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
         assert_eq!(s.help_text(), "");
+        assert!(s.notify_users());
     }
 
     /// SPEC section 11: plain text up to 500 characters, line breaks kept (a form's CRLF

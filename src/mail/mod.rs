@@ -17,6 +17,6 @@ pub mod template;
 
 pub use message::{message_id_for, MessageError, OutgoingEmail};
 pub use template::{
-    escape_html, EmailTemplate, RenderedEmail, TemplateError, TemplatePart, TemplateValues,
-    MAX_BODY_CHARS, MAX_SUBJECT_CHARS, OTP_MODULE, OTP_TEMPLATE_NAME,
+    escape_html, EmailTemplate, RenderedEmail, SecurityValues, TemplateError, TemplateKind,
+    TemplatePart, TemplateValues, MAX_BODY_CHARS, MAX_SUBJECT_CHARS, OTP_MODULE, OTP_TEMPLATE_NAME,
 };

@@ -1,4 +1,6 @@
-//! The OTP email template (SPEC section 4): module "OTP", name "OTP Notification Email".
+//! The email templates: the OTP email (SPEC section 4: module "OTP", name "OTP
+//! Notification Email") and the security notifications (SPEC section 10: module
+//! "Security", one per [`SecurityEvent`], see [`EmailTemplate::default_security`]).
 //!
 //! Administrators may replace the default template, so a template is untrusted text with
 //! placeholders. It is checked before it is stored ([`EmailTemplate::validate`]) and again
@@ -18,8 +20,12 @@
 //! `@` follows `p`, so it stays literal (this is what lets `@user_id@hospital.org` build an
 //! address from the username). Separate placeholders with a space or punctuation.
 //!
-//! The known placeholders are `@user_id` (username), `@user_otp` (the code), `@user_name`
-//! (display name), `@otp_valid_minutes` and `@site_name`; any other name is refused.
+//! Each kind of template ([`TemplateKind`]) knows its own placeholders; any other name is
+//! refused. The OTP email's are `@user_id` (username), `@user_otp` (the code), `@user_name`
+//! (display name), `@otp_valid_minutes` and `@site_name`. A security notification's are
+//! `@user_id`, `@user_name`, `@event_time` (when it happened, UTC), `@client_ip` (from
+//! where, or "unknown") and `@site_name`: `@user_otp` and `@otp_valid_minutes` are refused
+//! there ([`TemplateError::CodeNotAllowed`]), so no code or secret can be put in one.
 //!
 //! # Substitution
 //!
@@ -42,8 +48,40 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// Longest text or HTML body template, in characters.
 pub const MAX_BODY_CHARS: usize = 20_000;
 
-/// Every placeholder name, in the order error messages list them.
+use crate::domain::SecurityEvent;
+
+/// Every placeholder name of the OTP email, in the order error messages list them.
 const PLACEHOLDER_NAMES: &str = "@user_id, @user_otp, @user_name, @otp_valid_minutes or @site_name";
+/// Every placeholder name of a security notification.
+const SECURITY_PLACEHOLDER_NAMES: &str =
+    "@user_id, @user_name, @event_time, @client_ip or @site_name";
+
+/// Which email a template is for: it decides the placeholders and the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TemplateKind {
+    /// The OTP Notification Email: must contain `@user_otp`.
+    Otp,
+    /// A security notification: must not contain a code.
+    Security,
+}
+
+impl TemplateKind {
+    /// The placeholders this kind allows, as error messages and pages list them.
+    pub fn placeholder_names(self) -> &'static str {
+        match self {
+            Self::Otp => PLACEHOLDER_NAMES,
+            Self::Security => SECURITY_PLACEHOLDER_NAMES,
+        }
+    }
+
+    fn allows(self, placeholder: Placeholder) -> bool {
+        match placeholder {
+            Placeholder::UserId | Placeholder::UserName | Placeholder::SiteName => true,
+            Placeholder::UserOtp | Placeholder::OtpValidMinutes => self == Self::Otp,
+            Placeholder::EventTime | Placeholder::ClientIp => self == Self::Security,
+        }
+    }
+}
 
 /// An email template: subject, plain-text body and an optional HTML body.
 ///
@@ -93,6 +131,16 @@ impl std::fmt::Display for TemplatePart {
 pub enum TemplateError {
     #[error("unknown placeholder @{name} in the {part}; use {PLACEHOLDER_NAMES}")]
     UnknownPlaceholder { name: String, part: TemplatePart },
+    /// A placeholder no security notification knows.
+    #[error("unknown placeholder @{name} in the {part}; use {SECURITY_PLACEHOLDER_NAMES}")]
+    UnknownSecurityPlaceholder { name: String, part: TemplatePart },
+    /// `@user_otp` or `@otp_valid_minutes` in a security notification: no code or secret
+    /// may be put in one.
+    #[error(
+        "@{name} cannot be used in the {part}: a security email never contains a code or \
+         secret; use {SECURITY_PLACEHOLDER_NAMES}"
+    )]
+    CodeNotAllowed { name: String, part: TemplatePart },
     #[error("enter a subject")]
     EmptySubject,
     #[error("enter a text body")]
@@ -143,6 +191,37 @@ impl std::fmt::Debug for TemplateValues<'_> {
     }
 }
 
+/// The values put into a security notification.
+#[derive(Clone, Copy, Debug)]
+pub struct SecurityValues<'a> {
+    /// `@user_id`: the username.
+    pub user_id: &'a str,
+    /// `@user_name`: the display name.
+    pub user_name: &'a str,
+    /// `@event_time`: when it happened, in UTC (`2026-12-03 11:07 UTC`, see
+    /// [`SecurityValues::event_time_text`]).
+    pub event_time: &'a str,
+    /// `@client_ip`: the address the request came from, or "unknown".
+    pub client_ip: &'a str,
+    /// `@site_name`: the name of the installation, as users know it.
+    pub site_name: &'a str,
+}
+
+impl SecurityValues<'_> {
+    /// The readable UTC form of a moment: `2026-12-03 11:07:38 UTC`.
+    pub fn event_time_text(at: crate::clock::Timestamp) -> String {
+        let iso = at.iso_utc();
+        format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1))
+    }
+}
+
+/// The values of either kind, as [`substitute`] reads them.
+#[derive(Clone, Copy)]
+enum Values<'v, 'a> {
+    Otp(&'v TemplateValues<'a>),
+    Security(&'v SecurityValues<'a>),
+}
+
 /// A rendered email, ready to become a message. Every part may contain the code, so
 /// `Debug` shows none of them.
 #[derive(Clone, PartialEq, Eq)]
@@ -176,24 +255,69 @@ impl EmailTemplate {
         }
     }
 
-    /// Checks the template as a whole, in this order: empty subject or text body, lengths,
-    /// line breaks in the subject, unknown placeholders (subject, then text, then HTML;
-    /// the first one is named), then the code's presence (text, then HTML).
+    /// Checks the template as an OTP email, in this order: empty subject or text body,
+    /// lengths, line breaks in the subject, unknown placeholders (subject, then text, then
+    /// HTML; the first one is named), then the code's presence (text, then HTML).
     pub fn validate(&self) -> Result<(), TemplateError> {
-        self.parse().map(|_| ())
+        self.validate_as(TemplateKind::Otp)
     }
 
-    /// Validates, then fills in the values (see the module documentation for how each
-    /// part treats them).
+    /// Checks the template as an email of `kind`: a security notification is checked in
+    /// the same order, with its own placeholders, and refuses `@user_otp` instead of
+    /// requiring it.
+    pub fn validate_as(&self, kind: TemplateKind) -> Result<(), TemplateError> {
+        self.parse(kind).map(|_| ())
+    }
+
+    /// Validates as an OTP email, then fills in the values (see the module documentation
+    /// for how each part treats them).
     pub fn render(&self, values: &TemplateValues<'_>) -> Result<RenderedEmail, TemplateError> {
-        let parsed = self.parse()?;
-        Ok(RenderedEmail {
-            subject: substitute(&parsed.subject, values, Target::Subject),
-            text: substitute(&parsed.text, values, Target::Text),
-            html: parsed
-                .html
-                .map(|segments| substitute(&segments, values, Target::Html)),
-        })
+        let parsed = self.parse(TemplateKind::Otp)?;
+        Ok(parsed.fill(Values::Otp(values)))
+    }
+
+    /// Validates as a security notification, then fills in the values.
+    pub fn render_security(
+        &self,
+        values: &SecurityValues<'_>,
+    ) -> Result<RenderedEmail, TemplateError> {
+        let parsed = self.parse(TemplateKind::Security)?;
+        Ok(parsed.fill(Values::Security(values)))
+    }
+
+    /// The security notification that ships for `event`: what happened, when, from where,
+    /// and whom to call if it was not the user. Plain, short, no links, nothing loaded.
+    pub fn default_security(event: SecurityEvent) -> Self {
+        let (subject, what, advice) = security_wording(event);
+        let text_body = format!(
+            "Hello @user_name,\n\n{what}\n\nWhen: @event_time\nFrom: @client_ip\nAccount: @user_id\n\n\
+             {advice}\n\nIf this was not you, call your service desk.\n"
+        );
+        let html_body = format!(
+            r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{subject}</title>
+</head>
+<body style="margin:0; padding:24px; background-color:#f4f6f8; font-family:Arial, Helvetica, sans-serif; color:#1f2933;">
+<div style="max-width:520px; margin:0 auto; padding:24px; background-color:#ffffff; border:1px solid #d9e2ec; border-radius:6px;">
+<p style="margin:0 0 16px 0; font-size:16px; line-height:1.5;">Hello @user_name,</p>
+<p style="margin:0 0 16px 0; font-size:16px; line-height:1.5;">{what}</p>
+<p style="margin:0 0 16px 0; font-size:16px; line-height:1.5;">When: @event_time<br>From: @client_ip<br>Account: @user_id</p>
+<p style="margin:0 0 16px 0; font-size:16px; line-height:1.5;">{advice}</p>
+<p style="margin:0; font-size:16px; line-height:1.5; font-weight:bold;">If this was not you, call your service desk.</p>
+</div>
+</body>
+</html>
+"#
+        );
+        Self {
+            subject: subject.to_owned(),
+            text_body,
+            html_body: Some(html_body),
+        }
     }
 
     /// The HTML body unless it is blank.
@@ -203,7 +327,7 @@ impl EmailTemplate {
             .filter(|html| !html.trim().is_empty())
     }
 
-    fn parse(&self) -> Result<Parsed<'_>, TemplateError> {
+    fn parse(&self, kind: TemplateKind) -> Result<Parsed<'_>, TemplateError> {
         if self.subject.trim().is_empty() {
             return Err(TemplateError::EmptySubject);
         }
@@ -224,11 +348,18 @@ impl EmailTemplate {
         if self.subject.contains(['\r', '\n']) {
             return Err(TemplateError::SubjectLineBreak);
         }
-        let subject = parse_part(TemplatePart::Subject, &self.subject)?;
-        let text = parse_part(TemplatePart::TextBody, &self.text_body)?;
+        let subject = parse_part(kind, TemplatePart::Subject, &self.subject)?;
+        let text = parse_part(kind, TemplatePart::TextBody, &self.text_body)?;
         let html = html
-            .map(|html| parse_part(TemplatePart::HtmlBody, html))
+            .map(|html| parse_part(kind, TemplatePart::HtmlBody, html))
             .transpose()?;
+        if kind == TemplateKind::Security {
+            return Ok(Parsed {
+                subject,
+                text,
+                html,
+            });
+        }
         let has_code = |segments: &[Segment<'_>]| {
             segments.contains(&Segment::Placeholder(Placeholder::UserOtp))
         };
@@ -286,11 +417,66 @@ const DEFAULT_HTML_BODY: &str = r#"<!DOCTYPE html>
 </html>
 "#;
 
+/// Subject, what happened and what to do, per security event (plain text without `@`
+/// but for the placeholders).
+fn security_wording(event: SecurityEvent) -> (&'static str, &'static str, &'static str) {
+    match event {
+        SecurityEvent::DeviceAdded => (
+            "A 2-step verification device was added to your @site_name account",
+            "A new 2-step verification device was set up for your @site_name account. It replaces any device you had before.",
+            "If you set it up, or your service desk did it for you, there is nothing to do.",
+        ),
+        SecurityEvent::DeviceRemoved => (
+            "2-step verification was removed from your @site_name account",
+            "The 2-step verification device of your @site_name account was removed.",
+            "If you asked for this, there is nothing to do; you may be asked to set up a device at your next sign-in.",
+        ),
+        SecurityEvent::RecoveryCodesGenerated => (
+            "New recovery codes for your @site_name account",
+            "A new set of recovery codes was created for your @site_name account. Your earlier codes no longer work.",
+            "If you created them, keep them somewhere safe.",
+        ),
+        SecurityEvent::RecoveryCodeUsed => (
+            "A recovery code was used to sign in to your @site_name account",
+            "One of your recovery codes was used to sign in to your @site_name account. It cannot be used again.",
+            "If it was you, there is nothing to do; when few codes are left, create a new set.",
+        ),
+        SecurityEvent::AccountLocked => (
+            "Your @site_name account was locked",
+            "Your @site_name account was locked after several failed sign-in attempts.",
+            "It unlocks by itself after a while, or your service desk can unlock it. If you did not try to sign in, someone else may be trying to guess your password.",
+        ),
+        SecurityEvent::PasswordChanged => (
+            "The password of your @site_name account was changed",
+            "The password of your @site_name account was changed.",
+            "If you changed it, there is nothing to do.",
+        ),
+        SecurityEvent::PasswordReset => (
+            "An administrator reset the password of your @site_name account",
+            "An administrator set a new password for your @site_name account.",
+            "If you asked your service desk for this, there is nothing to do.",
+        ),
+    }
+}
+
 /// A template split into text and placeholders.
 struct Parsed<'t> {
     subject: Vec<Segment<'t>>,
     text: Vec<Segment<'t>>,
     html: Option<Vec<Segment<'t>>>,
+}
+
+impl Parsed<'_> {
+    fn fill(&self, values: Values<'_, '_>) -> RenderedEmail {
+        RenderedEmail {
+            subject: substitute(&self.subject, values, Target::Subject),
+            text: substitute(&self.text, values, Target::Text),
+            html: self
+                .html
+                .as_deref()
+                .map(|segments| substitute(segments, values, Target::Html)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,6 +486,8 @@ enum Placeholder {
     UserName,
     OtpValidMinutes,
     SiteName,
+    EventTime,
+    ClientIp,
 }
 
 impl Placeholder {
@@ -310,6 +498,8 @@ impl Placeholder {
             "user_name" => Some(Self::UserName),
             "otp_valid_minutes" => Some(Self::OtpValidMinutes),
             "site_name" => Some(Self::SiteName),
+            "event_time" => Some(Self::EventTime),
+            "client_ip" => Some(Self::ClientIp),
             _ => None,
         }
     }
@@ -330,11 +520,30 @@ fn is_name_byte(byte: u8) -> bool {
 /// Works on bytes: `@` and name characters are ASCII, so every slice boundary falls on a
 /// character boundary, and the byte before an `@` that ends a multi-byte character is a
 /// continuation byte, which is (correctly) not an ASCII letter or digit.
-fn parse_part(part: TemplatePart, text: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
-    parse_segments(text).map_err(|name| TemplateError::UnknownPlaceholder { name, part })
+fn parse_part(
+    kind: TemplateKind,
+    part: TemplatePart,
+    text: &str,
+) -> Result<Vec<Segment<'_>>, TemplateError> {
+    parse_segments(text, kind).map_err(|name| {
+        let known = Placeholder::from_name(&name);
+        match kind {
+            TemplateKind::Otp => TemplateError::UnknownPlaceholder { name, part },
+            TemplateKind::Security
+                if matches!(
+                    known,
+                    Some(Placeholder::UserOtp | Placeholder::OtpValidMinutes)
+                ) =>
+            {
+                TemplateError::CodeNotAllowed { name, part }
+            }
+            TemplateKind::Security => TemplateError::UnknownSecurityPlaceholder { name, part },
+        }
+    })
 }
 
-fn parse_segments(text: &str) -> Result<Vec<Segment<'_>>, String> {
+/// `Err` carries the first name that is not a placeholder of `kind`.
+fn parse_segments(text: &str, kind: TemplateKind) -> Result<Vec<Segment<'_>>, String> {
     let bytes = text.as_bytes();
     let mut segments = Vec::new();
     let mut text_start = 0;
@@ -363,7 +572,9 @@ fn parse_segments(text: &str) -> Result<Vec<Segment<'_>>, String> {
             continue;
         }
         let name = &text[index + 1..name_end];
-        let placeholder = Placeholder::from_name(name).ok_or_else(|| name.to_owned())?;
+        let placeholder = Placeholder::from_name(name)
+            .filter(|placeholder| kind.allows(*placeholder))
+            .ok_or_else(|| name.to_owned())?;
         if text_start < index {
             segments.push(Segment::Text(&text[text_start..index]));
         }
@@ -384,23 +595,45 @@ enum Target {
     Html,
 }
 
-fn substitute(segments: &[Segment<'_>], values: &TemplateValues<'_>, target: Target) -> String {
+fn substitute(segments: &[Segment<'_>], values: Values<'_, '_>, target: Target) -> String {
     let mut out = String::new();
     for segment in segments {
         let minutes;
-        let value = match *segment {
-            Segment::Text(text) => {
+        let value = match (*segment, values) {
+            (Segment::Text(text), _) => {
                 out.push_str(text);
                 continue;
             }
-            Segment::Placeholder(Placeholder::UserId) => values.user_id,
-            Segment::Placeholder(Placeholder::UserOtp) => values.user_otp,
-            Segment::Placeholder(Placeholder::UserName) => values.user_name,
-            Segment::Placeholder(Placeholder::OtpValidMinutes) => {
+            (Segment::Placeholder(Placeholder::UserId), Values::Otp(values)) => values.user_id,
+            (Segment::Placeholder(Placeholder::UserOtp), Values::Otp(values)) => values.user_otp,
+            (Segment::Placeholder(Placeholder::UserName), Values::Otp(values)) => values.user_name,
+            (Segment::Placeholder(Placeholder::OtpValidMinutes), Values::Otp(values)) => {
                 minutes = values.otp_valid_minutes.to_string();
                 &minutes
             }
-            Segment::Placeholder(Placeholder::SiteName) => values.site_name,
+            (Segment::Placeholder(Placeholder::SiteName), Values::Otp(values)) => values.site_name,
+            (Segment::Placeholder(Placeholder::UserId), Values::Security(values)) => values.user_id,
+            (Segment::Placeholder(Placeholder::UserName), Values::Security(values)) => {
+                values.user_name
+            }
+            (Segment::Placeholder(Placeholder::SiteName), Values::Security(values)) => {
+                values.site_name
+            }
+            (Segment::Placeholder(Placeholder::EventTime), Values::Security(values)) => {
+                values.event_time
+            }
+            (Segment::Placeholder(Placeholder::ClientIp), Values::Security(values)) => {
+                values.client_ip
+            }
+            // Parsing refused these for the kind: nothing to fill in.
+            (
+                Segment::Placeholder(Placeholder::EventTime | Placeholder::ClientIp),
+                Values::Otp(_),
+            )
+            | (
+                Segment::Placeholder(Placeholder::UserOtp | Placeholder::OtpValidMinutes),
+                Values::Security(_),
+            ) => "",
         };
         match target {
             Target::Subject => out.extend(value.chars().filter(|c| !breaks_header(*c))),
@@ -832,6 +1065,172 @@ mod tests {
         assert_eq!(
             escape_html(r#"a&b<c>d"e'f é"#),
             "a&amp;b&lt;c&gt;d&quot;e&#39;f é"
+        );
+    }
+
+    fn security_values() -> SecurityValues<'static> {
+        SecurityValues {
+            user_id: "jsmith",
+            user_name: "Jane Smith",
+            event_time: "2027-01-15 08:00:00 UTC",
+            client_ip: "192.0.2.10",
+            site_name: "St. Mary's Hospital",
+        }
+    }
+
+    /// SPEC 10: one default per security event, telling what, when, from where and whom
+    /// to call; no code placeholder and nothing loaded.
+    #[test]
+    fn every_security_default_validates_and_says_what_when_where() {
+        for event in SecurityEvent::ALL {
+            let template = EmailTemplate::default_security(event);
+            assert_eq!(
+                template.validate_as(TemplateKind::Security),
+                Ok(()),
+                "{event}"
+            );
+            let email = template.render_security(&security_values()).unwrap();
+            assert!(email.subject.contains("St. Mary's Hospital"), "{event}");
+            for needle in [
+                "Jane Smith",
+                "jsmith",
+                "2027-01-15 08:00:00 UTC",
+                "192.0.2.10",
+                "call your service desk",
+            ] {
+                assert!(email.text.contains(needle), "{event}: {needle}");
+                assert!(
+                    email.html.as_deref().unwrap().contains(needle),
+                    "{event}: {needle}"
+                );
+            }
+            for part in [&email.subject, &email.text] {
+                assert!(!part.contains('@'), "{event}: {part}");
+            }
+            let html = template.html_body.unwrap().to_lowercase();
+            for banned in [
+                "<script", "http:", "https:", "src=", "url(", "<link", "<img",
+            ] {
+                assert!(!html.contains(banned), "{event}: {banned}");
+            }
+            // As an OTP template it would be refused: no code in it.
+            assert!(EmailTemplate::default_security(event).validate().is_err());
+        }
+        let subjects: std::collections::HashSet<String> = SecurityEvent::ALL
+            .into_iter()
+            .map(|event| EmailTemplate::default_security(event).subject)
+            .collect();
+        assert_eq!(
+            subjects.len(),
+            SecurityEvent::ALL.len(),
+            "one subject per event"
+        );
+    }
+
+    /// SPEC 10: no code or secret in a security email; `@user_otp` is refused, by part.
+    #[test]
+    fn a_security_template_refuses_the_code_placeholders() {
+        for (name, template, part) in [
+            (
+                "user_otp",
+                template("Hi @user_otp", "Hello", None),
+                TemplatePart::Subject,
+            ),
+            (
+                "user_otp",
+                template("Hi", "Code @user_otp", None),
+                TemplatePart::TextBody,
+            ),
+            (
+                "otp_valid_minutes",
+                template("Hi", "Hello", Some("<p>@otp_valid_minutes</p>")),
+                TemplatePart::HtmlBody,
+            ),
+        ] {
+            let error = template.validate_as(TemplateKind::Security).unwrap_err();
+            assert_eq!(
+                error,
+                TemplateError::CodeNotAllowed {
+                    name: name.to_owned(),
+                    part
+                }
+            );
+            assert!(
+                error.to_string().contains("never contains a code"),
+                "{error}"
+            );
+            assert_eq!(template.render_security(&security_values()), Err(error));
+        }
+        // Escaped, it is text: `@@user_otp` shows the words, not a code.
+        let email = template("Hi", "Never share @@user_otp", None)
+            .render_security(&security_values())
+            .unwrap();
+        assert_eq!(email.text, "Never share @user_otp");
+    }
+
+    #[test]
+    fn each_kind_knows_only_its_own_placeholders() {
+        let error = template("Hi", "@user_otp at @event_time", None)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            TemplateError::UnknownPlaceholder {
+                name: "event_time".to_owned(),
+                part: TemplatePart::TextBody
+            }
+        );
+        let error = template("Hi", "Hello @user_pin", None)
+            .validate_as(TemplateKind::Security)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown placeholder @user_pin in the text body; use @user_id, @user_name, \
+             @event_time, @client_ip or @site_name"
+        );
+        assert_eq!(
+            TemplateKind::Security.placeholder_names(),
+            "@user_id, @user_name, @event_time, @client_ip or @site_name"
+        );
+        // A security template needs no placeholder at all.
+        assert_eq!(
+            template("Hi", "Something changed.", None).validate_as(TemplateKind::Security),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn security_values_are_adapted_like_the_otp_ones() {
+        let values = SecurityValues {
+            user_name: "<b>Jane</b>\r\nBcc: x@example.org",
+            client_ip: "@user_otp",
+            ..security_values()
+        };
+        let email = template(
+            "For @user_name",
+            "@user_name from @client_ip at @event_time",
+            Some("<p>@user_name</p>"),
+        )
+        .render_security(&values)
+        .unwrap();
+        assert_eq!(email.subject, "For <b>Jane</b>Bcc: x@example.org");
+        assert_eq!(
+            email.text,
+            "<b>Jane</b>\r\nBcc: x@example.org from @user_otp at 2027-01-15 08:00:00 UTC"
+        );
+        assert_eq!(
+            email.html.as_deref(),
+            Some("<p>&lt;b&gt;Jane&lt;/b&gt;\r\nBcc: x@example.org</p>")
+        );
+    }
+
+    #[test]
+    fn the_event_time_reads_in_utc_to_the_second() {
+        assert_eq!(
+            SecurityValues::event_time_text(crate::clock::Timestamp::from_millis(
+                1_800_000_000_999
+            )),
+            "2027-01-15 08:00:00 UTC"
         );
     }
 

@@ -18,14 +18,14 @@ pub use details::{DeviceDetails, UserDetails};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
-use super::Context;
+use super::{notify, Context};
 use crate::clock::Timestamp;
 use crate::crypto::Token;
-use crate::domain::AuditEvent;
 use crate::domain::{
     AuditEntry, DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode,
     Require2fa, Role, RoleName, RoleSecurity, SettingKey, Settings, User, Username,
 };
+use crate::domain::{AuditEvent, SecurityEvent};
 use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
 use crate::store::{
@@ -401,6 +401,7 @@ impl Admin {
                 "reset by an administrator".into(),
             )
             .await?;
+            notify::security_logged(&self.ctx, &updated, SecurityEvent::PasswordReset, ip).await;
         }
         if !changed.is_empty() {
             self.audit(
@@ -786,6 +787,35 @@ impl Admin {
     ) -> Result<(), AdminError> {
         actor.require(Permission::ManageSystemSettings)?;
         emailed::save_otp_template(&self.ctx, template, actor.name(), ip)
+            .await
+            .map_err(|error| match error {
+                SaveTemplateError::Invalid(invalid_template) => {
+                    invalid("template", invalid_template)
+                }
+                SaveTemplateError::Store(store) => store.into(),
+            })
+    }
+
+    /// The security notification template of `event` in force (SPEC section 10).
+    pub async fn security_template(
+        &self,
+        actor: &Actor,
+        event: SecurityEvent,
+    ) -> Result<EmailTemplate, AdminError> {
+        actor.require(Permission::ManageSystemSettings)?;
+        Ok(notify::template(&self.ctx, event).await?)
+    }
+
+    /// Replaces the security notification template of `event`; audited.
+    pub async fn save_security_template(
+        &self,
+        actor: &Actor,
+        event: SecurityEvent,
+        template: &EmailTemplate,
+        ip: Option<&str>,
+    ) -> Result<(), AdminError> {
+        actor.require(Permission::ManageSystemSettings)?;
+        notify::save_template(&self.ctx, event, template, actor.name(), ip)
             .await
             .map_err(|error| match error {
                 SaveTemplateError::Invalid(invalid_template) => {

@@ -22,9 +22,9 @@
 //! - Every refusal carries a [`FailureReason`], whose text is the audit detail.
 //! - The Failure Delay before the one generic answer ([`failure_delay`]).
 
-use super::Context;
+use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
-use crate::domain::{AuditEvent, FailureCounts, Lockout};
+use crate::domain::{AuditEvent, FailureCounts, Lockout, SecurityEvent};
 use crate::domain::{Device, Settings, TransactionId, User, UserId, Username};
 use crate::otp::OtpCode;
 use crate::password::Password;
@@ -218,6 +218,21 @@ impl Attempt {
                 locked.audit_detail(),
             )
             .await?;
+            // SPEC 11: the locked user is emailed; the answer stays the generic one.
+            // Read only now, on this rare path: the attempt carries no address.
+            match ctx.store.user_by_id(self.user).await {
+                Ok(Some(user)) => {
+                    notify::security_logged(
+                        ctx,
+                        &user,
+                        SecurityEvent::AccountLocked,
+                        Some(origin.ip),
+                    )
+                    .await;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "locked user not read for the notification"),
+            }
         }
         Ok(Refused { reason })
     }

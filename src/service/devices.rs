@@ -3,9 +3,9 @@
 
 use rand::rngs::OsRng;
 
-use super::Context;
-use crate::domain::AuditEvent;
+use super::{notify, Context};
 use crate::domain::{new_device_otp, Device, OtpMethod, PromptMode, Use2fa, User};
+use crate::domain::{AuditEvent, SecurityEvent};
 use crate::otp::{qr_svg, OtpCode, OtpSecret};
 use crate::store::{NewDevice, StoreError};
 
@@ -120,6 +120,7 @@ pub async fn complete_setup(
         ),
     )
     .await?;
+    notify::security_logged(ctx, user, SecurityEvent::DeviceAdded, client_ip).await;
     Ok(pending)
 }
 
@@ -140,6 +141,7 @@ pub async fn disable(
             "",
         )
         .await?;
+        notify::security_logged(ctx, user, SecurityEvent::DeviceRemoved, client_ip).await;
     }
     Ok(had)
 }

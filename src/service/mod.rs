@@ -19,6 +19,7 @@ pub mod attention;
 pub mod credentials;
 pub mod devices;
 pub mod emailed;
+pub mod notify;
 pub mod outbox;
 pub mod passwords;
 pub mod signin;

@@ -1,6 +1,7 @@
-//! The outbox worker (SPEC section 8): delivers the queued OTP emails through a
-//! [`Transport`] of [`crate::mail::delivery`], with retries until the code expires; then
-//! the message is dead and audited. One worker per instance; each message is claimed by
+//! The outbox worker (SPEC section 8): delivers the queued emails (OTP codes and security
+//! notifications) through a [`Transport`] of [`crate::mail::delivery`], with retries until
+//! the message expires (the code's validity; a day for a notification); then the message
+//! is dead and audited. One worker per instance; each message is claimed by
 //! one worker at a time (a lease in the database), so several instances share one outbox.
 
 use std::time::Duration;
@@ -67,7 +68,7 @@ impl Worker {
     async fn handle(&self, message: &ClaimedMessage, now: Timestamp) -> Result<(), StoreError> {
         let to = masked(&message.to);
         if now >= message.expires_at {
-            let reason = "the code expired before the message could be delivered";
+            let reason = "the message expired before it could be delivered";
             self.ctx.store.outbox_dead(message.id, reason).await?;
             self.ctx.metrics.email(EmailOutcome::Dead);
             tracing::warn!(message_id = %message.message_id, %to, attempts = message.attempts, "email dead: {reason}");

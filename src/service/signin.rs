@@ -12,13 +12,13 @@ use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface}
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
-use super::Context;
+use super::{notify, Context};
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::SignInTransaction;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
-    Role, Settings, TransactionKind, User,
+    Role, SecurityEvent, Settings, TransactionKind, User,
 };
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
@@ -602,6 +602,13 @@ impl SignIn {
                 "at sign-in",
             )
             .await?;
+        notify::security_logged(
+            &self.ctx,
+            &live.user,
+            SecurityEvent::PasswordChanged,
+            Some(&live.record.client_ip),
+        )
+        .await;
         let settings = self.ctx.store.settings().await?;
         self.advance(live, &settings).await
     }

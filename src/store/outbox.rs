@@ -16,7 +16,8 @@ pub struct NewOutboxMessage {
     pub from: String,
     pub to: String,
     pub payload: Vec<u8>,
-    /// Delivery is pointless after this (the code has expired): the message goes dead.
+    /// Delivery is pointless after this (the code has expired; a notification is a day
+    /// old): the message goes dead.
     pub expires_at: Timestamp,
 }
 
@@ -186,7 +187,7 @@ impl Store {
         Ok(())
     }
 
-    /// Given up: the code expired before delivery. The payload is erased.
+    /// Given up: the message expired before delivery. The payload is erased.
     pub async fn outbox_dead(&self, id: i64, error: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE outbox SET state = 'dead', payload = NULL, lease_until = NULL, last_error = $2 WHERE id = $1",

@@ -50,6 +50,8 @@ use super::{admin_api, authz, signin_api, verify, AppState};
         admin_api::ip_rules::remove_ip_rule,
         admin_api::templates::get_template,
         admin_api::templates::put_template,
+        admin_api::templates::get_security_template,
+        admin_api::templates::put_security_template,
         admin_api::audit::audit_log,
         admin_api::tokens::create_token,
         authz::authz,

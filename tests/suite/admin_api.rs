@@ -204,6 +204,12 @@ fn every_endpoint() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/templates/otp-notification-email",
             Some(json!({ "subject": "s", "text_body": "@user_otp", "html_body": null })),
         ),
+        (Method::GET, "/api/v1/templates/security/device_added", None),
+        (
+            Method::PUT,
+            "/api/v1/templates/security/device_added",
+            Some(json!({ "subject": "s", "text_body": "Added", "html_body": null })),
+        ),
         (Method::GET, "/api/v1/audit", None),
         (Method::POST, "/api/v1/tokens", Some(json!({ "name": "t" }))),
     ]
@@ -1046,7 +1052,8 @@ async fn an_administrator_reads_and_changes_settings_each_change_audited_before_
                 "otp_length": 6, "otp_request_delay_seconds": 30, "otp_valid_seconds": 900,
                 "failure_delay_ms": 0, "autoreply": "no-reply@localhost",
                 "lockout_threshold": 5, "lockout_minutes": 30, "hotp_window": 10,
-                "totp_skew_steps": 1, "validate_pass_mode": "otp", "help_text": "" })
+                "totp_skew_steps": 1, "validate_pass_mode": "otp", "help_text": "",
+                "notify_users": true })
     );
     let (status, changed) = patch(
         &app,
@@ -1638,7 +1645,8 @@ async fn the_openapi_document_is_public_and_lists_every_endpoint() {
         let template = path
             .replace("/roles/Staff", "/roles/{name}")
             .replace("/users/admin", "/users/{username}")
-            .replace("/ip-rules/1", "/ip-rules/{id}");
+            .replace("/ip-rules/1", "/ip-rules/{id}")
+            .replace("/security/device_added", "/security/{event}");
         let operation = &paths
             .get(&template)
             .unwrap_or_else(|| panic!("{template} is documented"))[method.as_str().to_lowercase()];

@@ -72,6 +72,7 @@ async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
         ("/admin/settings", "admin-settings"),
         ("/admin/ip", "admin-ip"),
         ("/admin/email", "admin-email"),
+        ("/admin/email/security/account_locked", "admin-email"),
         ("/admin/audit", "admin-audit"),
     ] {
         let page = get(&app, path).await;

@@ -169,7 +169,7 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
         .await;
     browser.page("admin-user-qr").await;
 
-    let pages: [(&str, &str, &str, &str); 16] = [
+    let pages: [(&str, &str, &str, &str); 17] = [
         ("/admin", "admin-home", "Needs attention", "home"),
         ("/admin/users", "admin-users", "Access Control", "users"),
         ("/admin/users/new", "admin-user-new", "Add User", "user-new"),
@@ -224,6 +224,12 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
         ),
         ("/admin/ip", "admin-ip", "IP Settings", "ip"),
         ("/admin/email", "admin-email", "Email Templates", "email"),
+        (
+            "/admin/email/security/recovery_codes_generated",
+            "admin-email",
+            "Email Templates",
+            "email-security",
+        ),
         ("/admin/audit", "admin-audit", "Audit Log", "audit"),
         (
             "/admin/audit?event=signin_succeeded",

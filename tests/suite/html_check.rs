@@ -350,6 +350,7 @@ async fn every_page(app: &TestApp) -> Pages {
         "/admin/settings",
         "/admin/ip",
         "/admin/email",
+        "/admin/email/security/device_added",
         "/admin/audit",
         "/admin/audit?event=signin_failed",
     ] {

@@ -22,6 +22,7 @@ mod html_check;
 mod instances;
 mod metrics;
 mod nginx;
+mod notifications;
 mod oathtool;
 mod pages;
 mod password_rules;

@@ -1054,11 +1054,15 @@ async fn a_locked_account_gets_no_new_codes_and_code_guessing_locks_it() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.mails().await.len(),
-        1,
-        "no new code for a locked account"
-    );
+    let mails = app.mails().await;
+    let codes = mails
+        .iter()
+        .filter(|mail| crate::helpers::code_in_email(mail).is_some())
+        .count();
+    assert_eq!(codes, 1, "no new code for a locked account");
+    // SPEC 11: the locked user is emailed (without a code).
+    assert_eq!(mails.len(), 2, "the code, then the lock's notification");
+    assert!(mails[1].contains("Subject: Your St. Elsewhere account was locked"));
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@
 //! - [`devices`]: a user's 2FA device (`/api/v1/users/{username}/device`);
 //! - [`settings`]: the system settings of SPEC section 2 (`/api/v1/settings`);
 //! - [`ip_rules`]: the Acceptable IP Rules (`/api/v1/ip-rules`);
-//! - [`templates`]: the OTP Notification Email template (`/api/v1/templates/...`);
+//! - [`templates`]: the OTP Notification Email and security templates (`/api/v1/templates/...`);
 //! - [`audit`]: the audit log (`/api/v1/audit`);
 //! - [`tokens`]: API tokens (`/api/v1/tokens`).
 //!
@@ -88,6 +88,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/templates/otp-notification-email",
             get(templates::get_template).put(templates::put_template),
+        )
+        .route(
+            "/api/v1/templates/security/{event}",
+            get(templates::get_security_template).put(templates::put_security_template),
         )
         .route("/api/v1/audit", get(audit::audit_log))
         .route("/api/v1/tokens", post(tokens::create_token))

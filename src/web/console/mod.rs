@@ -21,7 +21,7 @@
 //! - [`roles`]: Security Roles.
 //! - [`settings`]: System Settings (SPEC section 2).
 //! - [`ip_rules`]: IP Settings, the in-network rules.
-//! - [`email`]: Email Templates, the OTP Notification Email.
+//! - [`email`]: Email Templates, the OTP Notification Email and the security notifications.
 //! - [`audit`]: Audit Log (SPEC sections 7 and 11), and the one script, `localtime.js`.
 //!
 //! [`Admin`]: crate::service::admin::Admin
@@ -97,6 +97,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/email",
             get(email::email_page).post(email::email_submit),
+        )
+        .route(
+            "/admin/email/security/{event}",
+            get(email::security_page).post(email::security_submit),
         )
         .route("/admin/audit", get(audit::audit_page))
         .route("/admin/audit/export", get(audit::audit_export))
