@@ -4,6 +4,7 @@
 // Tests stop at the first surprise: unwrap, expect and panic are how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod admin_api;
 mod admin_pages;
 mod attacks;
