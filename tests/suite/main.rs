@@ -10,6 +10,7 @@ mod admin_pages;
 mod attacks;
 mod attempts;
 mod browser;
+mod browser_account;
 mod browser_console;
 mod browser_console_pages;
 mod browser_signin;
