@@ -440,3 +440,26 @@ async fn the_account_page_shows_the_account_and_reports_errors() {
     wrong.assert_contains(r#"id="manual-key""#);
     app.stop().await;
 }
+
+/// SPEC 10 and 19: every account endpoint is in the OpenAPI document, under the bearer
+/// scheme, with its 401.
+#[tokio::test]
+async fn the_account_endpoints_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get_json("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path) in [
+        ("get", "/api/v1/account"),
+        ("post", "/api/v1/account/device"),
+        ("post", "/api/v1/account/device/confirm"),
+        ("post", "/api/v1/account/recovery-codes"),
+        ("post", "/api/v1/account/password"),
+        ("delete", "/api/v1/account/sessions"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path}");
+        assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{method} {path}");
+        assert!(operation["responses"]["401"].is_object(), "{method} {path}");
+    }
+    app.stop().await;
+}
