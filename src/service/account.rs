@@ -175,7 +175,11 @@ impl Account {
         Ok(AccountOverview {
             username: me.user.username.as_str().to_owned(),
             display_name: me.user.display_name.as_str().to_owned(),
-            email: me.user.email.as_ref().map(|email| email.as_str().to_owned()),
+            email: me
+                .user
+                .email
+                .as_ref()
+                .map(|email| email.as_str().to_owned()),
             role: me.role.name.as_str().to_owned(),
             two_step: if devices.is_empty() {
                 TwoStep::NotEnabled

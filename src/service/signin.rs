@@ -14,11 +14,11 @@ use super::emailed::{self, SendError};
 use super::Context;
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
-use crate::domain::{Session, SignInTransaction};
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
     TransactionKind, User,
 };
+use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::password::{Password, PasswordError};

@@ -346,7 +346,11 @@ impl Store {
     }
 
     /// Ends every session of the user but `keep`, in one statement; how many ended.
-    pub async fn delete_other_sessions(&self, user_id: UserId, keep: SessionId) -> StoreResult<u64> {
+    pub async fn delete_other_sessions(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+    ) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user_id.0)
             .bind(keep.0)

@@ -272,13 +272,7 @@ async fn show_account(
         Some((status, error)) => (status, Some(error)),
         None => (StatusCode::OK, None),
     };
-    let view = account_view(
-        Layout::new(state, headers),
-        overview,
-        done,
-        error,
-        typed,
-    );
+    let view = account_view(Layout::new(state, headers), overview, done, error, typed);
     page(state, status, &view.layout, &view)
 }
 

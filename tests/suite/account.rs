@@ -217,8 +217,7 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
     } else {
         "123456"
     };
-    let (status, answer) =
-        post_as(&app, &token, "/api/v1/account/device", body(Some(wrong))).await;
+    let (status, answer) = post_as(&app, &token, "/api/v1/account/device", body(Some(wrong))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert_eq!(answer["code"], "invalid_credentials");
     assert_eq!(failed_count(&app, &jane).await, before + 1);
@@ -347,7 +346,11 @@ async fn signing_out_the_other_sessions_keeps_this_one() {
     let there = session(&app, "jane", &password, None).await;
     let johns = session(&app, "john", &TestApp::password_of("john"), None).await;
     let (_, account) = app.get_json("/api/v1/account", Some(&here)).await;
-    assert_eq!(account["sessions"].as_array().unwrap().len(), 2, "{account}");
+    assert_eq!(
+        account["sessions"].as_array().unwrap().len(),
+        2,
+        "{account}"
+    );
 
     let response = app
         .client
@@ -362,7 +365,11 @@ async fn signing_out_the_other_sessions_keeps_this_one() {
     let (status, _) = app.get_json("/api/v1/me", Some(&here)).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get_json("/api/v1/me", Some(&johns)).await;
-    assert_eq!(status, StatusCode::OK, "another user's session is not ended");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another user's session is not ended"
+    );
     let (_, account) = app.get_json("/api/v1/account", Some(&here)).await;
     assert_eq!(account["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -458,7 +465,11 @@ async fn the_account_endpoints_are_in_the_openapi_document() {
     ] {
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path}");
-        assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{method} {path}");
+        assert_eq!(
+            operation["security"],
+            json!([{ "bearer": [] }]),
+            "{method} {path}"
+        );
         assert!(operation["responses"]["401"].is_object(), "{method} {path}");
     }
     app.stop().await;

@@ -29,7 +29,11 @@ async fn device_on_page(browser: &Browser) -> Totp {
         .await
         .split_whitespace()
         .collect();
-    assert_eq!(manual, key.secret.to_base32(), "the manual key is the secret");
+    assert_eq!(
+        manual,
+        key.secret.to_base32(),
+        "the manual key is the secret"
+    );
     Totp {
         secret: key.secret,
         algorithm: key.algorithm,

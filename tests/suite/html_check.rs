@@ -302,7 +302,11 @@ async fn every_page(app: &TestApp) -> Pages {
             &[("method", "totp"), ("prompt_mode", "every_login")],
         )
         .await;
-    assert_eq!(chosen.location, "/account/device/confirm", "{}", chosen.body);
+    assert_eq!(
+        chosen.location, "/account/device/confirm",
+        "{}",
+        chosen.body
+    );
     pages.add(changing.get("/account/device/confirm").await, ok);
     // A signed-in user without a console permission.
     pages.add(changing.get("/admin/users").await, StatusCode::FORBIDDEN);

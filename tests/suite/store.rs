@@ -1684,7 +1684,13 @@ async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db
         .unwrap();
     // Idle since before the cut-off, and expired: not listed.
     store
-        .create_session(&[3; 32], jane.id, "10.0.0.3", NOW.plus_seconds(-7200), later)
+        .create_session(
+            &[3; 32],
+            jane.id,
+            "10.0.0.3",
+            NOW.plus_seconds(-7200),
+            later,
+        )
         .await
         .unwrap();
     store
@@ -1700,7 +1706,13 @@ async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db
     let live = store.live_sessions(jane.id, at, idle_since).await.unwrap();
     assert_eq!(live, [first.clone(), second.clone()]);
 
-    assert_eq!(store.delete_other_sessions(jane.id, second.id).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .delete_other_sessions(jane.id, second.id)
+            .await
+            .unwrap(),
+        3
+    );
     let live = store.live_sessions(jane.id, at, idle_since).await.unwrap();
     assert_eq!(live, [second]);
     assert!(store.session(&[1; 32], at).await.unwrap().is_none());
