@@ -16,7 +16,7 @@ use super::json_error::{ApiError, ApiJson, ErrorBody};
 use super::signin_api::{
     bearer, parse_method, parse_prompt_mode, DeviceSetup, MethodName, PromptModeName, TwoStep,
 };
-use super::{cookies, AppState};
+use super::{cookies, csrf, AppState};
 use crate::service::account::{self, AccountOverview};
 
 pub fn routes() -> Router<AppState> {
@@ -32,11 +32,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/account/sessions", delete(sign_out_other_sessions))
 }
 
-/// The session token of the request: the bearer token, else the session cookie.
+/// The session token of the request: the bearer token, else the session cookie. The
+/// cookie does not count for a request another origin's page started (`Sec-Fetch-Site`),
+/// as for the forms (`csrf`).
 fn session_token(headers: &HeaderMap) -> Result<String, ApiError> {
-    bearer(headers)
-        .map(str::to_owned)
-        .or_else(|| cookies::get(headers, cookies::SESSION))
+    if let Some(token) = bearer(headers) {
+        return Ok(token.to_owned());
+    }
+    if csrf::from_another_origin(headers) {
+        return Err(ApiError::Unauthenticated);
+    }
+    cookies::get(headers, cookies::SESSION)
         .filter(|token| !token.is_empty())
         .ok_or(ApiError::Unauthenticated)
 }

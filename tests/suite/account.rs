@@ -474,3 +474,32 @@ async fn the_account_endpoints_are_in_the_openapi_document() {
     }
     app.stop().await;
 }
+
+/// SPEC 10: the API also takes the session cookie of a browser, but not for a request
+/// that another site's page started.
+#[tokio::test]
+async fn the_api_takes_the_session_cookie_from_this_site_only() {
+    let app = spawn_app().await;
+    plain_user(&app, "jane").await;
+    let token = session(&app, "jane", &TestApp::password_of("jane"), None).await;
+    let get = |site: Option<&'static str>| {
+        let mut request = app
+            .client
+            .get(format!("{}/api/v1/account", app.address))
+            .header("Cookie", format!("twostep_session={token}"));
+        if let Some(site) = site {
+            request = request.header("Sec-Fetch-Site", site);
+        }
+        request.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        get(Some("same-origin")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refused = get(Some("same-site")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let answer: Value = refused.json().await.unwrap();
+    assert_eq!(answer["code"], "unauthenticated");
+    app.stop().await;
+}
