@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, ServeArgs};
 use crate::mail::delivery::{Transport, TransportError};
 use crate::password::{PasswordError, PasswordHasher};
+use crate::service::account::Account;
 use crate::service::admin::Admin;
 use crate::service::outbox::Worker;
 use crate::service::signin::SignIn;
@@ -112,6 +113,7 @@ impl Application {
                 })?;
         let state = AppState {
             signin: SignIn::new(ctx.clone()),
+            account: Account::new(ctx.clone()),
             admin: Admin::new(ctx.clone()),
             verify: SecondFactor::new(ctx.clone()),
             trusted_proxies: Arc::new(args.trusted_proxies.clone()),

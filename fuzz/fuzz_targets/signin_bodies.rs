@@ -160,6 +160,7 @@ async fn start(dir: &std::path::Path) -> (Router, Context, Store, String, UserId
 
     let state = AppState {
         signin: SignIn::new(ctx.clone()),
+        account: twostep::service::account::Account::new(ctx.clone()),
         admin: Admin::new(ctx.clone()),
         verify: SecondFactor::new(ctx.clone()),
         trusted_proxies: Arc::new(Vec::new()),

@@ -48,10 +48,15 @@ pub enum AuditEvent {
     TemplateChanged,
     EmailDead,
     ApiTokenCreated,
+    /// A signed-in user started setting up a device on the account page (the old one, if
+    /// any, keeps working until the new one is confirmed).
+    DeviceSetupStarted,
+    /// A signed-in user ended their other sessions on the account page.
+    OtherSessionsEnded,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -71,6 +76,8 @@ impl AuditEvent {
         Self::TemplateChanged,
         Self::EmailDead,
         Self::ApiTokenCreated,
+        Self::DeviceSetupStarted,
+        Self::OtherSessionsEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +101,8 @@ impl AuditEvent {
             Self::TemplateChanged => "template_changed",
             Self::EmailDead => "email_dead",
             Self::ApiTokenCreated => "api_token_created",
+            Self::DeviceSetupStarted => "device_setup_started",
+            Self::OtherSessionsEnded => "other_sessions_ended",
         }
     }
 
@@ -123,6 +132,8 @@ impl AuditEvent {
             Self::TemplateChanged => "Email template changed",
             Self::EmailDead => "Email not delivered",
             Self::ApiTokenCreated => "API token created",
+            Self::DeviceSetupStarted => "2-step device set-up started",
+            Self::OtherSessionsEnded => "Other sessions signed out",
         }
     }
 }

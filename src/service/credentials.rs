@@ -41,6 +41,9 @@ pub enum Surface {
     OtpChallenge,
     /// `/validate/check` in `password_otp` mode: "validate".
     Validate,
+    /// A signed-in user's fresh proof on the account page (a current device code before a
+    /// change to 2-step verification, the current password before a new one): "account".
+    Account,
     /// An entry written alike on every surface (a challenge for a user without an email
     /// address, worded as at sign-in): no prefix.
     Unprefixed,
@@ -53,6 +56,7 @@ impl Surface {
             Self::OtpCheck => Some("OTP check"),
             Self::OtpChallenge => Some("OTP challenge"),
             Self::Validate => Some("validate"),
+            Self::Account => Some("account"),
         }
     }
 }
@@ -672,6 +676,10 @@ mod tests {
         assert_eq!(
             origin(Surface::Validate).detail("device"),
             "validate: device"
+        );
+        assert_eq!(
+            origin(Surface::Account).detail("wrong device code"),
+            "account: wrong device code"
         );
     }
 

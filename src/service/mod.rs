@@ -1,6 +1,7 @@
 //! The services: what twostep does, in terms of the domain, the store and the mailer.
 //! The web layer and the command line only translate requests into calls here.
 //!
+//! - [`account`]: the account page of a signed-in user (SPEC section 10).
 //! - [`admin`]: administration: users, devices, roles, settings, IP rules, template, audit.
 //! - [`attention`]: what the console home lists as needing attention.
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
@@ -14,6 +15,7 @@
 //! - [`credentials`]: the rules every credential check shares (password, device code,
 //!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
+pub mod account;
 pub mod admin;
 pub mod attention;
 pub mod credentials;

@@ -15,11 +15,11 @@ use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::{notify, Context};
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
-use crate::domain::SignInTransaction;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
     Role, SecurityEvent, Settings, TransactionKind, User,
 };
+use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::policy::{decide, SignInFacts};
@@ -32,6 +32,42 @@ fn sign_in_origin(ip: &str) -> Origin<'_> {
         ip,
         surface: Surface::SignIn,
     }
+}
+
+/// The live session of a token with its user and role: within 12 hours of sign-in and 30
+/// minutes of its last use (each use extends the idle limit; an idle one is deleted), of
+/// an active user. Shared by [`SignIn::session_user`] and the account page.
+pub(in crate::service) async fn live_session(
+    ctx: &Context,
+    token: &str,
+) -> Result<Option<(Session, User, Role)>, StoreError> {
+    let Ok(token) = Token::parse(token) else {
+        return Ok(None);
+    };
+    let now = ctx.now();
+    let Some(session) = ctx.store.session(&token.hash(), now).await? else {
+        return Ok(None);
+    };
+    let idle_until = session
+        .last_seen_at
+        .plus_seconds(ctx.config.session_idle_seconds);
+    if now >= idle_until {
+        ctx.store.delete_session(session.id).await?;
+        return Ok(None);
+    }
+    let Some(user) = ctx.store.user_by_id(session.user_id).await? else {
+        return Ok(None);
+    };
+    if !user.active {
+        return Ok(None);
+    }
+    ctx.store.touch_session(session.id, now).await?;
+    let role = ctx
+        .store
+        .role_by_id(user.role_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("user without role".into()))?;
+    Ok(Some((session, user, role)))
 }
 
 /// A credential presented to forward-auth.
@@ -672,29 +708,9 @@ impl SignIn {
     /// The user of a session token, if the session is live: within 12 hours of sign-in
     /// and 30 minutes of its last use (each use extends the idle limit).
     pub async fn session_user(&self, token: &str) -> Result<Option<(User, Role)>, SignInError> {
-        let Ok(token) = Token::parse(token) else {
-            return Ok(None);
-        };
-        let now = self.ctx.now();
-        let Some(session) = self.ctx.store.session(&token.hash(), now).await? else {
-            return Ok(None);
-        };
-        let idle_until = session
-            .last_seen_at
-            .plus_seconds(self.ctx.config.session_idle_seconds);
-        if now >= idle_until {
-            self.ctx.store.delete_session(session.id).await?;
-            return Ok(None);
-        }
-        let Some(user) = self.ctx.store.user_by_id(session.user_id).await? else {
-            return Ok(None);
-        };
-        if !user.active {
-            return Ok(None);
-        }
-        self.ctx.store.touch_session(session.id, now).await?;
-        let role = self.role_of(&user).await?;
-        Ok(Some((user, role)))
+        Ok(live_session(&self.ctx, token)
+            .await?
+            .map(|(_, user, role)| (user, role)))
     }
 
     /// Whether `user` has a confirmed device: "2 Step Verification: Enabled".

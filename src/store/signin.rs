@@ -324,6 +324,41 @@ impl Store {
         Ok(())
     }
 
+    /// The user's live sessions, oldest first: within their absolute limit at `now` and
+    /// used after `idle_since` (the account page's list).
+    pub async fn live_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        idle_since: Timestamp,
+    ) -> StoreResult<Vec<Session>> {
+        let rows: Vec<SessionRow> = sqlx::query_as(
+            "SELECT id, user_id, client_ip, created_at, last_seen_at, expires_at FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 \
+             ORDER BY created_at, id",
+        )
+        .bind(user_id.0)
+        .bind(now.millis())
+        .bind(idle_since.millis())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    /// Ends every session of the user but `keep`, in one statement; how many ended.
+    pub async fn delete_other_sessions(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id.0)
+            .bind(keep.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Signs a user out everywhere (password reset, deactivation).
     pub async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")

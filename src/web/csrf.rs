@@ -138,7 +138,7 @@ pub fn verify(key: &MasterKey, headers: &HeaderMap, submitted: Option<&str>) -> 
 /// The browser says the request was started by a page of another origin. `none` is the
 /// user's own doing (a reload that posts a form again), not another site's. Absent (an old
 /// browser, a script), the header says nothing, and the MAC alone decides.
-fn from_another_origin(headers: &HeaderMap) -> bool {
+pub(super) fn from_another_origin(headers: &HeaderMap) -> bool {
     headers
         .get(SEC_FETCH_SITE)
         .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"))

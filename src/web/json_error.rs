@@ -16,6 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{request_id, retry_after};
+use crate::service::account::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::signin::SignInError;
 use crate::store::Conflict;
@@ -24,6 +25,8 @@ use crate::store::Conflict;
 #[derive(Debug)]
 pub enum ApiError {
     SignIn(SignInError),
+    /// An account-page call failed ([`crate::service::account`]).
+    Account(AccountError),
     /// An administration call failed ([`crate::service::admin`]).
     Admin(AdminError),
     /// The body is not the JSON this endpoint takes.
@@ -49,6 +52,12 @@ impl From<SignInError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        Self::Account(error)
+    }
+}
+
 impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
         Self::Admin(error)
@@ -60,7 +69,8 @@ impl From<AdminError> for ApiError {
 pub struct ErrorBody {
     /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
     /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
-    /// `role_name_taken`, `network_exists`, `role_in_use`, `method_not_allowed`, `internal`.
+    /// `role_name_taken`, `network_exists`, `role_in_use`, `method_not_allowed`, `code_required`,
+    /// `no_pending_device`, `not_available`, `internal`.
     pub code: String,
     /// For people; never contains a password, code or secret.
     pub message: String,
@@ -151,6 +161,7 @@ impl IntoResponse for ApiError {
                     SignInError::Internal(source) => internal(&source),
                 }
             }
+            Self::Account(error) => account_error(error),
             Self::Admin(error) => admin_error(error),
             Self::BadBody {
                 status,
@@ -170,6 +181,37 @@ impl IntoResponse for ApiError {
                 body(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
             }
         }
+    }
+}
+
+/// The answers to the account service's errors.
+fn account_error(error: AccountError) -> Response {
+    let message = error.to_string();
+    match error {
+        AccountError::Unauthenticated => {
+            body(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+        }
+        AccountError::InvalidCredentials | AccountError::WrongSetupCode => body(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            SignInError::InvalidCredentials.to_string(),
+        ),
+        AccountError::CodeRequired => field_error("code_required", "code".to_owned(), message),
+        AccountError::MethodNotAllowed => body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "method_not_allowed",
+            message,
+        ),
+        AccountError::NoPendingDevice => body(StatusCode::CONFLICT, "no_pending_device", message),
+        AccountError::InvalidPassword(_) => body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_password",
+            message,
+        ),
+        AccountError::RecoveryCodesUnavailable => {
+            body(StatusCode::NOT_IMPLEMENTED, "not_available", message)
+        }
+        AccountError::Internal(source) => internal(&source),
     }
 }
 

@@ -3,6 +3,8 @@
 //! page or a JSON body.
 //!
 //! - [`signin_api`]: the JSON sign-in API of SPEC section 9.
+//! - [`account_api`], [`account_pages`]: the signed-in user's own account (SPEC section
+//!   10 "/account"), as JSON and as pages.
 //! - [`admin_api`]: the JSON administration API of SPEC section 9, one file per resource.
 //! - [`json_error`]: the JSON error type of every JSON surface and its one mapping.
 //! - [`openapi`]: the OpenAPI 3 document of both, generated from the handlers.
@@ -17,6 +19,8 @@
 //! - [`client_ip`]: the client address, trusting `X-Forwarded-For` only from trusted proxies.
 //! - [`cookies`], [`csrf`]: cookies and the forms' CSRF tokens.
 
+pub mod account_api;
+pub mod account_pages;
 pub mod admin_api;
 pub mod authz;
 pub mod client_ip;
@@ -49,6 +53,7 @@ use tower_http::trace::TraceLayer;
 
 use self::return_to::{DomainName, ReturnPolicy};
 use crate::domain::{ClientAddress, IpNetwork};
+use crate::service::account::Account;
 use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
@@ -57,6 +62,7 @@ use crate::service::verify::SecondFactor;
 #[derive(Clone)]
 pub struct AppState {
     pub signin: SignIn,
+    pub account: Account,
     pub admin: Admin,
     pub verify: SecondFactor,
     pub trusted_proxies: Arc<Vec<IpNetwork>>,
@@ -94,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(signin_api::routes())
+        .merge(account_api::routes())
+        .merge(account_pages::routes())
         .merge(authz::routes())
         .merge(admin_api::routes())
         .merge(verify::routes())

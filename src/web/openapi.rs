@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin_api, authz, signin_api, verify, AppState};
+use super::{account_api, admin_api, authz, signin_api, verify, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,12 @@ use super::{admin_api, authz, signin_api, verify, AppState};
         signin_api::change_password,
         signin_api::me,
         signin_api::signout,
+        account_api::get_account,
+        account_api::begin_device,
+        account_api::confirm_device,
+        account_api::regenerate_recovery_codes,
+        account_api::change_password,
+        account_api::sign_out_other_sessions,
         verify::verify,
         verify::challenge,
         admin_api::roles::list_roles,
@@ -60,6 +66,7 @@ use super::{admin_api, authz, signin_api, verify, AppState};
     modifiers(&BearerScheme),
     tags(
         (name = "sign-in", description = "Password, OTP steps, enrollment, sessions"),
+        (name = "account", description = "The signed-in user's own account (SPEC section 10): 2-step verification, recovery codes, sessions, password"),
         (name = "roles", description = "Security roles (`manage_roles`)"),
         (name = "users", description = "Users and their devices (`manage_users`)"),
         (name = "settings", description = "System settings and the OTP email template"),

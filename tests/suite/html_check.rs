@@ -2,8 +2,8 @@
 //! browser and a screen reader read as meant): each page of the sign-in flow and of the
 //! console, error pages and forms showing their errors included, goes through HTML Tidy
 //! (Debian package `tidy`) with `-q -e`, and the test fails naming the page and tidy's
-//! message. The pages come from the routers in `web/signin_pages.rs` and
-//! `web/console/mod.rs`; a new route belongs in [`every_page`].
+//! message. The pages come from the routers in `web/signin_pages.rs`,
+//! `web/account_pages.rs` and `web/console/mod.rs`; a new route belongs in [`every_page`].
 //!
 //! Which messages matter: every tidy error, and every warning except those about valid
 //! HTML that tidy 5.6 does not know (attributes such as `inputmode`, `aria-current`, and a
@@ -280,6 +280,34 @@ async fn every_page(app: &TestApp) -> Pages {
         .await;
     assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
     pages.add(changing.get("/").await, ok);
+    // My account (SPEC section 10): the page, a form's error, the set-up page.
+    pages.add(changing.get("/account").await, ok);
+    pages.add_any(
+        changing
+            .submit(
+                "/account",
+                "/account/password",
+                &[
+                    ("current_password", "x"),
+                    ("new_password", "correct horse battery staple 42"),
+                    ("confirm_password", "correct horse battery staple 43"),
+                ],
+            )
+            .await,
+    );
+    let chosen = changing
+        .submit(
+            "/account",
+            "/account/device",
+            &[("method", "totp"), ("prompt_mode", "every_login")],
+        )
+        .await;
+    assert_eq!(
+        chosen.location, "/account/device/confirm",
+        "{}",
+        chosen.body
+    );
+    pages.add(changing.get("/account/device/confirm").await, ok);
     // A signed-in user without a console permission.
     pages.add(changing.get("/admin/users").await, StatusCode::FORBIDDEN);
 

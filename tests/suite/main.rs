@@ -4,11 +4,13 @@
 // Tests stop at the first surprise: unwrap, expect and panic are how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod admin_api;
 mod admin_pages;
 mod attacks;
 mod attempts;
 mod browser;
+mod browser_account;
 mod browser_console;
 mod browser_console_pages;
 mod browser_signin;

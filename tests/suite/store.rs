@@ -80,6 +80,7 @@ on_both_engines!(
     outbox_messages_are_sealed_claimed_once_and_erased_after_delivery,
     a_user_is_read_with_the_confirmed_device_only,
     users_without_a_device_are_counted_per_role_and_enrolment_has_its_time,
+    a_users_live_sessions_are_listed_and_the_others_end_in_one_statement,
 );
 
 async fn staff_role(store: &Store) -> twostep::domain::Role {
@@ -1700,4 +1701,59 @@ async fn users_without_a_device_are_counted_per_role_and_enrolment_has_its_time(
         Some(NOW)
     );
     assert_eq!(store.device_confirmed_at(pending.id).await.unwrap(), None);
+}
+
+/// SPEC 10: the account page lists the user's live sessions (not expired, not idle, not
+/// another user's), and "sign out other sessions" ends all of them but one.
+async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let jane = new_user(&store, "jane").await;
+    let john = new_user(&store, "john").await;
+    let later = NOW.plus_seconds(12 * 3600);
+    let first = store
+        .create_session(&[1; 32], jane.id, "10.0.0.1", NOW, later)
+        .await
+        .unwrap();
+    let second = store
+        .create_session(&[2; 32], jane.id, "10.0.0.2", NOW.plus_seconds(10), later)
+        .await
+        .unwrap();
+    // Idle since before the cut-off, and expired: not listed.
+    store
+        .create_session(
+            &[3; 32],
+            jane.id,
+            "10.0.0.3",
+            NOW.plus_seconds(-7200),
+            later,
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(&[4; 32], jane.id, "10.0.0.4", NOW, NOW.plus_seconds(5))
+        .await
+        .unwrap();
+    let johns = store
+        .create_session(&[5; 32], john.id, "10.0.0.5", NOW, later)
+        .await
+        .unwrap();
+    let at = NOW.plus_seconds(20);
+    let idle_since = at.plus_seconds(-1800);
+    let live = store.live_sessions(jane.id, at, idle_since).await.unwrap();
+    assert_eq!(live, [first.clone(), second.clone()]);
+
+    assert_eq!(
+        store
+            .delete_other_sessions(jane.id, second.id)
+            .await
+            .unwrap(),
+        3
+    );
+    let live = store.live_sessions(jane.id, at, idle_since).await.unwrap();
+    assert_eq!(live, [second]);
+    assert!(store.session(&[1; 32], at).await.unwrap().is_none());
+    assert_eq!(
+        store.live_sessions(john.id, at, idle_since).await.unwrap(),
+        [johns]
+    );
 }

@@ -1,0 +1,408 @@
+//! The account page (SPEC section 10 "/account"): what a signed-in user sees of their own
+//! account and changes themselves: 2-step verification (set up, replace), recovery codes,
+//! sessions, password.
+//!
+//! Every call names the user by their session token. A change to 2-step verification
+//! needs fresh proof: a current code of the confirmed device, checked by the one
+//! [`Gate`] (the attempt reserved first; a wrong code is a counted, audited failure,
+//! answered with the generic [`AccountError::InvalidCredentials`] no sooner than Failure
+//! Delay). Without a confirmed device there is nothing to prove with, and no code is
+//! asked. The current password before a new one passes through the same gate.
+
+use super::credentials::{self, Gate, Origin, Surface};
+use super::devices::{self, SetupError, SetupInfo};
+use super::signin::live_session;
+use super::Context;
+use crate::clock::{Stopwatch, Timestamp};
+use crate::domain::{
+    AuditEvent, Device, DeviceId, OtpMethod, PromptMode, Role, Session, SessionId, Settings, User,
+};
+use crate::otp::OtpCode;
+use crate::password::{Password, PasswordError};
+use crate::store::{AuditQuery, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// No live session for the token.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// A wrong proof code or current password (or a locked account): one answer for all.
+    #[error("the username, password or code is not correct")]
+    InvalidCredentials,
+    /// A change to 2-step verification without a code, while a device is set up.
+    #[error("enter a current code from your authenticator app")]
+    CodeRequired,
+    #[error("this method is not offered")]
+    MethodNotAllowed,
+    #[error("set-up was not started, or was replaced; start again")]
+    NoPendingDevice,
+    #[error("the code does not match; enter the code your app shows now")]
+    WrongSetupCode,
+    #[error("{0}")]
+    InvalidPassword(PasswordError),
+    /// Recovery codes cannot be generated (yet).
+    #[error("recovery codes are not available")]
+    RecoveryCodesUnavailable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+impl From<SetupError> for AccountError {
+    fn from(error: SetupError) -> Self {
+        match error {
+            SetupError::MethodNotAllowed => Self::MethodNotAllowed,
+            SetupError::NoPendingDevice => Self::NoPendingDevice,
+            SetupError::WrongCode => Self::WrongSetupCode,
+            SetupError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// 2 Step Verification of the user: a confirmed device, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TwoStep {
+    Enabled,
+    NotEnabled,
+}
+
+/// A confirmed device as the account page shows it.
+#[derive(Clone, Debug)]
+pub struct DeviceSummary {
+    pub id: DeviceId,
+    pub method: OtpMethod,
+    pub prompt_mode: PromptMode,
+    /// When it was confirmed ("enrolled").
+    pub created_at: Option<Timestamp>,
+    /// The last accepted code (the latest "OTP accepted" entry since it was confirmed).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A live session of the user.
+#[derive(Clone, Debug)]
+pub struct SessionSummary {
+    pub id: SessionId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub ip: String,
+    /// The session of this request.
+    pub current: bool,
+}
+
+/// Everything the account page shows (`GET /api/v1/account`).
+#[derive(Clone, Debug)]
+pub struct AccountOverview {
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    /// The role's name.
+    pub role: String,
+    pub two_step: TwoStep,
+    pub devices: Vec<DeviceSummary>,
+    pub recovery_codes_left: u32,
+    pub sessions: Vec<SessionSummary>,
+    /// The methods Use 2FA offers, for "Set up now" / "Replace device".
+    pub methods: Vec<OtpMethod>,
+}
+
+/// The signed-in user of a request.
+struct Me {
+    session: Session,
+    user: User,
+    role: Role,
+}
+
+/// The account page's operations; cheap to clone.
+#[derive(Clone)]
+pub struct Account {
+    ctx: Context,
+}
+
+impl Account {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    async fn me(&self, token: &str) -> Result<Me, AccountError> {
+        let (session, user, role) = live_session(&self.ctx, token)
+            .await?
+            .ok_or(AccountError::Unauthenticated)?;
+        Ok(Me {
+            session,
+            user,
+            role,
+        })
+    }
+
+    fn origin<'a>(me: &'a Me) -> Origin<'a> {
+        Origin {
+            actor: Some(me.user.username.as_str()),
+            ip: &me.session.client_ip,
+            surface: Surface::Account,
+        }
+    }
+
+    /// The account page: the user, 2-step status with the device, recovery codes left,
+    /// live sessions.
+    pub async fn overview(&self, token: &str) -> Result<AccountOverview, AccountError> {
+        let me = self.me(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        let devices = match self.ctx.store.confirmed_device(me.user.id).await? {
+            Some(device) => vec![self.summary(&me.user, &device).await?],
+            None => Vec::new(),
+        };
+        let now = self.ctx.now();
+        let idle_since = now.plus_seconds(-self.ctx.config.session_idle_seconds);
+        let sessions = self
+            .ctx
+            .store
+            .live_sessions(me.user.id, now, idle_since)
+            .await?
+            .into_iter()
+            .map(|session| SessionSummary {
+                current: session.id == me.session.id,
+                id: session.id,
+                created_at: session.created_at,
+                last_seen_at: session.last_seen_at,
+                ip: session.client_ip,
+            })
+            .collect();
+        Ok(AccountOverview {
+            username: me.user.username.as_str().to_owned(),
+            display_name: me.user.display_name.as_str().to_owned(),
+            email: me
+                .user
+                .email
+                .as_ref()
+                .map(|email| email.as_str().to_owned()),
+            role: me.role.name.as_str().to_owned(),
+            two_step: if devices.is_empty() {
+                TwoStep::NotEnabled
+            } else {
+                TwoStep::Enabled
+            },
+            devices,
+            recovery_codes_left: self.recovery_codes_left(&me.user).await?,
+            sessions,
+            methods: settings.use_2fa().methods().to_vec(),
+        })
+    }
+
+    async fn summary(&self, user: &User, device: &Device) -> Result<DeviceSummary, AccountError> {
+        let created_at = self.ctx.store.device_confirmed_at(device.id).await?;
+        let last_used_at = self
+            .ctx
+            .store
+            .audit_entries(&AuditQuery {
+                user: Some(user.username.as_str().to_owned()),
+                event: Some(AuditEvent::OtpAccepted),
+                since: created_at,
+                until: None,
+                offset: 0,
+                limit: 1,
+            })
+            .await?
+            .first()
+            .map(|entry| entry.at);
+        Ok(DeviceSummary {
+            id: device.id,
+            method: device.method(),
+            prompt_mode: device.prompt_mode,
+            created_at,
+            last_used_at,
+        })
+    }
+
+    /// SEAM (recovery codes): how many unused recovery codes the user has; plug in
+    /// `recovery::left`.
+    async fn recovery_codes_left(&self, _user: &User) -> Result<u32, AccountError> {
+        Ok(0)
+    }
+
+    /// Fresh proof before a change to 2-step verification: a current code of the
+    /// confirmed device, under a reserved attempt. No confirmed device: nothing to prove
+    /// (a code, if sent, is ignored).
+    async fn prove(
+        &self,
+        me: &Me,
+        settings: &Settings,
+        code: Option<&str>,
+        stopwatch: &Stopwatch,
+    ) -> Result<(), AccountError> {
+        let Some(device) = self.ctx.store.confirmed_device(me.user.id).await? else {
+            return Ok(());
+        };
+        let Some(code) = code.map(str::trim).filter(|code| !code.is_empty()) else {
+            return Err(AccountError::CodeRequired);
+        };
+        let gate = Gate::new(&self.ctx, settings, Self::origin(me));
+        let Ok(attempt) = gate.reserve(&me.user).await? else {
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        // SEAM (recovery codes): a code in the recovery-code form goes to
+        // `Gate::recovery_code` here instead of the device check.
+        let Ok((attempt, code)) = gate.code(attempt, code).await? else {
+            return Err(self.fail(stopwatch, settings).await);
+        };
+        match gate
+            .device_code(attempt, &device, &code, self.ctx.now())
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.fail(stopwatch, settings).await),
+        }
+    }
+
+    /// The generic failure, no sooner than Failure Delay after the request began.
+    async fn fail(&self, stopwatch: &Stopwatch, settings: &Settings) -> AccountError {
+        credentials::failure_delay(stopwatch, settings).await;
+        AccountError::InvalidCredentials
+    }
+
+    /// "Set up now" / "Replace device": after fresh proof, a new pending device (methods
+    /// allowed by Use 2FA). The old device keeps working until this one is confirmed.
+    pub async fn begin_device(
+        &self,
+        token: &str,
+        method: OtpMethod,
+        prompt_mode: PromptMode,
+        code: Option<&str>,
+    ) -> Result<SetupInfo, AccountError> {
+        let stopwatch = Stopwatch::start();
+        let me = self.me(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        if !settings.use_2fa().allows(method) {
+            return Err(AccountError::MethodNotAllowed);
+        }
+        self.prove(&me, &settings, code, &stopwatch).await?;
+        let setup =
+            devices::begin_setup(&self.ctx, &me.user, settings.use_2fa(), method, prompt_mode)
+                .await?;
+        self.ctx
+            .audit(
+                AuditEvent::DeviceSetupStarted,
+                Some(me.user.username.as_str()),
+                Some(me.user.username.as_str()),
+                Some(&me.session.client_ip),
+                format!(
+                    "on the account page: method={} prompt_mode={}",
+                    method.as_str(),
+                    prompt_mode.as_str()
+                ),
+            )
+            .await?;
+        Ok(setup)
+    }
+
+    /// The set-up page of the pending device again (after a wrong code), if any.
+    pub async fn pending_setup(&self, token: &str) -> Result<Option<SetupInfo>, AccountError> {
+        let me = self.me(token).await?;
+        let pending = self.ctx.store.pending_device(me.user.id).await?;
+        Ok(pending.map(|device| devices::setup_info(&self.ctx, &me.user, &device)))
+    }
+
+    /// Complete Setup: the new device's code confirms it, and it replaces the old one.
+    pub async fn confirm_device(&self, token: &str, code: &str) -> Result<(), AccountError> {
+        let me = self.me(token).await?;
+        let code = OtpCode::parse(code.trim()).map_err(|_| AccountError::WrongSetupCode)?;
+        let username = me.user.username.as_str().to_owned();
+        devices::complete_setup(
+            &self.ctx,
+            &me.user,
+            &code,
+            &username,
+            Some(&me.session.client_ip),
+        )
+        .await?;
+        // notify: DeviceAdded
+        Ok(())
+    }
+
+    /// "Generate new codes": after fresh proof, a new set of recovery codes replaces the
+    /// old one.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        token: &str,
+        code: Option<&str>,
+    ) -> Result<Vec<String>, AccountError> {
+        let stopwatch = Stopwatch::start();
+        let me = self.me(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        self.prove(&me, &settings, code, &stopwatch).await?;
+        // SEAM (recovery codes): `recovery::generate_set` (audited, `// notify`).
+        Err(AccountError::RecoveryCodesUnavailable)
+    }
+
+    /// Change password: the current one through the gate (a counted attempt), the new one
+    /// checked, stored and audited.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), AccountError> {
+        let stopwatch = Stopwatch::start();
+        let me = self.me(token).await?;
+        let settings = self.ctx.store.settings().await?;
+        let gate = Gate::new(&self.ctx, &settings, Self::origin(&me));
+        let found = credentials::user_and_hash(&self.ctx, me.user.username.as_str()).await?;
+        let Ok((user, attempt)) = gate.password(found, current_password).await? else {
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        // The password was right: neither a failure nor a sign-in.
+        attempt.released(&self.ctx).await?;
+        let password = choose_password(&user, new_password)?;
+        let hash = self
+            .ctx
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(|error| AccountError::Internal(Box::new(error)))?;
+        self.ctx
+            .store
+            .set_password_hash(user.id, &hash, false, self.ctx.now())
+            .await?;
+        self.ctx
+            .audit(
+                AuditEvent::PasswordChanged,
+                Some(user.username.as_str()),
+                Some(user.username.as_str()),
+                Some(&me.session.client_ip),
+                "on the account page",
+            )
+            .await?;
+        // notify: PasswordChanged
+        Ok(())
+    }
+
+    /// "Sign out other sessions": every session of the user but this one ends.
+    pub async fn sign_out_other_sessions(&self, token: &str) -> Result<u64, AccountError> {
+        let me = self.me(token).await?;
+        let ended = self
+            .ctx
+            .store
+            .delete_other_sessions(me.user.id, me.session.id)
+            .await?;
+        self.ctx
+            .audit(
+                AuditEvent::OtherSessionsEnded,
+                Some(me.user.username.as_str()),
+                Some(me.user.username.as_str()),
+                Some(&me.session.client_ip),
+                format!("on the account page: {ended} ended"),
+            )
+            .await?;
+        Ok(ended)
+    }
+}
+
+/// SEAM (password rules): the new password's check; plug in `passwords::choose` (zxcvbn,
+/// context words, not the current one).
+fn choose_password(_user: &User, new_password: &str) -> Result<Password, AccountError> {
+    Password::new_password(new_password.to_owned()).map_err(AccountError::InvalidPassword)
+}
