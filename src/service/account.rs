@@ -11,14 +11,15 @@
 
 use super::credentials::{self, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
+use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::signin::live_session;
-use super::Context;
+use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{
-    AuditEvent, Device, DeviceId, OtpMethod, PromptMode, Role, Session, SessionId, Settings, User,
+    AuditEvent, Device, DeviceId, OtpMethod, PasswordProblem, PromptMode, Role, SecurityEvent,
+    Session, SessionId, Settings, User,
 };
 use crate::otp::OtpCode;
-use crate::password::{Password, PasswordError};
 use crate::store::{AuditQuery, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +40,7 @@ pub enum AccountError {
     #[error("the code does not match; enter the code your app shows now")]
     WrongSetupCode,
     #[error("{0}")]
-    InvalidPassword(PasswordError),
+    InvalidPassword(PasswordProblem),
     /// Recovery codes cannot be generated (yet).
     #[error("recovery codes are not available")]
     RecoveryCodesUnavailable,
@@ -319,7 +320,6 @@ impl Account {
             Some(&me.session.client_ip),
         )
         .await?;
-        // notify: DeviceAdded
         Ok(())
     }
 
@@ -356,13 +356,12 @@ impl Account {
         };
         // The password was right: neither a failure nor a sign-in.
         attempt.released(&self.ctx).await?;
-        let password = choose_password(&user, new_password)?;
-        let hash = self
-            .ctx
-            .hasher
-            .hash(&password)
+        let hash = passwords::choose(&self.ctx, &ChosenFor::Existing(&user), new_password)
             .await
-            .map_err(|error| AccountError::Internal(Box::new(error)))?;
+            .map_err(|error| match error {
+                PasswordChoiceError::Refused(problem) => AccountError::InvalidPassword(problem),
+                other => AccountError::Internal(Box::new(other)),
+            })?;
         self.ctx
             .store
             .set_password_hash(user.id, &hash, false, self.ctx.now())
@@ -376,7 +375,13 @@ impl Account {
                 "on the account page",
             )
             .await?;
-        // notify: PasswordChanged
+        notify::security_logged(
+            &self.ctx,
+            &user,
+            SecurityEvent::PasswordChanged,
+            Some(&me.session.client_ip),
+        )
+        .await;
         Ok(())
     }
 
@@ -399,10 +404,4 @@ impl Account {
             .await?;
         Ok(ended)
     }
-}
-
-/// SEAM (password rules): the new password's check; plug in `passwords::choose` (zxcvbn,
-/// context words, not the current one).
-fn choose_password(_user: &User, new_password: &str) -> Result<Password, AccountError> {
-    Password::new_password(new_password.to_owned()).map_err(AccountError::InvalidPassword)
 }
