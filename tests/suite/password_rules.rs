@@ -1,8 +1,8 @@
 //! SPEC section 10, "Passwords": every surface where a password is chosen (the forced
 //! change at sign-in, page and API; an administrator's create and reset, API, console and
-//! command line) refuses a common one, a guessable one, one made of the username and
-//! digits, and the current one, saying why without showing it, and leaves the stored hash
-//! as it was; a long passphrase is accepted.
+//! command line; the account page and its API) refuses a common one, a guessable one, one
+//! made of the username and digits, and the current one, saying why without showing it,
+//! and leaves the stored hash as it was; a long passphrase is accepted.
 
 use std::process::Stdio;
 
@@ -411,5 +411,91 @@ async fn the_command_line_refuses_weak_passwords_at_user_add_and_reset_password(
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
+    app.stop().await;
+}
+
+// ----- the account page (SPEC 10 "/account": change password) -----
+
+#[tokio::test]
+async fn the_account_api_and_page_refuse_weak_and_current_passwords() {
+    let app = spawn_app().await;
+    app.user("jsmith", &clerks(&app).await, true).await;
+    let current = TestApp::password_of("jsmith");
+    let (status, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": "jsmith", "password": current }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let session = answer["session"].as_str().unwrap().to_owned();
+    let before = hash_of(&app, "jsmith").await;
+
+    for (candidate, reason) in refused_for(Some(&current)) {
+        let (status, answer) = app
+            .post_with(
+                "/api/v1/account/password",
+                json!({ "current_password": current, "new_password": candidate }),
+                &[("Authorization", &format!("Bearer {session}"))],
+            )
+            .await;
+        assert_json_refuses(status, &answer, "invalid_password", &candidate, reason);
+        assert_eq!(
+            hash_of(&app, "jsmith").await,
+            before,
+            "{candidate} was stored"
+        );
+    }
+
+    let signed = sign_in(&app, "jsmith", &current).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    for (candidate, reason) in refused_for(Some(&current)) {
+        let page = submit(
+            &app,
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", current.as_str()),
+                ("new_password", candidate.as_str()),
+                ("confirm_password", candidate.as_str()),
+            ],
+        )
+        .await;
+        assert_page_refuses(&page, &candidate, reason);
+        assert_eq!(
+            hash_of(&app, "jsmith").await,
+            before,
+            "{candidate} was stored"
+        );
+    }
+
+    let page = submit(
+        &app,
+        "/account",
+        "/account/password",
+        &[
+            ("current_password", current.as_str()),
+            ("new_password", PASSPHRASE),
+            ("confirm_password", PASSPHRASE),
+        ],
+    )
+    .await;
+    assert!(
+        page.status.is_redirection() || page.status.is_success(),
+        "{}",
+        page.body
+    );
+    assert_ne!(
+        hash_of(&app, "jsmith").await,
+        before,
+        "the passphrase was not stored"
+    );
+    let (status, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": "jsmith", "password": PASSPHRASE }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     app.stop().await;
 }
