@@ -48,10 +48,13 @@ pub enum AuditEvent {
     TemplateChanged,
     EmailDead,
     ApiTokenCreated,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+    RecoveryCodesRevoked,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -71,6 +74,9 @@ impl AuditEvent {
         Self::TemplateChanged,
         Self::EmailDead,
         Self::ApiTokenCreated,
+        Self::RecoveryCodesGenerated,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +100,9 @@ impl AuditEvent {
             Self::TemplateChanged => "template_changed",
             Self::EmailDead => "email_dead",
             Self::ApiTokenCreated => "api_token_created",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRevoked => "recovery_codes_revoked",
         }
     }
 
@@ -123,6 +132,9 @@ impl AuditEvent {
             Self::TemplateChanged => "Email template changed",
             Self::EmailDead => "Email not delivered",
             Self::ApiTokenCreated => "API token created",
+            Self::RecoveryCodesGenerated => "Recovery codes generated",
+            Self::RecoveryCodeUsed => "Recovery code used",
+            Self::RecoveryCodesRevoked => "Recovery codes revoked",
         }
     }
 }

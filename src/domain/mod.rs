@@ -9,6 +9,7 @@ pub mod device;
 pub mod domain_name;
 pub mod ip;
 pub mod lockout;
+pub mod recovery;
 pub mod role;
 pub mod settings;
 pub mod signin;
@@ -22,6 +23,9 @@ pub use device::{
 pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
+pub use recovery::{
+    generate_set, RecoveryCode, RecoveryCodeError, RECOVERY_CODES_PER_SET,
+};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
