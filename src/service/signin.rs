@@ -11,13 +11,14 @@ use rand::rngs::OsRng;
 use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
+use super::recovery;
 use super::Context;
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::SignInTransaction;
 use crate::domain::{
-    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, Role, Settings,
-    TransactionKind, User,
+    in_network, AuditEvent, ClientAddress, OtpMethod, PendingStep, PromptMode, RecoveryCode, Role,
+    Settings, TransactionKind, User,
 };
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
@@ -79,8 +80,15 @@ pub struct EmailNotice {
 /// Where a sign-in stands.
 #[derive(Clone, Debug)]
 pub enum SignInStatus {
-    /// Done: a new session.
-    SignedIn { session: Token, user: User },
+    /// Done: a new session. `recovery_codes_left`: how many recovery codes are left, when
+    /// one was used for this sign-in (SPEC 10); `recovery_codes`: the first set, shown
+    /// once, when enrollment completed at this sign-in (empty otherwise).
+    SignedIn {
+        session: Token,
+        user: User,
+        recovery_codes_left: Option<u32>,
+        recovery_codes: Vec<RecoveryCode>,
+    },
     /// Enter a code.
     OtpRequired {
         kind: OtpKind,
@@ -455,6 +463,33 @@ impl SignIn {
         let Ok(attempt) = gate.reserve_code(user).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
+        // A recovery code where the device code is asked (SPEC 10), under the same
+        // attempt; a device code never parses as one.
+        if let (Some(PendingStep::DeviceOtp), Ok(recovery)) =
+            (step, RecoveryCode::parse(code))
+        {
+            let outcome = gate.recovery_code(attempt, user, &recovery, now).await?;
+            self.ctx
+                .metrics
+                .otp_check(OtpCheckMethod::Recovery, outcome.is_ok());
+            let Ok(left) = outcome else {
+                return Err(self.fail(&stopwatch, &settings).await);
+            };
+            return match self.advance(live, &settings).await? {
+                SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes,
+                    ..
+                } => Ok(SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes_left: Some(left),
+                    recovery_codes,
+                }),
+                other => Ok(other),
+            };
+        }
         let Ok((attempt, code)) = gate.code(attempt, code).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
@@ -561,7 +596,29 @@ impl SignIn {
         )
         .await?;
         let settings = self.ctx.store.settings().await?;
-        self.advance(live, &settings).await
+        let user = live.user.clone();
+        let ip = live.record.client_ip.clone();
+        match self.advance(live, &settings).await? {
+            // Enrollment completed at sign-in: a first set of recovery codes, shown once.
+            SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                ..
+            } => Ok(SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                recovery_codes: recovery::generate_set(&self.ctx, &user, &username, Some(&ip))
+                    .await?,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// How many recovery codes `user` has left (the signed-in page after a recovery code).
+    pub async fn recovery_codes_left(&self, user: &User) -> Result<u32, SignInError> {
+        Ok(recovery::left(&self.ctx, user).await?)
     }
 
     /// "Set up later": only when enrollment is not required.
@@ -637,6 +694,8 @@ impl SignIn {
         Ok(SignInStatus::SignedIn {
             session,
             user: user.clone(),
+            recovery_codes_left: None,
+            recovery_codes: Vec::new(),
         })
     }
 
