@@ -41,3 +41,40 @@ pub async fn generate_set(
 pub async fn left(ctx: &Context, user: &User) -> Result<u32, StoreError> {
     ctx.store.recovery_codes_left(user.id).await
 }
+
+/// Why a user's codes are revoked (the audit detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// An administrator's "Revoke recovery codes": always audited.
+    Revoked,
+    /// An administrator removed or replaced the user's device: a new device gets a new
+    /// set; audited when codes were left.
+    DeviceChanged,
+}
+
+/// Removes every code of `user`; how many unused ones there were. Audited as "Recovery
+/// codes revoked" by `actor` from `ip` (see [`Revocation`]).
+pub async fn revoke(
+    ctx: &Context,
+    user: &User,
+    actor: &str,
+    ip: Option<&str>,
+    why: Revocation,
+) -> Result<u32, StoreError> {
+    let left = ctx.store.revoke_recovery_codes(user.id).await?;
+    let detail = match why {
+        Revocation::Revoked => format!("{left} unused codes"),
+        Revocation::DeviceChanged => format!("{left} unused codes, with the 2-step device"),
+    };
+    if why == Revocation::Revoked || left > 0 {
+        ctx.audit(
+            AuditEvent::RecoveryCodesRevoked,
+            Some(actor),
+            Some(user.username.as_str()),
+            ip,
+            detail,
+        )
+        .await?;
+    }
+    Ok(left)
+}
