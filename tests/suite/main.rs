@@ -24,6 +24,7 @@ mod metrics;
 mod nginx;
 mod oathtool;
 mod pages;
+mod recovery_codes;
 mod signin_api;
 mod signin_pages_ux;
 mod store;
