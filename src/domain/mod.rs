@@ -23,9 +23,7 @@ pub use device::{
 pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
-pub use recovery::{
-    generate_set, RecoveryCode, RecoveryCodeError, RECOVERY_CODES_PER_SET,
-};
+pub use recovery::{generate_set, RecoveryCode, RecoveryCodeError, RECOVERY_CODES_PER_SET};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };

@@ -165,10 +165,7 @@ mod tests {
         assert_eq!(format!("{code:?}"), "RecoveryCode([redacted])");
         assert_eq!(code.to_string(), "[redacted]");
         let generated = RecoveryCode::generate(&mut OsRng);
-        assert_eq!(
-            RecoveryCode::parse(&generated.reveal()).unwrap(),
-            generated
-        );
+        assert_eq!(RecoveryCode::parse(&generated.reveal()).unwrap(), generated);
     }
 
     #[test]

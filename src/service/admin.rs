@@ -511,7 +511,14 @@ impl Admin {
             .await
             .map_err(setup_error)?;
         // A new device gets a new set of recovery codes: the old set no longer works.
-        recovery::revoke(&self.ctx, &user, actor.name(), ip, Revocation::DeviceChanged).await?;
+        recovery::revoke(
+            &self.ctx,
+            &user,
+            actor.name(),
+            ip,
+            Revocation::DeviceChanged,
+        )
+        .await?;
         Ok(())
     }
 
@@ -526,7 +533,14 @@ impl Admin {
         let user = self.user_named(username).await?;
         let had = devices::disable(&self.ctx, &user, actor.name(), ip).await?;
         // The recovery codes go with the device.
-        recovery::revoke(&self.ctx, &user, actor.name(), ip, Revocation::DeviceChanged).await?;
+        recovery::revoke(
+            &self.ctx,
+            &user,
+            actor.name(),
+            ip,
+            Revocation::DeviceChanged,
+        )
+        .await?;
         Ok(had)
     }
 

@@ -465,9 +465,7 @@ impl SignIn {
         };
         // A recovery code where the device code is asked (SPEC 10), under the same
         // attempt; a device code never parses as one.
-        if let (Some(PendingStep::DeviceOtp), Ok(recovery)) =
-            (step, RecoveryCode::parse(code))
-        {
+        if let (Some(PendingStep::DeviceOtp), Ok(recovery)) = (step, RecoveryCode::parse(code)) {
             let outcome = gate.recovery_code(attempt, user, &recovery, now).await?;
             self.ctx
                 .metrics

@@ -360,11 +360,7 @@ pub struct RecoveryCodesView {
 }
 
 impl RecoveryCodesView {
-    pub fn new(
-        layout: Layout,
-        codes: &[crate::domain::RecoveryCode],
-        continue_href: &str,
-    ) -> Self {
+    pub fn new(layout: Layout, codes: &[crate::domain::RecoveryCode], continue_href: &str) -> Self {
         let codes: Vec<String> = codes.iter().map(|code| code.reveal()).collect();
         let text = format!(
             "{} recovery codes\r\nEach code works once, instead of the code from your app.\r\n\r\n{}\r\n",

@@ -98,7 +98,8 @@ async fn home(
     headers: HeaderMap,
     query: Result<Query<HomeQuery>, QueryRejection>,
 ) -> Response {
-    let recovery_used = matches!(query, Ok(Query(HomeQuery { recovery: Some(ref used) })) if used == "used");
+    let recovery_used =
+        matches!(query, Ok(Query(HomeQuery { recovery: Some(ref used) })) if used == "used");
     let Some(token) = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty()) else {
         return see_other("/signin");
     };

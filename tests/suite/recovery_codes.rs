@@ -136,7 +136,12 @@ async fn racing_submissions_of_one_code(app: &TestApp) {
     assert!(signed_in[0].get("recovery_codes").is_none());
     let user = user_row(app, "rhea").await;
     assert_eq!(app.store.recovery_codes_left(user.id).await.unwrap(), 9);
-    assert_eq!(entries(app, "rhea", AuditEvent::RecoveryCodeUsed).await.len(), 1);
+    assert_eq!(
+        entries(app, "rhea", AuditEvent::RecoveryCodeUsed)
+            .await
+            .len(),
+        1
+    );
     assert_eq!(entries(app, "rhea", AuditEvent::OtpRefused).await.len(), 31);
 }
 
@@ -211,7 +216,14 @@ async fn used_older_and_other_users_codes_are_refused(app: &TestApp) {
     assert_eq!(used[0].detail, "recovery code");
 
     // A device code still works at the same step, and its answer has no count.
-    let totp = match app.store.confirmed_device(rhea.id).await.unwrap().unwrap().otp {
+    let totp = match app
+        .store
+        .confirmed_device(rhea.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .otp
+    {
         DeviceOtp::Totp { totp, .. } => totp,
         DeviceOtp::Hotp { .. } => unreachable!(),
     };
@@ -335,7 +347,9 @@ async fn enrollment_at_sign_in_answers_a_first_set_of_ten_codes_once() {
     }
     assert_eq!(app.store.recovery_codes_left(user.id).await.unwrap(), 10);
     assert_eq!(
-        entries(&app, "jane", AuditEvent::RecoveryCodesGenerated).await.len(),
+        entries(&app, "jane", AuditEvent::RecoveryCodesGenerated)
+            .await
+            .len(),
         1
     );
     // A later sign-in shows no codes; one of them works instead of the device code.
@@ -348,7 +362,14 @@ async fn enrollment_at_sign_in_answers_a_first_set_of_ten_codes_once() {
 }
 
 async fn pending_totp(app: &TestApp, user: &User) -> twostep::otp::Totp {
-    match app.store.pending_device(user.id).await.unwrap().unwrap().otp {
+    match app
+        .store
+        .pending_device(user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .otp
+    {
         DeviceOtp::Totp { totp, .. } => totp,
         DeviceOtp::Hotp { .. } => unreachable!(),
     }
@@ -358,8 +379,7 @@ async fn pending_totp(app: &TestApp, user: &User) -> twostep::otp::Totp {
 /// "Use a recovery code" on the code page signs in and the signed-in page says how many
 /// are left.
 #[tokio::test]
-async fn the_pages_show_the_first_set_once_and_take_a_recovery_code_instead_of_the_device_code()
-{
+async fn the_pages_show_the_first_set_once_and_take_a_recovery_code_instead_of_the_device_code() {
     let app = spawn_app().await;
     let role = app.role("Nurses", Require2fa::Force, false, false).await;
     let user = app.user("jane", &role, true).await;
@@ -437,7 +457,8 @@ async fn the_pages_show_the_first_set_once_and_take_a_recovery_code_instead_of_t
     let verify = get(&app, "/signin/verify").await;
     verify.assert_contains("<summary>Use a recovery code</summary>");
     let field_start = verify.body.find(r#"id="recovery-code""#).unwrap();
-    let field = &verify.body[field_start..field_start + verify.body[field_start..].find('>').unwrap()];
+    let field =
+        &verify.body[field_start..field_start + verify.body[field_start..].find('>').unwrap()];
     assert!(!field.contains("one-time-code"), "{field}");
     let wrong = submit(
         &app,
@@ -448,7 +469,13 @@ async fn the_pages_show_the_first_set_once_and_take_a_recovery_code_instead_of_t
     .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(user_row(&app, "jane").await.failed_count, 1);
-    let done = submit(&app, "/signin/verify", "/signin/verify", &[("code", &codes[2])]).await;
+    let done = submit(
+        &app,
+        "/signin/verify",
+        "/signin/verify",
+        &[("code", &codes[2])],
+    )
+    .await;
     assert_eq!(done.location(), "/?recovery=used");
     let home = get(&app, "/?recovery=used").await;
     home.assert_contains("You have 9 recovery codes left.");
@@ -556,7 +583,10 @@ async fn edit_user_shows_how_many_are_left_and_revokes_them() {
         .unwrap();
     let forged = app
         .client
-        .post(format!("{}/admin/users/rhea/recovery-codes/revoke", app.address))
+        .post(format!(
+            "{}/admin/users/rhea/recovery-codes/revoke",
+            app.address
+        ))
         .form(&[("csrf", "forged")])
         .send()
         .await
@@ -597,4 +627,3 @@ async fn the_command_line_revokes_a_users_recovery_codes() {
     assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
     app.stop().await;
 }
-
