@@ -400,7 +400,12 @@ async fn force_sets_up_totp_from_the_qr_code_and_signs_in_with_it_next_time() {
         .lines()
         .all(|code| twostep::domain::RecoveryCode::parse(code.trim()).is_ok()));
     // Print appears: the script file ran under the CSP.
-    assert!(browser.find("#print-codes").await.is_displayed().await.unwrap());
+    assert!(browser
+        .find("#print-codes")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
     browser.shot("recovery-codes").await;
     browser.click("#continue").await;
     browser.page("home").await;

@@ -627,3 +627,174 @@ async fn the_command_line_revokes_a_users_recovery_codes() {
     assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
     app.stop().await;
 }
+
+// ----- the store, on both engines -----
+
+/// A user of the bootstrapped Staff role, on a store of `db`.
+async fn store_user(store: &twostep::store::Store, name: &str) -> User {
+    use twostep::domain::DisplayName;
+    let role = store.role_by_name("staff").await.unwrap().unwrap();
+    store
+        .create_user(
+            &twostep::store::NewUser {
+                username: Username::parse(name).unwrap(),
+                display_name: DisplayName::parse(name).unwrap(),
+                email: None,
+                role_id: role.id,
+                password_hash: "$argon2id$fake".into(),
+                must_change_password: false,
+            },
+            crate::helpers::START,
+        )
+        .await
+        .unwrap()
+}
+
+/// SPEC 10 in the store: a set replaces the old one, 64 racing consumes of one code
+/// succeed once with one audit entry and the reset, another user's hash never matches,
+/// revoke and the user's deletion remove the rows.
+async fn the_store_consumes_a_code_once_and_replaces_sets(db: &crate::helpers::TestDb) {
+    use twostep::store::NewAuditEntry;
+    let store = db.open().await;
+    assert!(store
+        .bootstrap("$argon2id$fake-admin-hash", true, crate::helpers::START)
+        .await
+        .unwrap());
+    let now = crate::helpers::START;
+    let rhea = store_user(&store, "rhea").await;
+    let sam = store_user(&store, "sam").await;
+    let key = store.key();
+    let codes = twostep::domain::generate_set(&mut rand::rngs::OsRng);
+    let hashes: Vec<[u8; 32]> = codes
+        .iter()
+        .map(|code| key.recovery_code_hash(rhea.id, code))
+        .collect();
+    store
+        .replace_recovery_codes(rhea.id, &hashes, now)
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 10);
+    // Failures to be reset by the accepted code.
+    for _ in 0..3 {
+        store
+            .reserve_attempt(rhea.id, now, 100, now.plus_seconds(60))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .user_by_id(rhea.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_count,
+        3
+    );
+    let entry = NewAuditEntry {
+        event: AuditEvent::RecoveryCodeUsed,
+        actor: None,
+        subject: Some("rhea".into()),
+        client_ip: Some("192.0.2.1".into()),
+        detail: "recovery code".into(),
+    };
+    let mut racing = Vec::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        let entry = entry.clone();
+        let hash = hashes[0];
+        racing.push(tokio::spawn(async move {
+            store
+                .consume_recovery_code(rhea.id, hash, &entry, now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for task in racing {
+        accepted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 9);
+    assert_eq!(
+        store
+            .user_by_id(rhea.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_count,
+        0
+    );
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM audit_log WHERE event = 'recovery_code_used'")
+            .await,
+        1
+    );
+    // Rhea's hash is not Sam's code; Sam's hash of the same code does not match Rhea's.
+    assert!(!store
+        .consume_recovery_code(sam.id, hashes[1], &entry, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .consume_recovery_code(
+            sam.id,
+            key.recovery_code_hash(sam.id, &codes[1]),
+            &entry,
+            now
+        )
+        .await
+        .unwrap());
+    // A new set: the old codes are gone.
+    let new_codes = twostep::domain::generate_set(&mut rand::rngs::OsRng);
+    let new_hashes: Vec<[u8; 32]> = new_codes
+        .iter()
+        .map(|code| key.recovery_code_hash(rhea.id, code))
+        .collect();
+    store
+        .replace_recovery_codes(rhea.id, &new_hashes, now)
+        .await
+        .unwrap();
+    assert!(!store
+        .consume_recovery_code(rhea.id, hashes[2], &entry, now)
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 10);
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM recovery_codes").await,
+        10
+    );
+    // Revoke: every row goes, and the count of unused ones is answered.
+    assert!(store
+        .consume_recovery_code(rhea.id, new_hashes[0], &entry, now)
+        .await
+        .unwrap());
+    assert_eq!(store.revoke_recovery_codes(rhea.id).await.unwrap(), 9);
+    assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 0);
+    assert!(!store
+        .consume_recovery_code(rhea.id, new_hashes[1], &entry, now)
+        .await
+        .unwrap());
+    // The user's deletion takes the codes along.
+    store
+        .replace_recovery_codes(rhea.id, &new_hashes, now)
+        .await
+        .unwrap();
+    store.delete_user(rhea.id).await.unwrap();
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM recovery_codes").await, 0);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_consumes_a_recovery_code_once_and_replaces_sets_on_sqlite() {
+    let db = crate::helpers::TestDb::sqlite().await;
+    the_store_consumes_a_code_once_and_replaces_sets(&db).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_consumes_a_recovery_code_once_and_replaces_sets_on_postgresql() {
+    let Some(db) = crate::helpers::TestDb::postgres().await else {
+        return;
+    };
+    the_store_consumes_a_code_once_and_replaces_sets(&db).await;
+    db.finish().await;
+}
