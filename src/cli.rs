@@ -37,7 +37,7 @@ const USER_PAGE: u32 = 200;
 /// The admin subcommands, each with the database options of `serve`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Users: add, set-role, reset-password, unlock, disable-2fa, list.
+    /// Users: add, set-role, reset-password, unlock, disable-2fa, revoke-recovery-codes, list.
     User(UserCommand),
     /// Security roles: list, set.
     Role(RoleCommand),
@@ -91,6 +91,9 @@ pub enum UserAction {
     /// Remove a user's 2-step verification device (Change -> Disable).
     #[command(name = "disable-2fa")]
     Disable2fa { username: String },
+    /// Revoke a user's recovery codes: none of them works any more.
+    #[command(name = "revoke-recovery-codes")]
+    RevokeRecoveryCodes { username: String },
     /// List users: username, display name, role, 2-step verification, locked.
     List {
         /// Only users whose username, display name or email contains this (any case).
@@ -476,6 +479,17 @@ async fn user(admin: &Admin, action: UserAction) -> Result<String, CliError> {
                     "{name} has no 2-step verification device; nothing changed"
                 )
             };
+        }
+        UserAction::RevokeRecoveryCodes { username } => {
+            let left = admin
+                .revoke_recovery_codes(&actor, &username, None)
+                .await
+                .map_err(|e| refused(e, &named(&username)))?;
+            let _ = writeln!(
+                out,
+                "revoked the recovery codes of {} ({left} unused)",
+                canonical(&username)
+            );
         }
         UserAction::List { search } => {
             let views = all_users(admin, search.as_deref()).await?;

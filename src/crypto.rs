@@ -40,6 +40,7 @@ const DEVICE_SECRET_LABEL: &[u8] = b"twostep device-secret v1";
 const EMAILED_OTP_LABEL: &[u8] = b"twostep emailed-otp v1";
 const KEY_CHECK_LABEL: &[u8] = b"twostep key-check v1";
 const CSRF_LABEL: &[u8] = b"twostep csrf v1";
+const RECOVERY_CODE_LABEL: &[u8] = b"twostep recovery-code v1";
 /// The message MACed under the key-check subkey. Any fixed text would do.
 const KEY_CHECK_MESSAGE: &[u8] = b"twostep: this database belongs to this master key";
 
@@ -225,6 +226,21 @@ impl MasterKey {
             .flat_map(|(length, part)| [length.as_slice(), part])
             .collect();
         hmac_sha256(&self.subkey(CSRF_LABEL), &framed)
+    }
+
+    /// What the store keeps of a recovery code: HMAC-SHA256 under the recovery-code subkey
+    /// of the user's id (8 bytes, big-endian) followed by the code's canonical form. The id
+    /// in the message means a code of one user never matches another user's hash, and
+    /// without the master key a stolen table cannot be searched for the codes.
+    pub fn recovery_code_hash(
+        &self,
+        user_id: crate::domain::UserId,
+        code: &crate::domain::RecoveryCode,
+    ) -> [u8; 32] {
+        hmac_sha256(
+            &self.subkey(RECOVERY_CODE_LABEL),
+            &[&user_id.0.to_be_bytes(), code.as_str().as_bytes()],
+        )
     }
 
     fn subkey(&self, label: &[u8]) -> [u8; 32] {
@@ -577,6 +593,7 @@ mod tests {
             key.subkey(EMAILED_OTP_LABEL),
             key.subkey(KEY_CHECK_LABEL),
             key.subkey(CSRF_LABEL),
+            key.subkey(RECOVERY_CODE_LABEL),
         ];
         for (i, a) in subkeys.iter().enumerate() {
             assert_ne!(a, &key.0);
@@ -775,6 +792,26 @@ mod tests {
             key.hash_emailed_code(b"", "123456"),
             key.hash_emailed_code(b"1", "23456")
         );
+    }
+
+    /// SPEC 10: recovery codes are stored as keyed hashes, bound to their user.
+    #[test]
+    fn recovery_code_hashes_depend_on_key_user_and_code() {
+        use crate::domain::{RecoveryCode, UserId};
+        let key = test_key(31);
+        let other_key = test_key(32);
+        let code = RecoveryCode::parse("abcde-12345").unwrap();
+        let other_code = RecoveryCode::parse("abcde-12346").unwrap();
+        let hash = key.recovery_code_hash(UserId(1), &code);
+        assert_eq!(hash, key.recovery_code_hash(UserId(1), &code));
+        assert_ne!(hash, key.recovery_code_hash(UserId(2), &code));
+        assert_ne!(hash, key.recovery_code_hash(UserId(1), &other_code));
+        assert_ne!(hash, other_key.recovery_code_hash(UserId(1), &code));
+        let mut reference =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key.subkey(RECOVERY_CODE_LABEL)).unwrap();
+        reference.update(&1i64.to_be_bytes());
+        reference.update(b"abcde12345");
+        assert_eq!(hash, <[u8; 32]>::from(reference.finalize().into_bytes()));
     }
 
     #[test]

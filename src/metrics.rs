@@ -51,16 +51,19 @@ pub enum OtpCheckMethod {
     Totp,
     Hotp,
     Email,
+    /// A recovery code where a device code was asked (SPEC 10).
+    Recovery,
 }
 
 impl OtpCheckMethod {
-    const ALL: [Self; 3] = [Self::Totp, Self::Hotp, Self::Email];
+    const ALL: [Self; 4] = [Self::Totp, Self::Hotp, Self::Email, Self::Recovery];
 
     fn label(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::Hotp => "hotp",
             Self::Email => "email",
+            Self::Recovery => "recovery",
         }
     }
 }

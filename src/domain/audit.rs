@@ -53,10 +53,13 @@ pub enum AuditEvent {
     DeviceSetupStarted,
     /// A signed-in user ended their other sessions on the account page.
     OtherSessionsEnded,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+    RecoveryCodesRevoked,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 24] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -78,6 +81,9 @@ impl AuditEvent {
         Self::ApiTokenCreated,
         Self::DeviceSetupStarted,
         Self::OtherSessionsEnded,
+        Self::RecoveryCodesGenerated,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +109,9 @@ impl AuditEvent {
             Self::ApiTokenCreated => "api_token_created",
             Self::DeviceSetupStarted => "device_setup_started",
             Self::OtherSessionsEnded => "other_sessions_ended",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRevoked => "recovery_codes_revoked",
         }
     }
 
@@ -134,6 +143,9 @@ impl AuditEvent {
             Self::ApiTokenCreated => "API token created",
             Self::DeviceSetupStarted => "2-step device set-up started",
             Self::OtherSessionsEnded => "Other sessions signed out",
+            Self::RecoveryCodesGenerated => "Recovery codes generated",
+            Self::RecoveryCodeUsed => "Recovery code used",
+            Self::RecoveryCodesRevoked => "Recovery codes revoked",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod domain_name;
 pub mod ip;
 pub mod lockout;
 pub mod password_rules;
+pub mod recovery;
 pub mod role;
 pub mod security_event;
 pub mod settings;
@@ -25,6 +26,7 @@ pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};
 pub use lockout::{FailureCounts, LockedBy, Lockout, HARD_LIMIT};
 pub use password_rules::{check_new_password, PasswordContext, PasswordProblem};
+pub use recovery::{generate_set, RecoveryCode, RecoveryCodeError, RECOVERY_CODES_PER_SET};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };

@@ -18,6 +18,7 @@ pub use details::{DeviceDetails, UserDetails};
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
+use super::recovery::{self, Revocation};
 use super::{notify, Context};
 use crate::clock::Timestamp;
 use crate::crypto::Token;
@@ -121,6 +122,8 @@ pub struct UserView {
     pub locked: bool,
     /// Locked until an administrator unlocks (Lockout Minutes 0, or the hard limit).
     pub locked_until_unlock: bool,
+    /// Unused recovery codes (SPEC 10).
+    pub recovery_codes_left: u32,
 }
 
 /// A new user.
@@ -235,12 +238,14 @@ impl Admin {
         let two_step_enabled = self.ctx.store.confirmed_device(user.id).await?.is_some();
         let locked = user.is_locked(self.ctx.now());
         let locked_until_unlock = locked && user.locked_until == Some(Timestamp::NEVER);
+        let recovery_codes_left = self.ctx.store.recovery_codes_left(user.id).await?;
         Ok(UserView {
             user,
             role,
             two_step_enabled,
             locked,
             locked_until_unlock,
+            recovery_codes_left,
         })
     }
 
@@ -529,6 +534,15 @@ impl Admin {
         devices::complete_setup(&self.ctx, &user, &code, actor.name(), ip)
             .await
             .map_err(setup_error)?;
+        // A new device gets a new set of recovery codes: the old set no longer works.
+        recovery::revoke(
+            &self.ctx,
+            &user,
+            actor.name(),
+            ip,
+            Revocation::DeviceChanged,
+        )
+        .await?;
         Ok(())
     }
 
@@ -541,7 +555,30 @@ impl Admin {
     ) -> Result<bool, AdminError> {
         actor.require(Permission::ManageUsers)?;
         let user = self.user_named(username).await?;
-        Ok(devices::disable(&self.ctx, &user, actor.name(), ip).await?)
+        let had = devices::disable(&self.ctx, &user, actor.name(), ip).await?;
+        // The recovery codes go with the device.
+        recovery::revoke(
+            &self.ctx,
+            &user,
+            actor.name(),
+            ip,
+            Revocation::DeviceChanged,
+        )
+        .await?;
+        Ok(had)
+    }
+
+    /// Revoke recovery codes (the permission that disables a user's device): every code
+    /// of the user stops working. How many unused codes there were.
+    pub async fn revoke_recovery_codes(
+        &self,
+        actor: &Actor,
+        username: &str,
+        ip: Option<&str>,
+    ) -> Result<u32, AdminError> {
+        actor.require(Permission::ManageUsers)?;
+        let user = self.user_named(username).await?;
+        Ok(recovery::revoke(&self.ctx, &user, actor.name(), ip, Revocation::Revoked).await?)
     }
 
     // ----- roles (Manage Roles) -----

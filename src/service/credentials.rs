@@ -25,7 +25,7 @@
 use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{AuditEvent, FailureCounts, Lockout, SecurityEvent};
-use crate::domain::{Device, Settings, TransactionId, User, UserId, Username};
+use crate::domain::{Device, RecoveryCode, Settings, TransactionId, User, UserId, Username};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
@@ -124,6 +124,8 @@ pub enum FailureReason {
     PasswordChangeRequired,
     /// `password_otp`: the role requires a device that is not set up yet.
     EnrollmentRequired,
+    /// A recovery code that is wrong, used, of an older set or another user's.
+    WrongRecoveryCode,
 }
 
 impl FailureReason {
@@ -151,6 +153,7 @@ impl FailureReason {
             Self::DeviceEnrolled => "the user has an authenticator app",
             Self::PasswordChangeRequired => "the password must be changed at sign-in first",
             Self::EnrollmentRequired => "2-step verification must be set up at sign-in first",
+            Self::WrongRecoveryCode => "wrong or used recovery code",
         }
     }
 }
@@ -478,6 +481,41 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Checks a recovery `code` of `user` under a granted `attempt` and consumes it once:
+    /// of several requests with one code, on any number of instances, one at most is
+    /// accepted. Accepted: the code's use, its audit entry ("Recovery code used") and the
+    /// reset of the counts are one commit, and the attempt has succeeded; the answer is how
+    /// many codes are left. Wrong, used, of an older set or another user's: a refused code,
+    /// counted like a wrong device code.
+    pub async fn recovery_code(
+        &self,
+        attempt: Attempt,
+        user: &User,
+        code: &RecoveryCode,
+        now: Timestamp,
+    ) -> Checked<u32> {
+        let hash = self.ctx.store.key().recovery_code_hash(user.id, code);
+        let entry = NewAuditEntry {
+            event: AuditEvent::RecoveryCodeUsed,
+            actor: self.origin.actor.map(str::to_owned),
+            subject: Some(attempt.username.as_str().to_owned()),
+            client_ip: Some(self.origin.ip.to_owned()),
+            detail: self.origin.detail("recovery code"),
+        };
+        if self
+            .ctx
+            .store
+            .consume_recovery_code(attempt.user, hash, &entry, now)
+            .await?
+        {
+            Ok(Ok(self.ctx.store.recovery_codes_left(user.id).await?))
+        } else {
+            Ok(Err(self
+                .refuse_code(attempt, FailureReason::WrongRecoveryCode)
+                .await?))
+        }
+    }
+
     /// Checks the emailed `code` of `user` for `of` and consumes it once. Accepted: the
     /// attempt has succeeded, then "OTP accepted" (detail "email" after the surface's
     /// prefix) is audited.
@@ -623,6 +661,7 @@ mod tests {
                 EnrollmentRequired,
                 "2-step verification must be set up at sign-in first",
             ),
+            (WrongRecoveryCode, "wrong or used recovery code"),
         ];
         for (reason, text) in texts {
             assert_eq!(reason.as_str(), text);
@@ -649,10 +688,11 @@ mod tests {
                 | NotInterfaceUser
                 | DeviceEnrolled
                 | PasswordChangeRequired
-                | EnrollmentRequired => {}
+                | EnrollmentRequired
+                | WrongRecoveryCode => {}
             }
         }
-        assert_eq!(texts.len(), 21);
+        assert_eq!(texts.len(), 22);
         assert_eq!(REFUSED_UNCHECKED, "refused unchecked: account locked");
     }
 

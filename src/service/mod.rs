@@ -7,6 +7,7 @@
 //! - [`signin`]: signing in (SPEC sections 3 and 4), sessions.
 //! - [`devices`]: setting up and removing 2FA devices (SPEC section 5).
 //! - [`emailed`]: emailed OTPs: generate, queue, check.
+//! - [`recovery`]: recovery codes: a new set, how many are left.
 //! - [`outbox`]: the outbox worker that delivers the queued emails, with retries.
 //! - [`verify`]: the second-factor check for other systems (native API and privacyIDEA's
 //!   `/validate/check`).
@@ -24,6 +25,7 @@ pub mod emailed;
 pub mod notify;
 pub mod outbox;
 pub mod passwords;
+pub mod recovery;
 pub mod signin;
 pub mod verify;
 

@@ -12,12 +12,13 @@ use super::credentials::{self, EmailedFor, FailureReason, Gate, Origin, Surface}
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
+use super::recovery;
 use super::{notify, Context};
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
-    Role, SecurityEvent, Settings, TransactionKind, User,
+    RecoveryCode, Role, SecurityEvent, Settings, TransactionKind, User,
 };
 use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
@@ -115,8 +116,15 @@ pub struct EmailNotice {
 /// Where a sign-in stands.
 #[derive(Clone, Debug)]
 pub enum SignInStatus {
-    /// Done: a new session.
-    SignedIn { session: Token, user: User },
+    /// Done: a new session. `recovery_codes_left`: how many recovery codes are left, when
+    /// one was used for this sign-in (SPEC 10); `recovery_codes`: the first set, shown
+    /// once, when enrollment completed at this sign-in (empty otherwise).
+    SignedIn {
+        session: Token,
+        user: User,
+        recovery_codes_left: Option<u32>,
+        recovery_codes: Vec<RecoveryCode>,
+    },
     /// Enter a code.
     OtpRequired {
         kind: OtpKind,
@@ -491,6 +499,31 @@ impl SignIn {
         let Ok(attempt) = gate.reserve_code(user).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
+        // A recovery code where the device code is asked (SPEC 10), under the same
+        // attempt; a device code never parses as one.
+        if let (Some(PendingStep::DeviceOtp), Ok(recovery)) = (step, RecoveryCode::parse(code)) {
+            let outcome = gate.recovery_code(attempt, user, &recovery, now).await?;
+            self.ctx
+                .metrics
+                .otp_check(OtpCheckMethod::Recovery, outcome.is_ok());
+            let Ok(left) = outcome else {
+                return Err(self.fail(&stopwatch, &settings).await);
+            };
+            return match self.advance(live, &settings).await? {
+                SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes,
+                    ..
+                } => Ok(SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes_left: Some(left),
+                    recovery_codes,
+                }),
+                other => Ok(other),
+            };
+        }
         let Ok((attempt, code)) = gate.code(attempt, code).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
@@ -597,7 +630,29 @@ impl SignIn {
         )
         .await?;
         let settings = self.ctx.store.settings().await?;
-        self.advance(live, &settings).await
+        let user = live.user.clone();
+        let ip = live.record.client_ip.clone();
+        match self.advance(live, &settings).await? {
+            // Enrollment completed at sign-in: a first set of recovery codes, shown once.
+            SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                ..
+            } => Ok(SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                recovery_codes: recovery::generate_set(&self.ctx, &user, &username, Some(&ip))
+                    .await?,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// How many recovery codes `user` has left (the signed-in page after a recovery code).
+    pub async fn recovery_codes_left(&self, user: &User) -> Result<u32, SignInError> {
+        Ok(recovery::left(&self.ctx, user).await?)
     }
 
     /// "Set up later": only when enrollment is not required.
@@ -678,6 +733,8 @@ impl SignIn {
         Ok(SignInStatus::SignedIn {
             session,
             user: user.clone(),
+            recovery_codes_left: None,
+            recovery_codes: Vec::new(),
         })
     }
 

@@ -19,6 +19,7 @@ mod group_commit;
 mod ip_rules;
 mod joins;
 mod outbox;
+mod recovery_codes;
 mod roles;
 mod settings;
 mod signin;

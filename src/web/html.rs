@@ -341,3 +341,69 @@ mod tests {
         assert_eq!(inline_svg("no svg here"), "");
     }
 }
+
+/// The page that shows a new set of recovery codes once (SPEC section 10): the codes as
+/// `xxxxx-xxxxx`, "Download as text" (a `data:` link with the `download` attribute:
+/// navigation, which the CSP does not restrict), "Print" (`/static/print.js`, a file, as
+/// the CSP allows) and "Continue" to `continue_href`. Shared by the sign-in pages (the
+/// first set, when enrollment completes at sign-in) and the account page (a new set).
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesView {
+    pub layout: Layout,
+    /// The codes as shown, `xxxxx-xxxxx`.
+    pub codes: Vec<String>,
+    /// The `data:text/plain` URL of the codes as a text file.
+    pub download_href: String,
+    /// Where "Continue" goes.
+    pub continue_href: String,
+}
+
+impl RecoveryCodesView {
+    pub fn new(layout: Layout, codes: &[crate::domain::RecoveryCode], continue_href: &str) -> Self {
+        let codes: Vec<String> = codes.iter().map(|code| code.reveal()).collect();
+        let text = format!(
+            "{} recovery codes\r\nEach code works once, instead of the code from your app.\r\n\r\n{}\r\n",
+            layout.site_name,
+            codes.join("\r\n")
+        );
+        Self {
+            download_href: format!("data:text/plain;charset=utf-8,{}", percent_encode(&text)),
+            codes,
+            layout,
+            continue_href: continue_href.to_owned(),
+        }
+    }
+}
+
+/// Percent-encodes every byte outside the unreserved characters of RFC 3986.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(byte))
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// `GET /static/print.js`: the "Print" button of the recovery codes page.
+pub(super) async fn print_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../static/print.js"),
+    )
+        .into_response()
+}

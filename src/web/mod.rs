@@ -87,8 +87,9 @@ pub struct ForwardAuth {
 /// The largest request body accepted (forms and JSON are tiny).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Content-Security-Policy of every response: scripts only as files from here (the one
-/// script, `/static/localtime.js`, shows times in the browser's zone; no inline script),
+/// Content-Security-Policy of every response: scripts only as files from here
+/// (`/static/localtime.js` shows times in the browser's zone, `/static/print.js` prints the
+/// recovery codes page; no inline script),
 /// styles and images only from here (QR codes are inline SVG), forms post only here,
 /// never framed.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

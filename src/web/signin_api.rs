@@ -38,7 +38,16 @@ pub fn routes() -> Router<AppState> {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SignInAnswer {
     /// Done: `session` is the bearer token of the new session.
-    SignedIn { session: String },
+    SignedIn {
+        session: String,
+        /// After a recovery code: how many are left (SPEC 10); absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovery_codes_left: Option<u32>,
+        /// When enrollment completed at this sign-in: the first set of recovery codes
+        /// (`xxxxx-xxxxx`), shown this once; absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovery_codes: Option<Vec<String>>,
+    },
     /// Enter a code: from the device, or the one just emailed.
     OtpRequired {
         method: OtpStep,
@@ -111,8 +120,16 @@ impl From<PromptMode> for PromptModeName {
 impl From<SignInStatus> for SignInAnswer {
     fn from(status: SignInStatus) -> Self {
         match status {
-            SignInStatus::SignedIn { session, .. } => Self::SignedIn {
+            SignInStatus::SignedIn {
+                session,
+                recovery_codes_left,
+                recovery_codes,
+                ..
+            } => Self::SignedIn {
                 session: session.as_str().to_owned(),
+                recovery_codes_left,
+                recovery_codes: (!recovery_codes.is_empty())
+                    .then(|| recovery_codes.iter().map(|code| code.reveal()).collect()),
             },
             SignInStatus::OtpRequired {
                 kind,

@@ -28,7 +28,7 @@ use axum::Router;
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
-use super::html::{any_section, csrf_ok, page, see_other, with_cookie, PageForm};
+use super::html::{any_section, csrf_ok, page, print_script, see_other, with_cookie, PageForm};
 use super::return_to::ReturnUrl;
 use super::{cookies, AppState, ClientIp};
 use crate::domain::OtpMethod;
@@ -61,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signin/cancel", post(cancel_submit))
         .route("/signout", post(signout_submit))
         .route("/static/style.css", get(stylesheet))
+        .route("/static/print.js", get(print_script))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -85,8 +86,20 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+#[derive(Deserialize)]
+struct HomeQuery {
+    /// `used`: this sign-in used a recovery code; the page says how many are left.
+    recovery: Option<String>,
+}
+
 /// `GET /`: the signed-in page, or the way to sign in.
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<HomeQuery>, QueryRejection>,
+) -> Response {
+    let recovery_used =
+        matches!(query, Ok(Query(HomeQuery { recovery: Some(ref used) })) if used == "used");
     let Some(token) = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty()) else {
         return see_other("/signin");
     };
@@ -113,8 +126,16 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(enabled) => enabled,
         Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
     };
+    let recovery_codes_left = match recovery_used {
+        true => match state.signin.recovery_codes_left(&user).await {
+            Ok(left) => Some(left),
+            Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
+        },
+        false => None,
+    };
     let view = HomeView {
         layout: layout(&state, &headers).await,
+        recovery_codes_left,
         display_name: user.display_name.as_str().to_owned(),
         username: user.username.as_str().to_owned(),
         role: role.name.as_str().to_owned(),

@@ -508,7 +508,8 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
         created,
         json!({ "username": "jsmith", "display_name": "Jane Smith", "email": "jane@example.org",
                 "role": "Staff", "active": true, "two_step": "not_enabled", "locked": false,
-                "consecutive_failures": 0, "must_change_password": true })
+                "consecutive_failures": 0, "must_change_password": true,
+                "recovery_codes_left": 0 })
     );
     assert!(created.get("password").is_none());
     let stored = app

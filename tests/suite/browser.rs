@@ -392,6 +392,22 @@ async fn force_sets_up_totp_from_the_qr_code_and_signs_in_with_it_next_time() {
     browser
         .click("form[action='/signin/enroll/confirm'] button")
         .await;
+    // SPEC 10: the first set of recovery codes, shown once, then Continue.
+    browser.page("recovery-codes").await;
+    let codes = browser.text("#recovery-codes").await;
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    assert!(codes
+        .lines()
+        .all(|code| twostep::domain::RecoveryCode::parse(code.trim()).is_ok()));
+    // Print appears: the script file ran under the CSP.
+    assert!(browser
+        .find("#print-codes")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    browser.shot("recovery-codes").await;
+    browser.click("#continue").await;
     browser.page("home").await;
     assert_eq!(browser.text("#two-step").await, "Enabled");
     browser.shot("signed-in").await;

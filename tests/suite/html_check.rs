@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use reqwest::StatusCode;
-use twostep::domain::{PromptMode, Require2fa};
+use twostep::domain::{DeviceOtp, PromptMode, Require2fa};
 
 use crate::helpers::{require_program, spawn_app, NowTs, TestApp};
 
@@ -235,6 +235,34 @@ async fn every_page(app: &TestApp) -> Pages {
         )
         .await;
     pages.add_any(wrong);
+
+    // Enrollment completed at sign-in: the first set of recovery codes (SPEC 10).
+    let fern = app.user("fern", &nurses, true).await;
+    let finishing = Visitor::new(app);
+    let answer = password(&finishing, "fern", &TestApp::password_of("fern")).await;
+    assert_eq!(answer.location, "/signin/enroll");
+    finishing
+        .submit(
+            "/signin/enroll",
+            "/signin/enroll",
+            &[("method", "totp"), ("prompt_mode", "every_login")],
+        )
+        .await;
+    let pending = app.store.pending_device(fern.id).await.unwrap().unwrap();
+    let DeviceOtp::Totp { totp, .. } = pending.otp else {
+        unreachable!()
+    };
+    let code = app.totp_now(&totp);
+    pages.add(
+        finishing
+            .submit(
+                "/signin/enroll/confirm",
+                "/signin/enroll/confirm",
+                &[("code", &code)],
+            )
+            .await,
+        ok,
+    );
 
     // A device code, and a wrong one.
     let verifying = Visitor::new(app);

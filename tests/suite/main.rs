@@ -28,6 +28,7 @@ mod notifications;
 mod oathtool;
 mod pages;
 mod password_rules;
+mod recovery_codes;
 mod signin_api;
 mod signin_pages_ux;
 mod store;

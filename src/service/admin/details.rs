@@ -1,6 +1,6 @@
 //! What Edit User shows beside the form (SPEC section 11): the user's device with its
 //! method, prompt mode, when it was enrolled and last used, and the lock with its end.
-//! Recovery codes do not exist yet (issue 17).
+//! and how many recovery codes are left.
 
 use super::{Actor, Admin, AdminError, UserView};
 use crate::clock::Timestamp;
@@ -26,6 +26,8 @@ pub struct UserDetails {
     /// While locked: when the lock ends ([`Timestamp::NEVER`]: when an administrator
     /// unlocks it).
     pub locked_until: Option<Timestamp>,
+    /// Unused recovery codes (SPEC 10).
+    pub recovery_codes_left: u32,
 }
 
 impl Admin {
@@ -68,10 +70,12 @@ impl Admin {
         } else {
             None
         };
+        let recovery_codes_left = view.recovery_codes_left;
         Ok(UserDetails {
             view,
             device,
             locked_until,
+            recovery_codes_left,
         })
     }
 

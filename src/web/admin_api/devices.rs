@@ -122,3 +122,30 @@ pub(super) async fn disable_device(
         Err(AdminError::NotFound("device").into())
     }
 }
+
+/// Revoke recovery codes: every code of the user stops working (SPEC 10).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{username}/recovery-codes",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("username" = String, Path, description = "The username")),
+    responses(
+        (status = 204, description = "Revoked: the user has no recovery code left"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: needs `manage_users`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+    )
+)]
+pub(super) async fn revoke_recovery_codes(
+    State(state): State<AppState>,
+    AdminActor(actor): AdminActor,
+    ip: ClientIp,
+    ApiPath(username): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .admin
+        .revoke_recovery_codes(&actor, &username, Some(&ip_text(ip)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -74,6 +74,10 @@ pub fn routes() -> Router<AppState> {
             post(devices::confirm_device),
         )
         .route(
+            "/api/v1/users/{username}/recovery-codes",
+            axum::routing::delete(devices::revoke_recovery_codes),
+        )
+        .route(
             "/api/v1/settings",
             get(settings::get_settings).patch(settings::update_settings),
         )

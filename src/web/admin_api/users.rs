@@ -32,6 +32,8 @@ pub struct UserOut {
     pub consecutive_failures: u32,
     /// The next sign-in asks for a new password.
     pub must_change_password: bool,
+    /// Unused recovery codes (SPEC 10); `DELETE .../recovery-codes` revokes them.
+    pub recovery_codes_left: u32,
 }
 
 impl From<UserView> for UserOut {
@@ -46,6 +48,7 @@ impl From<UserView> for UserOut {
             locked: view.locked,
             consecutive_failures: view.user.consecutive_failures,
             must_change_password: view.user.must_change_password,
+            recovery_codes_left: view.recovery_codes_left,
         }
     }
 }

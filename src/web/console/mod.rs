@@ -64,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/users/{name}/unlock", post(users::unlock_submit))
         .route(
+            "/admin/users/{name}/recovery-codes/revoke",
+            post(users::revoke_recovery_codes_submit),
+        )
+        .route(
             "/admin/users/{name}/2fa/setup",
             get(users::setup_choice_page).post(users::setup_create_submit),
         )

@@ -116,6 +116,8 @@ pub struct EditUserView {
     pub device: Option<DeviceRow>,
     /// While locked: when the lock ends; `None` when it lasts until an administrator unlocks it.
     pub locked_until: Option<TimeText>,
+    /// Unused recovery codes (SPEC 10), with "Revoke recovery codes".
+    pub recovery_codes_left: u32,
     /// `/admin/audit?user=<name>`: the user's audit entries.
     pub audit_href: String,
 }
@@ -374,6 +376,9 @@ fn user_notice(code: Option<&str>, username: &str) -> Option<String> {
         Some("created") => Some(format!("The user {username} was added.")),
         Some("saved") => Some("The changes were saved.".to_owned()),
         Some("unlocked") => Some(format!("{username} is unlocked and can sign in again.")),
+        Some("recovery_revoked") => Some(format!(
+            "The recovery codes of {username} were revoked; none of them works any more."
+        )),
         Some("setup_done") => Some(format!(
             "2 Step Verification was successfully set up for {username}"
         )),
@@ -446,6 +451,7 @@ async fn show_edit_user(
             .locked_until
             .filter(|until| *until != crate::clock::Timestamp::NEVER)
             .map(TimeText::of),
+        recovery_codes_left: details.recovery_codes_left,
         audit_href: format!(
             "/admin/audit?user={}",
             segment(found.user.username.as_str())
@@ -559,6 +565,31 @@ pub(super) async fn unlock_submit(
     };
     match state.admin.unlock(&actor, &name, Some(&ip_text(ip))).await {
         Ok(()) => see_other(&format!("/admin/users/{}?m=unlocked", segment(&name))),
+        Err(error) => fail(&state, &headers, error),
+    }
+}
+
+/// `POST /admin/users/{name}/recovery-codes/revoke`: Revoke recovery codes.
+pub(super) async fn revoke_recovery_codes_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    match state
+        .admin
+        .revoke_recovery_codes(&actor, &name, Some(&ip_text(ip)))
+        .await
+    {
+        Ok(_) => see_other(&format!(
+            "/admin/users/{}?m=recovery_revoked",
+            segment(&name)
+        )),
         Err(error) => fail(&state, &headers, error),
     }
 }

@@ -9,13 +9,15 @@ use axum::response::Response;
 use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::SignInStatus;
-use crate::web::html::{csrf_ok, inline_svg, key_groups, page, see_other, PageForm};
+use crate::web::html::{
+    csrf_ok, inline_svg, key_groups, page, see_other, PageForm, RecoveryCodesView,
+};
 use crate::web::AppState;
 
 use super::failures::{failure, Failure, FormKind, Message};
 use super::steps::{
-    expired_form, failure_of_status, layout, next, restart, settle, settle_now, transaction,
-    CodeForm, CsrfOnly, EnrollForm, NewPasswordForm,
+    expired_form, failure_of_status, layout, next, restart, settle, settle_now, signed_in,
+    transaction, CodeForm, CsrfOnly, EnrollForm, NewPasswordForm,
 };
 use super::views::{
     method_description, prompt_description, ChangePasswordView, Choice, EnrollView, SetupView,
@@ -188,6 +190,17 @@ pub(super) async fn setup_submit(
         return restart(&state);
     };
     match state.signin.enroll_confirm(&token, form.code.trim()).await {
+        // Enrollment completed the sign-in: the first set of recovery codes, shown once
+        // (SPEC 10), then "Continue" to the signed-in page.
+        Ok(SignInStatus::SignedIn {
+            session,
+            recovery_codes,
+            ..
+        }) if !recovery_codes.is_empty() => {
+            let view = RecoveryCodesView::new(layout(&state, &headers).await, &recovery_codes, "/");
+            let response = page(&state, StatusCode::OK, &view.layout, &view);
+            signed_in(&state, response, session.as_str())
+        }
         Ok(status) => next(&state, status),
         Err(error) => match failure(error, FormKind::Setup) {
             Failure::Again { status, message } => {

@@ -24,9 +24,17 @@ pub(super) fn restart(state: &AppState) -> Response {
 pub(super) fn next(state: &AppState, status: SignInStatus) -> Response {
     let secure = state.secure_cookies;
     let (location, transaction) = match status {
-        SignInStatus::SignedIn { session, .. } => {
-            let response = with_cookie(see_other("/"), cookies::session(state, session.as_str()));
-            return with_cookie(response, cookies::clear(cookies::TRANSACTION, secure));
+        SignInStatus::SignedIn {
+            session,
+            recovery_codes_left,
+            ..
+        } => {
+            // After a recovery code, the signed-in page says how many are left.
+            let location = match recovery_codes_left {
+                Some(_) => "/?recovery=used",
+                None => "/",
+            };
+            return signed_in(state, see_other(location), session.as_str());
         }
         SignInStatus::OtpRequired {
             transaction, email, ..
@@ -45,6 +53,16 @@ pub(super) fn next(state: &AppState, status: SignInStatus) -> Response {
     with_cookie(
         see_other(&location),
         cookies::set(cookies::TRANSACTION, transaction.as_str(), secure, None),
+    )
+}
+
+/// `response` with the cookies of a finished sign-in: the new session's, and the
+/// transaction's cleared.
+pub(super) fn signed_in(state: &AppState, response: Response, session: &str) -> Response {
+    let response = with_cookie(response, cookies::session(state, session));
+    with_cookie(
+        response,
+        cookies::clear(cookies::TRANSACTION, state.secure_cookies),
     )
 }
 

@@ -107,6 +107,8 @@ pub struct HomeView {
     pub two_step_enabled: bool,
     /// The user holds a permission of the administration console.
     pub admin: bool,
+    /// This sign-in used a recovery code: how many are left (SPEC 10).
+    pub recovery_codes_left: Option<u32>,
 }
 
 /// After sign-in, the way back to the application that sent the browser (forward-auth).
