@@ -5,9 +5,12 @@
 //! lower case: no `i`, `l`, `o`, `u`, so nothing reads as something else), 5 bits each:
 //! 50 random bits, shown as `xxxxx-xxxxx`. Typing is forgiving: spaces and one hyphen are
 //! ignored, upper case is accepted, and the look-alikes `o` (as `0`) and `i`, `l` (as `1`)
-//! are folded. A code of digits only is never a recovery code: it would read as a device
-//! or emailed code (up to 10 and 20 digits), so [`RecoveryCode::parse`] refuses it and
-//! [`RecoveryCode::generate`] draws again (1 draw in about 112,600).
+//! are folded. Every one of the 32^10 codes can be drawn, so a code carries the full 50
+//! bits. A code made of digits only (about 1 in 112,600) could read as a device or
+//! emailed code (those are digits too, with spaces or hyphens ignored), so it is taken for
+//! a recovery code only as it is shown, `ddddd-ddddd`, with its hyphen in the middle;
+//! typed as plain digits it is a device code. Where a device code is asked, the sign-in
+//! flow tries a recovery code first when the input parses as one.
 //!
 //! Pure: the RNG is a parameter. The store keeps only a keyed hash
 //! (`crypto::MasterKey::recovery_code_hash`).
@@ -36,21 +39,19 @@ pub enum RecoveryCodeError {
 }
 
 impl RecoveryCode {
-    /// A new random code (never digits only).
+    /// A new random code: 10 symbols drawn uniformly from [`ALPHABET`] (50 bits).
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        loop {
-            let code: String = (0..RECOVERY_CODE_SYMBOLS)
+        Self(
+            (0..RECOVERY_CODE_SYMBOLS)
                 .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-                .collect();
-            if !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Self(code);
-            }
-        }
+                .collect(),
+        )
     }
 
     /// A code as typed: trimmed, spaces and one hyphen ignored, upper case accepted, `o`
-    /// read as `0` and `i`, `l` as `1`; anything else, a wrong length or digits only (a
-    /// device code) is refused.
+    /// read as `0` and `i`, `l` as `1`; anything else or a wrong length is refused. A code
+    /// of digits only is one only as shown (`ddddd-ddddd`): otherwise it reads as a
+    /// device code, and is refused here.
     pub fn parse(text: &str) -> Result<Self, RecoveryCodeError> {
         // Bound the work on hostile input before looking at it character by character.
         if text.len() > 4 * RECOVERY_CODE_SYMBOLS {
@@ -72,10 +73,10 @@ impl RecoveryCode {
             };
             code.push(folded);
         }
-        if hyphens > 1
-            || code.len() != RECOVERY_CODE_SYMBOLS
-            || code.bytes().all(|b| b.is_ascii_digit())
-        {
+        if hyphens > 1 || code.len() != RECOVERY_CODE_SYMBOLS {
+            return Err(RecoveryCodeError::Malformed);
+        }
+        if code.bytes().all(|b| b.is_ascii_digit()) && !as_shown(text.trim()) {
             return Err(RecoveryCodeError::Malformed);
         }
         Ok(Self(code))
@@ -91,6 +92,17 @@ impl RecoveryCode {
         let (first, second) = self.0.split_at(RECOVERY_CODE_SYMBOLS / 2);
         format!("{first}-{second}")
     }
+}
+
+/// Whether `text` is written as a code is shown: five symbols, a hyphen, five symbols.
+fn as_shown(text: &str) -> bool {
+    let half = RECOVERY_CODE_SYMBOLS / 2;
+    text.len() == RECOVERY_CODE_SYMBOLS + 1
+        && text.as_bytes()[half] == b'-'
+        && text
+            .bytes()
+            .enumerate()
+            .all(|(at, b)| at == half || b.is_ascii_alphanumeric())
 }
 
 impl std::fmt::Debug for RecoveryCode {
@@ -209,8 +221,9 @@ mod tests {
         }
     }
 
-    /// SPEC 10: where a device code is asked, a device (or emailed) code must never be
-    /// taken for a recovery code.
+    /// SPEC 10: where a device code is asked, a device (or emailed) code as people type
+    /// it must never be taken for a recovery code; a code of digits only is a recovery
+    /// code only as it is shown, and no code with a letter reads as a device code.
     #[test]
     fn device_codes_never_parse_as_recovery_codes() {
         for typed in [
@@ -218,19 +231,53 @@ mod tests {
             "1234567",
             "12345678",
             "123 456",
+            "1234 5678",
             "1234567890",
-            "12345-67890",
+            "12345 67890",
+            "1234-567890",
             "000000",
             "12345678901234567890",
         ] {
             assert!(RecoveryCode::parse(typed).is_err(), "{typed}");
         }
+        let digits = RecoveryCode::parse("12345-67890").unwrap();
+        assert_eq!(digits.reveal(), "12345-67890");
+        assert_eq!(RecoveryCode::parse(" 12345-67890 "), Ok(digits));
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..2000 {
             let code = RecoveryCode::generate(&mut rng);
-            assert!(crate::otp::OtpCode::parse(code.as_str()).is_err());
-            assert!(crate::otp::OtpCode::parse(&code.reveal()).is_err());
+            // Every drawn code parses back from its shown form.
+            assert_eq!(RecoveryCode::parse(&code.reveal()).as_ref(), Ok(&code));
+            if code.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+                assert!(crate::otp::OtpCode::parse(code.as_str()).is_err());
+                assert!(crate::otp::OtpCode::parse(&code.reveal()).is_err());
+            }
         }
+    }
+
+    /// 50 bits: the codes of digits only are drawn too (no symbol, position or kind of
+    /// code is left out).
+    #[test]
+    fn codes_of_digits_only_are_drawn_too() {
+        struct Zeros;
+        impl RngCore for Zeros {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                dest.fill(0);
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+                dest.fill(0);
+                Ok(())
+            }
+        }
+        impl CryptoRng for Zeros {}
+        let code = RecoveryCode::generate(&mut Zeros);
+        assert_eq!(code.reveal(), "00000-00000");
     }
 
     #[test]

@@ -12,12 +12,13 @@
 use super::credentials::{self, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
+use super::recovery;
 use super::signin::live_session;
 use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{
-    AuditEvent, Device, DeviceId, OtpMethod, PasswordProblem, PromptMode, Role, SecurityEvent,
-    Session, SessionId, Settings, User,
+    AuditEvent, Device, DeviceId, OtpMethod, PasswordProblem, PromptMode, RecoveryCode, Role,
+    SecurityEvent, Session, SessionId, Settings, User,
 };
 use crate::otp::OtpCode;
 use crate::store::{AuditQuery, StoreError};
@@ -41,9 +42,9 @@ pub enum AccountError {
     WrongSetupCode,
     #[error("{0}")]
     InvalidPassword(PasswordProblem),
-    /// Recovery codes cannot be generated (yet).
-    #[error("recovery codes are not available")]
-    RecoveryCodesUnavailable,
+    /// Recovery codes asked for without a confirmed device (nothing to recover).
+    #[error("set up 2-step verification first; recovery codes stand in for its device")]
+    NoDevice,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -219,15 +220,15 @@ impl Account {
         })
     }
 
-    /// SEAM (recovery codes): how many unused recovery codes the user has; plug in
-    /// `recovery::left`.
-    async fn recovery_codes_left(&self, _user: &User) -> Result<u32, AccountError> {
-        Ok(0)
+    /// How many unused recovery codes the user has.
+    async fn recovery_codes_left(&self, user: &User) -> Result<u32, AccountError> {
+        Ok(recovery::left(&self.ctx, user).await?)
     }
 
     /// Fresh proof before a change to 2-step verification: a current code of the
-    /// confirmed device, under a reserved attempt. No confirmed device: nothing to prove
-    /// (a code, if sent, is ignored).
+    /// confirmed device, or one of the user's recovery codes (used up by it), under a
+    /// reserved attempt. No confirmed device: nothing to prove (a code, if sent, is
+    /// ignored).
     async fn prove(
         &self,
         me: &Me,
@@ -245,15 +246,18 @@ impl Account {
         let Ok(attempt) = gate.reserve(&me.user).await? else {
             return Err(self.fail(stopwatch, settings).await);
         };
-        // SEAM (recovery codes): a code in the recovery-code form goes to
-        // `Gate::recovery_code` here instead of the device check.
-        let Ok((attempt, code)) = gate.code(attempt, code).await? else {
-            return Err(self.fail(stopwatch, settings).await);
+        let now = self.ctx.now();
+        let outcome = match RecoveryCode::parse(code) {
+            Ok(recovery) => gate
+                .recovery_code(attempt, &me.user, &recovery, now)
+                .await?
+                .map(|_left| ()),
+            Err(_) => match gate.code(attempt, code).await? {
+                Ok((attempt, code)) => gate.device_code(attempt, &device, &code, now).await?,
+                Err(refused) => Err(refused),
+            },
         };
-        match gate
-            .device_code(attempt, &device, &code, self.ctx.now())
-            .await?
-        {
+        match outcome {
             Ok(()) => Ok(()),
             Err(_) => Err(self.fail(stopwatch, settings).await),
         }
@@ -308,34 +312,46 @@ impl Account {
     }
 
     /// Complete Setup: the new device's code confirms it, and it replaces the old one.
-    pub async fn confirm_device(&self, token: &str, code: &str) -> Result<(), AccountError> {
+    /// A user without recovery codes left gets a first set, returned to be shown once
+    /// (SPEC 10); one who has codes keeps them (empty answer).
+    pub async fn confirm_device(
+        &self,
+        token: &str,
+        code: &str,
+    ) -> Result<Vec<RecoveryCode>, AccountError> {
         let me = self.me(token).await?;
         let code = OtpCode::parse(code.trim()).map_err(|_| AccountError::WrongSetupCode)?;
         let username = me.user.username.as_str().to_owned();
-        devices::complete_setup(
-            &self.ctx,
-            &me.user,
-            &code,
-            &username,
-            Some(&me.session.client_ip),
-        )
-        .await?;
-        Ok(())
+        let ip = me.session.client_ip.as_str();
+        devices::complete_setup(&self.ctx, &me.user, &code, &username, Some(ip)).await?;
+        if recovery::left(&self.ctx, &me.user).await? > 0 {
+            return Ok(Vec::new());
+        }
+        Ok(recovery::generate_set(&self.ctx, &me.user, &username, Some(ip)).await?)
     }
 
     /// "Generate new codes": after fresh proof, a new set of recovery codes replaces the
-    /// old one.
+    /// old one. Without a confirmed device there is nothing to recover: refused.
     pub async fn regenerate_recovery_codes(
         &self,
         token: &str,
         code: Option<&str>,
-    ) -> Result<Vec<String>, AccountError> {
+    ) -> Result<Vec<RecoveryCode>, AccountError> {
         let stopwatch = Stopwatch::start();
         let me = self.me(token).await?;
+        if self.ctx.store.confirmed_device(me.user.id).await?.is_none() {
+            return Err(AccountError::NoDevice);
+        }
         let settings = self.ctx.store.settings().await?;
         self.prove(&me, &settings, code, &stopwatch).await?;
-        // SEAM (recovery codes): `recovery::generate_set` (audited, `// notify`).
-        Err(AccountError::RecoveryCodesUnavailable)
+        let codes = recovery::generate_set(
+            &self.ctx,
+            &me.user,
+            me.user.username.as_str(),
+            Some(&me.session.client_ip),
+        )
+        .await?;
+        Ok(codes)
     }
 
     /// Change password: the current one through the gate (a counted attempt), the new one

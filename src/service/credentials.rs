@@ -508,7 +508,15 @@ impl<'a> Gate<'a> {
             .consume_recovery_code(attempt.user, hash, &entry, now)
             .await?
         {
-            Ok(Ok(self.ctx.store.recovery_codes_left(user.id).await?))
+            let left = self.ctx.store.recovery_codes_left(user.id).await?;
+            notify::security_logged(
+                self.ctx,
+                user,
+                SecurityEvent::RecoveryCodeUsed,
+                Some(self.origin.ip),
+            )
+            .await;
+            Ok(Ok(left))
         } else {
             Ok(Err(self
                 .refuse_code(attempt, FailureReason::WrongRecoveryCode)

@@ -4,13 +4,13 @@
 
 use rand::rngs::OsRng;
 
-use super::Context;
-use crate::domain::{self, AuditEvent, RecoveryCode, User};
+use super::{notify, Context};
+use crate::domain::{self, AuditEvent, RecoveryCode, SecurityEvent, User};
 use crate::store::StoreError;
 
 /// A new set of codes for `user`, replacing every earlier code, audited as "Recovery codes
-/// generated" by `actor` from `ip`. The codes are returned once, to be shown; the store
-/// keeps only their keyed hashes.
+/// generated" by `actor` from `ip`, and the user is told by email (SPEC 10). The codes are
+/// returned once, to be shown; the store keeps only their keyed hashes.
 pub async fn generate_set(
     ctx: &Context,
     user: &User,
@@ -34,6 +34,7 @@ pub async fn generate_set(
         format!("{} codes", codes.len()),
     )
     .await?;
+    notify::security_logged(ctx, user, SecurityEvent::RecoveryCodesGenerated, ip).await;
     Ok(codes)
 }
 

@@ -17,6 +17,7 @@ use super::signin_api::{
     bearer, parse_method, parse_prompt_mode, DeviceSetup, MethodName, PromptModeName, TwoStep,
 };
 use super::{cookies, csrf, AppState};
+use crate::domain::RecoveryCode;
 use crate::service::account::{self, AccountOverview};
 
 pub fn routes() -> Router<AppState> {
@@ -187,6 +188,14 @@ pub(super) struct ConfirmBody {
     code: String,
 }
 
+/// What Complete Setup answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Confirmed {
+    /// A first set of recovery codes, shown once, when the user had none left; empty when
+    /// the user keeps the codes they have.
+    pub recovery_codes: Vec<String>,
+}
+
 /// Complete the set-up with a code from the new device; it replaces the old one.
 #[utoipa::path(
     post,
@@ -195,7 +204,7 @@ pub(super) struct ConfirmBody {
     security(("bearer" = [])),
     request_body = ConfirmBody,
     responses(
-        (status = 204, description = "The new device is the one used at sign-in"),
+        (status = 200, description = "The new device is the one used at sign-in", body = Confirmed),
         (status = 401, description = "`unauthenticated`, or `invalid_credentials` (the code does not match)", body = ErrorBody),
         (status = 409, description = "`no_pending_device`: no set-up was started", body = ErrorBody),
     )
@@ -204,15 +213,18 @@ pub(super) async fn confirm_device(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Confirmed>, ApiError> {
     let token = session_token(&headers)?;
-    state.account.confirm_device(&token, &body.code).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let codes = state.account.confirm_device(&token, &body.code).await?;
+    Ok(Json(Confirmed {
+        recovery_codes: codes.iter().map(RecoveryCode::reveal).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub(super) struct ProofBody {
-    /// A current code of the device; omitted only when there is none.
+    /// A current code of the device, or one of the user's recovery codes (used up by it);
+    /// omitted only when there is no device.
     #[serde(default)]
     code: Option<String>,
 }
@@ -234,8 +246,8 @@ pub struct RecoveryCodes {
     responses(
         (status = 201, description = "The new codes, shown once", body = RecoveryCodes),
         (status = 401, description = "`unauthenticated`, or `invalid_credentials` (a wrong current code: a counted failure)", body = ErrorBody),
+        (status = 409, description = "`no_device`: no 2-step device is set up", body = ErrorBody),
         (status = 422, description = "`code_required`", body = ErrorBody),
-        (status = 501, description = "`not_available`", body = ErrorBody),
     )
 )]
 pub(super) async fn regenerate_recovery_codes(
@@ -248,6 +260,7 @@ pub(super) async fn regenerate_recovery_codes(
         .account
         .regenerate_recovery_codes(&token, body.code.as_deref())
         .await?;
+    let codes = codes.iter().map(RecoveryCode::reveal).collect();
     Ok((StatusCode::CREATED, Json(RecoveryCodes { codes })).into_response())
 }
 

@@ -18,11 +18,11 @@ use serde::Deserialize;
 
 use super::html::{
     csrf_ok, form_expired, inline_svg, internal_error, key_groups, page, see_other, Layout,
-    PageForm,
+    PageForm, RecoveryCodesView,
 };
 use super::{cookies, request_id, AppState};
 use crate::clock::Timestamp;
-use crate::domain::{OtpMethod, PromptMode};
+use crate::domain::{OtpMethod, PromptMode, RecoveryCode};
 use crate::service::account::{AccountError, AccountOverview};
 use crate::service::devices::SetupInfo;
 
@@ -235,9 +235,9 @@ fn failure(error: AccountError) -> Failure {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("The new password was not accepted: {reason}."),
         ),
-        AccountError::RecoveryCodesUnavailable => Failure::Message(
-            StatusCode::NOT_IMPLEMENTED,
-            "Recovery codes are not available yet.".to_owned(),
+        AccountError::NoDevice => Failure::Message(
+            StatusCode::CONFLICT,
+            "Set up 2-step verification first: recovery codes stand in for its device.".to_owned(),
         ),
         AccountError::Internal(source) => {
             tracing::error!(error = %source, "account page failed");
@@ -418,9 +418,9 @@ async fn setup_submit(
     };
     let code = form.code.unwrap_or_default();
     match state.account.confirm_device(&token, &code).await {
-        // SEAM (recovery codes): show the first set (`recovery::generate_set`) here when
-        // the user had none.
-        Ok(()) => see_other("/account?m=device_added"),
+        Ok(codes) if codes.is_empty() => see_other("/account?m=device_added"),
+        // The user had no recovery codes left: the first set, shown once.
+        Ok(codes) => show_codes(&state, &headers, &codes),
         Err(error) => match failure(error) {
             Failure::Message(status, text) => {
                 show_setup(&state, &headers, &token, status, Some(text)).await
@@ -447,8 +447,7 @@ async fn recovery_submit(
         .regenerate_recovery_codes(&token, form.code.as_deref())
         .await
     {
-        // SEAM (recovery codes): render the reusable codes page with `codes`.
-        Ok(_codes) => see_other("/account"),
+        Ok(codes) => show_codes(&state, &headers, &codes),
         Err(error) => match failure(error) {
             Failure::Message(status, text) => {
                 show_account(
@@ -464,6 +463,13 @@ async fn recovery_submit(
             other => settle(&state, &headers, other),
         },
     }
+}
+
+/// The "Save your recovery codes" page of the sign-in flow, with a way back to the
+/// account page.
+fn show_codes(state: &AppState, headers: &HeaderMap, codes: &[RecoveryCode]) -> Response {
+    let view = RecoveryCodesView::new(Layout::new(state, headers), codes, "/account");
+    page(state, StatusCode::OK, &view.layout, &view)
 }
 
 #[derive(Deserialize)]

@@ -70,7 +70,7 @@ pub struct ErrorBody {
     /// A stable code, e.g. `invalid_credentials`, `unauthenticated`, `forbidden`,
     /// `not_found`, `invalid_field`, `unknown_field`, `invalid_input`, `username_taken`,
     /// `role_name_taken`, `network_exists`, `role_in_use`, `method_not_allowed`, `code_required`,
-    /// `no_pending_device`, `not_available`, `internal`.
+    /// `no_pending_device`, `no_device`, `internal`.
     pub code: String,
     /// For people; never contains a password, code or secret.
     pub message: String,
@@ -208,9 +208,7 @@ fn account_error(error: AccountError) -> Response {
             "invalid_password",
             message,
         ),
-        AccountError::RecoveryCodesUnavailable => {
-            body(StatusCode::NOT_IMPLEMENTED, "not_available", message)
-        }
+        AccountError::NoDevice => body(StatusCode::CONFLICT, "no_device", message),
         AccountError::Internal(source) => internal(&source),
     }
 }

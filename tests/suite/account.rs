@@ -169,16 +169,19 @@ async fn set_up_now_needs_no_code_without_a_device() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
-    let (status, _) = post_as(
+    let (status, confirmed) = post_as(
         &app,
         &token,
         "/api/v1/account/device/confirm",
         json!({ "code": code_now(&app, &totp) }),
     )
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    // No codes before: a first set, shown once.
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
     let (_, account) = app.get_json("/api/v1/account", Some(&token)).await;
     assert_eq!(account["two_step"], "enabled");
+    assert_eq!(account["recovery_codes_left"], 10);
     assert_eq!(
         audit(&app, AuditEvent::DeviceSetupStarted).await,
         [(
@@ -240,14 +243,16 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
     // Not confirmed yet: the old device still signs in.
     session(&app, "jane", &TestApp::password_of("jane"), Some(&old)).await;
 
-    let (status, _) = post_as(
+    let (status, confirmed) = post_as(
         &app,
         &token,
         "/api/v1/account/device/confirm",
         json!({ "code": code_now(&app, &new) }),
     )
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    // She had no recovery codes (her first device came from an administrator): a first set.
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
 
     // Now only the new one.
     let (_, answer) = app
@@ -267,16 +272,108 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
     app.stop().await;
 }
 
-/// SPEC 10: recovery codes need the same proof (the generation itself is not there yet).
+/// SPEC 10: new recovery codes need fresh proof: none without a device (409), none
+/// without a code (422), a wrong code is the generic 401 and counted; a current device
+/// code or one of the user's recovery codes (used up by it) makes a new set of 10 that
+/// replaces the old one; a recovery code also replaces a lost device, and the codes left
+/// are kept.
 #[tokio::test]
-async fn new_recovery_codes_need_a_current_code() {
+async fn new_recovery_codes_need_fresh_proof() {
     let app = spawn_app().await;
     let jane = plain_user(&app, "jane").await;
+    let bare = session(&app, "jane", &TestApp::password_of("jane"), None).await;
+    let (status, answer) = post_as(&app, &bare, "/api/v1/account/recovery-codes", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "no_device");
+
     let totp = app.enroll_totp(&jane, PromptMode::EveryLogin).await;
     let token = session(&app, "jane", &TestApp::password_of("jane"), Some(&totp)).await;
     let (status, answer) = post_as(&app, &token, "/api/v1/account/recovery-codes", json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["code"], "code_required");
+
+    let before = failed_count(&app, &jane).await;
+    for wrong in ["abcde-fghjk", "000000"] {
+        let (status, answer) = post_as(
+            &app,
+            &token,
+            "/api/v1/account/recovery-codes",
+            json!({ "code": wrong }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["code"], "invalid_credentials");
+    }
+    assert_eq!(failed_count(&app, &jane).await, before + 2);
+
+    let (status, first) = post_as(
+        &app,
+        &token,
+        "/api/v1/account/recovery-codes",
+        json!({ "code": code_now(&app, &totp) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first: Vec<String> = serde_json::from_value(first["codes"].clone()).unwrap();
+    assert_eq!(first.len(), 10);
+
+    // A recovery code is proof too; it is used up, and the new set replaces the old.
+    let (status, second) = post_as(
+        &app,
+        &token,
+        "/api/v1/account/recovery-codes",
+        json!({ "code": first[0] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second: Vec<String> = serde_json::from_value(second["codes"].clone()).unwrap();
+    assert!(second.iter().all(|code| !first.contains(code)));
+    let (status, answer) = post_as(
+        &app,
+        &token,
+        "/api/v1/account/recovery-codes",
+        json!({ "code": first[1] }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a code of the older set: {answer}"
+    );
+    let (_, account) = app.get_json("/api/v1/account", Some(&token)).await;
+    assert_eq!(account["recovery_codes_left"], 10);
+    assert_eq!(
+        audit(&app, AuditEvent::RecoveryCodesGenerated).await.len(),
+        2
+    );
+    assert_eq!(audit(&app, AuditEvent::RecoveryCodeUsed).await.len(), 1);
+
+    // A lost phone: a recovery code replaces the device; the other codes are kept.
+    let (status, setup) = post_as(
+        &app,
+        &token,
+        "/api/v1/account/device",
+        json!({ "method": "totp", "prompt_mode": "every_login", "code": second[0] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let phone = totp_of(setup["otpauth_uri"].as_str().unwrap());
+    let (status, confirmed) = post_as(
+        &app,
+        &token,
+        "/api/v1/account/device/confirm",
+        json!({ "code": code_now(&app, &phone) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert_eq!(
+        confirmed["recovery_codes"],
+        json!([]),
+        "codes were left: kept"
+    );
+    let (_, account) = app.get_json("/api/v1/account", Some(&token)).await;
+    assert_eq!(account["recovery_codes_left"], 9);
+    session(&app, "jane", &TestApp::password_of("jane"), Some(&phone)).await;
     app.stop().await;
 }
 

@@ -1,7 +1,7 @@
 //! My account in Chromium (SPEC section 10 "/account"): a user of an Encourage role puts
-//! set-up off at sign-in, sets up from the account page, signs in with the device,
-//! replaces it (the old one works until the new one is confirmed) and signs out another
-//! session.
+//! set-up off at sign-in, sets up from the account page and sees a first set of recovery
+//! codes, signs in with a recovery code (9 left) and with the device, replaces it (the old
+//! one works until the new one is confirmed) and signs out another session.
 
 use serde_json::json;
 use twostep::domain::Require2fa;
@@ -107,17 +107,46 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     browser
         .click("form[action='/account/device/confirm'] button")
         .await;
+    // The first set of recovery codes, shown once.
+    browser.page("recovery-codes").await;
+    let codes: Vec<String> = browser
+        .text("#recovery-codes")
+        .await
+        .lines()
+        .map(|code| code.trim().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(codes
+        .iter()
+        .all(|code| twostep::domain::RecoveryCode::parse(code).is_ok()));
+    browser.shot("account-recovery-codes").await;
+    browser.click("#continue").await;
     browser.page("account").await;
     assert_eq!(browser.text("#two-step").await, "Enabled");
     assert!(browser.text("#devices").await.contains("TOTP (time based)"));
-    // TODO(recovery codes): the first set is shown once after this set-up.
+    assert_eq!(browser.text("#recovery-left").await, "10");
     browser.shot("account-enabled").await;
     sign_out(&browser).await;
 
-    // Signs in with the device's code.
+    // Signs in with a recovery code instead of the device's code: 9 left.
+    browser.sign_in("jane", &password, false).await;
+    browser.page("verify").await;
+    browser.click("#use-recovery-code summary").await;
+    browser.type_into("#recovery-code", &codes[0]).await;
+    browser.shot("verify-recovery-code").await;
+    browser.click("#use-recovery-code button").await;
+    browser.page("home").await;
+    assert!(browser
+        .text("#recovery-codes-left")
+        .await
+        .contains("You have 9 recovery codes left"));
+    browser.goto("/account").await;
+    browser.page("account").await;
+    assert_eq!(browser.text("#recovery-left").await, "9");
+    sign_out(&browser).await;
+
+    // And with the device's code.
     sign_in_with(&app, &mut browser, &first).await;
-    // TODO(recovery codes): sign in with a recovery code instead, then "9 left" on
-    // My account.
 
     // Replace device: a current code first.
     browser.goto("/account").await;

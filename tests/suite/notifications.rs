@@ -131,6 +131,56 @@ async fn user_changes_password(app: &TestApp, username: &str, password: &str, ne
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
+/// Signs in with the device's code, then makes a set of recovery codes on My account
+/// (the device's next code as proof); the codes.
+async fn user_makes_recovery_codes(app: &TestApp, username: &str, totp: &Totp) -> Vec<String> {
+    app.clock.advance_seconds(30);
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": username, "password": TestApp::password_of(username) }),
+        )
+        .await;
+    assert_eq!(answer["status"], "otp_required", "{answer}");
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": answer["transaction"], "code": app.totp_now(totp) }),
+        )
+        .await;
+    assert_eq!(answer["status"], "signed_in", "{answer}");
+    let session = answer["session"].as_str().unwrap().to_owned();
+    app.clock.advance_seconds(30);
+    let (status, answer) = app
+        .post_with(
+            "/api/v1/account/recovery-codes",
+            json!({ "code": app.totp_now(totp) }),
+            &[("Authorization", &format!("Bearer {session}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    serde_json::from_value(answer["codes"].clone()).unwrap()
+}
+
+/// Signs in with a recovery code where the device code is asked.
+async fn user_signs_in_with_recovery_code(app: &TestApp, username: &str, code: &str) {
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin",
+            json!({ "username": username, "password": TestApp::password_of(username) }),
+        )
+        .await;
+    assert_eq!(answer["status"], "otp_required", "{answer}");
+    let (_, answer) = app
+        .post(
+            "/api/v1/signin/otp",
+            json!({ "transaction": answer["transaction"], "code": code }),
+        )
+        .await;
+    assert_eq!(answer["status"], "signed_in", "{answer}");
+    assert_eq!(answer["recovery_codes_left"], 9, "{answer}");
+}
+
 /// Wrong passwords until Lockout Threshold (2 here) locks the account; every answer is
 /// the generic 401.
 async fn lock_out(app: &TestApp, username: &str) {
@@ -145,8 +195,8 @@ async fn lock_out(app: &TestApp, username: &str) {
     }
 }
 
-/// SPEC 10 + 11: device added, device removed, password reset, password changed and
-/// account locked each send one message, over a real SMTP server, to the user, with the
+/// SPEC 10 + 11: device added, recovery codes generated, a recovery code used, device
+/// removed, password reset, password changed and account locked each send one message, over a real SMTP server, to the user, with the
 /// event's template, and none of them holds the device secret, a code or a password.
 #[tokio::test]
 async fn every_wired_event_emails_the_user_its_template_without_a_secret() {
@@ -176,20 +226,33 @@ async fn every_wired_event_emails_the_user_its_template_without_a_secret() {
         changed.to_owned(),
     ];
 
-    secrets.extend(admin_adds_device(&app, &token, "jane").await);
+    let device = admin_adds_device(&app, &token, "jane").await;
+    let totp = totp_of(&device[2]);
+    secrets.extend(device);
     assert_eq!(sink.wait_for(1, 20).await.len(), 1);
-    admin_removes_device(&app, &token, "jane").await;
+    let codes = user_makes_recovery_codes(&app, "jane", &totp).await;
     assert_eq!(sink.wait_for(2, 20).await.len(), 2);
-    admin_resets_password(&app, &token, "jane", reset).await;
+    user_signs_in_with_recovery_code(&app, "jane", &codes[0]).await;
     assert_eq!(sink.wait_for(3, 20).await.len(), 3);
-    user_changes_password(&app, "jane", reset, changed).await;
+    secrets.extend(
+        codes
+            .iter()
+            .flat_map(|code| [code.clone(), code.replace('-', "")]),
+    );
+    admin_removes_device(&app, &token, "jane").await;
     assert_eq!(sink.wait_for(4, 20).await.len(), 4);
+    admin_resets_password(&app, &token, "jane", reset).await;
+    assert_eq!(sink.wait_for(5, 20).await.len(), 5);
+    user_changes_password(&app, "jane", reset, changed).await;
+    assert_eq!(sink.wait_for(6, 20).await.len(), 6);
     lock_out(&app, "jane").await;
-    let messages = sink.wait_for(5, 20).await;
-    assert_eq!(messages.len(), 5, "one message per event");
+    let messages = sink.wait_for(7, 20).await;
+    assert_eq!(messages.len(), 7, "one message per event");
 
     let events = [
         SecurityEvent::DeviceAdded,
+        SecurityEvent::RecoveryCodesGenerated,
+        SecurityEvent::RecoveryCodeUsed,
         SecurityEvent::DeviceRemoved,
         SecurityEvent::PasswordReset,
         SecurityEvent::PasswordChanged,
@@ -218,7 +281,7 @@ async fn every_wired_event_emails_the_user_its_template_without_a_secret() {
             "{event}: {mail}"
         );
         assert!(mail.contains("Hello jane Display,"), "{event}: {mail}");
-        assert!(mail.contains("When: 2027-01-15 08:00:"), "{event}: {mail}");
+        assert!(mail.contains("When: 2027-01-15 08:0"), "{event}: {mail}");
         assert!(mail.contains("From: 127.0.0.1"), "{event}: {mail}");
         assert!(mail.contains("call your service desk"), "{event}: {mail}");
         // The headers hold random numbers (Message-ID) a 6-digit code could match.
@@ -457,16 +520,18 @@ async fn enrollment_at_sign_in_emails_device_added() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
+    // Device Added, and the first set of recovery codes it came with.
     let mails: Vec<String> = app.mails().await.iter().map(|m| decoded(m)).collect();
-    assert_eq!(mails.len(), 1, "{mails:#?}");
-    let mail = &mails[0];
-    assert!(
-        mail.contains(&format!(
-            "Subject: {}",
-            subject_of(SecurityEvent::DeviceAdded)
-        )),
-        "{mail}"
-    );
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let subject = |event| format!("Subject: {}", subject_of(event));
+    let of = |event| {
+        mails
+            .iter()
+            .find(|mail| mail.contains(&subject(event)))
+            .unwrap_or_else(|| panic!("{event}: {mails:#?}"))
+    };
+    of(SecurityEvent::RecoveryCodesGenerated);
+    let mail = of(SecurityEvent::DeviceAdded);
     assert!(
         mail.contains("To: \"jane Display\" <jane@example.org>"),
         "{mail}"
