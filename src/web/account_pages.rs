@@ -246,6 +246,15 @@ fn failure(error: AccountError) -> Failure {
     }
 }
 
+/// A form's POST from a signed-in browser: its CSRF token checked (else the "form
+/// expired" page), then its session token (else the sign-in page).
+fn poster(state: &AppState, headers: &HeaderMap, csrf: Option<&str>) -> Result<String, Response> {
+    if !csrf_ok(state, headers, csrf) {
+        return Err(form_expired(state, headers));
+    }
+    session(headers).ok_or_else(|| see_other("/signin"))
+}
+
 fn session(headers: &HeaderMap) -> Option<String> {
     cookies::get(headers, cookies::SESSION).filter(|token| !token.is_empty())
 }
@@ -328,11 +337,9 @@ async fn device_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<DeviceForm>,
 ) -> Response {
-    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
-    }
-    let Some(token) = session(&headers) else {
-        return see_other("/signin");
+    let token = match poster(&state, &headers, form.csrf.as_deref()) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     let typed = Typed {
         method: OtpMethod::parse(&form.method),
@@ -410,11 +417,9 @@ async fn setup_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
-    }
-    let Some(token) = session(&headers) else {
-        return see_other("/signin");
+    let token = match poster(&state, &headers, form.csrf.as_deref()) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     let code = form.code.unwrap_or_default();
     match state.account.confirm_device(&token, &code).await {
@@ -436,11 +441,9 @@ async fn recovery_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
-    }
-    let Some(token) = session(&headers) else {
-        return see_other("/signin");
+    let token = match poster(&state, &headers, form.csrf.as_deref()) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     match state
         .account
@@ -483,11 +486,9 @@ async fn sessions_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Response {
-    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
-    }
-    let Some(token) = session(&headers) else {
-        return see_other("/signin");
+    let token = match poster(&state, &headers, form.csrf.as_deref()) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     match state.account.sign_out_other_sessions(&token).await {
         Ok(_) => see_other("/account?m=sessions_ended"),
@@ -512,11 +513,9 @@ async fn password_submit(
     headers: HeaderMap,
     PageForm(form): PageForm<PasswordForm>,
 ) -> Response {
-    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
-        return form_expired(&state, &headers);
-    }
-    let Some(token) = session(&headers) else {
-        return see_other("/signin");
+    let token = match poster(&state, &headers, form.csrf.as_deref()) {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     let refused = |status, text: &str| (status, FormError::Password(text.to_owned()));
     if form.new_password != form.confirm_password {
