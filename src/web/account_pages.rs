@@ -248,11 +248,15 @@ fn failure(error: AccountError) -> Failure {
 
 /// A form's POST from a signed-in browser: its CSRF token checked (else the "form
 /// expired" page), then its session token (else the sign-in page).
-fn poster(state: &AppState, headers: &HeaderMap, csrf: Option<&str>) -> Result<String, Response> {
+fn poster(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<String, Box<Response>> {
     if !csrf_ok(state, headers, csrf) {
-        return Err(form_expired(state, headers));
+        return Err(Box::new(form_expired(state, headers)));
     }
-    session(headers).ok_or_else(|| see_other("/signin"))
+    session(headers).ok_or_else(|| Box::new(see_other("/signin")))
 }
 
 fn session(headers: &HeaderMap) -> Option<String> {
@@ -339,7 +343,7 @@ async fn device_submit(
 ) -> Response {
     let token = match poster(&state, &headers, form.csrf.as_deref()) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let typed = Typed {
         method: OtpMethod::parse(&form.method),
@@ -419,7 +423,7 @@ async fn setup_submit(
 ) -> Response {
     let token = match poster(&state, &headers, form.csrf.as_deref()) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let code = form.code.unwrap_or_default();
     match state.account.confirm_device(&token, &code).await {
@@ -443,7 +447,7 @@ async fn recovery_submit(
 ) -> Response {
     let token = match poster(&state, &headers, form.csrf.as_deref()) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match state
         .account
@@ -488,7 +492,7 @@ async fn sessions_submit(
 ) -> Response {
     let token = match poster(&state, &headers, form.csrf.as_deref()) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match state.account.sign_out_other_sessions(&token).await {
         Ok(_) => see_other("/account?m=sessions_ended"),
@@ -515,7 +519,7 @@ async fn password_submit(
 ) -> Response {
     let token = match poster(&state, &headers, form.csrf.as_deref()) {
         Ok(token) => token,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let refused = |status, text: &str| (status, FormError::Password(text.to_owned()));
     if form.new_password != form.confirm_password {
