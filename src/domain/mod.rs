@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod audit;
 pub mod device;
+pub mod directory;
 pub mod domain_name;
 pub mod ip;
 pub mod lockout;
@@ -21,6 +22,12 @@ pub use audit::{AuditEntry, AuditEvent};
 pub use device::{
     new_device_otp, Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, OtpMethod, PromptMode,
     Use2fa,
+};
+pub use directory::{
+    ad_data_code, escape_filter_value, normalize_dn, user_account_control_disabled,
+    AttributeNameError, BindAnswer, BindRefusal, DirectoryAttributes, DirectoryEntry, LdapScheme,
+    LdapTransport, LdapTransportError, LdapUrl, LdapUrlError, RoleMap, RoleMapError, UserFilter,
+    UserFilterError, ACTIVE_DIRECTORY_USER_FILTER, OPENLDAP_USER_FILTER,
 };
 pub use domain_name::{host_of, DomainName, DomainNameError};
 pub use ip::{in_network, ClientAddress, IpNetwork, IpNetworkError, IpRule};

@@ -64,6 +64,12 @@ pub enum DisplayNameError {
 impl DisplayName {
     pub const MAX_LENGTH: usize = 100;
 
+    /// A username as a display name (for a directory entry without a usable name): a
+    /// username is always a valid display name (1 to 64 characters, none a control).
+    pub fn of_username(username: &Username) -> Self {
+        Self(username.as_str().to_owned())
+    }
+
     pub fn parse(text: &str) -> Result<Self, DisplayNameError> {
         let text = text.trim();
         if text.is_empty() {
