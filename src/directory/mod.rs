@@ -37,6 +37,9 @@ pub const USERNAME_PLACEHOLDER: &str = "{username}";
 const POOL_SIZE: usize = 4;
 /// LDAP result code 4, sizeLimitExceeded: the filter matched more than one entry.
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
+/// LDAP result codes 51 (busy) and 52 (unavailable): the server cannot serve now.
+const BUSY: u32 = 51;
+const UNAVAILABLE: u32 = 52;
 
 /// How to reach and read the directory (the `--ldap-*` flags of SPEC 12).
 #[derive(Clone)]
@@ -112,7 +115,7 @@ pub enum DirectoryError {
     #[error("the directory configuration is invalid: {0}")]
     Config(String),
     /// The server cannot be reached or did not answer in time (connection refused,
-    /// closed, timed out).
+    /// closed, timed out), or answered busy (51) or unavailable (52) to the service.
     #[error("the directory is unavailable: {0}")]
     Unavailable(String),
     /// The server's certificate was refused (not signed by the trusted CA, wrong name).
@@ -262,6 +265,10 @@ impl DirectoryClient {
             .simple_bind(&self.config.bind_dn, &self.config.bind_password)
             .await
             .map_err(|error| connection_error(&error))?;
+        if answer.rc == BUSY || answer.rc == UNAVAILABLE {
+            close(ldap, self.config.operation_timeout).await;
+            return Err(unavailable(answer.rc, &answer.text));
+        }
         if answer.rc != 0 {
             close(ldap, self.config.operation_timeout).await;
             return Err(DirectoryError::ServiceBind {
@@ -294,6 +301,9 @@ impl DirectoryClient {
         let ldap3::SearchResult(entries, answer) = result;
         if answer.rc == SIZE_LIMIT_EXCEEDED {
             return Ok(Err(DirectoryError::Ambiguous));
+        }
+        if answer.rc == BUSY || answer.rc == UNAVAILABLE {
+            return Ok(Err(unavailable(answer.rc, &answer.text)));
         }
         if answer.rc != 0 {
             return Ok(Err(DirectoryError::Search {
@@ -346,6 +356,11 @@ impl DirectoryClient {
             }
         }
     }
+}
+
+/// A server that answers it cannot serve now (busy, unavailable).
+fn unavailable(code: u32, diagnostic: &str) -> DirectoryError {
+    DirectoryError::Unavailable(format!("LDAP result {code}: {diagnostic}"))
 }
 
 /// AD writes `userAccountControl` as a signed 32-bit integer.
