@@ -14,6 +14,8 @@
 //! - [`store`]: persistence on SQLite or PostgreSQL; the only module that speaks SQL.
 //! - [`crypto`]: the master key (key file, subkeys, sealed device secrets, key check),
 //!   emailed-code hashes and bearer tokens. Shell: reads and creates the key file.
+//! - [`directory`]: the LDAP / Active Directory client (SPEC 12): finds a user's entry
+//!   with the service account, checks a password by binding as it. Shell: network I/O.
 //! - [`password`]: passwords (typed at sign-in, or being set) and argon2id hashing on a
 //!   few threads of its own. Shell: its own threads (reused argon2 memory), salts from the OS RNG.
 //! - [`metrics`]: the counters served at `/metrics` (Prometheus text); written by the
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod directory;
 pub mod domain;
 pub mod mail;
 pub mod metrics;
