@@ -20,8 +20,10 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions};
 
 use connection::{connection_error, Connector};
 
+use crate::domain::{directory, escape_filter_value};
+
 /// The default user filter (SPEC 12); `{username}` is replaced by the escaped username.
-pub const DEFAULT_USER_FILTER: &str = "(&(objectClass=inetOrgPerson)(uid={username}))";
+pub const DEFAULT_USER_FILTER: &str = directory::OPENLDAP_USER_FILTER;
 /// The default attribute of the display name.
 pub const DEFAULT_NAME_ATTR: &str = "cn";
 /// The default attribute of the email address.
@@ -31,7 +33,7 @@ pub const DEFAULT_GROUP_ATTR: &str = "memberOf";
 /// Active Directory's account flags (bit 2: disabled), read with every entry.
 pub const USER_ACCOUNT_CONTROL: &str = "userAccountControl";
 /// The placeholder of the user filter.
-pub const USERNAME_PLACEHOLDER: &str = "{username}";
+pub const USERNAME_PLACEHOLDER: &str = directory::USERNAME_PLACEHOLDER;
 
 /// At most this many idle service connections are kept.
 const POOL_SIZE: usize = 4;
@@ -199,7 +201,7 @@ impl DirectoryClient {
         let filter = self
             .config
             .user_filter
-            .replace(USERNAME_PLACEHOLDER, &escape(username));
+            .replace(USERNAME_PLACEHOLDER, &escape_filter_value(username));
         // A pooled connection may have died with the server (restart, idle timeout):
         // then one new connection is tried.
         if let Some(mut ldap) = self.take_idle() {
@@ -416,23 +418,6 @@ fn connector_for(config: &DirectoryConfig) -> Result<Connector, DirectoryError> 
     })
 }
 
-// replaced by domain::escape_filter_value
-/// RFC 4515 escaping of an assertion value: `*`, `(`, `)`, `\` and NUL as `\XX`.
-fn escape(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for character in value.chars() {
-        match character {
-            '*' => escaped.push_str("\\2a"),
-            '(' => escaped.push_str("\\28"),
-            ')' => escaped.push_str("\\29"),
-            '\\' => escaped.push_str("\\5c"),
-            '\0' => escaped.push_str("\\00"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,11 +428,6 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("[redacted]"));
-    }
-
-    #[test]
-    fn special_characters_are_escaped() {
-        assert_eq!(escape("a*(b)\\\0"), "a\\2a\\28b\\29\\5c\\00");
     }
 
     #[test]
