@@ -13,6 +13,8 @@ pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 256;
 /// The lowest zxcvbn score accepted (3: more than 10^8 guesses).
 pub const MIN_SCORE: u8 = 3;
+/// zxcvbn scores at most this many characters (see `scored`).
+const SCORED_CHARS: usize = 100;
 /// Context words shorter than this are ignored (initials say nothing).
 const MIN_CONTEXT_WORD_CHARS: usize = 3;
 
@@ -112,7 +114,7 @@ pub fn check_new_password(
     }
     let words = context_words(context);
     let inputs: Vec<&str> = words.iter().map(|(word, _)| word.as_str()).collect();
-    let entropy = zxcvbn::zxcvbn(candidate, &inputs);
+    let entropy = zxcvbn::zxcvbn(scored(candidate), &inputs);
     let contained = contained_source(candidate, &words);
     if u8::from(entropy.score()) < MIN_SCORE {
         return Err(match contained {
@@ -130,11 +132,21 @@ pub fn check_new_password(
     // once the username, display name and site name are taken out must stand on its own.
     if let Some(source) = contained {
         let rest = without_words(candidate, &words);
-        if u8::from(zxcvbn::zxcvbn(&rest, &[]).score()) < MIN_SCORE {
+        if u8::from(zxcvbn::zxcvbn(scored(&rest), &[]).score()) < MIN_SCORE {
             return Err(source.problem());
         }
     }
     Ok(())
+}
+
+/// What zxcvbn scores: the first [`SCORED_CHARS`] characters. Its run time grows fast
+/// with the length of patterned input, and a password strong in its first 100 characters
+/// is strong; the rest cannot make a weak start strong enough to matter.
+fn scored(candidate: &str) -> &str {
+    match candidate.char_indices().nth(SCORED_CHARS) {
+        Some((end, _)) => &candidate[..end],
+        None => candidate,
+    }
 }
 
 /// The first context word (in the order username, display name, site name) that the
@@ -190,6 +202,22 @@ mod tests {
     use super::*;
 
     // SPEC section 10, "Passwords".
+
+    /// zxcvbn sees at most 100 characters: a long patterned input is scored quickly, and
+    /// its weak start decides.
+    #[test]
+    fn only_the_first_hundred_characters_are_scored() {
+        assert_eq!(scored(&"a".repeat(256)).chars().count(), SCORED_CHARS);
+        assert_eq!(scored("short"), "short");
+        assert_eq!(scored(&"é".repeat(150)), "é".repeat(100));
+        let long_weak = format!("{}{}", "a".repeat(100), "orchard lantern quietly measures");
+        assert!(check(&long_weak).is_err());
+        let long_strong = format!(
+            "orchard lantern quietly measures twelve {}",
+            "a".repeat(200)
+        );
+        assert_eq!(check(&long_strong), Ok(()));
+    }
 
     const CONTEXT: PasswordContext<'static> = PasswordContext {
         username: "jsmith",

@@ -21,7 +21,19 @@ use crate::domain::{
     SecurityEvent, Session, SessionId, Settings, User,
 };
 use crate::otp::OtpCode;
-use crate::store::{AuditQuery, StoreError};
+use crate::store::StoreError;
+
+/// Why the user's other sessions end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EndedBy {
+    /// "Sign out other sessions".
+    SignOutOthers,
+    /// A new password on the account page.
+    PasswordChange,
+}
+
+/// How long a device set up from My account may wait for its confirming code.
+pub const SETUP_MINUTES: i64 = 15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -36,7 +48,7 @@ pub enum AccountError {
     CodeRequired,
     #[error("this method is not offered")]
     MethodNotAllowed,
-    #[error("set-up was not started, or was replaced; start again")]
+    #[error("set-up was not started, was replaced or has expired; start again")]
     NoPendingDevice,
     #[error("the code does not match; enter the code your app shows now")]
     WrongSetupCode,
@@ -200,17 +212,8 @@ impl Account {
         let last_used_at = self
             .ctx
             .store
-            .audit_entries(&AuditQuery {
-                user: Some(user.username.as_str().to_owned()),
-                event: Some(AuditEvent::OtpAccepted),
-                since: created_at,
-                until: None,
-                offset: 0,
-                limit: 1,
-            })
-            .await?
-            .first()
-            .map(|entry| entry.at);
+            .device_last_used(user.username.as_str(), created_at)
+            .await?;
         Ok(DeviceSummary {
             id: device.id,
             method: device.method(),
@@ -285,9 +288,19 @@ impl Account {
             return Err(AccountError::MethodNotAllowed);
         }
         self.prove(&me, &settings, code, &stopwatch).await?;
-        let setup =
-            devices::begin_setup(&self.ctx, &me.user, settings.use_2fa(), method, prompt_mode)
+        let device =
+            devices::begin_pending(&self.ctx, &me.user, settings.use_2fa(), method, prompt_mode)
                 .await?;
+        // The proof was given in this session: only it may see and confirm the device.
+        if !self
+            .ctx
+            .store
+            .bind_pending_device(device.id, me.session.id)
+            .await?
+        {
+            return Err(AccountError::NoPendingDevice);
+        }
+        let setup = devices::setup_info(&self.ctx, &me.user, &device);
         self.ctx
             .audit(
                 AuditEvent::DeviceSetupStarted,
@@ -304,11 +317,24 @@ impl Account {
         Ok(setup)
     }
 
-    /// The set-up page of the pending device again (after a wrong code), if any.
+    /// The set-up page of the pending device again (after a wrong code), if this session
+    /// started it within [`SETUP_MINUTES`].
     pub async fn pending_setup(&self, token: &str) -> Result<Option<SetupInfo>, AccountError> {
         let me = self.me(token).await?;
-        let pending = self.ctx.store.pending_device(me.user.id).await?;
+        let pending = self.pending_of_session(&me).await?;
         Ok(pending.map(|device| devices::setup_info(&self.ctx, &me.user, &device)))
+    }
+
+    /// The pending device this session started after fresh proof, within
+    /// [`SETUP_MINUTES`]: not one an administrator, the sign-in flow or another session
+    /// started, so that no session can take over 2-step verification without proof.
+    async fn pending_of_session(&self, me: &Me) -> Result<Option<Device>, AccountError> {
+        let since = self.ctx.now().plus_seconds(-SETUP_MINUTES * 60);
+        Ok(self
+            .ctx
+            .store
+            .pending_device_of_session(me.user.id, me.session.id, since)
+            .await?)
     }
 
     /// Complete Setup: the new device's code confirms it, and it replaces the old one.
@@ -323,7 +349,11 @@ impl Account {
         let code = OtpCode::parse(code.trim()).map_err(|_| AccountError::WrongSetupCode)?;
         let username = me.user.username.as_str().to_owned();
         let ip = me.session.client_ip.as_str();
-        devices::complete_setup(&self.ctx, &me.user, &code, &username, Some(ip)).await?;
+        let pending = self
+            .pending_of_session(&me)
+            .await?
+            .ok_or(AccountError::NoPendingDevice)?;
+        devices::confirm_pending(&self.ctx, &me.user, pending, &code, &username, Some(ip)).await?;
         if recovery::left(&self.ctx, &me.user).await? > 0 {
             return Ok(Vec::new());
         }
@@ -398,26 +428,42 @@ impl Account {
             Some(&me.session.client_ip),
         )
         .await;
+        // A new password often follows a suspicion: whoever knew the old one is signed out.
+        self.end_other_sessions(&me, EndedBy::PasswordChange)
+            .await?;
         Ok(())
     }
 
     /// "Sign out other sessions": every session of the user but this one ends.
     pub async fn sign_out_other_sessions(&self, token: &str) -> Result<u64, AccountError> {
         let me = self.me(token).await?;
+        let ended = self.end_other_sessions(&me, EndedBy::SignOutOthers).await?;
+        Ok(ended)
+    }
+
+    /// Ends every other session of the user, audited (always for "Sign out other
+    /// sessions"; after a password change only when there were any).
+    async fn end_other_sessions(&self, me: &Me, by: EndedBy) -> Result<u64, AccountError> {
         let ended = self
             .ctx
             .store
             .delete_other_sessions(me.user.id, me.session.id)
             .await?;
-        self.ctx
-            .audit(
-                AuditEvent::OtherSessionsEnded,
-                Some(me.user.username.as_str()),
-                Some(me.user.username.as_str()),
-                Some(&me.session.client_ip),
-                format!("on the account page: {ended} ended"),
-            )
-            .await?;
+        let why = match by {
+            EndedBy::SignOutOthers => "on the account page",
+            EndedBy::PasswordChange => "with the password change",
+        };
+        if ended > 0 || by == EndedBy::SignOutOthers {
+            self.ctx
+                .audit(
+                    AuditEvent::OtherSessionsEnded,
+                    Some(me.user.username.as_str()),
+                    Some(me.user.username.as_str()),
+                    Some(&me.session.client_ip),
+                    format!("{why}: {ended} ended"),
+                )
+                .await?;
+        }
         Ok(ended)
     }
 }

@@ -53,15 +53,27 @@ pub async fn begin_setup(
     method: OtpMethod,
     prompt_mode: PromptMode,
 ) -> Result<SetupInfo, SetupError> {
+    let device = begin_pending(ctx, user, use_2fa, method, prompt_mode).await?;
+    Ok(setup_info(ctx, user, &device))
+}
+
+/// Create, answering the new pending device itself (My account binds it to the session
+/// that gave fresh proof).
+pub async fn begin_pending(
+    ctx: &Context,
+    user: &User,
+    use_2fa: Use2fa,
+    method: OtpMethod,
+    prompt_mode: PromptMode,
+) -> Result<Device, SetupError> {
     if !use_2fa.allows(method) {
         return Err(SetupError::MethodNotAllowed);
     }
     let otp = new_device_otp(method, OtpSecret::generate(&mut OsRng));
-    let device = ctx
+    Ok(ctx
         .store
         .create_pending_device(user.id, &NewDevice { prompt_mode, otp }, ctx.now())
-        .await?;
-    Ok(setup_info(ctx, user, &device))
+        .await?)
 }
 
 /// The set-up page of a pending device (shown again after a wrong code).
@@ -95,6 +107,18 @@ pub async fn complete_setup(
         .pending_device(user.id)
         .await?
         .ok_or(SetupError::NoPendingDevice)?;
+    confirm_pending(ctx, user, pending, code, actor, client_ip).await
+}
+
+/// Complete Setup of a given pending device (the one My account's session started).
+pub async fn confirm_pending(
+    ctx: &Context,
+    user: &User,
+    pending: Device,
+    code: &OtpCode,
+    actor: &str,
+    client_ip: Option<&str>,
+) -> Result<Device, SetupError> {
     let settings = ctx.store.settings().await?;
     let now = ctx.now();
     let used = pending

@@ -58,6 +58,28 @@ pub struct AuditQuery {
 }
 
 impl Store {
+    /// When a code of the user's device was last accepted since `since` (the device's
+    /// confirmation): the newest "OTP accepted" entry whose subject is the user and whose
+    /// detail names the device (an emailed code's says "email"; a calling system's own
+    /// checks name it as the actor, not the subject).
+    pub async fn device_last_used(
+        &self,
+        username: &str,
+        since: Option<Timestamp>,
+    ) -> StoreResult<Option<Timestamp>> {
+        let sql = format!(
+            "SELECT MAX(at) FROM audit_log WHERE event = '{}' AND subject = $1 AND at >= $2 \
+             AND detail LIKE '%device'",
+            AuditEvent::OtpAccepted.as_str()
+        );
+        let at: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(username)
+            .bind(since.map_or(0, Timestamp::millis))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(at.map(Timestamp::from_millis))
+    }
+
     pub async fn audit(&self, entry: &NewAuditEntry, now: Timestamp) -> StoreResult<()> {
         if let Some(group) = &self.group {
             let entry = entry.clone();

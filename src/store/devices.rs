@@ -9,7 +9,9 @@ use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
 use super::users::reset_sql;
 use super::{corrupt, signed, unsigned, Backend, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, UserId};
+use crate::domain::{
+    Device, DeviceId, DeviceOtp, DeviceState, DeviceUse, PromptMode, SessionId, UserId,
+};
 use crate::otp::{Algorithm, Digits, Hotp, OtpSecret, Period, Totp};
 
 /// A device being set up (it starts pending).
@@ -184,6 +186,45 @@ impl Store {
     /// The device being set up, if any.
     pub async fn pending_device(&self, user_id: UserId) -> StoreResult<Option<Device>> {
         self.device_in_state(user_id, DeviceState::Pending).await
+    }
+
+    /// Marks a pending device as started by `session` (My account's fresh proof belongs to
+    /// that session). `false` when the device is no longer pending.
+    pub async fn bind_pending_device(
+        &self,
+        device: DeviceId,
+        session: SessionId,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE devices SET setup_session_id = $2 WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(device.0)
+        .bind(session.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The user's pending device if `session` started it (see [`Self::bind_pending_device`])
+    /// no earlier than `since`.
+    pub async fn pending_device_of_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        since: Timestamp,
+    ) -> StoreResult<Option<Device>> {
+        // The state is written into the SQL (see `user_device_sql`).
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND state = 'pending' \
+             AND setup_session_id = $2 AND created_at >= $3"
+        );
+        let row: Option<DeviceRow> = sqlx::query_as(&sql)
+            .bind(user_id.0)
+            .bind(session.0)
+            .bind(since.millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.device_from_row(row)).transpose()
     }
 
     /// Complete Setup: consumes the code that proved the pending device works, removes

@@ -9,6 +9,18 @@ use super::{corrupt, Backend, Store, StoreResult};
 use crate::clock::Timestamp;
 use crate::domain::UserId;
 
+/// Takes the user's row lock for the rest of the transaction, so that two replacements
+/// (or a replacement and a revocation) of one user's codes run one after the other. On
+/// PostgreSQL (read committed) a second `DELETE` would otherwise miss the rows the first
+/// inserted, and two sets would work; SQLite's write transactions are serial already.
+async fn lock_user(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user_id: UserId) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+        .bind(user_id.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// A new set replaces the user's codes, in one transaction: every code of an older
     /// set (used or not) is gone, so it is refused from now on.
@@ -19,6 +31,7 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, user_id).await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id.0)
             .execute(&mut *tx)
@@ -51,6 +64,7 @@ impl Store {
     /// Removes the user's codes (used or not); how many unused ones there were.
     pub async fn revoke_recovery_codes(&self, user_id: UserId) -> StoreResult<u32> {
         let mut tx = self.begin_write().await?;
+        lock_user(&mut tx, user_id).await?;
         let left: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )

@@ -225,7 +225,7 @@ fn failure(error: AccountError) -> Failure {
         ),
         AccountError::NoPendingDevice => Failure::Message(
             StatusCode::CONFLICT,
-            "The set-up was not started, or was replaced; start again.".to_owned(),
+            "The set-up was not started from this browser, was replaced or has expired; start again.".to_owned(),
         ),
         AccountError::WrongSetupCode => Failure::Message(
             StatusCode::UNAUTHORIZED,

@@ -378,13 +378,15 @@ async fn new_recovery_codes_need_fresh_proof() {
 }
 
 /// SPEC 10: a wrong current password is the generic 401, counted; the right one changes
-/// it (204): the new one signs in, the old one does not; audited.
+/// it (204): the new one signs in, the old one does not, the user's other sessions end;
+/// audited.
 #[tokio::test]
 async fn changing_the_password_checks_the_current_one() {
     let app = spawn_app().await;
     let jane = plain_user(&app, "jane").await;
     let old = TestApp::password_of("jane");
     let token = session(&app, "jane", &old, None).await;
+    let elsewhere = session(&app, "jane", &old, None).await;
     let new = "correct horse battery staple 42";
 
     let (status, answer) = post_as(
@@ -417,6 +419,17 @@ async fn changing_the_password_checks_the_current_one() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    // Whoever knew the old password is signed out; this session goes on.
+    let (status, _) = app.get_json("/api/v1/me", Some(&elsewhere)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get_json("/api/v1/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(audit(&app, AuditEvent::OtherSessionsEnded)
+        .await
+        .contains(&(
+            Some("jane".into()),
+            "with the password change: 1 ended".into()
+        )));
     session(&app, "jane", new, None).await;
     let (status, _) = app
         .post(
@@ -598,5 +611,93 @@ async fn the_api_takes_the_session_cookie_from_this_site_only() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let answer: Value = refused.json().await.unwrap();
     assert_eq!(answer["code"], "unauthenticated");
+    app.stop().await;
+}
+
+/// SPEC 10 "fresh proof": the proof belongs to the session that gave it. A device set up
+/// after proof in one session cannot be seen nor confirmed from another session of the
+/// same user, nor after 15 minutes; one an administrator started cannot be confirmed from
+/// My account.
+#[tokio::test]
+async fn a_set_up_belongs_to_the_session_that_gave_proof() {
+    let app = spawn_app().await;
+    let jane = plain_user(&app, "jane").await;
+    let old = app.enroll_totp(&jane, PromptMode::EveryLogin).await;
+    let proving = session(&app, "jane", &TestApp::password_of("jane"), Some(&old)).await;
+    let other = session(&app, "jane", &TestApp::password_of("jane"), Some(&old)).await;
+    let (status, setup) = post_as(
+        &app,
+        &proving,
+        "/api/v1/account/device",
+        json!({ "method": "totp", "prompt_mode": "every_login", "code": code_now(&app, &old) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let new = totp_of(setup["otpauth_uri"].as_str().unwrap());
+
+    // Another session of hers: no pending device to confirm, and no secret on a page.
+    let (status, answer) = post_as(
+        &app,
+        &other,
+        "/api/v1/account/device/confirm",
+        json!({ "code": app.totp_now(&new) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "no_pending_device");
+    let page = app
+        .client
+        .get(format!("{}/account/device/confirm", app.address))
+        .header("Cookie", format!("twostep_session={other}"))
+        .send()
+        .await
+        .unwrap();
+    let body = page.text().await.unwrap();
+    assert!(
+        !body.contains(&new.secret.to_base32()),
+        "the secret is shown elsewhere"
+    );
+
+    // Too late: 15 minutes on, the set-up has expired, also for the proving session.
+    app.clock.advance_seconds(15 * 60 + 1);
+    let (status, answer) = post_as(
+        &app,
+        &proving,
+        "/api/v1/account/device/confirm",
+        json!({ "code": app.totp_now(&new) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (_, account) = app.get_json("/api/v1/account", Some(&proving)).await;
+    assert_eq!(account["devices"].as_array().unwrap().len(), 1);
+
+    // An administrator's set-up is not My account's to confirm.
+    let admin = app
+        .store
+        .user_by_username(&twostep::domain::Username::parse("admin").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let admin_token = app.api_token(&admin, "account test").await;
+    let (status, started) = app
+        .post_with(
+            "/api/v1/users/jane/device",
+            json!({ "method": "totp", "prompt_mode": "every_login" }),
+            &[("Authorization", &format!("Bearer {admin_token}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let by_admin = totp_of(started["otpauth_uri"].as_str().unwrap());
+    let fresh = session(&app, "jane", &TestApp::password_of("jane"), Some(&old)).await;
+    let (status, answer) = post_as(
+        &app,
+        &fresh,
+        "/api/v1/account/device/confirm",
+        json!({ "code": app.totp_now(&by_admin) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    // Her device is still the old one.
+    session(&app, "jane", &TestApp::password_of("jane"), Some(&old)).await;
     app.stop().await;
 }

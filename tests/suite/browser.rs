@@ -235,8 +235,24 @@ impl Browser {
         if shot {
             self.shot("signin").await;
         }
-        self.click("form[action='/signin'] button[type='submit']")
+        self.submit("form[action='/signin'] button[type='submit']")
             .await;
+    }
+
+    /// Clicks `selector` and waits until the browser has left the page it was on: a form
+    /// answered by a page of the same name (a refused sign-in) would otherwise race the
+    /// next read, which then finds the old page or an element that is going away.
+    pub(crate) async fn submit(&self, selector: &str) {
+        let before = self.find("html").await;
+        self.click(selector).await;
+        let step = Duration::from_millis(20);
+        for _ in 0..(PAGE_TIMEOUT.as_millis() / step.as_millis()) {
+            if before.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(step).await;
+        }
+        panic!("{selector}: the browser stayed on the page");
     }
 
     /// The administrator, signed in through the forms, 2-step set-up offered and put off.

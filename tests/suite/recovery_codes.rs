@@ -798,3 +798,57 @@ async fn the_store_consumes_a_recovery_code_once_and_replaces_sets_on_postgresql
     the_store_consumes_a_code_once_and_replaces_sets(&db).await;
     db.finish().await;
 }
+
+/// SPEC 10 "a new set replaces the old one", under racing replacements: 8 sets made at
+/// once for one user leave exactly one set of 10 codes (on PostgreSQL, read committed, a
+/// second `DELETE` would miss the rows the first inserted without the user's row lock).
+async fn racing_replacements_leave_one_set(db: &crate::helpers::TestDb) {
+    let store = std::sync::Arc::new(db.open().await);
+    assert!(store
+        .bootstrap("$argon2id$fake-admin-hash", true, crate::helpers::START)
+        .await
+        .unwrap());
+    let rhea = store_user(&store, "rhea").await;
+    let sets: Vec<Vec<[u8; 32]>> = (0..8)
+        .map(|_| {
+            twostep::domain::generate_set(&mut rand::rngs::OsRng)
+                .iter()
+                .map(|code| store.key().recovery_code_hash(rhea.id, code))
+                .collect()
+        })
+        .collect();
+    let mut racing = Vec::new();
+    for hashes in sets {
+        let store = store.clone();
+        racing.push(tokio::spawn(async move {
+            store
+                .replace_recovery_codes(rhea.id, &hashes, crate::helpers::START)
+                .await
+        }));
+    }
+    for replaced in futures_util::future::join_all(racing).await {
+        replaced.unwrap().unwrap();
+    }
+    assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 10);
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM recovery_codes").await,
+        10
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_replacements_leave_one_set_on_sqlite() {
+    let db = crate::helpers::TestDb::sqlite().await;
+    racing_replacements_leave_one_set(&db).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_replacements_leave_one_set_on_postgresql() {
+    let Some(db) = crate::helpers::TestDb::postgres().await else {
+        return;
+    };
+    racing_replacements_leave_one_set(&db).await;
+    db.finish().await;
+}

@@ -4,8 +4,7 @@
 
 use super::{Actor, Admin, AdminError, UserView};
 use crate::clock::Timestamp;
-use crate::domain::{AuditEvent, OtpMethod, Permission, PromptMode};
-use crate::store::AuditQuery;
+use crate::domain::{OtpMethod, Permission, PromptMode};
 
 /// A user's confirmed device as Edit User shows it.
 #[derive(Clone, Debug)]
@@ -14,7 +13,7 @@ pub struct DeviceDetails {
     pub prompt_mode: PromptMode,
     /// When it was confirmed ("enrolled").
     pub enrolled_at: Option<Timestamp>,
-    /// The last accepted code (the latest "OTP accepted" audit entry of the user).
+    /// The last accepted code of the device (`Store::device_last_used`).
     pub last_used: Option<Timestamp>,
 }
 
@@ -45,17 +44,8 @@ impl Admin {
                 let last_used = self
                     .ctx
                     .store
-                    .audit_entries(&AuditQuery {
-                        user: Some(view.user.username.as_str().to_owned()),
-                        event: Some(AuditEvent::OtpAccepted),
-                        since: enrolled_at,
-                        until: None,
-                        offset: 0,
-                        limit: 1,
-                    })
-                    .await?
-                    .first()
-                    .map(|entry| entry.at);
+                    .device_last_used(view.user.username.as_str(), enrolled_at)
+                    .await?;
                 Some(DeviceDetails {
                     method: device.method(),
                     prompt_mode: device.prompt_mode,
