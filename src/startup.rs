@@ -22,7 +22,7 @@ use crate::service::verify::SecondFactor;
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError};
 use crate::web::return_to::ReturnPolicy;
-use crate::web::{router, AppState, ForwardAuth};
+use crate::web::{router, AppState, ForwardAuth, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -111,7 +111,7 @@ impl Application {
                     address: args.listen,
                     source,
                 })?;
-        let state = AppState {
+        let state = AppState::new(Shared {
             signin: SignIn::new(ctx.clone()),
             account: Account::new(ctx.clone()),
             admin: Admin::new(ctx.clone()),
@@ -127,7 +127,7 @@ impl Application {
                 cookie_domain: args.session_cookie_domain()?,
             }),
             metrics_clients: Arc::new(args.metrics_clients.clone()),
-        };
+        });
         Ok(Self {
             listener,
             state,

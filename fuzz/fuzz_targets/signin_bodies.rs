@@ -52,7 +52,7 @@ use twostep::service::verify::SecondFactor;
 use twostep::service::Context;
 use twostep::startup::Application;
 use twostep::store::{NewUser, Store};
-use twostep::web::{cookies, csrf, router, AppState, ForwardAuth};
+use twostep::web::{cookies, csrf, router, AppState, ForwardAuth, Shared};
 
 const ALICE_PASSWORD: &str = "alice password 123";
 /// The anonymous CSRF cookie of the fuzzing "browser" (a well-formed token; the form's
@@ -158,7 +158,7 @@ async fn start(dir: &std::path::Path) -> (Router, Context, Store, String, UserId
         .expect("clerk role");
     let alice = create_user(&store, &hasher, "alice", clerks.id, true).await;
 
-    let state = AppState {
+    let state = AppState::new(Shared {
         signin: SignIn::new(ctx.clone()),
         account: twostep::service::account::Account::new(ctx.clone()),
         admin: Admin::new(ctx.clone()),
@@ -167,7 +167,7 @@ async fn start(dir: &std::path::Path) -> (Router, Context, Store, String, UserId
         secure_cookies: false,
         forward_auth: Arc::new(ForwardAuth::default()),
         metrics_clients: Arc::new(Vec::new()),
-    };
+    });
     (router(state), ctx, store, token.as_str().to_owned(), alice)
 }
 

@@ -58,9 +58,28 @@ use crate::service::admin::Admin;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Shared`] behind an `Arc`, so that the copy
+/// axum hands each extractor of each request costs one reference count, not one per
+/// service part (every service holds the store, hasher, clock and counters).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The services and settings of the web layer (see [`AppState`]).
+pub struct Shared {
     pub signin: SignIn,
     pub account: Account,
     pub admin: Admin,
