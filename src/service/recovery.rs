@@ -6,7 +6,7 @@ use rand::rngs::OsRng;
 
 use super::{notify, Context};
 use crate::domain::{self, AuditEvent, RecoveryCode, SecurityEvent, User};
-use crate::store::StoreError;
+use crate::store::{NewAuditEntry, StoreError};
 
 /// A new set of codes for `user`, replacing every earlier code, audited as "Recovery codes
 /// generated" by `actor` from `ip`, and the user is told by email (SPEC 10). The codes are
@@ -23,17 +23,16 @@ pub async fn generate_set(
         .iter()
         .map(|code| key.recovery_code_hash(user.id, code))
         .collect();
+    let entry = NewAuditEntry {
+        event: AuditEvent::RecoveryCodesGenerated,
+        actor: Some(actor.to_owned()),
+        subject: Some(user.username.as_str().to_owned()),
+        client_ip: ip.map(str::to_owned),
+        detail: format!("{} codes", codes.len()),
+    };
     ctx.store
-        .replace_recovery_codes(user.id, &hashes, ctx.now())
+        .replace_recovery_codes(user.id, &hashes, &entry, ctx.now())
         .await?;
-    ctx.audit(
-        AuditEvent::RecoveryCodesGenerated,
-        Some(actor),
-        Some(user.username.as_str()),
-        ip,
-        format!("{} codes", codes.len()),
-    )
-    .await?;
     notify::security_logged(ctx, user, SecurityEvent::RecoveryCodesGenerated, ip).await;
     Ok(codes)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use super::audit::{bind_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
+use super::audit::{bind_audit, insert_audit, NewAuditEntry, AUDIT_COLUMNS, AUDIT_VALUES};
 use super::users::reset_sql;
 use super::{corrupt, Backend, Store, StoreResult};
 use crate::clock::Timestamp;
@@ -22,12 +22,14 @@ async fn lock_user(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user_id: UserId) -
 }
 
 impl Store {
-    /// A new set replaces the user's codes, in one transaction: every code of an older
-    /// set (used or not) is gone, so it is refused from now on.
+    /// A new set replaces the user's codes, in one transaction with its audit `entry`:
+    /// every code of an older set (used or not) is gone, so it is refused from now on, and
+    /// no set is made that the log does not show (nor a log entry of a set never made).
     pub async fn replace_recovery_codes(
         &self,
         user_id: UserId,
         hashes: &[[u8; 32]],
+        entry: &NewAuditEntry,
         now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
@@ -46,6 +48,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        insert_audit(&mut tx, entry, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -670,7 +670,7 @@ async fn the_store_consumes_a_code_once_and_replaces_sets(db: &crate::helpers::T
         .map(|code| key.recovery_code_hash(rhea.id, code))
         .collect();
     store
-        .replace_recovery_codes(rhea.id, &hashes, now)
+        .replace_recovery_codes(rhea.id, &hashes, &generated(), now)
         .await
         .unwrap();
     assert_eq!(store.recovery_codes_left(rhea.id).await.unwrap(), 10);
@@ -750,7 +750,7 @@ async fn the_store_consumes_a_code_once_and_replaces_sets(db: &crate::helpers::T
         .map(|code| key.recovery_code_hash(rhea.id, code))
         .collect();
     store
-        .replace_recovery_codes(rhea.id, &new_hashes, now)
+        .replace_recovery_codes(rhea.id, &new_hashes, &generated(), now)
         .await
         .unwrap();
     assert!(!store
@@ -775,7 +775,7 @@ async fn the_store_consumes_a_code_once_and_replaces_sets(db: &crate::helpers::T
         .unwrap());
     // The user's deletion takes the codes along.
     store
-        .replace_recovery_codes(rhea.id, &new_hashes, now)
+        .replace_recovery_codes(rhea.id, &new_hashes, &generated(), now)
         .await
         .unwrap();
     store.delete_user(rhea.id).await.unwrap();
@@ -800,7 +800,7 @@ async fn the_store_consumes_a_recovery_code_once_and_replaces_sets_on_postgresql
 }
 
 /// SPEC 10 "a new set replaces the old one", under racing replacements: 8 sets made at
-/// once for one user leave exactly one set of 10 codes (on PostgreSQL, read committed, a
+/// once for one user leave exactly one set of 10 codes and 8 audit entries (on PostgreSQL, read committed, a
 /// second `DELETE` would miss the rows the first inserted without the user's row lock).
 async fn racing_replacements_leave_one_set(db: &crate::helpers::TestDb) {
     let store = std::sync::Arc::new(db.open().await);
@@ -822,7 +822,7 @@ async fn racing_replacements_leave_one_set(db: &crate::helpers::TestDb) {
         let store = store.clone();
         racing.push(tokio::spawn(async move {
             store
-                .replace_recovery_codes(rhea.id, &hashes, crate::helpers::START)
+                .replace_recovery_codes(rhea.id, &hashes, &generated(), crate::helpers::START)
                 .await
         }));
     }
@@ -833,6 +833,12 @@ async fn racing_replacements_leave_one_set(db: &crate::helpers::TestDb) {
     assert_eq!(
         db.raw_count("SELECT COUNT(*) FROM recovery_codes").await,
         10
+    );
+    // Each set was made with its audit entry, in its transaction.
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM audit_log WHERE event = 'recovery_codes_generated'")
+            .await,
+        8
     );
     store.close().await;
 }
@@ -851,4 +857,15 @@ async fn racing_replacements_leave_one_set_on_postgresql() {
     };
     racing_replacements_leave_one_set(&db).await;
     db.finish().await;
+}
+
+/// The audit entry of a set made in the store tests.
+fn generated() -> twostep::store::NewAuditEntry {
+    twostep::store::NewAuditEntry {
+        event: AuditEvent::RecoveryCodesGenerated,
+        actor: Some("rhea".into()),
+        subject: Some("rhea".into()),
+        client_ip: None,
+        detail: "10 codes".into(),
+    }
 }
