@@ -5,10 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use twostep::domain::{AuditEvent, PromptMode, Require2fa, User};
-use twostep::otp::{KeyUri, KeyUriKind, Totp};
+use twostep::otp::Totp;
 use twostep::store::AuditQuery;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, totp_of, TestApp};
 use crate::pages;
 
 /// A user of a role that does not ask for 2-step verification.
@@ -53,27 +53,6 @@ fn bearer(token: &str) -> String {
 async fn post_as(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
     app.post_with(path, body, &[("Authorization", &bearer(token))])
         .await
-}
-
-/// The code of `totp` now, and the clock a step later (a code is accepted once).
-fn code_now(app: &TestApp, totp: &Totp) -> String {
-    let code = app.totp_now(totp);
-    app.clock.advance_seconds(30);
-    code
-}
-
-/// The TOTP generator of a key URI handed out by a set-up.
-fn totp_of(otpauth_uri: &str) -> Totp {
-    let uri = KeyUri::parse(otpauth_uri).unwrap();
-    let KeyUriKind::Totp { period } = uri.kind else {
-        panic!("a TOTP key URI: {otpauth_uri}")
-    };
-    Totp {
-        secret: uri.secret,
-        algorithm: uri.algorithm,
-        digits: uri.digits,
-        period,
-    }
 }
 
 async fn audit(app: &TestApp, event: AuditEvent) -> Vec<(Option<String>, String)> {
@@ -173,7 +152,7 @@ async fn set_up_now_needs_no_code_without_a_device() {
         &app,
         &token,
         "/api/v1/account/device/confirm",
-        json!({ "code": code_now(&app, &totp) }),
+        json!({ "code": app.totp_next(&totp) }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -232,7 +211,7 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
         &app,
         &token,
         "/api/v1/account/device",
-        body(Some(&code_now(&app, &old))),
+        body(Some(&app.totp_next(&old))),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{setup}");
@@ -247,7 +226,7 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
         &app,
         &token,
         "/api/v1/account/device/confirm",
-        json!({ "code": code_now(&app, &new) }),
+        json!({ "code": app.totp_next(&new) }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -264,7 +243,7 @@ async fn replacing_a_device_needs_fresh_proof_and_keeps_the_old_until_confirmed(
     let (status, _) = app
         .post(
             "/api/v1/signin/otp",
-            json!({ "transaction": answer["transaction"], "code": code_now(&app, &old) }),
+            json!({ "transaction": answer["transaction"], "code": app.totp_next(&old) }),
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -310,7 +289,7 @@ async fn new_recovery_codes_need_fresh_proof() {
         &app,
         &token,
         "/api/v1/account/recovery-codes",
-        json!({ "code": code_now(&app, &totp) }),
+        json!({ "code": app.totp_next(&totp) }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
@@ -362,7 +341,7 @@ async fn new_recovery_codes_need_fresh_proof() {
         &app,
         &token,
         "/api/v1/account/device/confirm",
-        json!({ "code": code_now(&app, &phone) }),
+        json!({ "code": app.totp_next(&phone) }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -629,7 +608,7 @@ async fn a_set_up_belongs_to_the_session_that_gave_proof() {
         &app,
         &proving,
         "/api/v1/account/device",
-        json!({ "method": "totp", "prompt_mode": "every_login", "code": code_now(&app, &old) }),
+        json!({ "method": "totp", "prompt_mode": "every_login", "code": app.totp_next(&old) }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{setup}");

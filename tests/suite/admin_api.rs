@@ -7,10 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use twostep::domain::AuditEvent;
 use twostep::domain::{Permission, PromptMode, Require2fa, RoleName, RoleSecurity, Username};
-use twostep::otp::{KeyUri, KeyUriKind, Totp};
 use twostep::store::AuditQuery;
 
-use crate::helpers::{spawn_app, NowTs, TestApp};
+use crate::helpers::{spawn_app, totp_of, NowTs, TestApp};
 
 /// Sends `body` (if any) as JSON with the bearer `token` (if any); the status and the
 /// JSON answer (`Null` when empty).
@@ -130,20 +129,6 @@ fn assert_invalid(status: StatusCode, answer: &Value, field: &str) {
 fn assert_not_found(status: StatusCode, answer: &Value) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert_eq!(answer["code"], "not_found", "{answer}");
-}
-
-/// The TOTP generator of a key URI handed out by a set-up.
-fn totp_of(otpauth_uri: &str) -> Totp {
-    let uri = KeyUri::parse(otpauth_uri).unwrap();
-    let KeyUriKind::Totp { period } = uri.kind else {
-        panic!("a TOTP key URI: {otpauth_uri}")
-    };
-    Totp {
-        secret: uri.secret,
-        algorithm: uri.algorithm,
-        digits: uri.digits,
-        period,
-    }
 }
 
 /// Every administration endpoint, with a body where it takes one.

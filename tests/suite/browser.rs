@@ -13,7 +13,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use twostep::domain::Require2fa;
-use twostep::otp::{KeyUri, KeyUriKind, Totp};
+use twostep::otp::{KeyUri, Totp};
 
 use crate::helpers::{require_program, spawn_app, NowTs, TestApp};
 
@@ -291,20 +291,6 @@ fn decode_qr(png: &[u8]) -> String {
     content
 }
 
-/// The generator an authenticator app makes from a scanned key URI.
-fn app_from_uri(uri: &str) -> Totp {
-    let key = KeyUri::parse(uri).expect("a valid otpauth URI");
-    let KeyUriKind::Totp { period } = key.kind else {
-        panic!("a TOTP key URI: {uri}")
-    };
-    Totp {
-        secret: key.secret,
-        algorithm: key.algorithm,
-        digits: key.digits,
-        period,
-    }
-}
-
 fn code_at(app: &TestApp, totp: &Totp) -> String {
     totp.generate_at(app.clock.now_ts().unix_seconds())
         .as_str()
@@ -388,7 +374,7 @@ async fn force_sets_up_totp_from_the_qr_code_and_signs_in_with_it_next_time() {
     // The app scans the code: decoded from pixels, never from the page's text.
     let qr = browser.element_shot(".qr svg", "qr").await;
     let uri = decode_qr(&qr);
-    let totp = app_from_uri(&uri);
+    let totp = crate::helpers::totp_of(&uri);
     let key = KeyUri::parse(&uri).unwrap();
     assert_eq!(key.issuer.as_deref(), Some("St. Elsewhere"));
     assert_eq!(key.account, "jane");
@@ -625,7 +611,7 @@ async fn admin_creates_device(browser: &mut Browser, shot: &str) -> Totp {
     let uri = decode_qr(&qr);
     let key = KeyUri::parse(&uri).unwrap();
     assert_eq!(key.account, "jane");
-    app_from_uri(&uri)
+    crate::helpers::totp_of(&uri)
 }
 
 #[tokio::test]

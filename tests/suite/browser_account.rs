@@ -5,10 +5,10 @@
 
 use serde_json::json;
 use twostep::domain::Require2fa;
-use twostep::otp::{KeyUri, KeyUriKind, Totp};
+use twostep::otp::Totp;
 
 use crate::browser::{browser, Browser, ONE_BROWSER_AT_A_TIME};
-use crate::helpers::{NowTs, TestApp};
+use crate::helpers::{totp_of, TestApp};
 
 /// The generator of the device being set up, from the page's otpauth link; the manual
 /// key the page shows is the same secret.
@@ -20,10 +20,7 @@ async fn device_on_page(browser: &Browser) -> Totp {
         .await
         .expect("an attribute")
         .expect("an href");
-    let key = KeyUri::parse(&href).unwrap_or_else(|e| panic!("{href}: {e}"));
-    let KeyUriKind::Totp { period } = key.kind else {
-        panic!("a TOTP key URI: {href}")
-    };
+    let totp = totp_of(&href);
     let manual: String = browser
         .text("#manual-key")
         .await
@@ -31,25 +28,10 @@ async fn device_on_page(browser: &Browser) -> Totp {
         .collect();
     assert_eq!(
         manual,
-        key.secret.to_base32(),
+        totp.secret.to_base32(),
         "the manual key is the secret"
     );
-    Totp {
-        secret: key.secret,
-        algorithm: key.algorithm,
-        digits: key.digits,
-        period,
-    }
-}
-
-/// The code of `totp` now; the clock then moves a step on (each code is accepted once).
-fn code_now(app: &TestApp, totp: &Totp) -> String {
-    let code = totp
-        .generate_at(app.clock.now_ts().unix_seconds())
-        .as_str()
-        .to_owned();
-    app.clock.advance_seconds(30);
-    code
+    totp
 }
 
 async fn sign_out(browser: &Browser) {
@@ -65,7 +47,7 @@ async fn sign_in_with(app: &TestApp, browser: &mut Browser, totp: &Totp) {
         .sign_in("jane", &TestApp::password_of("jane"), false)
         .await;
     browser.page("verify").await;
-    browser.type_into("#code", &code_now(app, totp)).await;
+    browser.type_into("#code", &app.totp_next(totp)).await;
     browser.click("form[action='/signin/verify'] button").await;
     browser.page("home").await;
 }
@@ -103,7 +85,7 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     browser.page("account-setup").await;
     browser.shot("account-setup").await;
     let first = device_on_page(&browser).await;
-    browser.type_into("#code", &code_now(&app, &first)).await;
+    browser.type_into("#code", &app.totp_next(&first)).await;
     browser
         .click("form[action='/account/device/confirm'] button")
         .await;
@@ -157,7 +139,7 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     assert!(browser.text("#device-error").await.contains("not correct"));
     browser.shot("account-replace-wrong-code").await;
     browser
-        .type_into("#device-code", &code_now(&app, &first))
+        .type_into("#device-code", &app.totp_next(&first))
         .await;
     browser.click("#device-submit").await;
     browser.page("account-setup").await;
@@ -175,7 +157,7 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     let (_, answer) = app
         .post(
             "/api/v1/signin/otp",
-            json!({ "transaction": answer["transaction"], "code": code_now(&app, &first) }),
+            json!({ "transaction": answer["transaction"], "code": app.totp_next(&first) }),
         )
         .await;
     assert_eq!(
@@ -184,7 +166,7 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     );
     let other = answer["session"].as_str().unwrap().to_owned();
 
-    browser.type_into("#code", &code_now(&app, &second)).await;
+    browser.type_into("#code", &app.totp_next(&second)).await;
     browser
         .click("form[action='/account/device/confirm'] button")
         .await;
@@ -204,7 +186,7 @@ async fn my_account_sets_up_replaces_the_device_and_signs_out_other_sessions() {
     let (status, _) = app
         .post(
             "/api/v1/signin/otp",
-            json!({ "transaction": answer["transaction"], "code": code_now(&app, &first) }),
+            json!({ "transaction": answer["transaction"], "code": app.totp_next(&first) }),
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);

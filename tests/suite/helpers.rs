@@ -509,6 +509,13 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The code of `totp` now; the clock then moves a step on (each code is accepted once).
+    pub fn totp_next(&self, totp: &twostep::otp::Totp) -> String {
+        let code = self.totp_now(totp);
+        self.clock.advance_seconds(30);
+        code
+    }
+
     /// Delivers the outbox now and returns the emails in the mail folder, oldest first.
     pub async fn mails(&self) -> Vec<String> {
         let worker = twostep::service::outbox::Worker::new(
@@ -692,5 +699,20 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The generator an authenticator app makes from a TOTP key URI handed out by a set-up.
+pub fn totp_of(otpauth_uri: &str) -> twostep::otp::Totp {
+    let key = twostep::otp::KeyUri::parse(otpauth_uri)
+        .unwrap_or_else(|error| panic!("{otpauth_uri}: {error}"));
+    let twostep::otp::KeyUriKind::Totp { period } = key.kind else {
+        panic!("a TOTP key URI: {otpauth_uri}")
+    };
+    twostep::otp::Totp {
+        secret: key.secret,
+        algorithm: key.algorithm,
+        digits: key.digits,
+        period,
     }
 }

@@ -8,12 +8,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use twostep::domain::{AuditEvent, SecurityEvent, SettingKey};
 use twostep::mail::template::EmailTemplate;
-use twostep::otp::{KeyUri, KeyUriKind, Totp};
+use twostep::otp::Totp;
 use twostep::store::AuditQuery;
 
 use crate::admin_api::{admin, call};
 use crate::admin_pages::sign_in_admin;
-use crate::helpers::{free_port, spawn_app, spawn_app_with, AppOptions, SmtpSink, TestApp};
+use crate::helpers::{
+    free_port, spawn_app, spawn_app_with, totp_of, AppOptions, SmtpSink, TestApp,
+};
 use crate::pages::{get, submit};
 
 /// A message as a reader sees it: header lines unfolded, quoted-printable decoded.
@@ -45,20 +47,6 @@ fn subject_of(event: SecurityEvent) -> String {
     EmailTemplate::default_security(event)
         .subject
         .replace("@site_name", "St. Elsewhere")
-}
-
-/// The TOTP generator of a key URI handed out by a set-up.
-fn totp_of(otpauth_uri: &str) -> Totp {
-    let uri = KeyUri::parse(otpauth_uri).unwrap();
-    let KeyUriKind::Totp { period } = uri.kind else {
-        panic!("a TOTP key URI: {otpauth_uri}")
-    };
-    Totp {
-        secret: uri.secret,
-        algorithm: uri.algorithm,
-        digits: uri.digits,
-        period,
-    }
 }
 
 /// An administrator sets up and confirms a TOTP device for `username`; the secrets the
