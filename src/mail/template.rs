@@ -66,7 +66,27 @@ pub enum TemplateKind {
 }
 
 impl TemplateKind {
-    /// The placeholders this kind allows, as error messages and pages list them.
+    /// The placeholders this kind allows, in the order pages and messages list them.
+    pub fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            Self::Otp => &[
+                "@user_id",
+                "@user_otp",
+                "@user_name",
+                "@otp_valid_minutes",
+                "@site_name",
+            ],
+            Self::Security => &[
+                "@user_id",
+                "@user_name",
+                "@event_time",
+                "@client_ip",
+                "@site_name",
+            ],
+        }
+    }
+
+    /// [`Self::placeholders`] as error messages list them ("a, b or c").
     pub fn placeholder_names(self) -> &'static str {
         match self {
             Self::Otp => PLACEHOLDER_NAMES,
@@ -673,6 +693,24 @@ fn escape_html_into(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The messages' list of placeholders is the pages' list, and each is a placeholder
+    /// its kind allows.
+    #[test]
+    fn the_placeholder_names_in_messages_are_the_listed_ones() {
+        for kind in [TemplateKind::Otp, TemplateKind::Security] {
+            let list = kind.placeholders();
+            let (last, rest) = list.split_last().unwrap();
+            assert_eq!(
+                kind.placeholder_names(),
+                format!("{} or {last}", rest.join(", "))
+            );
+            for name in list {
+                let placeholder = Placeholder::from_name(&name[1..]).unwrap();
+                assert!(kind.allows(placeholder), "{name}");
+            }
+        }
+    }
     use proptest::prelude::*;
 
     fn values() -> TemplateValues<'static> {

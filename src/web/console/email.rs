@@ -18,7 +18,7 @@ use super::{
     Nav, SavedQuery, SummaryItem,
 };
 use crate::domain::{SecurityEvent, Settings};
-use crate::mail::template::{EmailTemplate, SecurityValues, TemplateValues};
+use crate::mail::template::{EmailTemplate, SecurityValues, TemplateKind, TemplateValues};
 use crate::service::admin::{Actor, AdminError};
 use crate::web::html::{see_other, Layout, PageForm};
 use crate::web::{AppState, ClientIp};
@@ -90,21 +90,11 @@ impl Which {
 
     fn placeholders(self) -> Vec<&'static str> {
         match self {
-            Self::Otp => vec![
-                "@user_id",
-                "@user_otp",
-                "@user_name",
-                "@otp_valid_minutes",
-                "@site_name",
-            ],
-            Self::Security(_) => vec![
-                "@user_id",
-                "@user_name",
-                "@event_time",
-                "@client_ip",
-                "@site_name",
-            ],
+            Self::Otp => TemplateKind::Otp,
+            Self::Security(_) => TemplateKind::Security,
         }
+        .placeholders()
+        .to_vec()
     }
 
     fn sample_note(self) -> &'static str {
