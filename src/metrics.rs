@@ -100,6 +100,38 @@ impl EmailOutcome {
     }
 }
 
+/// How a bind as a directory user's entry ended (SPEC 12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryBindOutcome {
+    /// The password is the entry's.
+    Success,
+    /// Wrong password (LDAP 49 without another sub-code).
+    InvalidCredentials,
+    /// Any other refusal (expired or must-change password, locked or disabled in the
+    /// directory, ...).
+    Refused,
+    /// The directory could not be reached or could not answer.
+    Unavailable,
+}
+
+impl DirectoryBindOutcome {
+    const ALL: [Self; 4] = [
+        Self::Success,
+        Self::InvalidCredentials,
+        Self::Refused,
+        Self::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Refused => "refused",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -128,6 +160,29 @@ impl Histogram {
     }
 }
 
+/// The `_bucket`, `_sum` and `_count` lines of one histogram; `labels` go before `le`.
+fn histogram_lines(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let mut cumulative = 0u64;
+    for (bound, count) in BUCKETS.iter().zip(&histogram.buckets) {
+        cumulative += count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let count = histogram.count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+    let sum = histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0;
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    } else {
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
 /// The database pool at the moment of a scrape.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PoolUsage {
@@ -142,6 +197,8 @@ pub struct Metrics {
     signins: [AtomicU64; SignInOutcome::ALL.len()],
     otp_checks: [[AtomicU64; 2]; OtpCheckMethod::ALL.len()],
     emails: [AtomicU64; EmailOutcome::ALL.len()],
+    directory_binds: [AtomicU64; DirectoryBindOutcome::ALL.len()],
+    directory_bind_latency: Histogram,
     /// Latency by (route pattern, status class); the map grows only with new routes.
     requests: RwLock<BTreeMap<(String, &'static str), Arc<Histogram>>>,
 }
@@ -168,6 +225,12 @@ impl Metrics {
 
     pub fn email(&self, outcome: EmailOutcome) {
         self.emails[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One bind as a directory user's entry, and how long it took.
+    pub fn directory_bind(&self, outcome: DirectoryBindOutcome, elapsed: Duration) {
+        self.directory_binds[outcome as usize].fetch_add(1, Ordering::Relaxed);
+        self.directory_bind_latency.observe(elapsed);
     }
 
     /// One answered request: `route` is the router's pattern (`/api/v1/users/{username}`),
@@ -244,6 +307,32 @@ impl Metrics {
         }
         header(
             &mut out,
+            "twostep_directory_binds_total",
+            "counter",
+            "Binds as a directory user's entry (password checks) by outcome.",
+        );
+        for (outcome, count) in DirectoryBindOutcome::ALL.iter().zip(&self.directory_binds) {
+            let _ = writeln!(
+                out,
+                "twostep_directory_binds_total{{outcome=\"{}\"}} {}",
+                outcome.label(),
+                count.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "twostep_directory_bind_duration_seconds",
+            "histogram",
+            "Time a bind as a directory user's entry took, connection included.",
+        );
+        histogram_lines(
+            &mut out,
+            "twostep_directory_bind_duration_seconds",
+            "",
+            &self.directory_bind_latency,
+        );
+        header(
+            &mut out,
             "twostep_http_request_duration_seconds",
             "histogram",
             "Time from request to response, by route and status class.",
@@ -251,27 +340,11 @@ impl Metrics {
         if let Ok(map) = self.requests.read() {
             for ((route, class), histogram) in map.iter() {
                 let labels = format!("route=\"{}\",status=\"{class}\"", escape(route));
-                let mut cumulative = 0u64;
-                for (bound, count) in BUCKETS.iter().zip(&histogram.buckets) {
-                    cumulative += count.load(Ordering::Relaxed);
-                    let _ = writeln!(
-                        out,
-                        "twostep_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                    );
-                }
-                let count = histogram.count.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "twostep_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-                );
-                let sum = histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0;
-                let _ = writeln!(
-                    out,
-                    "twostep_http_request_duration_seconds_sum{{{labels}}} {sum}"
-                );
-                let _ = writeln!(
-                    out,
-                    "twostep_http_request_duration_seconds_count{{{labels}}} {count}"
+                histogram_lines(
+                    &mut out,
+                    "twostep_http_request_duration_seconds",
+                    &labels,
+                    histogram,
                 );
             }
         }

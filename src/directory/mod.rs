@@ -11,6 +11,7 @@
 mod connection;
 mod tls;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,17 +22,10 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions};
 use connection::{connection_error, Connector};
 
 use crate::domain::{directory, escape_filter_value};
+use crate::domain::{DirectoryAttributes, DirectoryEntry, Username};
 
 /// The default user filter (SPEC 12); `{username}` is replaced by the escaped username.
 pub const DEFAULT_USER_FILTER: &str = directory::OPENLDAP_USER_FILTER;
-/// The default attribute of the display name.
-pub const DEFAULT_NAME_ATTR: &str = "cn";
-/// The default attribute of the email address.
-pub const DEFAULT_EMAIL_ATTR: &str = "mail";
-/// The default attribute listing the entry's groups.
-pub const DEFAULT_GROUP_ATTR: &str = "memberOf";
-/// Active Directory's account flags (bit 2: disabled), read with every entry.
-pub const USER_ACCOUNT_CONTROL: &str = "userAccountControl";
 /// The placeholder of the user filter.
 pub const USERNAME_PLACEHOLDER: &str = directory::USERNAME_PLACEHOLDER;
 
@@ -60,9 +54,8 @@ pub struct DirectoryConfig {
     pub user_base: String,
     /// The search filter, with [`USERNAME_PLACEHOLDER`].
     pub user_filter: String,
-    pub name_attr: String,
-    pub email_attr: String,
-    pub group_attr: String,
+    /// The attributes of the display name, the email address and the groups.
+    pub attributes: DirectoryAttributes,
     /// For opening a connection (TCP, TLS, StartTLS).
     pub connect_timeout: Duration,
     /// For each operation (bind, search).
@@ -81,9 +74,7 @@ impl DirectoryConfig {
             bind_password: bind_password.to_owned(),
             user_base: user_base.to_owned(),
             user_filter: DEFAULT_USER_FILTER.to_owned(),
-            name_attr: DEFAULT_NAME_ATTR.to_owned(),
-            email_attr: DEFAULT_EMAIL_ATTR.to_owned(),
-            group_attr: DEFAULT_GROUP_ATTR.to_owned(),
+            attributes: DirectoryAttributes::default(),
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(5),
         }
@@ -101,9 +92,7 @@ impl fmt::Debug for DirectoryConfig {
             .field("bind_password", &"[redacted]")
             .field("user_base", &self.user_base)
             .field("user_filter", &self.user_filter)
-            .field("name_attr", &self.name_attr)
-            .field("email_attr", &self.email_attr)
-            .field("group_attr", &self.group_attr)
+            .field("attributes", &self.attributes)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .finish()
@@ -137,18 +126,28 @@ pub enum DirectoryError {
     Ambiguous,
 }
 
-/// A user's directory entry, as read by the service account.
+/// A user's entry, as read by the service account: its DN and the attributes asked for
+/// ([`DirectoryAttributes::requested`]). What they mean is [`FoundEntry::entry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundEntry {
     pub dn: String,
-    /// The first value of the name attribute.
-    pub name: Option<String>,
-    /// The first value of the email attribute.
-    pub email: Option<String>,
-    /// Every value of the group attribute (group DNs with `memberOf`).
-    pub groups: Vec<String>,
-    /// AD's `userAccountControl` flags, when the entry has them.
-    pub user_account_control: Option<u32>,
+    /// Attribute name (as the server spelled it) to values.
+    pub attributes: HashMap<String, Vec<String>>,
+}
+
+impl FoundEntry {
+    /// The values of attribute `name` (compared case-insensitively, as LDAP does).
+    pub fn values(&self, name: &str) -> &[String] {
+        self.attributes
+            .iter()
+            .find(|(attribute, _)| attribute.eq_ignore_ascii_case(name))
+            .map_or(&[], |(_, values)| values.as_slice())
+    }
+
+    /// The entry as the domain reads it ([`DirectoryEntry::from_attributes`]).
+    pub fn entry(&self, username: Username, names: &DirectoryAttributes) -> DirectoryEntry {
+        DirectoryEntry::from_attributes(&self.dn, username, &self.attributes, names)
+    }
 }
 
 /// The server's answer to a bind as the user.
@@ -289,12 +288,7 @@ impl DirectoryClient {
         filter: &str,
     ) -> Result<Result<Option<FoundEntry>, DirectoryError>, LdapError> {
         let config = &self.config;
-        let attributes = [
-            config.name_attr.as_str(),
-            config.email_attr.as_str(),
-            config.group_attr.as_str(),
-            USER_ACCOUNT_CONTROL,
-        ];
+        let attributes = config.attributes.requested();
         let result = ldap
             .with_search_options(SearchOptions::new().sizelimit(2))
             .with_timeout(config.operation_timeout)
@@ -327,23 +321,9 @@ impl DirectoryClient {
     }
 
     fn found(&self, entry: SearchEntry) -> FoundEntry {
-        let values = |name: &str| -> Vec<String> {
-            entry
-                .attrs
-                .iter()
-                .find(|(attribute, _)| attribute.eq_ignore_ascii_case(name))
-                .map(|(_, values)| values.clone())
-                .unwrap_or_default()
-        };
-        let first = |name: &str| values(name).into_iter().next();
         FoundEntry {
-            name: first(&self.config.name_attr),
-            email: first(&self.config.email_attr),
-            groups: values(&self.config.group_attr),
-            user_account_control: first(USER_ACCOUNT_CONTROL)
-                .as_deref()
-                .and_then(account_flags),
             dn: entry.dn,
+            attributes: entry.attrs,
         }
     }
 
@@ -363,16 +343,6 @@ impl DirectoryClient {
 /// A server that answers it cannot serve now (busy, unavailable).
 fn unavailable(code: u32, diagnostic: &str) -> DirectoryError {
     DirectoryError::Unavailable(format!("LDAP result {code}: {diagnostic}"))
-}
-
-/// AD writes `userAccountControl` as a signed 32-bit integer.
-fn account_flags(text: &str) -> Option<u32> {
-    let text = text.trim();
-    text.parse::<u32>().ok().or_else(|| {
-        text.parse::<i32>()
-            .ok()
-            .map(|flags| u32::from_ne_bytes(flags.to_ne_bytes()))
-    })
 }
 
 /// Unbinds (best effort, bounded), which closes the connection.
@@ -428,13 +398,6 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("[redacted]"));
-    }
-
-    #[test]
-    fn negative_account_flags_read_as_their_bits() {
-        assert_eq!(account_flags("514"), Some(514));
-        assert_eq!(account_flags("-2147483646"), Some(0x8000_0002));
-        assert_eq!(account_flags("many"), None);
     }
 
     #[test]

@@ -46,5 +46,6 @@ pub use signin::{
     TransactionKind,
 };
 pub use user::{
-    DisplayName, DisplayNameError, Email, EmailError, User, UserId, Username, UsernameError,
+    DirectoryLink, DisplayName, DisplayNameError, Email, EmailError, User, UserId, UserSource,
+    Username, UsernameError,
 };

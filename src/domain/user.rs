@@ -172,6 +172,55 @@ impl std::fmt::Display for Email {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub i64);
 
+/// Where a user's password is checked (SPEC section 12): `source` in the API, console and
+/// command line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UserSource {
+    /// A local account: twostep holds the password hash. A local account of a name always
+    /// wins over the directory's entry of that name.
+    #[default]
+    Local,
+    /// Created from the directory at a sign-in and refreshed at each one: the password is
+    /// checked by a bind as the entry, and twostep holds none (setting one is refused).
+    Directory,
+}
+
+impl UserSource {
+    /// `"local"` or `"ldap"`, as stored and as the API, console and command line show it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Directory => "ldap",
+        }
+    }
+
+    /// The source of its [`Self::as_str`] text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "local" => Some(Self::Local),
+            "ldap" => Some(Self::Directory),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UserSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What twostep last read of a directory user's entry: shown on Edit User and in the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryLink {
+    /// The entry's DN, as the directory gave it.
+    pub dn: String,
+    /// The entry's groups (DNs), as the directory listed them.
+    pub groups: Vec<String>,
+    /// When the entry was last read at a sign-in.
+    pub synced_at: crate::clock::Timestamp,
+}
+
 /// A user as the services see it (the password hash is fetched separately, only for
 /// checking a password).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,6 +241,8 @@ pub struct User {
     /// Consecutive failed sign-ins toward the [`crate::domain::HARD_LIMIT`]: counted across lock
     /// expiries, reset only by a success or an administrator's unlock.
     pub consecutive_failures: u32,
+    /// Where the password is checked.
+    pub source: UserSource,
 }
 
 impl User {
@@ -306,6 +357,7 @@ mod tests {
     fn a_lock_holds_until_its_time_and_never_ends_for_never() {
         use crate::clock::Timestamp;
         let mut user = User {
+            source: UserSource::Local,
             id: UserId(1),
             username: Username::parse("a").unwrap(),
             display_name: DisplayName::parse("A").unwrap(),

@@ -18,7 +18,7 @@ use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{
     AuditEvent, Device, DeviceId, OtpMethod, PasswordProblem, PromptMode, RecoveryCode, Role,
-    SecurityEvent, Session, SessionId, Settings, User,
+    SecurityEvent, Session, SessionId, Settings, User, UserSource,
 };
 use crate::otp::OtpCode;
 use crate::store::StoreError;
@@ -57,6 +57,9 @@ pub enum AccountError {
     /// Recovery codes asked for without a confirmed device (nothing to recover).
     #[error("set up 2-step verification first; recovery codes stand in for its device")]
     NoDevice,
+    /// A directory user's password is the directory's (SPEC 12): it is changed there.
+    #[error("your password is your directory (Windows) password: change it there")]
+    DirectoryPassword,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -394,9 +397,12 @@ impl Account {
     ) -> Result<(), AccountError> {
         let stopwatch = Stopwatch::start();
         let me = self.me(token).await?;
+        if me.user.source == UserSource::Directory {
+            return Err(AccountError::DirectoryPassword);
+        }
         let settings = self.ctx.store.settings().await?;
         let gate = Gate::new(&self.ctx, &settings, Self::origin(&me));
-        let found = credentials::user_and_hash(&self.ctx, me.user.username.as_str()).await?;
+        let found = gate.find(me.user.username.as_str()).await?;
         let Ok((user, attempt)) = gate.password(found, current_password).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };

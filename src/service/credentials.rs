@@ -22,10 +22,12 @@
 //! - Every refusal carries a [`FailureReason`], whose text is the audit detail.
 //! - The Failure Delay before the one generic answer ([`failure_delay`]).
 
+use super::directory::{self, Bind, Lookup};
 use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
-use crate::domain::{AuditEvent, FailureCounts, Lockout, SecurityEvent};
+use crate::domain::{AuditEvent, BindRefusal, DirectoryEntry, FailureCounts, Lockout};
 use crate::domain::{Device, RecoveryCode, Settings, TransactionId, User, UserId, Username};
+use crate::domain::{SecurityEvent, UserSource};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
@@ -126,6 +128,21 @@ pub enum FailureReason {
     EnrollmentRequired,
     /// A recovery code that is wrong, used, of an older set or another user's.
     WrongRecoveryCode,
+    /// The directory could not be reached or could not answer (SPEC 12): not counted,
+    /// answered `directory_unavailable`.
+    DirectoryUnavailable,
+    /// A directory user whose entry is no longer in the directory.
+    DirectoryEntryGone,
+    /// The entry is disabled (AD `userAccountControl` bit 2, 389-ds `nsAccountLock`).
+    DirectoryDisabled,
+    /// The entry is in no mapped group and there is no default role.
+    DirectoryNoRole,
+    /// The user filter matched more than one entry.
+    DirectoryAmbiguous,
+    /// An empty password: refused before any bind.
+    EmptyPassword,
+    /// The directory refused the bind as the entry.
+    DirectoryBind(BindRefusal),
 }
 
 impl FailureReason {
@@ -154,6 +171,13 @@ impl FailureReason {
             Self::PasswordChangeRequired => "the password must be changed at sign-in first",
             Self::EnrollmentRequired => "2-step verification must be set up at sign-in first",
             Self::WrongRecoveryCode => "wrong or used recovery code",
+            Self::DirectoryUnavailable => "directory unavailable",
+            Self::DirectoryEntryGone => "no longer in the directory",
+            Self::DirectoryDisabled => "disabled in the directory",
+            Self::DirectoryNoRole => "in no directory group that gives a role",
+            Self::DirectoryAmbiguous => "the directory's user filter matched several entries",
+            Self::EmptyPassword => "empty password",
+            Self::DirectoryBind(refusal) => refusal.audit_reason(),
         }
     }
 }
@@ -168,10 +192,57 @@ impl std::fmt::Display for FailureReason {
 pub const REFUSED_UNCHECKED: &str = FailureReason::RefusedUnchecked.as_str();
 
 /// A credential the [`Gate`] refused, already recorded: audited, and counted when its
-/// attempt was reserved. Answer with the generic failure.
+/// attempt was reserved. Answer with the generic failure, unless
+/// [`Refused::directory_unavailable`] (503 `directory_unavailable`) or
+/// [`Refused::own_message`] (the directory's expired or must-change password).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refused {
     pub reason: FailureReason,
+}
+
+impl Refused {
+    /// The password could not be checked because the directory did not answer (SPEC 12).
+    pub fn directory_unavailable(&self) -> bool {
+        self.reason == FailureReason::DirectoryUnavailable
+    }
+
+    /// The message shown instead of the generic failure: only AD's expired and
+    /// must-change passwords have one ("change your password in Windows first").
+    pub fn own_message(&self) -> Option<&'static str> {
+        match self.reason {
+            FailureReason::DirectoryBind(refusal) => refusal.own_message(),
+            _ => None,
+        }
+    }
+}
+
+/// Whose password a username names ([`Gate::find`]).
+#[derive(Debug)]
+pub enum Found {
+    /// No account, locally or in the directory (or a malformed name).
+    Unknown,
+    /// A local account and its password hash.
+    Local(User, String),
+    /// A directory user, just created or refreshed from its entry: the password is checked
+    /// by a bind as the entry.
+    Directory(User, DirectoryEntry),
+    /// Nobody signs in with this name now, whatever the password (an entry gone, disabled
+    /// or in no mapped group; the directory unavailable).
+    Refused {
+        user: Option<User>,
+        reason: FailureReason,
+    },
+}
+
+impl Found {
+    /// The account, if there is one.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Self::Unknown => None,
+            Self::Local(user, _) | Self::Directory(user, _) => Some(user),
+            Self::Refused { user, .. } => user.as_ref(),
+        }
+    }
 }
 
 /// What a [`Gate`] check gives: passed, refused (already recorded), or a store failure.
@@ -380,33 +451,98 @@ impl<'a> Gate<'a> {
         self.attempt(user, reservation).await
     }
 
+    /// Whose password `username` names: a local account (which always wins), else the
+    /// directory's entry of that name, with the local user created or refreshed from it
+    /// (SPEC 12), else nobody. A malformed name is nobody, and is never looked up.
+    pub async fn find(&self, username: &str) -> Result<Found, StoreError> {
+        let Ok(name) = Username::parse(username) else {
+            return Ok(Found::Unknown);
+        };
+        let existing = match self.ctx.store.user_with_password_hash(&name).await? {
+            Some((user, hash)) if user.source == UserSource::Local => {
+                return Ok(Found::Local(user, hash))
+            }
+            Some((user, _)) => Some(user),
+            None => None,
+        };
+        Ok(
+            match directory::look_up(self.ctx, &name, existing, self.origin.ip).await? {
+                Lookup::NotFound => Found::Unknown,
+                Lookup::Found(user, entry) => Found::Directory(user, entry),
+                Lookup::Refused { user, reason } => Found::Refused { user, reason },
+            },
+        )
+    }
+
     /// The password check, in the one order every surface follows: unknown user, then the
     /// attempt's reservation (locked: refused unchecked), then the password (wrong: a
     /// failure), then the account's state (inactive: audited, the attempt given back).
-    /// `found` is the user and hash of the username ([`user_and_hash`]). The hash work is
-    /// done in every case. Passed: the password is right and the account may sign in; the
-    /// attempt goes on (released, or succeeded once every step is done).
-    pub async fn password(
-        &self,
-        found: Option<(User, String)>,
-        password: &str,
-    ) -> Checked<(User, Attempt)> {
-        let Some((user, hash)) = found else {
-            verify_password(self.ctx, None, password).await;
-            return Ok(Err(self.refuse(None, FailureReason::UnknownUser).await?));
+    /// `found` is whose password the username names ([`Gate::find`]). For a local account
+    /// the hash work is done in every case; a directory user's password is checked by a
+    /// bind, only once the attempt is reserved (so lockout is counted in twostep, never in
+    /// the directory), and never with an empty password. Passed: the password is right and
+    /// the account may sign in; the attempt goes on (released, or succeeded once every
+    /// step is done).
+    pub async fn password(&self, found: Found, password: &str) -> Checked<(User, Attempt)> {
+        let (user, credential) = match found {
+            Found::Unknown => {
+                verify_password(self.ctx, None, password).await;
+                return Ok(Err(self.refuse(None, FailureReason::UnknownUser).await?));
+            }
+            Found::Refused { user, reason } => {
+                return Ok(Err(self.refuse(user.as_ref(), reason).await?));
+            }
+            Found::Local(user, hash) => (user, Credential::Hash(hash)),
+            Found::Directory(user, entry) => (user, Credential::Entry(entry)),
         };
         let attempt = match self.reserve(&user).await? {
             Ok(attempt) => attempt,
             Err(refused) => {
-                // The same hash work as a check, against no account's hash.
-                verify_password(self.ctx, None, password).await;
+                if let Credential::Hash(_) = credential {
+                    // The same hash work as a check, against no account's hash.
+                    verify_password(self.ctx, None, password).await;
+                }
                 return Ok(Err(refused));
             }
         };
-        if !verify_password(self.ctx, Some(&hash), password).await {
-            return Ok(Err(attempt
-                .failed(self.ctx, self.origin, FailureReason::WrongPassword)
-                .await?));
+        match credential {
+            Credential::Hash(hash) => {
+                if !verify_password(self.ctx, Some(&hash), password).await {
+                    return Ok(Err(attempt
+                        .failed(self.ctx, self.origin, FailureReason::WrongPassword)
+                        .await?));
+                }
+            }
+            Credential::Entry(entry) => match directory::bind(self.ctx, &entry, password).await {
+                Bind::Bound => {}
+                Bind::EmptyPassword => {
+                    return Ok(Err(attempt
+                        .failed(self.ctx, self.origin, FailureReason::EmptyPassword)
+                        .await?));
+                }
+                Bind::Unavailable => {
+                    // Not the user's failure (SPEC 12).
+                    attempt.released(self.ctx).await?;
+                    return Ok(Err(self
+                        .refuse(Some(&user), FailureReason::DirectoryUnavailable)
+                        .await?));
+                }
+                Bind::Refused(
+                    refusal @ (BindRefusal::PasswordExpired | BindRefusal::MustChangePassword),
+                ) => {
+                    // AD answers these only to the right password: not a failure, not a
+                    // sign-in either.
+                    attempt.released(self.ctx).await?;
+                    return Ok(Err(self
+                        .refuse(Some(&user), FailureReason::DirectoryBind(refusal))
+                        .await?));
+                }
+                Bind::Refused(refusal) => {
+                    return Ok(Err(attempt
+                        .failed(self.ctx, self.origin, FailureReason::DirectoryBind(refusal))
+                        .await?));
+                }
+            },
         }
         if !user.active {
             attempt.released(self.ctx).await?;
@@ -568,15 +704,10 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// The user a username names, with their password hash; `None` for a malformed name too.
-pub async fn user_and_hash(
-    ctx: &Context,
-    username: &str,
-) -> Result<Option<(User, String)>, StoreError> {
-    match Username::parse(username) {
-        Ok(name) => ctx.store.user_with_password_hash(&name).await,
-        Err(_) => Ok(None),
-    }
+/// How a password is checked: against a local hash, or by a bind as a directory entry.
+enum Credential {
+    Hash(String),
+    Entry(DirectoryEntry),
 }
 
 /// Whether `password` matches `hash`. The hash work is done in every case (no user: a
@@ -670,6 +801,23 @@ mod tests {
                 "2-step verification must be set up at sign-in first",
             ),
             (WrongRecoveryCode, "wrong or used recovery code"),
+            (DirectoryUnavailable, "directory unavailable"),
+            (DirectoryEntryGone, "no longer in the directory"),
+            (DirectoryDisabled, "disabled in the directory"),
+            (DirectoryNoRole, "in no directory group that gives a role"),
+            (
+                DirectoryAmbiguous,
+                "the directory's user filter matched several entries",
+            ),
+            (EmptyPassword, "empty password"),
+            (
+                DirectoryBind(BindRefusal::WrongPassword),
+                "wrong password (directory)",
+            ),
+            (
+                DirectoryBind(BindRefusal::PasswordExpired),
+                "directory password expired",
+            ),
         ];
         for (reason, text) in texts {
             assert_eq!(reason.as_str(), text);
@@ -697,10 +845,17 @@ mod tests {
                 | DeviceEnrolled
                 | PasswordChangeRequired
                 | EnrollmentRequired
-                | WrongRecoveryCode => {}
+                | WrongRecoveryCode
+                | DirectoryUnavailable
+                | DirectoryEntryGone
+                | DirectoryDisabled
+                | DirectoryNoRole
+                | DirectoryAmbiguous
+                | EmptyPassword
+                | DirectoryBind(_) => {}
             }
         }
-        assert_eq!(texts.len(), 22);
+        assert_eq!(texts.len(), 30);
         assert_eq!(REFUSED_UNCHECKED, "refused unchecked: account locked");
     }
 
@@ -743,6 +898,7 @@ mod tests {
             failed_count: 0,
             locked_until,
             consecutive_failures: 0,
+            source: crate::domain::UserSource::Local,
         }
     }
 

@@ -13,6 +13,8 @@
 //!   `/validate/check`).
 //! - [`passwords`]: choosing a password (SPEC section 10): the rules, not the current one,
 //!   the hash; every surface that sets a password calls [`passwords::choose`].
+//! - [`directory`]: directory sign-in (SPEC section 12): users looked up in LDAP or
+//!   Active Directory, created and refreshed from their entry, passwords checked by a bind.
 //! - [`credentials`]: the rules every credential check shares (password, device code,
 //!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod attention;
 pub mod credentials;
 pub mod devices;
+pub mod directory;
 pub mod emailed;
 pub mod notify;
 pub mod outbox;
@@ -85,6 +88,8 @@ pub struct Context {
     pub(in crate::service) outbox_wakeup: Arc<tokio::sync::Notify>,
     /// This instance's counters (`/metrics`).
     pub(in crate::service) metrics: Arc<Metrics>,
+    /// The directory of SPEC 12, when `--ldap-url` is set.
+    pub(in crate::service) directory: Option<Arc<directory::Directory>>,
 }
 
 impl Context {
@@ -102,7 +107,21 @@ impl Context {
             config: Arc::new(config),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(Metrics::new()),
+            directory: None,
         }
+    }
+
+    /// This context with the directory of SPEC 12: usernames that are not local accounts
+    /// are looked up there.
+    pub fn with_directory(mut self, directory: Arc<directory::Directory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The directory's address and connection state (System Settings); `None` without a
+    /// directory.
+    pub fn directory_status(&self) -> Option<directory::DirectoryStatus> {
+        self.directory.as_deref().map(directory::Directory::status)
     }
 
     /// The server key, for the MACs of the forms' CSRF tokens (`web::csrf`).

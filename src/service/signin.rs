@@ -165,6 +165,12 @@ pub enum SignInError {
     WrongSetupCode,
     #[error("{0}")]
     InvalidPassword(PasswordProblem),
+    /// The directory could not check the password (SPEC 12): 503, not the user's failure.
+    #[error("sign-in is unavailable right now")]
+    DirectoryUnavailable,
+    /// The directory's password is expired or must be changed there first (SPEC 12).
+    #[error("{0}")]
+    DirectoryPassword(&'static str),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -325,14 +331,24 @@ impl SignIn {
         stopwatch: &Stopwatch,
         settings: &Settings,
     ) -> Result<User, SignInError> {
-        let found = credentials::user_and_hash(&self.ctx, username).await?;
         let gate = Gate::new(&self.ctx, settings, sign_in_origin(ip));
+        let found = gate.find(username).await?;
         match gate.password(found, password).await? {
             Ok((user, attempt)) => {
                 attempt.released(&self.ctx).await?;
                 Ok(user)
             }
-            Err(_) => Err(self.fail(stopwatch, settings).await),
+            Err(refused) if refused.directory_unavailable() => {
+                self.ctx.metrics.signin(SignInOutcome::Failed);
+                Err(SignInError::DirectoryUnavailable)
+            }
+            Err(refused) => {
+                let error = self.fail(stopwatch, settings).await;
+                Err(match refused.own_message() {
+                    Some(message) => SignInError::DirectoryPassword(message),
+                    None => error,
+                })
+            }
         }
     }
 

@@ -89,12 +89,18 @@ pub enum Refusal {
     EnrollmentRequired,
     /// `password_otp`: the password must be changed at the sign-in page first.
     PasswordChangeRequired,
+    /// `password_otp`: the directory's password is expired or must be changed there first
+    /// (SPEC 12); the message says so.
+    DirectoryPassword(&'static str),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("refused: {0:?}")]
     Refused(Refusal),
+    /// The directory could not check the password (SPEC 12): 503, not the user's failure.
+    #[error("the directory is unavailable")]
+    DirectoryUnavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -439,11 +445,13 @@ impl SecondFactor {
         pass: &str,
     ) -> Result<Verdict, VerifyError> {
         let ip = caller.ip.to_string();
-        let found = credentials::user_and_hash(&self.ctx, username).await?;
+        let origin = caller.origin(&ip, Surface::Validate);
+        let gate = Gate::new(&self.ctx, settings, origin);
+        let found = gate.find(username).await?;
         // Which part of `pass` is the code follows from the user's policy, which does not
         // depend on the password: decided first, used only once the password is right.
-        let (decision, device) = match &found {
-            Some((user, _)) => {
+        let (decision, device) = match found.user() {
+            Some(user) => {
                 let role = self
                     .ctx
                     .store
@@ -466,10 +474,18 @@ impl SecondFactor {
         } else {
             (pass, "")
         };
-        let origin = caller.origin(&ip, Surface::Validate);
-        let gate = Gate::new(&self.ctx, settings, origin);
-        let Ok((user, attempt)) = gate.password(found, password).await? else {
-            return Err(self.fail(stopwatch, settings).await);
+        let (user, attempt) = match gate.password(found, password).await? {
+            Ok(passed) => passed,
+            Err(refused) if refused.directory_unavailable() => {
+                return Err(VerifyError::DirectoryUnavailable)
+            }
+            Err(refused) => {
+                let error = self.fail(stopwatch, settings).await;
+                return match refused.own_message() {
+                    Some(message) => Ok(Verdict::Reject(Refusal::DirectoryPassword(message))),
+                    None => Err(error),
+                };
+            }
         };
         let Some(decision) = decision else {
             // (A known user always has a decision.)

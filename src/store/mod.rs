@@ -44,7 +44,7 @@ pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
 pub use signin::{NewEmailedOtp, RequestDelay};
 pub use templates::StoredTemplate;
-pub use users::{FailureOutcome, NewUser, Reservation, UserChange};
+pub use users::{DirectoryUser, FailureOutcome, NewUser, Reservation, UserChange};
 
 /// The database engine behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use sqlx::FromRow;
 use super::sql::found;
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{DisplayName, Email, RoleId, User, UserId, Username, HARD_LIMIT};
+use crate::domain::{
+    DirectoryLink, DisplayName, Email, RoleId, User, UserId, UserSource, Username, HARD_LIMIT,
+};
 
 /// A user to create. The password arrives already hashed (argon2id PHC string).
 #[derive(Clone, Debug)]
@@ -63,6 +65,7 @@ pub(super) struct UserRow {
     failed_count: i64,
     locked_until: Option<i64>,
     consecutive_failures: i64,
+    source: String,
 }
 
 impl TryFrom<UserRow> for User {
@@ -85,12 +88,41 @@ impl TryFrom<UserRow> for User {
             locked_until: row.locked_until.map(Timestamp::from_millis),
             consecutive_failures: u32::try_from(row.consecutive_failures)
                 .map_err(|_| corrupt("consecutive failures"))?,
+            source: UserSource::parse(&row.source).ok_or_else(|| corrupt("user source"))?,
         })
     }
 }
 
 pub(super) const USER_COLUMNS: &str = "id, username, display_name, email, role_id, active, \
-     must_change_password, failed_count, locked_until, consecutive_failures";
+     must_change_password, failed_count, locked_until, consecutive_failures, source";
+
+/// The password hash of a directory user: not a PHC string, so no password ever matches
+/// it (a directory user's password is checked by a bind, never against this).
+const NO_LOCAL_PASSWORD: &str = "!directory";
+
+/// A directory user as its entry was just read (SPEC 12): what a sign-in creates the
+/// local user from, or refreshes it with.
+#[derive(Clone, Debug)]
+pub struct DirectoryUser {
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub email: Option<Email>,
+    pub role_id: RoleId,
+    pub dn: String,
+    pub groups: Vec<String>,
+}
+
+#[derive(FromRow)]
+struct DirectoryLinkRow {
+    directory_dn: Option<String>,
+    directory_groups: Option<String>,
+    directory_synced_at: Option<i64>,
+}
+
+/// The groups as stored: a JSON array of strings.
+fn groups_json(groups: &[String]) -> StoreResult<String> {
+    serde_json::to_string(groups).map_err(|_| corrupt("directory groups"))
+}
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser, now: Timestamp) -> StoreResult<User> {
@@ -134,19 +166,104 @@ impl Store {
         row.map(User::try_from).transpose()
     }
 
-    /// The user and their password hash, for checking a password.
+    /// The user and their password hash, for checking a password (one request).
     pub async fn user_with_password_hash(
         &self,
         username: &Username,
     ) -> StoreResult<Option<(User, String)>> {
-        let Some(user) = self.user_by_username(username).await? else {
+        #[derive(FromRow)]
+        struct WithHash {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1");
+        let row: Option<WithHash> = sqlx::query_as(&sql)
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((User::try_from(row.user)?, row.password_hash)))
+            .transpose()
+    }
+
+    /// Creates a directory user (`source` "ldap", no local password) from its entry.
+    /// A user of that name already existing is [`Conflict::UsernameTaken`].
+    pub async fn create_directory_user(
+        &self,
+        new: &DirectoryUser,
+        now: Timestamp,
+    ) -> StoreResult<User> {
+        let sql = format!(
+            "INSERT INTO users (username, display_name, email, role_id, password_hash, \
+             must_change_password, source, directory_dn, directory_groups, \
+             directory_synced_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 'ldap', $6, $7, $8, $8, $8) RETURNING {USER_COLUMNS}"
+        );
+        let row: UserRow = sqlx::query_as(&sql)
+            .bind(new.username.as_str())
+            .bind(new.display_name.as_str())
+            .bind(new.email.as_ref().map(|e| e.as_str().to_owned()))
+            .bind(new.role_id.0)
+            .bind(NO_LOCAL_PASSWORD)
+            .bind(&new.dn)
+            .bind(groups_json(&new.groups)?)
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| match is_unique_violation(&error) {
+                true => StoreError::Conflict(Conflict::UsernameTaken),
+                false => error.into(),
+            })?;
+        row.try_into()
+    }
+
+    /// Refreshes directory user `id` from its entry (name, email, role, DN, groups).
+    /// `None` when there is no such directory user (gone, or a local account).
+    pub async fn refresh_directory_user(
+        &self,
+        id: UserId,
+        entry: &DirectoryUser,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "UPDATE users SET display_name = $2, email = $3, role_id = $4, directory_dn = $5, \
+             directory_groups = $6, directory_synced_at = $7, updated_at = $7 \
+             WHERE id = $1 AND source = 'ldap' RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .bind(entry.display_name.as_str())
+            .bind(entry.email.as_ref().map(|e| e.as_str().to_owned()))
+            .bind(entry.role_id.0)
+            .bind(&entry.dn)
+            .bind(groups_json(&entry.groups)?)
+            .bind(now.millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    /// What was last read of directory user `id`'s entry; `None` for a local account.
+    pub async fn directory_link(&self, id: UserId) -> StoreResult<Option<DirectoryLink>> {
+        let row: Option<DirectoryLinkRow> = sqlx::query_as(
+            "SELECT directory_dn, directory_groups, directory_synced_at FROM users \
+             WHERE id = $1 AND source = 'ldap'",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(user.id.0)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some((user, hash)))
+        let groups: Vec<String> = match row.directory_groups {
+            Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("directory groups"))?,
+            None => Vec::new(),
+        };
+        Ok(Some(DirectoryLink {
+            dn: row.directory_dn.unwrap_or_default(),
+            groups,
+            synced_at: Timestamp::from_millis(row.directory_synced_at.unwrap_or(0)),
+        }))
     }
 
     /// Users whose username, display name or email contains `search` (any case), by
@@ -228,7 +345,9 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 WHERE id = $1",
+            // A directory user has no local password (SPEC 12): not found here.
+            "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 \
+             WHERE id = $1 AND source = 'local'",
         )
         .bind(id.0)
         .bind(hash)

@@ -235,6 +235,10 @@ fn failure(error: AccountError) -> Failure {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("The new password was not accepted: {reason}."),
         ),
+        AccountError::DirectoryPassword => Failure::Message(
+            StatusCode::CONFLICT,
+            "Your password is your directory (Windows) password: change it there.".to_owned(),
+        ),
         AccountError::NoDevice => Failure::Message(
             StatusCode::CONFLICT,
             "Set up 2-step verification first: recovery codes stand in for its device.".to_owned(),

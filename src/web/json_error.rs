@@ -158,6 +158,15 @@ impl IntoResponse for ApiError {
                         "invalid_password",
                         message,
                     ),
+                    SignInError::DirectoryUnavailable => body(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "directory_unavailable",
+                        "sign-in is unavailable right now: the directory cannot check \
+                         passwords; try again in a few minutes",
+                    ),
+                    SignInError::DirectoryPassword(_) => {
+                        body(StatusCode::FORBIDDEN, "directory_password_change", message)
+                    }
                     SignInError::Internal(source) => internal(&source),
                 }
             }
@@ -209,6 +218,7 @@ fn account_error(error: AccountError) -> Response {
             message,
         ),
         AccountError::NoDevice => body(StatusCode::CONFLICT, "no_device", message),
+        AccountError::DirectoryPassword => body(StatusCode::CONFLICT, "directory_user", message),
         AccountError::Internal(source) => internal(&source),
     }
 }

@@ -69,7 +69,9 @@ fn native_error(error: VerifyError) -> ApiError {
                 code: "password_change_required",
                 message: "the password must be changed at the sign-in page first".to_owned(),
             },
+            Refusal::DirectoryPassword(message) => SignInError::DirectoryPassword(message).into(),
         },
+        VerifyError::DirectoryUnavailable => SignInError::DirectoryUnavailable.into(),
         VerifyError::Internal(source) => SignInError::Internal(source).into(),
     }
 }
@@ -236,6 +238,8 @@ enum ValidateError {
     TooLarge,
     /// A required parameter is missing.
     Missing(&'static str),
+    /// The directory could not check the password (SPEC 12).
+    DirectoryUnavailable,
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -290,6 +294,13 @@ impl IntoResponse for ValidateError {
                 StatusCode::BAD_REQUEST,
                 ERR_PARAMETER,
                 format!("ERR905: Missing parameter: '{name}'"),
+            ),
+            Self::DirectoryUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ERR_SERVER,
+                "directory_unavailable: the directory cannot check passwords right now; \
+                 try again in a moment"
+                    .to_owned(),
             ),
         };
         let body = json!({
@@ -360,6 +371,7 @@ async fn run_check(
         .await
         .map_err(|error| match error {
             VerifyError::Internal(source) => ValidateError::Internal(source),
+            VerifyError::DirectoryUnavailable => ValidateError::DirectoryUnavailable,
             // `validate` turns every refusal into a verdict; kept exhaustive all the same.
             VerifyError::Refused(_) => ValidateError::Internal("unexpected refusal".into()),
         })
@@ -382,6 +394,7 @@ fn refusal_message(state: &AppState, refusal: Refusal) -> String {
             "the password must be changed first: sign in at {}",
             state.verify.sign_in_page()
         ),
+        Refusal::DirectoryPassword(message) => message.to_owned(),
     }
 }
 

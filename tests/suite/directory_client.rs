@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use twostep::directory::{BindResult, DirectoryClient, DirectoryConfig, DirectoryError};
+use twostep::domain::{DirectoryAttributes, Username};
 
 use crate::slapd::{self, Slapd, ADMINS_GROUP, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, STAFF_GROUP};
 
@@ -45,29 +46,40 @@ async fn finds_a_user_with_name_email_and_groups() {
         .unwrap()
         .expect("jane is found");
     assert_eq!(jane.dn, slapd::dn_of("jane"));
-    assert_eq!(jane.name.as_deref(), Some("Jane Doe"));
-    assert_eq!(jane.email.as_deref(), Some("jane@example.org"));
-    let mut groups = jane.groups.clone();
+    assert_eq!(jane.values("cn"), ["Jane Doe".to_owned()]);
+    assert_eq!(jane.values("MAIL"), ["jane@example.org".to_owned()]);
+    let names = DirectoryAttributes::default();
+    let read = jane.entry(Username::parse("jane").unwrap(), &names);
+    assert_eq!(read.display_name.as_str(), "Jane Doe");
+    assert_eq!(
+        read.email.map(|e| e.as_str().to_owned()).as_deref(),
+        Some("jane@example.org")
+    );
+    let mut groups = read.groups.clone();
     groups.sort();
     assert_eq!(
         groups,
         vec![ADMINS_GROUP.to_owned(), STAFF_GROUP.to_owned()]
     );
-    assert_eq!(jane.user_account_control, Some(512));
+    assert_eq!(jane.values("userAccountControl"), ["512".to_owned()]);
+    assert!(!read.disabled);
 
     let omar = client
         .find_user("omar")
         .await
         .unwrap()
         .expect("omar is found");
-    assert_eq!(omar.groups, vec![STAFF_GROUP.to_owned()]);
+    assert_eq!(omar.values("memberOf"), [STAFF_GROUP.to_owned()]);
     // The disabled entry is found, with AD's ACCOUNTDISABLE bit for the rules to read.
     let dora = client
         .find_user("dora")
         .await
         .unwrap()
         .expect("dora is found");
-    assert_eq!(dora.user_account_control.map(|flags| flags & 2), Some(2));
+    assert!(
+        dora.entry(Username::parse("dora").unwrap(), &names)
+            .disabled
+    );
 
     assert_eq!(client.find_user("nobody").await.unwrap(), None);
     assert_eq!(client.find_user("").await.unwrap(), None);

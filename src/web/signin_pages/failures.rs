@@ -35,6 +35,10 @@ pub enum Message {
     SignedOut,
     /// `/signin?m=cancelled`: "Cancel and sign out" ended the sign-in.
     Cancelled,
+    /// The directory cannot check passwords now (SPEC 12); the page also shows Help Text.
+    SignInUnavailable,
+    /// The directory's password is expired or must be changed there first (SPEC 12).
+    DirectoryPassword(&'static str),
 }
 
 impl std::fmt::Display for Message {
@@ -92,6 +96,10 @@ impl std::fmt::Display for Message {
                 "Sign-in was cancelled and you are signed out. You can sign in again \
                  whenever you are ready.",
             ),
+            Self::SignInUnavailable => {
+                f.write_str("Sign-in is unavailable right now. Please try again in a few minutes.")
+            }
+            Self::DirectoryPassword(message) => f.write_str(message),
         }
     }
 }
@@ -110,7 +118,9 @@ impl Message {
             | Self::MethodNotAllowed
             | Self::ChooseOptions
             | Self::NewPassword(_)
-            | Self::PasswordsDiffer => "error",
+            | Self::PasswordsDiffer
+            | Self::SignInUnavailable
+            | Self::DirectoryPassword(_) => "error",
         }
     }
 
@@ -187,6 +197,12 @@ pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
             StatusCode::UNPROCESSABLE_ENTITY,
             Message::NewPassword(problem),
         ),
+        SignInError::DirectoryUnavailable => {
+            again(StatusCode::SERVICE_UNAVAILABLE, Message::SignInUnavailable)
+        }
+        SignInError::DirectoryPassword(message) => {
+            again(StatusCode::FORBIDDEN, Message::DirectoryPassword(message))
+        }
         SignInError::Internal(source) => internal(&*source),
     }
 }
