@@ -469,7 +469,24 @@ impl<'a> Gate<'a> {
             match directory::look_up(self.ctx, &name, existing, self.origin.ip).await? {
                 Lookup::NotFound => Found::Unknown,
                 Lookup::Found(user, entry) => Found::Directory(user, entry),
-                Lookup::Refused { user, reason } => Found::Refused { user, reason },
+                Lookup::Refused { user, reason } => Found::Refused {
+                    user,
+                    reason: match reason {
+                        directory::FailureReason::DirectoryUnavailable => {
+                            FailureReason::DirectoryUnavailable
+                        }
+                        directory::FailureReason::DirectoryEntryGone => {
+                            FailureReason::DirectoryEntryGone
+                        }
+                        directory::FailureReason::DirectoryDisabled => {
+                            FailureReason::DirectoryDisabled
+                        }
+                        directory::FailureReason::DirectoryNoRole => FailureReason::DirectoryNoRole,
+                        directory::FailureReason::DirectoryAmbiguous => {
+                            FailureReason::DirectoryAmbiguous
+                        }
+                    },
+                },
             },
         )
     }

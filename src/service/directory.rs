@@ -16,7 +16,6 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::credentials::FailureReason;
 use super::Context;
 use crate::clock::Timestamp;
 use crate::directory::{BindResult, DirectoryClient, DirectoryConfig, DirectoryError};
@@ -108,6 +107,29 @@ impl Directory {
         tracing::warn!(%error, "the directory could not be used");
         if let Ok(mut state) = self.state.lock() {
             state.last_error = Some((now, error.to_string()));
+        }
+    }
+}
+
+/// Why [`look_up`] signs nobody in with a name (the credential gate's audit reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    DirectoryUnavailable,
+    DirectoryEntryGone,
+    DirectoryDisabled,
+    DirectoryNoRole,
+    DirectoryAmbiguous,
+}
+
+impl FailureReason {
+    /// The audit text (the same as the credential gate's reason of the same name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectoryUnavailable => "directory unavailable",
+            Self::DirectoryEntryGone => "no longer in the directory",
+            Self::DirectoryDisabled => "disabled in the directory",
+            Self::DirectoryNoRole => "in no directory group that gives a role",
+            Self::DirectoryAmbiguous => "the directory's user filter matched several entries",
         }
     }
 }
