@@ -14,10 +14,9 @@
 //! credential gate's ([`super::credentials::Gate::password`]).
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use super::Context;
-use crate::clock::Timestamp;
+use crate::clock::{Stopwatch, Timestamp};
 use crate::directory::{BindResult, DirectoryClient, DirectoryConfig, DirectoryError};
 use crate::domain::{AuditEvent, BindAnswer, BindRefusal, DirectoryEntry, RoleMap, RoleName};
 use crate::domain::{User, UserSource, Username};
@@ -336,7 +335,7 @@ pub(in crate::service) async fn bind(
     let Some(directory) = ctx.directory.as_deref() else {
         return Bind::Unavailable;
     };
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let result = directory.client.check_password(&entry.dn, password).await;
     let answer = match result {
         Ok(BindResult::EmptyPassword) => return Bind::EmptyPassword,
