@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::directory::{DirectoryConfig, DirectorySetup};
 use crate::domain::{host_of, DomainName, DomainNameError};
-use crate::domain::{IpNetwork, IpNetworkError};
+use crate::domain::{AttributeNameError, DirectoryAttributes, RoleMap, RoleMapError};
+use crate::domain::{IpNetwork, IpNetworkError, RoleName, RoleNameError};
+use crate::domain::{LdapTransportError, LdapUrl, LdapUrlError, UserFilter, UserFilterError};
 use crate::mail::delivery::{SmtpSecurity, SmtpSettings};
 use crate::store::{KeySource, StoreOptions};
 
@@ -258,6 +261,262 @@ pub struct ServeArgs {
         default_value = "127.0.0.0/8,::1/128"
     )]
     pub metrics_clients: Vec<IpNetwork>,
+
+    /// Directory sign-in (SPEC section 12): off without `--ldap-url`.
+    #[command(flatten)]
+    pub ldap: LdapArgs,
+}
+
+/// The `--ldap-*` flags of SPEC section 12: where the directory is, how twostep reads it,
+/// and how its groups give roles. Without `--ldap-url` there is no directory sign-in and
+/// the other flags must not be given.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LdapArgs {
+    /// The directory, `ldaps://HOST[:PORT]` or `ldap://HOST[:PORT]` (plain `ldap://` only
+    /// to this machine, with --ldap-starttls, or with --ldap-allow-plain). Turns directory
+    /// sign-in on.
+    #[arg(long, env = "TWOSTEP_LDAP_URL")]
+    pub ldap_url: Option<String>,
+
+    /// Upgrade an `ldap://` connection with StartTLS before any bind.
+    #[arg(long, env = "TWOSTEP_LDAP_STARTTLS")]
+    pub ldap_starttls: bool,
+
+    /// The CA certificate(s) (PEM) the directory's TLS certificate must chain to; default:
+    /// the system's CAs.
+    #[arg(long, env = "TWOSTEP_LDAP_CA_FILE")]
+    pub ldap_ca_file: Option<PathBuf>,
+
+    /// Allow plain `ldap://` to another machine: passwords then cross the network in clear
+    /// text. Only for a network that is trusted end to end.
+    #[arg(long, env = "TWOSTEP_LDAP_ALLOW_PLAIN")]
+    pub ldap_allow_plain: bool,
+
+    /// The DN of the service account that searches for users.
+    #[arg(long, env = "TWOSTEP_LDAP_BIND_DN")]
+    pub ldap_bind_dn: Option<String>,
+
+    /// The service account's password (environment recommended).
+    #[arg(long, env = "TWOSTEP_LDAP_BIND_PASSWORD", hide_env_values = true)]
+    pub ldap_bind_password: Option<String>,
+
+    /// Where users are searched (the whole subtree), e.g. `ou=people,dc=hospital,dc=example`.
+    #[arg(long, env = "TWOSTEP_LDAP_USER_BASE")]
+    pub ldap_user_base: Option<String>,
+
+    /// The search filter; `{username}` is replaced by the escaped username. For Active
+    /// Directory: `(&(objectClass=user)(sAMAccountName={username}))`.
+    #[arg(
+        long,
+        env = "TWOSTEP_LDAP_USER_FILTER",
+        default_value = crate::domain::OPENLDAP_USER_FILTER
+    )]
+    pub ldap_user_filter: String,
+
+    /// The attribute of the user's display name.
+    #[arg(long, env = "TWOSTEP_LDAP_ATTR_NAME", default_value = "cn")]
+    pub ldap_attr_name: String,
+
+    /// The attribute of the user's email address.
+    #[arg(long, env = "TWOSTEP_LDAP_ATTR_EMAIL", default_value = "mail")]
+    pub ldap_attr_email: String,
+
+    /// The attribute that lists the user's groups (DNs).
+    #[arg(long, env = "TWOSTEP_LDAP_GROUP_ATTR", default_value = "memberOf")]
+    pub ldap_group_attr: String,
+
+    /// `GROUP_DN=ROLE`: members of the group get the role; repeatable, the first group the
+    /// user is in wins; `;`-separated in the environment variable.
+    #[arg(
+        long = "ldap-role-map",
+        env = "TWOSTEP_LDAP_ROLE_MAP",
+        value_delimiter = ';'
+    )]
+    pub ldap_role_map: Vec<String>,
+
+    /// The role of a directory user in no mapped group; without it, such a user cannot
+    /// sign in.
+    #[arg(long, env = "TWOSTEP_LDAP_DEFAULT_ROLE")]
+    pub ldap_default_role: Option<String>,
+
+    /// Seconds to wait for a connection to the directory (TCP and TLS), 1 to 60.
+    #[arg(
+        long,
+        env = "TWOSTEP_LDAP_CONNECT_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=60)
+    )]
+    pub ldap_connect_timeout: u64,
+
+    /// Seconds to wait for each directory operation (search, bind), 1 to 60.
+    #[arg(
+        long,
+        env = "TWOSTEP_LDAP_OPERATION_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=60)
+    )]
+    pub ldap_operation_timeout: u64,
+}
+
+/// A bad `--ldap-*` value: each names the flag and what to write instead.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LdapConfigError {
+    #[error("--ldap-url: {0}")]
+    Url(LdapUrlError),
+    #[error(transparent)]
+    Transport(LdapTransportError),
+    #[error("{0} is set but --ldap-url is not: give the directory's URL, or remove the --ldap-* settings")]
+    WithoutUrl(&'static str),
+    #[error("--ldap-url needs {0}")]
+    Missing(&'static str),
+    #[error("--ldap-user-filter: {0}")]
+    UserFilter(UserFilterError),
+    #[error("{flag}: {error}")]
+    Attribute {
+        flag: &'static str,
+        error: AttributeNameError,
+    },
+    #[error("--ldap-role-map: {0}")]
+    RoleMap(RoleMapError),
+    #[error("--ldap-default-role: {0}")]
+    DefaultRole(RoleNameError),
+    #[error("--ldap-url needs --ldap-role-map or --ldap-default-role: without either, no directory user has a role and nobody could sign in")]
+    NoRoles,
+}
+
+impl LdapArgs {
+    /// No directory.
+    pub fn none() -> Self {
+        Self {
+            ldap_url: None,
+            ldap_starttls: false,
+            ldap_ca_file: None,
+            ldap_allow_plain: false,
+            ldap_bind_dn: None,
+            ldap_bind_password: None,
+            ldap_user_base: None,
+            ldap_user_filter: crate::domain::OPENLDAP_USER_FILTER.to_owned(),
+            ldap_attr_name: "cn".to_owned(),
+            ldap_attr_email: "mail".to_owned(),
+            ldap_group_attr: "memberOf".to_owned(),
+            ldap_role_map: Vec::new(),
+            ldap_default_role: None,
+            ldap_connect_timeout: 5,
+            ldap_operation_timeout: 5,
+        }
+    }
+
+    /// The checked directory set-up, `None` without `--ldap-url`. What needs the network
+    /// or the database (the CA file, the service bind, whether the roles exist) is checked
+    /// at start-up.
+    pub fn setup(&self) -> Result<Option<DirectorySetup>, LdapConfigError> {
+        let Some(url) = &self.ldap_url else {
+            return match self.first_flag_given() {
+                Some(flag) => Err(LdapConfigError::WithoutUrl(flag)),
+                None => Ok(None),
+            };
+        };
+        let url = LdapUrl::parse(url).map_err(LdapConfigError::Url)?;
+        url.check_transport(self.ldap_starttls, self.ldap_allow_plain)
+            .map_err(LdapConfigError::Transport)?;
+        let required = |value: &Option<String>, flag: &'static str| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .ok_or(LdapConfigError::Missing(flag))
+        };
+        let bind_dn = required(&self.ldap_bind_dn, "--ldap-bind-dn")?;
+        let bind_password = self
+            .ldap_bind_password
+            .clone()
+            .filter(|password| !password.is_empty())
+            .ok_or(LdapConfigError::Missing(
+                "--ldap-bind-password (TWOSTEP_LDAP_BIND_PASSWORD)",
+            ))?;
+        let user_base = required(&self.ldap_user_base, "--ldap-user-base")?;
+        let user_filter =
+            UserFilter::parse(&self.ldap_user_filter).map_err(LdapConfigError::UserFilter)?;
+        // Each name on its own first, so that the message names its flag.
+        for (flag, name) in [
+            ("--ldap-attr-name", &self.ldap_attr_name),
+            ("--ldap-attr-email", &self.ldap_attr_email),
+            ("--ldap-group-attr", &self.ldap_group_attr),
+        ] {
+            DirectoryAttributes::new(name, name, name)
+                .map_err(|error| LdapConfigError::Attribute { flag, error })?;
+        }
+        let attributes = DirectoryAttributes::new(
+            &self.ldap_attr_name,
+            &self.ldap_attr_email,
+            &self.ldap_group_attr,
+        )
+        .map_err(|error| LdapConfigError::Attribute {
+            flag: "--ldap-attr-name",
+            error,
+        })?;
+        let role_map = RoleMap::parse(&self.ldap_role_map).map_err(LdapConfigError::RoleMap)?;
+        let default_role = self
+            .ldap_default_role
+            .as_deref()
+            .map(RoleName::parse)
+            .transpose()
+            .map_err(LdapConfigError::DefaultRole)?;
+        if role_map.is_empty() && default_role.is_none() {
+            return Err(LdapConfigError::NoRoles);
+        }
+        let client = DirectoryConfig {
+            url: url.to_string(),
+            starttls: self.ldap_starttls,
+            ca_file: self.ldap_ca_file.clone(),
+            bind_dn,
+            bind_password,
+            user_base,
+            user_filter: user_filter.as_str().to_owned(),
+            attributes,
+            connect_timeout: Duration::from_secs(self.ldap_connect_timeout),
+            operation_timeout: Duration::from_secs(self.ldap_operation_timeout),
+        };
+        Ok(Some(DirectorySetup {
+            client,
+            role_map,
+            default_role,
+        }))
+    }
+
+    /// The first `--ldap-*` flag given with a value of its own (not a default).
+    fn first_flag_given(&self) -> Option<&'static str> {
+        let defaults = Self::none();
+        [
+            (self.ldap_starttls, "--ldap-starttls"),
+            (self.ldap_ca_file.is_some(), "--ldap-ca-file"),
+            (self.ldap_allow_plain, "--ldap-allow-plain"),
+            (self.ldap_bind_dn.is_some(), "--ldap-bind-dn"),
+            (self.ldap_bind_password.is_some(), "--ldap-bind-password"),
+            (self.ldap_user_base.is_some(), "--ldap-user-base"),
+            (
+                self.ldap_user_filter != defaults.ldap_user_filter,
+                "--ldap-user-filter",
+            ),
+            (
+                self.ldap_attr_name != defaults.ldap_attr_name,
+                "--ldap-attr-name",
+            ),
+            (
+                self.ldap_attr_email != defaults.ldap_attr_email,
+                "--ldap-attr-email",
+            ),
+            (
+                self.ldap_group_attr != defaults.ldap_group_attr,
+                "--ldap-group-attr",
+            ),
+            (!self.ldap_role_map.is_empty(), "--ldap-role-map"),
+            (self.ldap_default_role.is_some(), "--ldap-default-role"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,6 +537,8 @@ pub enum ConfigError {
     CookieDomainWithoutPublicUrl,
     #[error("--redirect-domain: {0}")]
     RedirectDomain(DomainNameError),
+    #[error(transparent)]
+    Ldap(#[from] LdapConfigError),
 }
 
 impl ServeArgs {
@@ -300,6 +561,7 @@ impl ServeArgs {
             cookie_domain: None,
             redirect_domains: Vec::new(),
             metrics_clients: IpNetwork::LOOPBACK.to_vec(),
+            ldap: LdapArgs::none(),
         }
     }
 
@@ -326,6 +588,7 @@ impl ServeArgs {
         }
         self.session_cookie_domain()?;
         self.redirect_domain_names()?;
+        self.ldap.setup()?;
         Ok(())
     }
 

@@ -12,9 +12,11 @@ use tokio::net::TcpListener;
 use crate::bootstrap::{first_start, Bootstrap, BootstrapError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, ServeArgs};
+use crate::directory::DirectoryError;
 use crate::mail::delivery::{Transport, TransportError};
 use crate::password::{PasswordError, PasswordHasher};
 use crate::service::account::Account;
+use crate::service::directory::Directory;
 use crate::service::admin::Admin;
 use crate::service::outbox::Worker;
 use crate::service::signin::SignIn;
@@ -36,6 +38,10 @@ pub enum StartupError {
     Bootstrap(#[from] BootstrapError),
     #[error(transparent)]
     Mail(#[from] TransportError),
+    #[error("cannot use the directory (--ldap-*): {0}")]
+    Directory(#[from] DirectoryError),
+    #[error("--ldap-role-map / --ldap-default-role name roles that do not exist: {}; create them first (System Settings > Roles) or fix the names", .0.join(", "))]
+    DirectoryRoles(Vec<String>),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: SocketAddr,
@@ -82,6 +88,27 @@ impl Application {
             }
             Bootstrap::Existing => None,
         };
+        let directory = match args.ldap.setup().map_err(ConfigError::from)? {
+            None => None,
+            Some(setup) => {
+                let roles = store.list_roles().await?;
+                let known: Vec<&str> = roles.iter().map(|role| role.name.as_str()).collect();
+                let mut unknown = setup.role_map.unknown_roles(&known);
+                if let Some(default) = &setup.default_role {
+                    let default_name = default.as_str().to_lowercase();
+                    if !known.iter().any(|name| name.to_lowercase() == default_name) {
+                        unknown.push(default.as_str().to_owned());
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(StartupError::DirectoryRoles(unknown));
+                }
+                let url = setup.client.url.clone();
+                let directory = Directory::connect(setup, clock.now()).await?;
+                tracing::info!(%url, "directory sign-in is on: the service account's bind succeeded");
+                Some(Arc::new(directory))
+            }
+        };
         let ctx = Context::new(
             store.clone(),
             hasher.clone(),
@@ -94,6 +121,10 @@ impl Application {
                 ..ServiceConfig::default()
             },
         );
+        let ctx = match directory {
+            Some(directory) => ctx.with_directory(directory),
+            None => ctx,
+        };
         let transport = match args.smtp() {
             Some(smtp) => {
                 tracing::info!(host = %smtp.host, port = smtp.port, "emails are sent over SMTP");

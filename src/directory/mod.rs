@@ -22,7 +22,7 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions};
 use connection::{connection_error, Connector};
 
 use crate::domain::{directory, escape_filter_value};
-use crate::domain::{DirectoryAttributes, DirectoryEntry, Username};
+use crate::domain::{DirectoryAttributes, DirectoryEntry, RoleMap, RoleName, Username};
 
 /// The default user filter (SPEC 12); `{username}` is replaced by the escaped username.
 pub const DEFAULT_USER_FILTER: &str = directory::OPENLDAP_USER_FILTER;
@@ -97,6 +97,17 @@ impl fmt::Debug for DirectoryConfig {
             .field("operation_timeout", &self.operation_timeout)
             .finish()
     }
+}
+
+/// How to reach the directory and how its groups give roles (the `--ldap-*` flags).
+#[derive(Clone, Debug)]
+pub struct DirectorySetup {
+    pub client: DirectoryConfig,
+    /// `--ldap-role-map GROUP_DN=ROLE`, in order: the first group the user is in wins.
+    pub role_map: RoleMap,
+    /// `--ldap-default-role`: the role of a user in no mapped group (`None`: such a user
+    /// cannot sign in).
+    pub default_role: Option<RoleName>,
 }
 
 /// What went wrong talking to the directory. No variant carries a password.

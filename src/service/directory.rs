@@ -17,22 +17,11 @@ use std::sync::Mutex;
 
 use super::Context;
 use crate::clock::{Stopwatch, Timestamp};
-use crate::directory::{BindResult, DirectoryClient, DirectoryConfig, DirectoryError};
+use crate::directory::{BindResult, DirectoryClient, DirectoryError, DirectorySetup};
 use crate::domain::{AuditEvent, BindAnswer, BindRefusal, DirectoryEntry, RoleMap, RoleName};
 use crate::domain::{User, UserSource, Username};
 use crate::metrics::DirectoryBindOutcome;
 use crate::store::{Conflict, DirectoryUser, StoreError};
-
-/// How to reach the directory and how its groups give roles (the `--ldap-*` flags).
-#[derive(Clone, Debug)]
-pub struct DirectorySetup {
-    pub client: DirectoryConfig,
-    /// `--ldap-role-map GROUP_DN=ROLE`, in order: the first group the user is in wins.
-    pub role_map: RoleMap,
-    /// `--ldap-default-role`: the role of a user in no mapped group (`None`: such a user
-    /// cannot sign in).
-    pub default_role: Option<RoleName>,
-}
 
 /// What the console shows of the connection (System Settings).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,16 +64,6 @@ impl Directory {
                 last_error: None,
             }),
         })
-    }
-
-    /// The roles the role map and the default role name, for the start-up check that
-    /// each exists.
-    pub fn role_names(&self) -> Vec<&RoleName> {
-        self.role_map
-            .items()
-            .map(|(_, role)| role)
-            .chain(self.default_role.as_ref())
-            .collect()
     }
 
     pub fn status(&self) -> DirectoryStatus {
