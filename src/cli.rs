@@ -23,9 +23,11 @@ use rand::rngs::OsRng;
 
 use crate::clock::Clock;
 use crate::config::DatabaseArgs;
-use crate::domain::{Role, SettingKey, Username};
+use crate::domain::{Role, SettingKey, UserSource, Username};
 use crate::password::{Password, PasswordHasher};
-use crate::service::admin::{Actor, Admin, AdminError, RolePatch, UserInput, UserPatch, UserView};
+use crate::service::admin::{
+    Actor, Admin, AdminError, RolePatch, UserInput, UserPatch, UserView, DIRECTORY_PASSWORD,
+};
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError, StoredIpRule};
 
@@ -435,11 +437,18 @@ async fn user(admin: &Admin, action: UserAction) -> Result<String, CliError> {
             );
         }
         UserAction::ResetPassword { username, password } => {
-            // Refuse an unknown user before reading a password for it.
-            admin
+            // Refuse an unknown user, or one whose password is the directory's, before
+            // reading a password for it.
+            let found = admin
                 .get_user(&actor, &username)
                 .await
                 .map_err(|e| refused(e, &named(&username)))?;
+            if found.user.source == UserSource::Directory {
+                return Err(CliError::Refused(format!(
+                    "{}: {DIRECTORY_PASSWORD}",
+                    found.user.username.as_str()
+                )));
+            }
             let (password, generated) = new_password(&password).await?;
             let patch = UserPatch {
                 password: Some(password.expose().to_owned()),
@@ -493,7 +502,7 @@ async fn user(admin: &Admin, action: UserAction) -> Result<String, CliError> {
         }
         UserAction::List { search } => {
             let views = all_users(admin, search.as_deref()).await?;
-            out.push_str("username\tdisplay_name\trole\ttwo_step\tlocked\n");
+            out.push_str("username\tdisplay_name\trole\ttwo_step\tlocked\tsource\n");
             for view in &views {
                 push_user(&mut out, view);
             }
@@ -531,7 +540,7 @@ async fn all_users(admin: &Admin, search: Option<&str>) -> Result<Vec<UserView>,
 fn push_user(out: &mut String, view: &UserView) {
     let _ = writeln!(
         out,
-        "{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}",
         view.user.username.as_str(),
         view.user.display_name.as_str(),
         view.role,
@@ -541,6 +550,7 @@ fn push_user(out: &mut String, view: &UserView) {
             "Not Enabled"
         },
         yes_no(view.locked),
+        view.user.source,
     );
 }
 

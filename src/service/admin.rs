@@ -12,8 +12,11 @@ mod checks;
 mod confirm;
 use confirm::ip_rule_note;
 mod details;
+mod directory_users;
 pub use checks::Problem;
 pub use details::{DeviceDetails, UserDetails};
+pub use directory_users::DIRECTORY_PASSWORD;
+use directory_users::{owned_by_directory, ProposedChange};
 
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};
@@ -27,6 +30,7 @@ use crate::domain::{
     Require2fa, Role, RoleName, RoleSecurity, SettingKey, Settings, User, Username,
 };
 use crate::domain::{AuditEvent, SecurityEvent};
+use crate::domain::{DirectoryLink, UserSource};
 use crate::mail::template::EmailTemplate;
 use crate::otp::OtpCode;
 use crate::store::{
@@ -124,6 +128,8 @@ pub struct UserView {
     pub locked_until_unlock: bool,
     /// Unused recovery codes (SPEC 10).
     pub recovery_codes_left: u32,
+    /// A directory user's entry as last read (SPEC 12); `None` for a local account.
+    pub directory: Option<DirectoryLink>,
 }
 
 /// A new user.
@@ -239,6 +245,10 @@ impl Admin {
         let locked = user.is_locked(self.ctx.now());
         let locked_until_unlock = locked && user.locked_until == Some(Timestamp::NEVER);
         let recovery_codes_left = self.ctx.store.recovery_codes_left(user.id).await?;
+        let directory = match user.source {
+            UserSource::Local => None,
+            UserSource::Directory => self.ctx.store.directory_link(user.id).await?,
+        };
         Ok(UserView {
             user,
             role,
@@ -246,6 +256,7 @@ impl Admin {
             locked,
             locked_until_unlock,
             recovery_codes_left,
+            directory,
         })
     }
 
@@ -345,6 +356,24 @@ impl Admin {
             Some(name) => Some(self.role_named(name, "role").await?),
             None => None,
         };
+        // What a directory user's entry owns is refused before anything changes.
+        let owned = owned_by_directory(
+            &user,
+            &ProposedChange {
+                display_name: display_name.as_ref(),
+                email: email.as_ref(),
+                role_id: role.as_ref().map(|role| role.id),
+                password: patch.password.is_some(),
+            },
+        );
+        if let Some((field, message)) = owned.into_iter().next() {
+            return Err(AdminError::Invalid { field, message });
+        }
+        let directory_user = user.source == UserSource::Directory;
+        // The same values, sent by the console's form, are no change for a directory user.
+        let display_name = display_name.filter(|_| !directory_user);
+        let email = email.filter(|_| !directory_user);
+        let role = role.filter(|_| !directory_user);
         // Checked before anything changes: a refused password leaves the user as it was.
         // The rules see the display name the user will have.
         let hash = match &patch.password {
@@ -377,10 +406,10 @@ impl Admin {
         };
         let updated = self.ctx.store.update_user(user.id, &change, now).await?;
         let mut changed = Vec::new();
-        if patch.display_name.is_some() {
+        if change.display_name.is_some() {
             changed.push("display_name".to_owned());
         }
-        if patch.email.is_some() {
+        if change.email.is_some() {
             changed.push("email".to_owned());
         }
         if let Some(role) = &role {
@@ -700,6 +729,16 @@ impl Admin {
             return Err(AdminError::Forbidden(Permission::ManageSystemSettings));
         }
         Ok(self.ctx.store.settings().await?)
+    }
+
+    /// The directory's address and connection state (SPEC 12), for System Settings;
+    /// `None` when directory sign-in is off. Needs Manage System Settings.
+    pub fn directory_status(
+        &self,
+        actor: &Actor,
+    ) -> Result<Option<super::directory::DirectoryStatus>, AdminError> {
+        actor.require(Permission::ManageSystemSettings)?;
+        Ok(self.ctx.directory_status())
     }
 
     /// Applies several changes at once (all or none). Each setting needs the permission of

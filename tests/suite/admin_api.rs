@@ -617,6 +617,80 @@ async fn a_password_reset_forces_a_change_at_the_next_sign_in() {
     assert!(!details[0].contains("temporary"), "{details:?}");
 }
 
+/// SPEC 12: a directory user shows `source: "ldap"` with its entry's DN and groups; its
+/// password, name, email and role are the directory's (refused here, nothing changed),
+/// while twostep's own Active stays editable. A local user shows `source: "local"`.
+#[tokio::test]
+async fn a_directory_user_shows_its_entry_and_its_password_cannot_be_set() {
+    let app = spawn_app().await;
+    let token = admin(&app).await;
+    let staff = app.role("Ward Staff", Require2fa::No, false, false).await;
+    let other = app.role("Porters", Require2fa::No, false, false).await;
+    let group = "cn=staff,ou=groups,dc=example,dc=org";
+    app.directory_user("dana", &staff, &[group]).await;
+    app.user("lena", &staff, true).await;
+
+    let (status, dana) = get(&app, "/api/v1/users/dana", &token).await;
+    assert_eq!(status, StatusCode::OK, "{dana}");
+    assert_eq!(dana["source"], "ldap");
+    assert_eq!(
+        dana["directory"]["dn"],
+        "uid=dana,ou=people,dc=example,dc=org"
+    );
+    assert_eq!(dana["directory"]["groups"], json!([group]));
+    assert!(
+        dana["directory"]["synced_at"].as_i64().unwrap() > 0,
+        "{dana}"
+    );
+    let (_, lena) = get(&app, "/api/v1/users/lena", &token).await;
+    assert_eq!(lena["source"], "local");
+    assert!(lena.get("directory").is_none(), "{lena}");
+
+    for (body, field) in [
+        (
+            json!({ "password": "a new passphrase for dana 31" }),
+            "password",
+        ),
+        (json!({ "display_name": "Someone Else" }), "display_name"),
+        (json!({ "email": "other@example.org" }), "email"),
+        (json!({ "role": other.name.as_str() }), "role"),
+    ] {
+        let (status, answer) = patch(&app, "/api/v1/users/dana", &token, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["code"], "invalid_field");
+        assert_eq!(answer["field"], field);
+        assert!(
+            answer["message"].as_str().unwrap().contains("directory"),
+            "{answer}"
+        );
+    }
+    let stored = app
+        .store
+        .user_by_username(&Username::parse("dana").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.display_name.as_str(), "dana Directory");
+    assert_eq!(stored.role_id, staff.id);
+    assert!(audit_details(&app, AuditEvent::PasswordChanged)
+        .await
+        .is_empty());
+
+    // The same values (as the console's form sends them) and Active are fine.
+    let (status, answer) = patch(
+        &app,
+        "/api/v1/users/dana",
+        &token,
+        json!({ "display_name": "dana Directory", "role": "Ward Staff", "active": false }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["active"], false);
+    let changes = audit_details(&app, AuditEvent::UserChanged).await;
+    assert_eq!(changes[0], "active=false", "{changes:?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn users_need_manage_users() {
     let app = spawn_app().await;

@@ -361,6 +361,41 @@ async fn user_reset_password_from_stdin_replaces_the_password_and_forces_a_chang
     assert!(password_works(&app, "gina", password).await);
 }
 
+/// SPEC 12: a directory user's password is the directory's: `user reset-password` refuses
+/// before reading one, and nothing is stored; `user list` names each user's source.
+#[tokio::test]
+async fn a_directory_users_password_cannot_be_reset_and_the_list_shows_its_source() {
+    let app = spawn_app().await;
+    let staff = app.role("Staff", Require2fa::Encourage, false, false).await;
+    app.directory_user("dana", &staff, &[]).await;
+    cli_stdin(
+        &app,
+        &["user", "reset-password", "dana", "--password-stdin"],
+        "a good long passphrase for dana 77\n",
+    )
+    .await
+    .refused("dana: this user signs in with the directory's password; reset it in the directory");
+    cli(
+        &app,
+        &["user", "reset-password", "dana", "--generate-password"],
+    )
+    .await
+    .refused("reset it in the directory");
+    assert!(!password_works(&app, "dana", "a good long passphrase for dana 77").await);
+    let out = cli(&app, &["user", "list", "--search", "dana"]).await;
+    assert_eq!(
+        rows(out.ok()),
+        vec![vec![
+            "dana",
+            "dana Directory",
+            "Staff",
+            "Not Enabled",
+            "no",
+            "ldap"
+        ]]
+    );
+}
+
 #[tokio::test]
 async fn user_unlock_clears_a_lock() {
     let app = spawn_app().await;
@@ -434,7 +469,7 @@ async fn user_list_is_a_table_one_user_a_line_and_searches() {
     let table = out.ok();
     assert_eq!(
         table.lines().next().unwrap(),
-        "username\tdisplay_name\trole\ttwo_step\tlocked"
+        "username\tdisplay_name\trole\ttwo_step\tlocked\tsource"
     );
     assert_eq!(
         rows(table),
@@ -444,16 +479,31 @@ async fn user_list_is_a_table_one_user_a_line_and_searches() {
                 "Administrator",
                 "System Administrator",
                 "Not Enabled",
-                "no"
+                "no",
+                "local"
             ],
-            vec!["jack", "jack Display", "Staff", "Not Enabled", "no"],
-            vec!["jill", "jill Display", "Staff", "Enabled", "no"],
+            vec![
+                "jack",
+                "jack Display",
+                "Staff",
+                "Not Enabled",
+                "no",
+                "local"
+            ],
+            vec!["jill", "jill Display", "Staff", "Enabled", "no", "local"],
         ]
     );
     let found = cli(&app, &["user", "list", "--search", "JACK@example"]).await;
     assert_eq!(
         rows(found.ok()),
-        vec![vec!["jack", "jack Display", "Staff", "Not Enabled", "no"]]
+        vec![vec![
+            "jack",
+            "jack Display",
+            "Staff",
+            "Not Enabled",
+            "no",
+            "local"
+        ]]
     );
     let none = cli(&app, &["user", "list", "--search", "nobody"]).await;
     assert_eq!(rows(none.ok()).len(), 0);

@@ -602,3 +602,93 @@ async fn a_role_form_with_two_bad_fields_lists_both() {
     assert!(tag_with_id(&page, "require_2fa").contains(r#"aria-describedby="require_2fa-error""#));
     app.stop().await;
 }
+
+/// SPEC 12: Edit User of a directory user shows its DN and groups, shows the name, email
+/// and role as read (no inputs for them), and has no password reset; saving changes
+/// what is twostep's own (Active). A local user's page has the reset and no entry.
+#[tokio::test]
+async fn edit_user_of_a_directory_user_shows_its_entry_and_no_password_reset() {
+    let app = spawn_app().await;
+    let role = app.role("Porters", Require2fa::No, false, false).await;
+    let group = "cn=porters,ou=groups,dc=example,dc=org";
+    app.directory_user("dana", &role, &[group]).await;
+    app.user("pat", &role, true).await;
+    sign_in_admin(&app).await;
+
+    let page = get(&app, "/admin/users/dana").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("uid=dana,ou=people,dc=example,dc=org"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(group), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="directory-owned""#),
+        "{}",
+        page.body
+    );
+    for absent in [r#"id="password""#, r#"id="display_name""#, r#"id="role""#] {
+        assert!(!page.body.contains(absent), "{absent} on {}", page.body);
+    }
+    let local = get(&app, "/admin/users/pat").await;
+    assert!(local.body.contains(r#"id="password""#), "{}", local.body);
+    assert!(!local.body.contains("directory-dn"), "{}", local.body);
+    let list = get(&app, "/admin/users?q=dana").await;
+    assert!(
+        list.body.contains("<td class=\"wide-only\">Directory</td>"),
+        "{}",
+        list.body
+    );
+
+    // The form as the page has it: only Active (unchecked).
+    let saved = submit(&app, "/admin/users/dana", "/admin/users/dana", &[]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let dana = app
+        .store
+        .user_by_username(&twostep::domain::Username::parse("dana").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!dana.active);
+    assert_eq!(dana.display_name.as_str(), "dana Directory");
+
+    // A password sent anyway is refused, and named.
+    let refused = submit(
+        &app,
+        "/admin/users/dana",
+        "/admin/users/dana",
+        &[
+            ("active", "yes"),
+            ("password", "a new passphrase for dana 31"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("reset it in the directory"),
+        "{}",
+        refused.body
+    );
+    app.stop().await;
+}
+
+/// SPEC 12: System Settings says when directory sign-in is off.
+#[tokio::test]
+async fn system_settings_say_directory_sign_in_is_off_without_a_directory() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let page = get(&app, "/admin/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(r#"id="directory-state">Off"#),
+        "{}",
+        page.body
+    );
+    app.stop().await;
+}

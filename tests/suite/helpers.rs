@@ -441,6 +441,31 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A directory user (SPEC 12) as a sign-in through the directory leaves it: source
+    /// ldap, no local password, the entry's DN and groups; email <name>@example.org.
+    pub async fn directory_user(
+        &self,
+        name: &str,
+        role: &twostep::domain::Role,
+        groups: &[&str],
+    ) -> twostep::domain::User {
+        use twostep::domain::{DisplayName, Email, Username};
+        self.store
+            .create_directory_user(
+                &twostep::store::DirectoryUser {
+                    username: Username::parse(name).unwrap(),
+                    display_name: DisplayName::parse(&format!("{name} Directory")).unwrap(),
+                    email: Some(Email::parse(&format!("{name}@example.org")).unwrap()),
+                    role_id: role.id,
+                    dn: format!("uid={name},ou=people,dc=example,dc=org"),
+                    groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+                },
+                self.clock.now_ts(),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Gives `user` the password `password`, to be changed at the next sign-in (as a
     /// bootstrap or reset password is).
     pub async fn set_temporary_password(&self, user: &twostep::domain::User, password: &str) {

@@ -2,6 +2,7 @@
 //! once"). The operations in [`Admin`] stop at the first invalid value; these checks look
 //! at every field first, with the same parsers, so that a form can list them all.
 
+use super::directory_users::{owned_by_directory, ProposedChange};
 use super::{
     parse_email, parse_permissions, role_security, Actor, Admin, AdminError, RolePatch, UserInput,
     UserPatch,
@@ -65,26 +66,46 @@ impl Admin {
         patch: &UserPatch,
     ) -> Result<Vec<Problem>, AdminError> {
         actor.require(Permission::ManageUsers)?;
+        let user = self.user_named(username).await?;
         let mut problems = Vec::new();
+        let mut display_name = None;
         if let Some(name) = &patch.display_name {
-            if let Err(error) = DisplayName::parse(name) {
-                problems.push(("display_name", error.to_string()));
+            match DisplayName::parse(name) {
+                Ok(name) => display_name = Some(name),
+                Err(error) => problems.push(("display_name", error.to_string())),
             }
         }
-        if let Some(email) = &patch.email {
-            if let Err(AdminError::Invalid { field, message }) = parse_email(email.as_deref()) {
-                problems.push((field, message));
-            }
-        }
-        if let Some(role) = &patch.role {
-            match self.role_named(role, "role").await {
-                Ok(_) => {}
+        let mut email = None;
+        if let Some(text) = &patch.email {
+            match parse_email(text.as_deref()) {
+                Ok(parsed) => email = Some(parsed),
                 Err(AdminError::Invalid { field, message }) => problems.push((field, message)),
                 Err(other) => return Err(other),
             }
         }
+        let mut role_id = None;
+        if let Some(role) = &patch.role {
+            match self.role_named(role, "role").await {
+                Ok(role) => role_id = Some(role.id),
+                Err(AdminError::Invalid { field, message }) => problems.push((field, message)),
+                Err(other) => return Err(other),
+            }
+        }
+        let owned = owned_by_directory(
+            &user,
+            &ProposedChange {
+                display_name: display_name.as_ref(),
+                email: email.as_ref(),
+                role_id,
+                password: patch.password.is_some(),
+            },
+        );
+        if !owned.is_empty() {
+            // The password rules do not apply to a password that cannot be set.
+            problems.extend(owned);
+            return Ok(problems);
+        }
         if let Some(password) = &patch.password {
-            let user = self.user_named(username).await?;
             let chosen_for = ChosenFor::New {
                 username: user.username.as_str(),
                 display_name: patch

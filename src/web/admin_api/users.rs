@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ip_text, present, query_number, AdminActor, ApiPath, ApiQuery};
+use crate::domain::UserSource;
 use crate::service::admin::{UserInput, UserPatch, UserView};
 use crate::web::json_error::{ApiError, ApiJson, ErrorBody};
 use crate::web::signin_api::TwoStep;
@@ -34,6 +35,40 @@ pub struct UserOut {
     pub must_change_password: bool,
     /// Unused recovery codes (SPEC 10); `DELETE .../recovery-codes` revokes them.
     pub recovery_codes_left: u32,
+    /// Where the password is checked (SPEC 12): `local` (twostep) or `ldap` (the
+    /// directory, which also gives the display name, email and role at each sign-in).
+    pub source: SourceName,
+    /// A directory user's entry as last read; absent for a local account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryOut>,
+}
+
+/// `local` or `ldap`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceName {
+    Local,
+    Ldap,
+}
+
+impl From<UserSource> for SourceName {
+    fn from(source: UserSource) -> Self {
+        match source {
+            UserSource::Local => Self::Local,
+            UserSource::Directory => Self::Ldap,
+        }
+    }
+}
+
+/// What twostep last read of a directory user's entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryOut {
+    /// The entry's DN.
+    pub dn: String,
+    /// The entry's groups (DNs), as the directory listed them.
+    pub groups: Vec<String>,
+    /// When the entry was last read, at a sign-in (Unix milliseconds).
+    pub synced_at: i64,
 }
 
 impl From<UserView> for UserOut {
@@ -49,6 +84,12 @@ impl From<UserView> for UserOut {
             consecutive_failures: view.user.consecutive_failures,
             must_change_password: view.user.must_change_password,
             recovery_codes_left: view.recovery_codes_left,
+            source: view.user.source.into(),
+            directory: view.directory.map(|link| DirectoryOut {
+                dn: link.dn,
+                groups: link.groups,
+                synced_at: link.synced_at.millis(),
+            }),
         }
     }
 }

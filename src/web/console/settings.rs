@@ -12,6 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use super::users::TimeText;
 use super::{
     actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, Failure,
     FieldErrors, Nav, SavedQuery, SummaryItem,
@@ -30,6 +31,43 @@ pub struct SettingsView {
     pub saved: bool,
     pub errors: FieldErrors,
     pub summary: Vec<SummaryItem>,
+    /// The directory connection (SPEC 12), for those who may manage system settings.
+    pub directory: DirectoryPanel,
+}
+
+/// System Settings' "Directory sign-in" section.
+pub enum DirectoryPanel {
+    /// The viewer may not see it (no Manage System Settings).
+    Hidden,
+    /// No `--ldap-url`.
+    Off,
+    On(DirectoryState),
+}
+
+/// The directory's address and its last success and last error.
+pub struct DirectoryState {
+    pub url: String,
+    pub user_base: String,
+    pub last_success: Option<TimeText>,
+    pub last_error: Option<(TimeText, String)>,
+}
+
+impl DirectoryPanel {
+    fn of(state: &AppState, actor: &Actor) -> Self {
+        match state.admin.directory_status(actor) {
+            Err(_) => Self::Hidden,
+            Ok(None) => Self::Off,
+            Ok(Some(status)) => Self::On(DirectoryState {
+                url: status.url,
+                user_base: status.user_base,
+                last_success: status.state.last_success.map(TimeText::of),
+                last_error: status
+                    .state
+                    .last_error
+                    .map(|(at, message)| (TimeText::of(at), message)),
+            }),
+        }
+    }
 }
 
 /// A number setting whose few values each have a meaning is edited as labelled radio
@@ -161,6 +199,7 @@ pub(super) async fn settings_page(
         saved: query.ok().and_then(|Query(q)| q.saved).is_some(),
         errors: FieldErrors::default(),
         summary: Vec::new(),
+        directory: DirectoryPanel::of(&state, &actor),
     };
     render(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -231,6 +270,7 @@ pub(super) async fn settings_submit(
                     saved: false,
                     summary: errors.summary(&labels),
                     errors,
+                    directory: DirectoryPanel::of(&state, &actor),
                 };
                 render(
                     &state,

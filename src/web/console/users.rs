@@ -15,7 +15,7 @@ use super::{
     actor, fail, failure, failure_page, ip_text, poster, render, segment, Choice, CsrfForm,
     Failure, FieldErrors, Nav, SummaryItem,
 };
-use crate::domain::{OtpMethod, PromptMode};
+use crate::domain::{OtpMethod, PromptMode, UserSource};
 use crate::service::admin::{Actor, UserInput, UserPatch, UserView};
 use crate::service::devices::SetupInfo;
 use crate::web::html::{inline_svg, key_groups, see_other, Layout, PageForm};
@@ -47,6 +47,17 @@ pub struct UserRow {
     /// Toward the hard limit ([`crate::domain::HARD_LIMIT`]).
     pub consecutive_failures: u32,
     pub hard_limit: u32,
+    /// "Local" or "Directory" (SPEC 12).
+    pub source: &'static str,
+    /// A directory user's entry as last read: its DN, groups and when (Edit User).
+    pub directory: Option<DirectoryRow>,
+}
+
+/// What Edit User shows of a directory user's entry.
+pub struct DirectoryRow {
+    pub dn: String,
+    pub groups: Vec<String>,
+    pub synced_at: TimeText,
 }
 
 impl UserRow {
@@ -62,6 +73,15 @@ impl UserRow {
             locked_until_unlock: view.locked_until_unlock,
             consecutive_failures: view.user.consecutive_failures,
             hard_limit: crate::domain::HARD_LIMIT,
+            source: match view.user.source {
+                UserSource::Local => "Local",
+                UserSource::Directory => "Directory",
+            },
+            directory: view.directory.as_ref().map(|link| DirectoryRow {
+                dn: link.dn.clone(),
+                groups: link.groups.clone(),
+                synced_at: TimeText::of(link.synced_at),
+            }),
         }
     }
 }
@@ -131,7 +151,7 @@ pub struct TimeText {
 }
 
 impl TimeText {
-    fn of(at: crate::clock::Timestamp) -> Self {
+    pub(super) fn of(at: crate::clock::Timestamp) -> Self {
         let text = super::audit::utc_text(at.millis());
         Self {
             datetime: text.replacen(' ', "T", 1).replace(" UTC", "Z"),
@@ -412,9 +432,9 @@ async fn show_edit_user(
     };
     let (display_name, email, role, active) = match submitted {
         Some(form) => (
-            form.display_name.clone(),
-            form.email.clone(),
-            form.role.clone(),
+            form.display_name.clone().unwrap_or_default(),
+            form.email.clone().unwrap_or_default(),
+            form.role.clone().unwrap_or_default(),
             form.active.is_some(),
         ),
         None => (
@@ -488,12 +508,10 @@ pub(super) async fn edit_user_page(
 #[derive(Deserialize)]
 pub(super) struct EditUserForm {
     csrf: Option<String>,
-    #[serde(default)]
-    display_name: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    role: String,
+    // Absent for a directory user, whose form leaves out what the directory owns.
+    display_name: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
     active: Option<String>,
     #[serde(default)]
     password: String,
@@ -511,9 +529,9 @@ pub(super) async fn edit_user_submit(
         Err(response) => return response,
     };
     let patch = UserPatch {
-        display_name: Some(form.display_name.clone()),
-        email: Some(Some(form.email.clone())),
-        role: Some(form.role.clone()),
+        display_name: form.display_name.clone(),
+        email: form.email.clone().map(Some),
+        role: form.role.clone(),
         active: Some(form.active.is_some()),
         password: (!form.password.is_empty()).then(|| form.password.clone()),
     };
