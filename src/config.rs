@@ -933,6 +933,145 @@ mod tests {
         }
     }
 
+    fn ldap(extra: &[&str]) -> Result<Option<DirectorySetup>, LdapConfigError> {
+        ldap_at("ldaps://dc1.hospital.example", extra)
+    }
+
+    fn ldap_at(url: &str, extra: &[&str]) -> Result<Option<DirectorySetup>, LdapConfigError> {
+        let mut args = vec![
+            "--ldap-url",
+            url,
+            "--ldap-bind-dn",
+            "cn=twostep,ou=services,dc=hospital,dc=example",
+            "--ldap-bind-password",
+            "service passphrase",
+            "--ldap-user-base",
+            "ou=people,dc=hospital,dc=example",
+            "--ldap-role-map",
+            "cn=nurses,ou=groups,dc=hospital,dc=example=Nurses",
+        ];
+        args.extend_from_slice(extra);
+        parse(&args).unwrap().ldap.setup()
+    }
+
+    /// SPEC 12: without --ldap-url there is no directory; with it, the flags make the
+    /// client's configuration with SPEC 12's defaults (filter, attributes, 5 s timeouts).
+    #[test]
+    fn ldap_flags_make_the_directory_set_up_with_spec_defaults() {
+        assert!(parse(&[]).unwrap().ldap.setup().unwrap().is_none());
+        assert!(ServeArgs::with_data_dir(PathBuf::from("d"))
+            .ldap
+            .setup()
+            .unwrap()
+            .is_none());
+        let setup = ldap(&[]).unwrap().unwrap();
+        assert_eq!(setup.client.url, "ldaps://dc1.hospital.example:636");
+        assert_eq!(
+            setup.client.user_filter,
+            crate::domain::OPENLDAP_USER_FILTER
+        );
+        assert_eq!(setup.client.attributes.name_attr(), "cn");
+        assert_eq!(setup.client.attributes.email_attr(), "mail");
+        assert_eq!(setup.client.attributes.group_attr(), "memberOf");
+        assert_eq!(setup.client.connect_timeout, Duration::from_secs(5));
+        assert_eq!(setup.client.operation_timeout, Duration::from_secs(5));
+        assert!(setup.default_role.is_none());
+        assert_eq!(
+            setup.role_map.role_for(
+                &["CN=Nurses,OU=Groups,DC=hospital,DC=example".to_owned()],
+                None
+            ),
+            Some("Nurses".to_owned())
+        );
+        let ad = ldap(&[
+            "--ldap-user-filter",
+            crate::domain::ACTIVE_DIRECTORY_USER_FILTER,
+            "--ldap-attr-name",
+            "displayName",
+            "--ldap-role-map",
+            "cn=doctors,ou=groups,dc=hospital,dc=example=Doctors",
+            "--ldap-default-role",
+            "Staff",
+            "--ldap-operation-timeout",
+            "2",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            ad.client.user_filter,
+            crate::domain::ACTIVE_DIRECTORY_USER_FILTER
+        );
+        assert_eq!(ad.client.attributes.name_attr(), "displayName");
+        assert_eq!(ad.role_map.items().count(), 2);
+        assert_eq!(ad.default_role.unwrap().as_str(), "Staff");
+        assert_eq!(ad.client.operation_timeout, Duration::from_secs(2));
+        // The service password never shows in Debug.
+        let shown = format!("{:?}", ldap(&[]).unwrap().unwrap());
+        assert!(!shown.contains("service passphrase"), "{shown}");
+    }
+
+    /// SPEC 12 / issue 18: each bad value stops start-up naming the flag.
+    #[test]
+    fn bad_ldap_flags_stop_start_up_naming_the_flag() {
+        let message = |extra: &[&str]| ldap(extra).unwrap_err().to_string();
+        assert!(ldap_at("http://dc1", &[])
+            .unwrap_err()
+            .to_string()
+            .starts_with("--ldap-url: "));
+        assert!(ldap_at("ldap://dc1.hospital.example", &[])
+            .unwrap_err()
+            .to_string()
+            .contains("clear text"));
+        assert!(
+            ldap_at("ldap://dc1.hospital.example", &["--ldap-allow-plain"])
+                .unwrap()
+                .is_some()
+        );
+        assert!(ldap_at("ldap://dc1.hospital.example", &["--ldap-starttls"])
+            .unwrap()
+            .is_some());
+        assert!(ldap_at("ldap://127.0.0.1:3389", &[]).unwrap().is_some());
+        assert!(message(&["--ldap-starttls"]).contains("--ldap-starttls is for ldap://"));
+        assert!(message(&["--ldap-user-filter", "(uid=jane)"]).starts_with("--ldap-user-filter: "));
+        assert!(message(&["--ldap-attr-email", "e mail"]).starts_with("--ldap-attr-email: "));
+        assert!(message(&["--ldap-group-attr", "member;of"]).starts_with("--ldap-group-attr: "));
+        assert!(message(&["--ldap-role-map", "Nurses"]).starts_with("--ldap-role-map: "));
+        assert!(message(&["--ldap-default-role", " "]).starts_with("--ldap-default-role: "));
+        assert!(parse(&["--ldap-connect-timeout", "0"]).is_err());
+        assert!(parse(&["--ldap-operation-timeout", "61"]).is_err());
+        let missing = |flag: &str| {
+            let mut args = vec![
+                "--ldap-url",
+                "ldaps://dc1",
+                "--ldap-bind-dn",
+                "cn=s,dc=x",
+                "--ldap-bind-password",
+                "p",
+                "--ldap-user-base",
+                "dc=x",
+                "--ldap-default-role",
+                "Staff",
+            ];
+            let at = args.iter().position(|arg| *arg == flag).unwrap();
+            args.drain(at..at + 2);
+            parse(&args).unwrap().ldap.setup().unwrap_err().to_string()
+        };
+        assert!(missing("--ldap-bind-dn").contains("needs --ldap-bind-dn"));
+        assert!(missing("--ldap-bind-password").contains("needs --ldap-bind-password"));
+        assert!(missing("--ldap-user-base").contains("needs --ldap-user-base"));
+        assert!(missing("--ldap-default-role").contains("--ldap-role-map or --ldap-default-role"));
+        // Directory flags without the URL are a mistake, not silently ignored.
+        let stray = parse(&["--ldap-bind-dn", "cn=s,dc=x"]).unwrap();
+        assert_eq!(
+            stray.ldap.setup().unwrap_err(),
+            LdapConfigError::WithoutUrl("--ldap-bind-dn")
+        );
+        assert!(matches!(
+            stray.validate(),
+            Err(ConfigError::Ldap(LdapConfigError::WithoutUrl(_)))
+        ));
+    }
+
     #[test]
     fn smtp_ports_default_by_security() {
         let base = ServeArgs {
