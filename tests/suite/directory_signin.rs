@@ -253,14 +253,37 @@ async fn a_group_change_in_the_directory_changes_the_role_at_the_next_sign_in() 
 }
 
 /// SPEC 12: a disabled entry (AD's ACCOUNTDISABLE bit) signs nobody in, even with the
-/// right password; an entry deleted from the directory signs nobody in and its user's
-/// session ends at the next check.
+/// right password; an entry disabled or deleted after its user signed in signs nobody in
+/// either, and ends that user's session at the next check.
 #[tokio::test]
 async fn disabled_and_deleted_entries_sign_nobody_in_and_end_the_sessions() {
     let Some(server) = Slapd::start() else { return };
     let (_db, app) = directory_app(&server).await;
     let (status, answer) = sign_in(&app, "dora", &password_of("dora")).await;
     assert_refused(status, &answer);
+    assert!(
+        user(&app, "dora").await.is_none(),
+        "no user made of a disabled entry"
+    );
+
+    let set_account_control = |value: &str| {
+        server.modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: {value}\n",
+            dn_of("omar")
+        ));
+    };
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    let session = assert_signed_in(&app, &answer, "omar").await;
+    set_account_control("514");
+    let (status, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    assert_refused(status, &answer);
+    let (status, me) = app.get_json("/api/v1/me", Some(&session)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "omar's session ended when he was disabled: {me}"
+    );
+    set_account_control("512");
 
     let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
     let session = assert_signed_in(&app, &answer, "omar").await;
@@ -508,13 +531,28 @@ async fn validate_check_in_password_otp_mode_takes_the_directory_password_and_th
     app.stop().await;
 }
 
-/// SPEC 12: filter characters in a username reach no entry through the whole sign-in
-/// (RFC 4515 escaping): each is refused, nobody is signed in, no user is created.
+/// slapd's stats lines of searches (one `SRCH base=` line per search request).
+fn searches(server: &Slapd) -> usize {
+    server
+        .log()
+        .lines()
+        .filter(|line| line.contains(" SRCH base="))
+        .count()
+}
+
+/// SPEC 12: filter characters in a username reach no entry through the whole sign-in:
+/// each is refused with the generic answer, nobody is signed in, no user is created. The
+/// username rules refuse them before the directory is asked (slapd sees no search), so the
+/// filter's RFC 4515 escaping is the client's test (`directory_client`).
 #[tokio::test]
 async fn filter_characters_in_a_username_sign_nobody_in() {
     let Some(server) = Slapd::start() else { return };
     let (_db, app) = directory_app(&server).await;
     let users = app.store.count_users().await.unwrap();
+    let (_, answer) = sign_in(&app, "nobody", "not anybody's passphrase 5").await;
+    assert_refused(StatusCode::UNAUTHORIZED, &answer);
+    let before = settled_searches(&server).await;
+    assert!(before > 0, "a well-formed unknown name is looked up");
     for username in [
         "*",
         "j*",
@@ -527,19 +565,7 @@ async fn filter_characters_in_a_username_sign_nobody_in() {
         "jane\u{0}",
     ] {
         let (status, answer) = sign_in(&app, username, &password_of("jane")).await;
-        assert!(
-            [
-                StatusCode::UNAUTHORIZED,
-                StatusCode::BAD_REQUEST,
-                StatusCode::UNPROCESSABLE_ENTITY
-            ]
-            .contains(&status),
-            "{username:?}: {status} {answer}"
-        );
-        if status == StatusCode::UNAUTHORIZED {
-            assert_refused(status, &answer);
-        }
-        assert!(answer.get("session").is_none(), "{username:?}: {answer}");
+        assert_refused(status, &answer);
         assert!(
             answer.get("transaction").is_none(),
             "{username:?}: {answer}"
@@ -551,7 +577,18 @@ async fn filter_characters_in_a_username_sign_nobody_in() {
         "no user was created"
     );
     assert!(user(&app, "jane").await.is_none());
+    assert_eq!(
+        settled_searches(&server).await,
+        before,
+        "a malformed name is never looked up: {}",
+        server.log()
+    );
     app.stop().await;
+}
+
+async fn settled_searches(server: &Slapd) -> usize {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    searches(server)
 }
 
 /// The value of the sample `line_start` (`name{labels}`) in the Prometheus text.
@@ -598,5 +635,93 @@ async fn metrics_count_directory_binds_by_outcome() {
         Some(2.0),
         "{metrics}"
     );
+    app.stop().await;
+}
+
+/// SPEC 12: a local account of the same name always wins (break-glass administrators):
+/// its local password signs in, the directory's does not, and the directory is not asked.
+#[tokio::test]
+async fn a_local_account_of_the_same_name_wins_over_the_directory() {
+    let Some(server) = Slapd::start() else { return };
+    let (_db, app) = directory_app(&server).await;
+    let role = app.role(CLERKS, Require2fa::No, false, false).await;
+    app.user("omar", &role, true).await;
+    let (status, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    assert_refused(status, &answer);
+    let (_, answer) = sign_in(&app, "omar", &TestApp::password_of("omar")).await;
+    assert_signed_in(&app, &answer, "omar").await;
+    let omar = user(&app, "omar").await.unwrap();
+    assert_eq!(omar.source, UserSource::Local);
+    assert_eq!(omar.display_name.as_str(), "omar Display", "not refreshed");
+    assert_eq!(
+        settled_binds_of(&server, &dn_of("omar")).await,
+        0,
+        "the directory was not asked"
+    );
+    app.stop().await;
+}
+
+/// The admin API's view of `username`, as the bootstrap administrator sees it.
+async fn admin_view(app: &TestApp, admin: &str, username: &str) -> Value {
+    let (status, shown) = crate::admin_api::call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/users/{username}"),
+        Some(admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    shown
+}
+
+/// SPEC 12: a directory user "is marked `source: \"ldap\"` in the API".
+#[tokio::test]
+#[ignore = "product bug: GET /api/v1/users/{username} (UserOut) has no `source` field"]
+async fn the_api_marks_a_directory_user_source_ldap() {
+    let Some(server) = Slapd::start() else { return };
+    let (_db, app) = directory_app(&server).await;
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    assert_signed_in(&app, &answer, "omar").await;
+    let admin = crate::admin_api::session_of(&app, "admin", &app.admin_password).await;
+    let shown = admin_view(&app, &admin, "omar").await;
+    assert_eq!(shown["display_name"], "Omar Haddad", "{shown}");
+    assert_eq!(shown["source"], "ldap", "{shown}");
+    let shown = admin_view(&app, &admin, "admin").await;
+    assert_eq!(shown["source"], "local", "{shown}");
+    app.stop().await;
+}
+
+/// SPEC 12: a directory user "has no local password (setting one is refused)"; as for
+/// every refused password, the administrator's change leaves the user as it was.
+#[tokio::test]
+#[ignore = "product bug: PATCH with a password answers 404 not_found for a directory user \
+            after the other fields of the PATCH were already stored (and not audited)"]
+async fn an_administrators_password_for_a_directory_user_is_refused_and_changes_nothing() {
+    let Some(server) = Slapd::start() else { return };
+    let (_db, app) = directory_app(&server).await;
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    assert_signed_in(&app, &answer, "omar").await;
+    let admin = crate::admin_api::session_of(&app, "admin", &app.admin_password).await;
+    let (status, refused) = crate::admin_api::call(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/users/omar",
+        Some(&admin),
+        Some(json!({ "display_name": "Someone Else",
+                     "password": "a local passphrase for omar 77" })),
+    )
+    .await;
+    assert!(
+        status.is_client_error() && status != StatusCode::NOT_FOUND,
+        "refused as a directory user's password, not as a missing user: {status} {refused}"
+    );
+    let shown = admin_view(&app, &admin, "omar").await;
+    assert_eq!(
+        shown["display_name"], "Omar Haddad",
+        "a refused change changes nothing: {shown}"
+    );
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    assert_signed_in(&app, &answer, "omar").await;
     app.stop().await;
 }
