@@ -56,7 +56,7 @@ async fn delete(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
 
 /// Signs `username` in with `password` through the API, skipping enrollment when it is
 /// offered; the session token.
-async fn session_of(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn session_of(app: &TestApp, username: &str, password: &str) -> String {
     let (status, mut answer) = app
         .post(
             "/api/v1/signin",

@@ -26,7 +26,7 @@ async fn client_of(server: &Slapd) -> DirectoryClient {
 }
 
 /// slapd's stats lines of a BIND as `dn` (one `method=128` line per bind request).
-fn binds_of(server: &Slapd, dn: &str) -> usize {
+pub(crate) fn binds_of(server: &Slapd, dn: &str) -> usize {
     let needle = format!("BIND dn=\"{dn}\" method=128");
     server
         .log()

@@ -221,6 +221,8 @@ pub struct AppOptions {
     pub key: Option<String>,
     /// Listen on this port instead of a random one.
     pub port: Option<u16>,
+    /// The `--ldap-*` flags (directory sign-in, SPEC section 12); none by default.
+    pub ldap: Option<twostep::config::LdapArgs>,
 }
 
 /// The real server on a random port, with a temp data dir and a manual clock.
@@ -287,6 +289,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         } else {
             "starttls".into()
         },
+        ldap: options
+            .ldap
+            .clone()
+            .unwrap_or_else(twostep::config::LdapArgs::none),
         ..ServeArgs::with_data_dir(dir.path().to_path_buf())
     };
     let clock = twostep::clock::ManualClock::new(START);

@@ -18,6 +18,7 @@ mod cli;
 mod console_forms;
 mod console_info;
 mod directory_client;
+mod directory_signin;
 mod email;
 mod forward_auth;
 mod helpers;

@@ -48,7 +48,7 @@ async fn sign_in(app: &TestApp, name: &str) -> (StatusCode, Value) {
     .await
 }
 
-fn transaction(answer: &Value) -> String {
+pub(crate) fn transaction(answer: &Value) -> String {
     answer["transaction"]
         .as_str()
         .expect("a transaction")
@@ -247,7 +247,11 @@ async fn spec_row_10_encourage_with_otp_in_network_offers_enrollment_without_ema
 }
 
 /// Enrolls a TOTP device through the API and returns the answer to Complete Setup.
-async fn enroll_through_api(app: &TestApp, transaction: &str, mode: &str) -> (StatusCode, Value) {
+pub(crate) async fn enroll_through_api(
+    app: &TestApp,
+    transaction: &str,
+    mode: &str,
+) -> (StatusCode, Value) {
     let (status, setup) = app
         .post(
             "/api/v1/signin/enroll",

@@ -19,6 +19,7 @@
 //!   `staff`), each with the password of [`password_of`], under `ou=people`;
 //! - `cn=staff` and `cn=admins` (`groupOfNames`) under `ou=groups`.
 
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -267,6 +268,57 @@ impl Slapd {
     /// e.g. `conn=1001 op=0 BIND dn="uid=jane,..." method=128`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    /// Changes the directory as its administrator: `ldif` is an `ldapmodify` change
+    /// record (`dn: ...`, `changetype: modify`, ...).
+    pub fn modify(&self, ldif: &str) {
+        self.as_root("ldapmodify", &[], ldif);
+    }
+
+    /// Deletes the entry `dn` as the directory's administrator (`ldapdelete`).
+    pub fn delete(&self, dn: &str) {
+        self.as_root("ldapdelete", &[dn], "");
+    }
+
+    /// Whether slapd itself accepts `password` for `dn`: a simple bind with `ldapwhoami`,
+    /// around twostep.
+    pub fn accepts(&self, dn: &str, password: &str) -> bool {
+        let ldapwhoami = require_program("ldapwhoami", "apt-get install ldap-utils")
+            .expect("ldap-utils is installed with ldapadd");
+        Command::new(ldapwhoami)
+            .args(["-x", "-H", &self.url(), "-D", dn, "-w", password])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// Runs an ldap-utils `tool` bound as the root DN, `input` on its standard input.
+    fn as_root(&self, tool: &str, args: &[&str], input: &str) {
+        let program = require_program(tool, "apt-get install ldap-utils")
+            .expect("ldap-utils is installed with ldapadd");
+        let mut child = Command::new(program)
+            .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Stops slapd (the data stays, for `restart`).

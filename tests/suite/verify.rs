@@ -83,7 +83,7 @@ async fn post_json(
 
 /// POSTs a form to `/validate/...` with extra headers; the status and the JSON answer
 /// (`Null` for an empty body).
-async fn validate(
+pub(crate) async fn validate(
     app: &TestApp,
     path: &str,
     headers: &[(&str, &str)],
@@ -118,7 +118,7 @@ fn version() -> String {
     format!("twostep {}", env!("CARGO_PKG_VERSION"))
 }
 
-fn assert_accept(status: StatusCode, answer: &Value) {
+pub(crate) fn assert_accept(status: StatusCode, answer: &Value) {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         answer["result"],
@@ -130,7 +130,7 @@ fn assert_accept(status: StatusCode, answer: &Value) {
     assert_eq!(answer["version"], version());
 }
 
-fn assert_reject(status: StatusCode, answer: &Value) {
+pub(crate) fn assert_reject(status: StatusCode, answer: &Value) {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         answer["result"],
