@@ -44,7 +44,7 @@ fn ldap_args(url: &str) -> LdapArgs {
     }
 }
 
-fn hex_key(db: &TestDb) -> String {
+pub(crate) fn hex_key(db: &TestDb) -> String {
     let twostep::store::KeySource::Hex(key) = db.key.clone() else {
         unreachable!("test databases have hex keys")
     };
@@ -106,7 +106,7 @@ async fn build_error(db: &TestDb, ldap: LdapArgs) -> StartupError {
 }
 
 /// The JSON password step.
-async fn sign_in(app: &TestApp, username: &str, password: &str) -> (StatusCode, Value) {
+pub(crate) async fn sign_in(app: &TestApp, username: &str, password: &str) -> (StatusCode, Value) {
     app.post(
         "/api/v1/signin",
         json!({ "username": username, "password": password }),
@@ -114,14 +114,14 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> (StatusCode, 
     .await
 }
 
-fn assert_refused(status: StatusCode, answer: &Value) {
+pub(crate) fn assert_refused(status: StatusCode, answer: &Value) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert_eq!(answer["code"], "invalid_credentials", "{answer}");
     assert!(answer.get("session").is_none(), "{answer}");
 }
 
 /// Checks a signed-in answer and that its session is `username`'s; returns the session.
-async fn assert_signed_in(app: &TestApp, answer: &Value, username: &str) -> String {
+pub(crate) async fn assert_signed_in(app: &TestApp, answer: &Value, username: &str) -> String {
     assert_eq!(answer["status"], "signed_in", "{answer}");
     let session = answer["session"].as_str().expect("a session token");
     let (status, me) = app.get_json("/api/v1/me", Some(session)).await;
@@ -130,14 +130,14 @@ async fn assert_signed_in(app: &TestApp, answer: &Value, username: &str) -> Stri
     session.to_owned()
 }
 
-async fn user(app: &TestApp, name: &str) -> Option<User> {
+pub(crate) async fn user(app: &TestApp, name: &str) -> Option<User> {
     app.store
         .user_by_username(&Username::parse(name).unwrap())
         .await
         .unwrap()
 }
 
-async fn role_name(app: &TestApp, user: &User) -> String {
+pub(crate) async fn role_name(app: &TestApp, user: &User) -> String {
     app.store
         .role_by_id(user.role_id)
         .await
@@ -696,7 +696,6 @@ async fn admin_view(app: &TestApp, admin: &str, username: &str) -> Value {
 
 /// SPEC 12: a directory user "is marked `source: \"ldap\"` in the API".
 #[tokio::test]
-#[ignore = "product bug: GET /api/v1/users/{username} (UserOut) has no `source` field"]
 async fn the_api_marks_a_directory_user_source_ldap() {
     let Some(server) = Slapd::start() else { return };
     let (_db, app) = directory_app(&server).await;
@@ -714,8 +713,6 @@ async fn the_api_marks_a_directory_user_source_ldap() {
 /// SPEC 12: a directory user "has no local password (setting one is refused)"; as for
 /// every refused password, the administrator's change leaves the user as it was.
 #[tokio::test]
-#[ignore = "product bug: PATCH with a password answers 404 not_found for a directory user \
-            after the other fields of the PATCH were already stored (and not audited)"]
 async fn an_administrators_password_for_a_directory_user_is_refused_and_changes_nothing() {
     let Some(server) = Slapd::start() else { return };
     let (_db, app) = directory_app(&server).await;
@@ -742,5 +739,46 @@ async fn an_administrators_password_for_a_directory_user_is_refused_and_changes_
     );
     let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
     assert_signed_in(&app, &answer, "omar").await;
+    app.stop().await;
+}
+
+/// SPEC 12 / issue 18: System Settings shows the directory's connection state: its URL and
+/// base, the last success, and after the directory stopped, the last error.
+#[tokio::test]
+async fn system_settings_show_the_directory_connection_state() {
+    let Some(mut server) = Slapd::start() else {
+        return;
+    };
+    let (_db, app) = directory_app(&server).await;
+    crate::admin_pages::sign_in_admin(&app).await;
+    let page = crate::pages::get(&app, "/admin/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&server.url()), "{}", page.body);
+    assert!(page.body.contains(PEOPLE), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<dd id="directory-last-error">None</dd>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page
+            .body
+            .contains(r#"id="directory-last-success">None yet"#),
+        "the start-up bind succeeded: {}",
+        page.body
+    );
+
+    server.stop();
+    let (status, _) = sign_in(&app, "jane", &password_of("jane")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let page = crate::pages::get(&app, "/admin/settings").await;
+    let error_at = page
+        .body
+        .find(r#"<dd id="directory-last-error"><time"#)
+        .unwrap_or_else(|| panic!("a last error: {}", page.body));
+    let error = &page.body[error_at..error_at + page.body[error_at..].find("</dd>").unwrap()];
+    assert!(error.contains("unavailable"), "{error}");
+    assert!(!error.contains(SERVICE_PASSWORD), "{error}");
     app.stop().await;
 }

@@ -31,6 +31,7 @@ mod oathtool;
 mod pages;
 mod password_rules;
 mod recovery_codes;
+mod samba_ad;
 mod signin_api;
 mod signin_pages_ux;
 mod slapd;

@@ -109,7 +109,14 @@ impl SambaAd {
         run(&tool, &["group", "add", "Nurses", "-s", conf]);
         run(
             &tool,
-            &["group", "addmembers", "Nurses", "nina,mona,dina", "-s", conf],
+            &[
+                "group",
+                "addmembers",
+                "Nurses",
+                "nina,mona,dina",
+                "-s",
+                conf,
+            ],
         );
         let mut ad = ad;
         ad.launch(&samba);
