@@ -782,3 +782,70 @@ async fn system_settings_show_the_directory_connection_state() {
     assert!(!error.contains(SERVICE_PASSWORD), "{error}");
     app.stop().await;
 }
+
+/// SPEC 12: forward-auth's HTTP Basic (for interface users) takes the password from the
+/// same source: a directory user whose group maps to an interface role passes with the
+/// directory password, and a wrong one is refused and counted in twostep.
+#[tokio::test]
+async fn forward_auth_basic_takes_the_directory_password_of_an_interface_user() {
+    use data_encoding::BASE64;
+    let Some(server) = Slapd::start() else { return };
+    let db = TestDb::sqlite().await;
+    let first = spawn_app_with(AppOptions {
+        database: Some(db.url.clone()),
+        key: Some(hex_key(&db)),
+        ..AppOptions::default()
+    })
+    .await;
+    first
+        .role("Lab Interface", Require2fa::No, false, true)
+        .await;
+    first.stop().await;
+    let app = spawn_app_with(AppOptions {
+        database: Some(db.url.clone()),
+        key: Some(hex_key(&db)),
+        ldap: Some(LdapArgs {
+            ldap_role_map: vec![format!("{STAFF_GROUP}=Lab Interface")],
+            ..ldap_args(&server.url())
+        }),
+        ..AppOptions::default()
+    })
+    .await;
+    let authz = |password: String| {
+        let request = app
+            .client
+            .get(format!("{}/api/v1/authz", app.address))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    BASE64.encode(format!("omar:{password}").as_bytes())
+                ),
+            );
+        async move { request.send().await.unwrap() }
+    };
+    let passed = authz(password_of("omar")).await;
+    assert_eq!(passed.status(), StatusCode::OK);
+    assert_eq!(
+        passed
+            .headers()
+            .get("remote-user")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "omar"
+    );
+    assert_eq!(
+        passed
+            .headers()
+            .get("remote-role")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "Lab Interface"
+    );
+    let refused = authz("not omar's passphrase at all 5".to_owned()).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(user(&app, "omar").await.unwrap().failed_count, 1);
+    app.stop().await;
+}
