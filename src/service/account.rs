@@ -125,6 +125,9 @@ pub struct AccountOverview {
     pub sessions: Vec<SessionSummary>,
     /// The methods Use 2FA offers, for "Set up now" / "Replace device".
     pub methods: Vec<OtpMethod>,
+    /// Where the password is checked: a directory user changes it in the directory
+    /// (SPEC 12).
+    pub source: crate::domain::UserSource,
 }
 
 /// The signed-in user of a request.
@@ -190,6 +193,7 @@ impl Account {
             })
             .collect();
         Ok(AccountOverview {
+            source: me.user.source,
             username: me.user.username.as_str().to_owned(),
             display_name: me.user.display_name.as_str().to_owned(),
             email: me

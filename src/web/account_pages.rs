@@ -81,6 +81,8 @@ pub struct AccountView {
     pub recovery_error: Option<String>,
     pub sessions: Vec<SessionRow>,
     pub password_error: Option<String>,
+    /// A directory user's password is changed in the directory (SPEC 12): no form.
+    pub directory_user: bool,
 }
 
 #[derive(Template)]
@@ -181,6 +183,7 @@ fn account_view(
             })
             .collect(),
         password_error,
+        directory_user: overview.source == crate::domain::UserSource::Directory,
     }
 }
 

@@ -849,3 +849,39 @@ async fn forward_auth_basic_takes_the_directory_password_of_an_interface_user() 
     assert_eq!(user(&app, "omar").await.unwrap().failed_count, 1);
     app.stop().await;
 }
+
+/// SPEC 12: a directory user's password is the directory's: My account says so instead of
+/// offering the form, and the account API refuses a change (409 `directory_user`) without
+/// touching the directory's password.
+#[tokio::test]
+async fn my_account_sends_a_directory_user_to_the_directory_to_change_the_password() {
+    let Some(server) = Slapd::start() else { return };
+    let (_db, app) = directory_app(&server).await;
+    let signed = crate::pages::sign_in(&app, "omar", &password_of("omar")).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let page = crate::pages::get(&app, "/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains(r#"id="password-directory""#);
+    assert!(
+        !page.body.contains(r#"id="password-form""#),
+        "{}",
+        page.body
+    );
+
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    let session = assert_signed_in(&app, &answer, "omar").await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/account/password", app.address))
+        .bearer_auth(&session)
+        .json(&json!({ "current_password": password_of("omar"),
+                       "new_password": "a new local passphrase for omar 8" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["code"], "directory_user", "{answer}");
+    assert!(server.accepts(&dn_of("omar"), &password_of("omar")));
+    app.stop().await;
+}
