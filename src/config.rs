@@ -356,6 +356,16 @@ pub struct LdapArgs {
         value_parser = clap::value_parser!(u64).range(1..=60)
     )]
     pub ldap_operation_timeout: u64,
+
+    /// Minutes between checks of the directory entries of signed-in directory users: an
+    /// entry gone or disabled since ends the user's sessions (0: only at sign-in), 0 to 1440.
+    #[arg(
+        long,
+        env = "TWOSTEP_LDAP_SESSION_CHECK_MINUTES",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(0..=1440)
+    )]
+    pub ldap_session_check_minutes: u64,
 }
 
 /// A bad `--ldap-*` value: each names the flag and what to write instead.
@@ -403,6 +413,7 @@ impl LdapArgs {
             ldap_default_role: None,
             ldap_connect_timeout: 5,
             ldap_operation_timeout: 5,
+            ldap_session_check_minutes: 5,
         }
     }
 
@@ -513,6 +524,10 @@ impl LdapArgs {
             ),
             (!self.ldap_role_map.is_empty(), "--ldap-role-map"),
             (self.ldap_default_role.is_some(), "--ldap-default-role"),
+            (
+                self.ldap_session_check_minutes != defaults.ldap_session_check_minutes,
+                "--ldap-session-check-minutes",
+            ),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))

@@ -17,7 +17,7 @@ use crate::mail::delivery::{Transport, TransportError};
 use crate::password::{PasswordError, PasswordHasher};
 use crate::service::account::Account;
 use crate::service::admin::Admin;
-use crate::service::directory::Directory;
+use crate::service::directory::{Directory, SessionChecker};
 use crate::service::outbox::Worker;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
@@ -56,6 +56,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     worker: Worker,
+    /// With a directory: the periodic check of signed-in directory users' entries.
+    session_checker: Option<SessionChecker>,
     /// The store and the hasher the services were built on, for tools and tests.
     store: Store,
     hasher: PasswordHasher,
@@ -121,9 +123,15 @@ impl Application {
                 ..ServiceConfig::default()
             },
         );
-        let ctx = match directory {
-            Some(directory) => ctx.with_directory(directory),
-            None => ctx,
+        let session_check = Duration::from_secs(args.ldap.ldap_session_check_minutes * 60);
+        let (ctx, session_checker) = match directory {
+            Some(directory) => {
+                let ctx = ctx.with_directory(directory);
+                let checker = (!session_check.is_zero())
+                    .then(|| SessionChecker::new(ctx.clone(), session_check));
+                (ctx, checker)
+            }
+            None => (ctx, None),
         };
         let transport = match args.smtp() {
             Some(smtp) => {
@@ -163,6 +171,7 @@ impl Application {
             listener,
             state,
             worker: Worker::new(ctx, transport),
+            session_checker,
             store,
             hasher,
             generated_admin_password,
@@ -198,13 +207,23 @@ impl Application {
         let worker = tokio::spawn(self.worker.run(Duration::from_secs(1), async {
             let _ = worker_stopped.await;
         }));
+        let (stop_checker, checker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let checker = self.session_checker.map(|checker| {
+            tokio::spawn(checker.run(async {
+                let _ = checker_stopped.await;
+            }))
+        });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartupError::Serve);
         let _ = stop_worker.send(());
+        let _ = stop_checker.send(());
         let _ = worker.await;
+        if let Some(checker) = checker {
+            let _ = checker.await;
+        }
         served
     }
 }

@@ -466,7 +466,7 @@ impl<'a> Gate<'a> {
             None => None,
         };
         Ok(
-            match directory::look_up(self.ctx, &name, existing, self.origin.ip).await? {
+            match directory::look_up(self.ctx, &name, existing, Some(self.origin.ip)).await? {
                 Lookup::NotFound => Found::Unknown,
                 Lookup::Found(user, entry) => Found::Directory(user, entry),
                 Lookup::Refused { user, reason } => Found::Refused {

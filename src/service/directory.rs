@@ -130,12 +130,12 @@ pub enum Lookup {
 
 /// Looks `username` up in the directory. `existing`: its local directory user, if it has
 /// one (a local account never comes here). `ip` is for the audit entries of a user created,
-/// changed, or whose sessions end.
+/// changed, or whose sessions end (`None`: the periodic [`check_sessions`]).
 pub(in crate::service) async fn look_up(
     ctx: &Context,
     username: &Username,
     existing: Option<User>,
-    ip: &str,
+    ip: Option<&str>,
 ) -> Result<Lookup, StoreError> {
     let Some(directory) = ctx.directory.as_deref() else {
         return Ok(match existing {
@@ -226,7 +226,7 @@ pub(in crate::service) async fn look_up(
                     AuditEvent::UserChanged,
                     None,
                     Some(after.username.as_str()),
-                    Some(ip),
+                    ip,
                     format!("from the directory: {}", changes.join(", ")),
                 )
                 .await?;
@@ -239,7 +239,7 @@ pub(in crate::service) async fn look_up(
                     AuditEvent::UserCreated,
                     None,
                     Some(user.username.as_str()),
-                    Some(ip),
+                    ip,
                     format!("from the directory: {} (role {})", entry.dn, role.name),
                 )
                 .await?;
@@ -280,7 +280,7 @@ async fn changes(ctx: &Context, before: &User, after: &User) -> Result<Vec<Strin
 async fn end_sessions(
     ctx: &Context,
     user: &User,
-    ip: &str,
+    ip: Option<&str>,
     reason: FailureReason,
 ) -> Result<(), StoreError> {
     ctx.store.delete_user_sessions(user.id).await?;
@@ -288,10 +288,89 @@ async fn end_sessions(
         AuditEvent::UserChanged,
         None,
         Some(user.username.as_str()),
-        Some(ip),
+        ip,
         format!("sessions ended: {}", reason.as_str()),
     )
     .await
+}
+
+/// What one [`check_sessions`] pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCheck {
+    /// Directory users with a live session whose entry was read.
+    pub checked: usize,
+    /// Of them, those whose entry is gone, disabled or in no mapped group: their sessions
+    /// ended.
+    pub ended: usize,
+    /// The directory could not be reached: the pass stopped, ending nothing more.
+    pub unavailable: bool,
+}
+
+/// SPEC 12: "a directory entry that is gone or disabled signs in nobody and ends that
+/// user's sessions at the next check". A sign-in attempt is one check; this is the other,
+/// run every `--ldap-session-check-minutes` by [`SessionChecker`]: each directory user
+/// with a live session has its entry read again, as at a sign-in ([`look_up`]: refreshed,
+/// or its sessions ended and audited). An unreachable directory ends nobody's sessions.
+pub async fn check_sessions(ctx: &Context) -> Result<SessionCheck, StoreError> {
+    let mut check = SessionCheck::default();
+    if ctx.directory.is_none() {
+        return Ok(check);
+    }
+    for user in ctx.store.directory_users_with_sessions(ctx.now()).await? {
+        let username = user.username.clone();
+        match look_up(ctx, &username, Some(user), None).await? {
+            Lookup::Refused {
+                reason: FailureReason::DirectoryUnavailable,
+                ..
+            } => {
+                check.unavailable = true;
+                break;
+            }
+            // Several entries match: a configuration problem, not the user's; the next
+            // sign-in refuses, the sessions stay.
+            Lookup::Refused {
+                reason: FailureReason::DirectoryAmbiguous,
+                ..
+            }
+            | Lookup::Found(..)
+            | Lookup::NotFound => {}
+            Lookup::Refused { .. } => check.ended += 1,
+        }
+        check.checked += 1;
+    }
+    Ok(check)
+}
+
+/// Runs [`check_sessions`] every `interval` until shut down.
+pub struct SessionChecker {
+    ctx: Context,
+    interval: std::time::Duration,
+}
+
+impl SessionChecker {
+    pub fn new(ctx: Context, interval: std::time::Duration) -> Self {
+        Self { ctx, interval }
+    }
+
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+            match check_sessions(&self.ctx).await {
+                Ok(check) if check.ended > 0 || check.unavailable => tracing::info!(
+                    checked = check.checked,
+                    ended = check.ended,
+                    unavailable = check.unavailable,
+                    "checked the directory entries of signed-in users"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "checking directory users' sessions failed"),
+            }
+        }
+    }
 }
 
 /// What a bind as the entry answered, as the gate reads it.

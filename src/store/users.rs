@@ -243,6 +243,21 @@ impl Store {
         row.map(User::try_from).transpose()
     }
 
+    /// The directory users with a session that has not expired at `now`, by id: whose
+    /// entries the periodic check reads again (SPEC 12).
+    pub async fn directory_users_with_sessions(&self, now: Timestamp) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE source = 'ldap' AND EXISTS \
+             (SELECT 1 FROM sessions WHERE sessions.user_id = users.id \
+             AND sessions.expires_at > $1) ORDER BY id"
+        );
+        let rows: Vec<UserRow> = sqlx::query_as(&sql)
+            .bind(now.millis())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     /// What was last read of directory user `id`'s entry; `None` for a local account.
     pub async fn directory_link(&self, id: UserId) -> StoreResult<Option<DirectoryLink>> {
         let row: Option<DirectoryLinkRow> = sqlx::query_as(

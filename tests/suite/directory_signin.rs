@@ -885,3 +885,71 @@ async fn my_account_sends_a_directory_user_to_the_directory_to_change_the_passwo
     assert!(server.accepts(&dn_of("omar"), &password_of("omar")));
     app.stop().await;
 }
+
+/// SPEC 12: "ends that user's sessions at the next check": besides a sign-in attempt, the
+/// periodic check (`--ldap-session-check-minutes`) reads the entries of signed-in
+/// directory users again: omar's entry deleted ends his session without any sign-in;
+/// jane's stays; with the directory stopped, nobody's session ends.
+#[tokio::test]
+async fn the_periodic_check_ends_the_sessions_of_an_entry_deleted_since() {
+    use twostep::service::directory::{check_sessions, SessionCheck};
+    let Some(mut server) = Slapd::start() else {
+        return;
+    };
+    let (_db, app) = directory_app(&server).await;
+    let (_, answer) = sign_in(&app, "omar", &password_of("omar")).await;
+    let omar = assert_signed_in(&app, &answer, "omar").await;
+    app.clock.advance_seconds(30);
+    let (_, answer) = sign_in(&app, "jane", &password_of("jane")).await;
+    let transaction = crate::signin_api::transaction(&answer);
+    let (_, done) = crate::signin_api::enroll_through_api(&app, &transaction, "every_login").await;
+    let jane = assert_signed_in(&app, &done, "jane").await;
+
+    assert_eq!(
+        check_sessions(&app.ctx).await.unwrap(),
+        SessionCheck {
+            checked: 2,
+            ended: 0,
+            unavailable: false
+        }
+    );
+    server.delete(&dn_of("omar"));
+    assert_eq!(
+        check_sessions(&app.ctx).await.unwrap(),
+        SessionCheck {
+            checked: 2,
+            ended: 1,
+            unavailable: false
+        }
+    );
+    let (status, _) = app.get_json("/api/v1/me", Some(&omar)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "omar's session ended");
+    let (status, _) = app.get_json("/api/v1/me", Some(&jane)).await;
+    assert_eq!(status, StatusCode::OK, "jane's session stays");
+    let ended = app
+        .store
+        .audit_entries(&twostep::store::AuditQuery {
+            user: Some("omar".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        ended[0].detail == "sessions ended: no longer in the directory",
+        "{ended:?}"
+    );
+
+    server.stop();
+    assert_eq!(
+        check_sessions(&app.ctx).await.unwrap(),
+        SessionCheck {
+            checked: 0,
+            ended: 0,
+            unavailable: true
+        }
+    );
+    let (status, _) = app.get_json("/api/v1/me", Some(&jane)).await;
+    assert_eq!(status, StatusCode::OK, "an outage ends nobody's session");
+    app.stop().await;
+}
