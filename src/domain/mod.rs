@@ -10,6 +10,7 @@ pub mod directory;
 pub mod domain_name;
 pub mod ip;
 pub mod lockout;
+pub mod oidc;
 pub mod password_rules;
 pub mod recovery;
 pub mod role;
