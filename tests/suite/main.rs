@@ -14,6 +14,7 @@ mod browser_account;
 mod browser_console;
 mod browser_console_pages;
 mod browser_signin;
+mod caddy;
 mod cli;
 mod console_forms;
 mod console_info;

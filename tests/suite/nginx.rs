@@ -2,7 +2,11 @@
 //! twostep instances on one PostgreSQL behind the same nginx (round robin), as the README
 //! describes: a browser is sent to sign in and back, the application sees `Remote-User`,
 //! an interface user passes with HTTP Basic, and nothing redirects outside the hospital.
+//!
+//! The set-up ([`setup_behind`]) and the checks (`*_behind`) take any [`Proxy`]: the
+//! Caddy test (`caddy.rs`) runs the same checks behind Caddy.
 
+use std::future::Future;
 use std::path::Path;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, LOCATION};
@@ -96,7 +100,13 @@ struct Nginx {
 }
 
 impl Nginx {
-    async fn start(binary: &Path, port: u16, a: u16, b: u16, upstream: u16) -> Self {
+    async fn start(binary: &Path, ports: Ports) -> Self {
+        let Ports {
+            port,
+            a,
+            b,
+            upstream,
+        } = ports;
         let dir = tempfile::tempdir().unwrap();
         let root = std::process::Command::new("id")
             .arg("-u")
@@ -123,19 +133,15 @@ impl Nginx {
             .spawn()
             .expect("nginx starts");
         let nginx = Self { child, dir };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return nginx;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("nginx did not listen:\n{}", nginx.error_log());
+        wait_for_listener(&nginx, port).await;
+        nginx
     }
+}
 
-    fn error_log(&self) -> String {
+impl Proxy for Nginx {
+    const NAME: &'static str = "nginx";
+
+    fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }
@@ -151,7 +157,38 @@ impl Drop for Nginx {
     }
 }
 
-/// The application behind nginx: answers with the identity headers it received.
+/// A reverse proxy started by a test in front of the application and twostep.
+pub(crate) trait Proxy {
+    /// Its name in failure messages.
+    const NAME: &'static str;
+    /// What it logged, for failure messages.
+    fn log(&self) -> String;
+}
+
+/// Waits until `proxy` accepts connections on `port`; panics with its log after 5 s.
+pub(crate) async fn wait_for_listener<P: Proxy>(proxy: &P, port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{} did not listen:\n{}", P::NAME, proxy.log());
+}
+
+/// The loopback ports of a set-up: the proxy, twostep instances A and B, the application.
+#[derive(Clone, Copy)]
+pub(crate) struct Ports {
+    pub(crate) port: u16,
+    pub(crate) a: u16,
+    pub(crate) b: u16,
+    pub(crate) upstream: u16,
+}
+
+/// The application behind the proxy: answers with the identity headers it received.
 async fn start_upstream() -> u16 {
     use axum::http::HeaderMap;
     async fn echo(headers: HeaderMap) -> String {
@@ -179,18 +216,30 @@ async fn start_upstream() -> u16 {
     port
 }
 
-pub(crate) struct Setup {
+pub(crate) struct Setup<P> {
     db: TestDb,
     pub(crate) a: TestApp,
     b: TestApp,
-    nginx: Nginx,
+    pub(crate) proxy: P,
     pub(crate) port: u16,
-    /// A browser: keeps cookies, follows nothing, resolves the hospital's names to nginx.
+    /// A browser: keeps cookies, follows nothing, resolves the hospital's names to the proxy.
     browser: reqwest::Client,
 }
 
-pub(crate) async fn setup() -> Option<Setup> {
-    let nginx_binary = require_program("nginx", "Debian package nginx")?;
+async fn setup() -> Option<Setup<Nginx>> {
+    let binary = require_program("nginx", "Debian package nginx")?;
+    setup_behind(|ports| Nginx::start(&binary, ports)).await
+}
+
+/// Two twostep instances on one fresh PostgreSQL schema (public URL
+/// `http://signin.hospital.test:PORT`, returning under `hospital.test`, trusting the proxy
+/// on 127.0.0.1), the application, and the proxy that `start` starts on `ports.port`.
+/// `None` when PostgreSQL is not there (outside CI).
+pub(crate) async fn setup_behind<P, F, Fut>(start: F) -> Option<Setup<P>>
+where
+    F: FnOnce(Ports) -> Fut,
+    Fut: Future<Output = P>,
+{
     let db = TestDb::postgres().await?;
     let twostep::store::KeySource::Hex(key) = db.key.clone() else {
         unreachable!("test databases have hex keys")
@@ -216,7 +265,13 @@ pub(crate) async fn setup() -> Option<Setup> {
             .unwrap()
     };
     let upstream = start_upstream().await;
-    let nginx = Nginx::start(&nginx_binary, port, port_of(&a), port_of(&b), upstream).await;
+    let proxy = start(Ports {
+        port,
+        a: port_of(&a),
+        b: port_of(&b),
+        upstream,
+    })
+    .await;
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -230,13 +285,13 @@ pub(crate) async fn setup() -> Option<Setup> {
         db,
         a,
         b,
-        nginx,
+        proxy,
         port,
         browser,
     })
 }
 
-impl Setup {
+impl<P: Proxy> Setup<P> {
     pub(crate) fn signin(&self, path: &str) -> String {
         format!("http://signin.hospital.test:{}{path}", self.port)
     }
@@ -266,7 +321,7 @@ impl Setup {
     }
 
     pub(crate) async fn finish(self) {
-        drop(self.nginx);
+        drop(self.proxy);
         self.a.stop().await;
         self.b.stop().await;
         self.db.finish().await;
@@ -285,22 +340,51 @@ fn location(response: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn a_browser_is_sent_to_sign_in_and_back_and_the_application_sees_remote_user() {
-    let Some(s) = setup().await else {
-        return;
-    };
+    if let Some(s) = setup().await {
+        a_browser_signs_in_and_back_behind(s).await;
+    }
+}
+
+#[tokio::test]
+async fn nothing_redirects_outside_the_allowed_domains() {
+    if let Some(s) = setup().await {
+        nothing_redirects_outside_the_allowed_domains_behind(s).await;
+    }
+}
+
+#[tokio::test]
+async fn an_interface_user_passes_nginx_with_basic_credentials_and_a_persons_password_does_not() {
+    if let Some(s) = setup().await {
+        basic_credentials_behind(s).await;
+    }
+}
+
+/// The identity headers a client sends of its own, which the proxy must replace (or
+/// remove) whatever twostep answers.
+const FORGED: [(&str, &str); 4] = [
+    ("remote-user", "admin"),
+    ("remote-name", "Administrator"),
+    ("remote-email", "admin@hospital.test"),
+    ("remote-role", "Administrator"),
+];
+
+/// A browser is sent to sign in with the URL it asked for, signs in with a password and a
+/// TOTP code (requests spread over A and B), returns, and the application sees who; a
+/// forged identity header from the browser never reaches the application.
+pub(crate) async fn a_browser_signs_in_and_back_behind<P: Proxy>(s: Setup<P>) {
     let role = s.a.role("Clinician", Require2fa::Force, false, false).await;
     let user = s.a.user("jane", &role, true).await;
     let totp = s.a.enroll_totp(&user, PromptMode::EveryLogin).await;
 
-    // 1. Not signed in: nginx sends the browser to twostep with the URL it asked for.
+    // 1. Not signed in: the proxy sends the browser to twostep with the URL it asked for.
     let first = s.get(&s.app("/records/7?tab=labs")).await;
-    assert_eq!(first.status(), StatusCode::FOUND, "{}", s.nginx.error_log());
+    assert_eq!(first.status(), StatusCode::FOUND, "{}", s.proxy.log());
     let to_signin = location(&first);
     let back = s.app("/records/7?tab=labs");
     let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
     assert_eq!(to_signin, s.signin(&format!("/signin?rd={encoded}")));
 
-    // 2. Password, then the device code (nginx spreads the requests over A and B).
+    // 2. Password, then the device code (the proxy spreads the requests over A and B).
     let password = s
         .submit(
             &to_signin,
@@ -335,23 +419,20 @@ async fn a_browser_is_sent_to_sign_in_and_back_and_the_application_sees_remote_u
         page.text().await.unwrap(),
         "user=jane name=jane Display email=jane@example.org role=Clinician"
     );
-    // A forged identity header from the browser is replaced by nginx.
-    let forged = s
-        .browser
-        .get(s.app("/"))
-        .header("remote-user", "admin")
-        .send()
-        .await
-        .unwrap();
-    assert!(forged.text().await.unwrap().starts_with("user=jane "));
+    // Forged identity headers from the browser are replaced by the proxy.
+    let mut forged = s.browser.get(s.app("/"));
+    for (name, value) in FORGED {
+        forged = forged.header(name, value);
+    }
+    assert_eq!(
+        forged.send().await.unwrap().text().await.unwrap(),
+        "user=jane name=jane Display email=jane@example.org role=Clinician"
+    );
     s.finish().await;
 }
 
-#[tokio::test]
-async fn nothing_redirects_outside_the_allowed_domains() {
-    let Some(s) = setup().await else {
-        return;
-    };
+/// Sign-in ignores a return URL outside the allowed domains, before and after signing in.
+pub(crate) async fn nothing_redirects_outside_the_allowed_domains_behind<P: Proxy>(s: Setup<P>) {
     let role = s.a.role("Volunteer", Require2fa::No, false, false).await;
     s.a.user("kim", &role, false).await;
     let evil: String = url::form_urlencoded::byte_serialize(b"http://evil.example/login").collect();
@@ -381,11 +462,10 @@ async fn nothing_redirects_outside_the_allowed_domains() {
     s.finish().await;
 }
 
-#[tokio::test]
-async fn an_interface_user_passes_nginx_with_basic_credentials_and_a_persons_password_does_not() {
-    let Some(s) = setup().await else {
-        return;
-    };
+/// A program: an interface user passes with HTTP Basic (and a forged identity, here the
+/// `Remote-Email` twostep leaves out for a user without one, does not reach the
+/// application); a person's password alone and a made-up Bearer token get a 401.
+pub(crate) async fn basic_credentials_behind<P: Proxy>(s: Setup<P>) {
     let interface = s.a.role("Lab Interface", Require2fa::No, false, true).await;
     s.a.user("lab-feed", &interface, false).await;
     let force = s.a.role("Clinician", Require2fa::Force, false, false).await;
@@ -404,9 +484,19 @@ async fn an_interface_user_passes_nginx_with_basic_credentials_and_a_persons_pas
         .send()
         .await
         .unwrap();
-    assert_eq!(feed.status(), StatusCode::OK, "{}", s.nginx.error_log());
+    assert_eq!(feed.status(), StatusCode::OK, "{}", s.proxy.log());
     assert_eq!(
         feed.text().await.unwrap(),
+        "user=lab-feed name=lab-feed Display email= role=Lab Interface"
+    );
+    let mut forged = program
+        .get(s.app("/results"))
+        .basic_auth("lab-feed", Some(TestApp::password_of("lab-feed")));
+    for (name, value) in FORGED {
+        forged = forged.header(name, value);
+    }
+    assert_eq!(
+        forged.send().await.unwrap().text().await.unwrap(),
         "user=lab-feed name=lab-feed Display email= role=Lab Interface"
     );
     let person = program
