@@ -1087,6 +1087,39 @@ mod tests {
         ));
     }
 
+    /// The directory's switches read their variables as words (`true`, `false`).
+    #[test]
+    fn ldap_switches_read_their_environment_variables() {
+        use clap::{CommandFactory, FromArgMatches};
+        let parse_env = |field: &str, variable: &'static str, value: &str| {
+            std::env::set_var(variable, value);
+            let matches = Cli::command()
+                .mut_arg(field, |arg| arg.env(variable))
+                .try_get_matches_from(["twostep"]);
+            std::env::remove_var(variable);
+            matches.and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| cli.serve))
+        };
+        let on = parse_env("ldap_starttls", "TWOSTEP_CONFIG_TEST_LDAP_STARTTLS", "true").unwrap();
+        assert!(on.ldap.ldap_starttls);
+        let off = parse_env(
+            "ldap_allow_plain",
+            "TWOSTEP_CONFIG_TEST_LDAP_PLAIN",
+            "false",
+        )
+        .unwrap();
+        assert!(!off.ldap.ldap_allow_plain);
+        let map = parse_env(
+            "ldap_role_map",
+            "TWOSTEP_CONFIG_TEST_LDAP_ROLE_MAP",
+            "cn=a,dc=x=Nurses;cn=b,dc=x=Doctors",
+        )
+        .unwrap();
+        assert_eq!(
+            map.ldap.ldap_role_map,
+            ["cn=a,dc=x=Nurses", "cn=b,dc=x=Doctors"]
+        );
+    }
+
     #[test]
     fn smtp_ports_default_by_security() {
         let base = ServeArgs {
