@@ -494,7 +494,7 @@ async fn an_administrator_creates_lists_reads_changes_and_deletes_a_user() {
         json!({ "username": "jsmith", "display_name": "Jane Smith", "email": "jane@example.org",
                 "role": "Staff", "active": true, "two_step": "not_enabled", "locked": false,
                 "consecutive_failures": 0, "must_change_password": true,
-                "recovery_codes_left": 0 })
+                "recovery_codes_left": 0, "source": "local" })
     );
     assert!(created.get("password").is_none());
     let stored = app
