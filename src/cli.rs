@@ -144,7 +144,7 @@ pub enum RoleAction {
         interface: Option<YesNo>,
         /// The role's permissions, replacing the current ones, comma-separated (empty for
         /// none): manage_users, manage_roles, manage_system_settings, manage_2fa_bypass,
-        /// manage_ip_settings, view_audit_log, verify_otp.
+        /// manage_ip_settings, view_audit_log, verify_otp, manage_applications.
         #[arg(long, value_delimiter = ',')]
         permissions: Option<Vec<String>>,
         /// Create the role when there is none of this name (defaults: Require 2FA no, OTP

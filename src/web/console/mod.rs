@@ -250,6 +250,10 @@ fn failure(error: AdminError) -> Failure {
                 Conflict::RoleNameTaken => ("name", "A role with this name already exists"),
                 Conflict::NetworkExists => ("network", "This IP address or range already exists"),
                 Conflict::RoleInUse => ("role", "This role is still assigned to users"),
+                Conflict::ClientIdTaken => (
+                    "client_id",
+                    "An application with this client ID already exists",
+                ),
             };
             Failure::Field {
                 field,
@@ -283,6 +287,7 @@ fn permission_phrase(permission: Permission) -> &'static str {
         Permission::ManageIpSettings => "manage IP settings",
         Permission::ViewAuditLog => "view the audit log",
         Permission::VerifyOtp => "verify one-time passwords",
+        Permission::ManageApplications => "manage applications",
     }
 }
 
