@@ -837,7 +837,7 @@ fn the_readme_lists_the_settings_table() {
 /// SPEC 13's console page "Applications": adding a confidential client shows its secret
 /// on the answer page only (the list and the edit page never do, and only its hash is
 /// stored); the edit page saves name, redirect URIs (one a line) and Require 2FA; Remove
-/// deletes it; each is audited.
+/// asks for confirmation, then deletes it; each is audited.
 #[tokio::test]
 async fn applications_are_added_with_the_secret_shown_once_edited_and_removed() {
     use twostep::domain::oidc::ClientId;
@@ -910,11 +910,24 @@ async fn applications_are_added_with_the_secret_shown_once_edited_and_removed() 
     assert!(stored.post_logout_redirect_uris.is_empty() && stored.require_2fa);
     assert!(stored.confidential, "the type stays");
 
-    let removed = submit(
+    let asked = submit(
         &app,
         "/admin/applications/wiki",
         "/admin/applications/wiki/delete",
         &[],
+    )
+    .await;
+    ok(&asked, "admin-application-delete");
+    assert_eq!(
+        app.store.list_oidc_clients().await.unwrap().len(),
+        1,
+        "a confirmation first"
+    );
+    let removed = submit(
+        &app,
+        "/admin/applications/wiki",
+        "/admin/applications/wiki/delete",
+        &[("confirm", "yes")],
     )
     .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);

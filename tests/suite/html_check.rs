@@ -438,6 +438,16 @@ async fn every_page(app: &TestApp) -> Pages {
     pages.add(
         admin
             .submit(
+                "/admin/applications/wiki",
+                "/admin/applications/wiki/delete",
+                &[],
+            )
+            .await,
+        ok,
+    );
+    pages.add(
+        admin
+            .submit(
                 "/admin/applications",
                 "/admin/applications",
                 &[

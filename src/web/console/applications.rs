@@ -1,5 +1,6 @@
 //! Applications (SPEC 13): the registered OpenID Connect clients; add (a confidential
-//! client's secret shown once, on the page that answers the form), edit and remove.
+//! client's secret shown once, on the page that answers the form), edit and remove
+//! (after a confirmation page).
 //! Needs Manage Applications, checked by [`Admin`](crate::service::admin::Admin).
 
 use askama::Template;
@@ -150,9 +151,23 @@ pub(super) struct ApplicationForm {
     require_2fa: Option<String>,
 }
 
+/// An application's removal: without `confirm`, the confirmation page.
 #[derive(Deserialize)]
 pub(super) struct DeleteForm {
     csrf: Option<String>,
+    confirm: Option<String>,
+}
+
+/// The page before an application is removed (as before an IP rule is).
+#[derive(Template)]
+#[template(path = "admin/application_delete.html")]
+pub struct ApplicationDeleteView {
+    pub layout: Layout,
+    pub nav: Nav,
+    pub client_id: String,
+    pub name: String,
+    pub action: String,
+    pub cancel: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -385,6 +400,22 @@ pub(super) async fn delete_application_submit(
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    if form.confirm.is_none() {
+        let client = match state.admin.application(&actor, &client_id).await {
+            Ok(client) => client,
+            Err(error) => return fail(&state, &headers, error),
+        };
+        let base = format!("/admin/applications/{}", segment(client.client_id.as_str()));
+        let view = ApplicationDeleteView {
+            layout: Layout::new(&state, &headers),
+            nav: Nav::new(&actor, "applications"),
+            client_id: client.client_id.as_str().to_owned(),
+            name: client.name,
+            action: format!("{base}/delete"),
+            cancel: base,
+        };
+        return render(&state, StatusCode::OK, &view.layout, &view);
+    }
     match state
         .admin
         .delete_application(&actor, &client_id, Some(&ip_text(ip)))
