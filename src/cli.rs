@@ -1,5 +1,6 @@
-//! The admin subcommands (SPEC section 9): `twostep user|role|settings|ip ...`, for
-//! automation and recovery, on the database a `twostep serve` created.
+//! The admin subcommands (SPEC section 9): `twostep user|role|settings|ip ...` and SPEC
+//! 13's `twostep oidc client ...`, for automation and recovery, on the database a
+//! `twostep serve` created.
 //!
 //! Every change goes through [`Admin`] as [`Actor::Cli`], so it is validated and audited
 //! (actor "cli") exactly like the same change through the API. The database is opened
@@ -10,7 +11,8 @@
 //! (clap's, or KEY VALUE pairs that do not pair); 3 the database cannot be opened or used
 //! (missing, wrong key, unreachable). Results go to standard output, one record per line
 //! with tab-separated columns after a header line; errors go to standard error. Nothing
-//! secret is printed but a password generated on request, once.
+//! secret is printed but a password generated on request, or a new application's client
+//! secret, once.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, Write as _};
@@ -23,10 +25,12 @@ use rand::rngs::OsRng;
 
 use crate::clock::Clock;
 use crate::config::DatabaseArgs;
+use crate::domain::oidc::ClientRegistration;
 use crate::domain::{Role, SettingKey, UserSource, Username};
 use crate::password::{Password, PasswordHasher};
 use crate::service::admin::{
-    Actor, Admin, AdminError, RolePatch, UserInput, UserPatch, UserView, DIRECTORY_PASSWORD,
+    Actor, Admin, AdminError, ApplicationInput, RolePatch, UserInput, UserPatch, UserView,
+    DIRECTORY_PASSWORD,
 };
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError, StoredIpRule};
@@ -47,6 +51,8 @@ pub enum Command {
     Settings(SettingsCommand),
     /// IP Settings, the acceptable IP rules: add, list, remove.
     Ip(IpCommand),
+    /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove`.
+    Oidc(OidcCommand),
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +150,7 @@ pub enum RoleAction {
         interface: Option<YesNo>,
         /// The role's permissions, replacing the current ones, comma-separated (empty for
         /// none): manage_users, manage_roles, manage_system_settings, manage_2fa_bypass,
-        /// manage_ip_settings, view_audit_log, verify_otp.
+        /// manage_ip_settings, view_audit_log, verify_otp, manage_applications.
         #[arg(long, value_delimiter = ',')]
         permissions: Option<Vec<String>>,
         /// Create the role when there is none of this name (defaults: Require 2FA no, OTP
@@ -220,6 +226,51 @@ pub enum IpAction {
     List,
     /// Remove the rule with this id (see `ip list`).
     Remove { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct OidcCommand {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(subcommand)]
+    pub action: OidcAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OidcAction {
+    /// The registered applications (OpenID Connect clients): add, list, remove.
+    #[command(subcommand)]
+    Client(ClientAction),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientAction {
+    /// Register an application; a confidential one's client secret is printed once.
+    Add {
+        /// 1 to 64 letters, digits, dots, underscores and hyphens.
+        #[arg(long = "client-id")]
+        client_id: String,
+        /// Shown to users at sign-in.
+        #[arg(long)]
+        name: String,
+        /// Where the application receives the code (https://, http:// only to
+        /// localhost, 127.0.0.1 or [::1], or a native app's scheme); repeatable, 1 to 20.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return to; repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (a browser or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Its users do a second-factor step even where their role needs none.
+        #[arg(long = "require-2fa")]
+        require_2fa: bool,
+    },
+    /// List the applications: client_id, name, confidential, require_2fa, redirect_uris.
+    List,
+    /// Remove the application with this client id.
+    Remove { client_id: String },
 }
 
 /// Why a command failed; [`CliError::exit_code`] is what the process returns.
@@ -299,6 +350,15 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
         Command::Ip(IpCommand { db, action }) => {
             let admin = open(&db, clock).await?;
             let result = ip(&admin, action).await;
+            admin.context().close().await;
+            result
+        }
+        Command::Oidc(OidcCommand {
+            db,
+            action: OidcAction::Client(action),
+        }) => {
+            let admin = open(&db, clock).await?;
+            let result = oidc_client(&admin, action).await;
             admin.context().close().await;
             result
         }
@@ -770,6 +830,82 @@ fn push_rule(out: &mut String, stored: &StoredIpRule) {
         stored.rule.network,
         yes_no(stored.rule.bypass_2fa),
         stored.rule.note,
+    );
+}
+
+// ----- oidc client -----
+
+async fn oidc_client(admin: &Admin, action: ClientAction) -> Result<String, CliError> {
+    let actor = Actor::Cli;
+    let mut out = String::new();
+    match action {
+        ClientAction::Add {
+            client_id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            require_2fa,
+        } => {
+            let input = ApplicationInput {
+                client_id,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                confidential: !public,
+                require_2fa,
+            };
+            let created = admin
+                .create_application(&actor, &input, None)
+                .await
+                .map_err(|e| refused(e, ""))?;
+            push_client(&mut out, &created.client);
+            if let Some(secret) = created.secret {
+                let _ = writeln!(out, "client secret (shown once): {}", secret.as_str());
+            }
+        }
+        ClientAction::List => {
+            let clients = admin
+                .applications(&actor)
+                .await
+                .map_err(|e| refused(e, ""))?;
+            out.push_str(CLIENT_HEADER);
+            for client in &clients {
+                push_client(&mut out, client);
+            }
+        }
+        ClientAction::Remove { client_id } => {
+            admin
+                .delete_application(&actor, &client_id, None)
+                .await
+                .map_err(|e| {
+                    refused(
+                        e,
+                        &format!(
+                            "with client id \"{}\"",
+                            client_id.chars().take(64).collect::<String>()
+                        ),
+                    )
+                })?;
+            let _ = writeln!(out, "removed application {client_id}");
+        }
+    }
+    Ok(out)
+}
+
+const CLIENT_HEADER: &str = "client_id\tname\tconfidential\trequire_2fa\tredirect_uris\n";
+
+/// A client's line; its redirect URIs separated by spaces (a URI has none).
+fn push_client(out: &mut String, client: &ClientRegistration) {
+    let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "{}\t{}\t{}\t{}\t{}",
+        client.client_id.as_str(),
+        client.name,
+        yes_no(client.confidential),
+        yes_no(client.require_2fa),
+        uris.join(" "),
     );
 }
 

@@ -56,10 +56,14 @@ pub enum AuditEvent {
     RecoveryCodesGenerated,
     RecoveryCodeUsed,
     RecoveryCodesRevoked,
+    /// SPEC 13: an OpenID Connect client was registered, changed or removed.
+    ApplicationCreated,
+    ApplicationChanged,
+    ApplicationDeleted,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 27] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -84,6 +88,9 @@ impl AuditEvent {
         Self::RecoveryCodesGenerated,
         Self::RecoveryCodeUsed,
         Self::RecoveryCodesRevoked,
+        Self::ApplicationCreated,
+        Self::ApplicationChanged,
+        Self::ApplicationDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +119,9 @@ impl AuditEvent {
             Self::RecoveryCodesGenerated => "recovery_codes_generated",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::RecoveryCodesRevoked => "recovery_codes_revoked",
+            Self::ApplicationCreated => "application_created",
+            Self::ApplicationChanged => "application_changed",
+            Self::ApplicationDeleted => "application_deleted",
         }
     }
 
@@ -146,6 +156,9 @@ impl AuditEvent {
             Self::RecoveryCodesGenerated => "Recovery codes generated",
             Self::RecoveryCodeUsed => "Recovery code used",
             Self::RecoveryCodesRevoked => "Recovery codes revoked",
+            Self::ApplicationCreated => "Application added",
+            Self::ApplicationChanged => "Application changed",
+            Self::ApplicationDeleted => "Application removed",
         }
     }
 }

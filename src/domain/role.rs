@@ -100,10 +100,12 @@ pub enum Permission {
     ManageIpSettings,
     ViewAuditLog,
     VerifyOtp,
+    /// SPEC 13: the OpenID Connect client registry ("Applications").
+    ManageApplications,
 }
 
 impl Permission {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ManageUsers,
         Self::ManageRoles,
         Self::ManageSystemSettings,
@@ -111,6 +113,7 @@ impl Permission {
         Self::ManageIpSettings,
         Self::ViewAuditLog,
         Self::VerifyOtp,
+        Self::ManageApplications,
     ];
 
     /// The snake_case name of SPEC section 9.
@@ -123,6 +126,7 @@ impl Permission {
             Self::ManageIpSettings => "manage_ip_settings",
             Self::ViewAuditLog => "view_audit_log",
             Self::VerifyOtp => "verify_otp",
+            Self::ManageApplications => "manage_applications",
         }
     }
 
@@ -140,6 +144,7 @@ impl Permission {
             Self::ManageIpSettings => "Manage IP Settings",
             Self::ViewAuditLog => "View Audit Log",
             Self::VerifyOtp => "Verify OTP",
+            Self::ManageApplications => "Manage Applications",
         }
     }
 }
@@ -276,5 +281,15 @@ mod tests {
             assert_eq!(Permission::parse(permission.as_str()), Some(permission));
         }
         assert_eq!(Permission::parse("root"), None);
+    }
+
+    /// SPEC 13: the client registry's permission, `manage_applications`, is named and
+    /// labelled like the others, and sorts last, so that a stored list only grows at its end.
+    #[test]
+    fn manage_applications_is_a_permission() {
+        let permission = Permission::parse("manage_applications").unwrap();
+        assert_eq!(permission, Permission::ManageApplications);
+        assert_eq!(permission.label(), "Manage Applications");
+        assert_eq!(Permission::ALL.iter().max(), Some(&permission));
     }
 }

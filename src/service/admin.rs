@@ -8,11 +8,13 @@ use std::collections::BTreeSet;
 
 use rand::rngs::OsRng;
 
+mod applications;
 mod checks;
 mod confirm;
 use confirm::ip_rule_note;
 mod details;
 mod directory_users;
+pub use applications::{ApplicationInput, ApplicationPatch, NewApplication};
 pub use checks::Problem;
 pub use details::{DeviceDetails, UserDetails};
 pub use directory_users::DIRECTORY_PASSWORD;

@@ -18,6 +18,7 @@ mod devices;
 mod group_commit;
 mod ip_rules;
 mod joins;
+mod oidc_clients;
 mod outbox;
 mod recovery_codes;
 mod roles;
@@ -73,6 +74,8 @@ pub enum Conflict {
     NetworkExists,
     #[error("the role is still assigned to users")]
     RoleInUse,
+    #[error("an application with this client id already exists")]
+    ClientIdTaken,
 }
 
 #[derive(Debug, thiserror::Error)]

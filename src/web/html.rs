@@ -273,7 +273,7 @@ pub(super) fn inline_svg(document: &str) -> String {
 
 /// The console's sections, each with the permission that opens it: the console's
 /// navigation, and whether the signed-in page links to the console ([`any_section`]).
-pub(super) const CONSOLE_SECTIONS: [(&str, &str, &str, Permission); 6] = [
+pub(super) const CONSOLE_SECTIONS: [(&str, &str, &str, Permission); 7] = [
     (
         "users",
         "/admin/users",
@@ -309,6 +309,12 @@ pub(super) const CONSOLE_SECTIONS: [(&str, &str, &str, Permission); 6] = [
         "/admin/audit",
         "Audit Log",
         Permission::ViewAuditLog,
+    ),
+    (
+        "applications",
+        "/admin/applications",
+        "Applications",
+        Permission::ManageApplications,
     ),
 ];
 

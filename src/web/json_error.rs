@@ -246,6 +246,7 @@ fn admin_error(error: AdminError) -> Response {
                 Conflict::RoleNameTaken => "role_name_taken",
                 Conflict::NetworkExists => "network_exists",
                 Conflict::RoleInUse => "role_in_use",
+                Conflict::ClientIdTaken => "client_id_taken",
             };
             body(StatusCode::CONFLICT, code, message)
         }

@@ -197,6 +197,21 @@ fn every_endpoint() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::GET, "/api/v1/audit", None),
         (Method::POST, "/api/v1/tokens", Some(json!({ "name": "t" }))),
+        (Method::GET, "/api/v1/oidc/clients", None),
+        (
+            Method::POST,
+            "/api/v1/oidc/clients",
+            Some(
+                json!({ "client_id": "wiki", "name": "Wiki", "redirect_uris": ["https://wiki.example.org/cb"] }),
+            ),
+        ),
+        (Method::GET, "/api/v1/oidc/clients/wiki", None),
+        (
+            Method::PATCH,
+            "/api/v1/oidc/clients/wiki",
+            Some(json!({ "name": "Team Wiki" })),
+        ),
+        (Method::DELETE, "/api/v1/oidc/clients/wiki", None),
     ]
 }
 
@@ -1706,7 +1721,8 @@ async fn the_openapi_document_is_public_and_lists_every_endpoint() {
             .replace("/roles/Staff", "/roles/{name}")
             .replace("/users/admin", "/users/{username}")
             .replace("/ip-rules/1", "/ip-rules/{id}")
-            .replace("/security/device_added", "/security/{event}");
+            .replace("/security/device_added", "/security/{event}")
+            .replace("/oidc/clients/wiki", "/oidc/clients/{client_id}");
         let operation = &paths
             .get(&template)
             .unwrap_or_else(|| panic!("{template} is documented"))[method.as_str().to_lowercase()];

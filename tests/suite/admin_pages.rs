@@ -74,6 +74,7 @@ async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
         ("/admin/email", "admin-email"),
         ("/admin/email/security/account_locked", "admin-email"),
         ("/admin/audit", "admin-audit"),
+        ("/admin/applications", "admin-applications"),
     ] {
         let page = get(&app, path).await;
         ok(&page, marker);
@@ -84,6 +85,7 @@ async fn every_console_page_renders_for_an_administrator_with_the_navigation() {
             "IP Settings",
             "Email Templates",
             "Audit Log",
+            "Applications",
         ] {
             page.assert_contains(section);
         }
@@ -828,4 +830,230 @@ fn the_readme_lists_the_settings_table() {
             ),
         }
     }
+}
+
+// ----- Applications (SPEC 13) -----
+
+/// SPEC 13's console page "Applications": adding a confidential client shows its secret
+/// on the answer page only (the list and the edit page never do, and only its hash is
+/// stored); the edit page saves name, redirect URIs (one a line) and Require 2FA; Remove
+/// asks for confirmation, then deletes it; each is audited.
+#[tokio::test]
+async fn applications_are_added_with_the_secret_shown_once_edited_and_removed() {
+    use twostep::domain::oidc::ClientId;
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let empty = get(&app, "/admin/applications").await;
+    ok(&empty, "admin-applications");
+    empty.assert_contains(r#"id="no-applications""#);
+
+    let added = submit(
+        &app,
+        "/admin/applications",
+        "/admin/applications",
+        &[
+            ("client_id", "wiki"),
+            ("name", "Team <Wiki>"),
+            (
+                "redirect_uris",
+                "https://wiki.example.org/cb\r\n\r\nhttp://127.0.0.1:8400/cb",
+            ),
+            ("post_logout_redirect_uris", "https://wiki.example.org/"),
+            ("kind", "confidential"),
+        ],
+    )
+    .await;
+    ok(&added, "admin-application-created");
+    let marker = r#"<code id="client-secret">"#;
+    let start = added.body.find(marker).expect("the secret is shown") + marker.len();
+    let secret = &added.body[start..start + 43];
+    let id = ClientId::parse("wiki").unwrap();
+    let stored = app.store.oidc_client(&id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Team <Wiki>");
+    assert_eq!(stored.redirect_uris.len(), 2);
+    assert!(stored.confidential && !stored.require_2fa);
+    assert!(app
+        .store
+        .oidc_client_secret_hash(&id)
+        .await
+        .unwrap()
+        .is_some());
+
+    let list = get(&app, "/admin/applications").await;
+    list.assert_contains("Team &#60;Wiki&#62;");
+    list.assert_contains(r#"href="/admin/applications/wiki""#);
+    let edit = get(&app, "/admin/applications/wiki").await;
+    ok(&edit, "admin-application-edit");
+    for page in [&list, &edit] {
+        assert!(!page.body.contains(secret), "the secret is shown once");
+    }
+
+    let saved = submit(
+        &app,
+        "/admin/applications/wiki",
+        "/admin/applications/wiki",
+        &[
+            ("name", "Wiki"),
+            ("redirect_uris", "https://wiki.example.org/oidc"),
+            ("post_logout_redirect_uris", ""),
+            ("require_2fa", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stored = app.store.oidc_client(&id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Wiki");
+    assert_eq!(
+        stored.redirect_uris[0].as_str(),
+        "https://wiki.example.org/oidc"
+    );
+    assert!(stored.post_logout_redirect_uris.is_empty() && stored.require_2fa);
+    assert!(stored.confidential, "the type stays");
+
+    let asked = submit(
+        &app,
+        "/admin/applications/wiki",
+        "/admin/applications/wiki/delete",
+        &[],
+    )
+    .await;
+    ok(&asked, "admin-application-delete");
+    assert_eq!(
+        app.store.list_oidc_clients().await.unwrap().len(),
+        1,
+        "a confirmation first"
+    );
+    let removed = submit(
+        &app,
+        "/admin/applications/wiki",
+        "/admin/applications/wiki/delete",
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(app.store.list_oidc_clients().await.unwrap().is_empty());
+    for event in [
+        AuditEvent::ApplicationCreated,
+        AuditEvent::ApplicationChanged,
+        AuditEvent::ApplicationDeleted,
+    ] {
+        let entries = app
+            .store
+            .audit_entries(&twostep::store::AuditQuery {
+                event: Some(event),
+                limit: 100,
+                ..twostep::store::AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "{event:?}");
+        assert_eq!(entries[0].actor.as_deref(), Some("admin"));
+    }
+    let gone = get(&app, "/admin/applications/wiki").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// SPEC 13: the Add Application form shows a refusal next to its field and stores
+/// nothing (a redirect URI with a fragment, http:// to another host, none, a bad client
+/// id, a taken one); a public client gets no secret.
+#[tokio::test]
+async fn an_application_form_error_sits_next_to_its_field() {
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    for (client_id, uris, field) in [
+        ("wiki", "https://wiki.example.org/cb#x", "redirect_uris"),
+        ("wiki", "http://wiki.example.org/cb", "redirect_uris"),
+        ("wiki", "", "redirect_uris"),
+        ("my wiki", "https://wiki.example.org/cb", "client_id"),
+    ] {
+        let page = submit(
+            &app,
+            "/admin/applications",
+            "/admin/applications",
+            &[
+                ("client_id", client_id),
+                ("name", "Wiki"),
+                ("redirect_uris", uris),
+            ],
+        )
+        .await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            page.body
+        );
+        page.assert_contains(&format!(r#"id="{field}-error""#));
+        page.assert_contains(&format!(r##"href="#{field}""##));
+    }
+    assert!(app.store.list_oidc_clients().await.unwrap().is_empty());
+    let public = submit(
+        &app,
+        "/admin/applications",
+        "/admin/applications",
+        &[
+            ("client_id", "phone"),
+            ("name", "Phone"),
+            ("redirect_uris", "org.example.phone:/cb"),
+            ("kind", "public"),
+        ],
+    )
+    .await;
+    ok(&public, "admin-application-created");
+    assert!(!public.body.contains("client-secret"));
+    let taken = submit(
+        &app,
+        "/admin/applications",
+        "/admin/applications",
+        &[
+            ("client_id", "phone"),
+            ("name", "Phone"),
+            ("redirect_uris", "org.example.phone:/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    taken.assert_contains("An application with this client ID already exists");
+    app.stop().await;
+}
+
+/// SPEC 13: without Manage Applications the navigation has no Applications, and every
+/// page and form of it is 403 and changes nothing; every POST needs the CSRF token.
+#[tokio::test]
+async fn applications_need_manage_applications_and_the_csrf_token() {
+    let app = spawn_app().await;
+    sign_in_with(&app, "clerk", &[Permission::ManageUsers]).await;
+    let users = get(&app, "/admin/users").await;
+    assert!(!users.body.contains(r#"href="/admin/applications""#));
+    let token = get(&app, "/admin/users/new").await.csrf();
+    let page = get(&app, "/admin/applications").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    page.assert_contains("You do not have permission to manage applications");
+    let fields = [
+        ("csrf", token.as_str()),
+        ("client_id", "wiki"),
+        ("name", "Wiki"),
+        ("redirect_uris", "https://wiki.example.org/cb"),
+    ];
+    let posted = post(&app, "/admin/applications", &fields).await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN);
+    assert!(app.store.list_oidc_clients().await.unwrap().is_empty());
+    app.stop().await;
+
+    let app = spawn_app().await;
+    sign_in_admin(&app).await;
+    let no_token = post(
+        &app,
+        "/admin/applications",
+        &[
+            ("client_id", "wiki"),
+            ("name", "Wiki"),
+            ("redirect_uris", "https://wiki.example.org/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(app.store.list_oidc_clients().await.unwrap().is_empty());
+    app.stop().await;
 }

@@ -169,7 +169,7 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
         .await;
     browser.page("admin-user-qr").await;
 
-    let pages: [(&str, &str, &str, &str); 17] = [
+    let pages: [(&str, &str, &str, &str); 18] = [
         ("/admin", "admin-home", "Needs attention", "home"),
         ("/admin/users", "admin-users", "Access Control", "users"),
         ("/admin/users/new", "admin-user-new", "Add User", "user-new"),
@@ -236,6 +236,12 @@ async fn every_console_page_is_headed_by_its_name_and_fits_a_phone() {
             "admin-audit",
             "Audit Log",
             "audit-filtered",
+        ),
+        (
+            "/admin/applications",
+            "admin-applications",
+            "Applications",
+            "applications",
         ),
     ];
     let mut too_wide = Vec::new();

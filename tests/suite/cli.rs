@@ -1,4 +1,5 @@
-//! The admin subcommands (SPEC section 9: `twostep user|role|settings|ip ...`), run as the
+//! The admin subcommands (SPEC section 9: `twostep user|role|settings|ip ...`; SPEC 13:
+//! `twostep oidc client ...`), run as the
 //! real binary on the database of a running app: each change shows in the store, is
 //! audited with the actor "cli", and each refusal has its exit code (1 refused, 2 usage,
 //! 3 no usable database).
@@ -1048,4 +1049,129 @@ async fn commands_work_on_postgresql_and_refuse_an_empty_schema() {
     app.stop().await;
     db.finish().await;
     empty.finish().await;
+}
+
+// ----- oidc client -----
+
+/// SPEC 13's `twostep oidc client add|list|remove`: a confidential client's secret is
+/// printed once (and stored only as its SHA-256), a public one has none; the list shows
+/// both; removal works once; each change is audited as "cli".
+#[tokio::test]
+async fn oidc_client_add_list_and_remove_applications() {
+    use sha2::{Digest, Sha256};
+    use twostep::domain::oidc::ClientId;
+    let app = spawn_app().await;
+    let out = cli(
+        &app,
+        &[
+            "oidc",
+            "client",
+            "add",
+            "--client-id",
+            "wiki",
+            "--name",
+            "Team Wiki",
+            "--redirect-uri",
+            "https://wiki.example.org/cb",
+            "--redirect-uri",
+            "http://127.0.0.1:8400/cb",
+            "--require-2fa",
+        ],
+    )
+    .await;
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "wiki\tTeam Wiki\tyes\tyes\thttps://wiki.example.org/cb http://127.0.0.1:8400/cb"
+    );
+    let secret = lines[1]
+        .strip_prefix("client secret (shown once): ")
+        .expect("the secret line");
+    assert_eq!(secret.len(), 43);
+    let id = ClientId::parse("wiki").unwrap();
+    assert_eq!(
+        app.store.oidc_client_secret_hash(&id).await.unwrap(),
+        Some(Sha256::digest(secret.as_bytes()).to_vec())
+    );
+    let entry = assert_cli_audit(&audited(&app, AuditEvent::ApplicationCreated).await, None);
+    assert!(entry.detail.starts_with("client_id=wiki "), "{entry:?}");
+
+    let out = cli(
+        &app,
+        &[
+            "oidc",
+            "client",
+            "add",
+            "--client-id",
+            "phone",
+            "--name",
+            "Phone",
+            "--redirect-uri",
+            "org.example.phone:/cb",
+            "--public",
+        ],
+    )
+    .await;
+    assert_eq!(out.ok(), "phone\tPhone\tno\tno\torg.example.phone:/cb\n");
+
+    let listed = cli(&app, &["oidc", "client", "list"]).await;
+    let table = listed.ok();
+    assert_eq!(
+        table.lines().next().unwrap(),
+        "client_id\tname\tconfidential\trequire_2fa\tredirect_uris"
+    );
+    assert_eq!(rows(table).len(), 2);
+    assert!(!table.contains(secret), "the list shows no secret");
+
+    cli(&app, &["oidc", "client", "remove", "phone"]).await.ok();
+    let entry = assert_cli_audit(&audited(&app, AuditEvent::ApplicationDeleted).await, None);
+    assert!(entry.detail.starts_with("client_id=phone "), "{entry:?}");
+    assert_eq!(app.store.list_oidc_clients().await.unwrap().len(), 1);
+    cli(&app, &["oidc", "client", "remove", "phone"])
+        .await
+        .refused("there is no application with client id \"phone\"");
+}
+
+/// SPEC 13: the command line refuses what the API refuses (exit 1, the domain's message,
+/// nothing stored): a redirect URI with a fragment, http:// to another host, none at all,
+/// a bad client id, a taken one.
+#[tokio::test]
+async fn oidc_client_add_refuses_bad_values() {
+    let app = spawn_app().await;
+    let add = |client_id: &'static str, uri: Option<&'static str>| {
+        let mut args = vec![
+            "oidc",
+            "client",
+            "add",
+            "--client-id",
+            client_id,
+            "--name",
+            "App",
+        ];
+        if let Some(uri) = uri {
+            args.extend(["--redirect-uri", uri]);
+        }
+        args
+    };
+    cli(&app, &add("app", Some("https://app.example.org/cb#x")))
+        .await
+        .refused("has no fragment");
+    cli(&app, &add("app", Some("http://app.example.org/cb")))
+        .await
+        .refused("uses https://");
+    cli(&app, &add("app", None))
+        .await
+        .refused("needs at least one redirect URI");
+    cli(&app, &add("my app", Some("https://app.example.org/cb")))
+        .await
+        .refused("a client id is 1 to 64 letters");
+    assert!(app.store.list_oidc_clients().await.unwrap().is_empty());
+    cli(&app, &add("app", Some("https://app.example.org/cb")))
+        .await
+        .ok();
+    cli(&app, &add("app", Some("https://app.example.org/cb")))
+        .await
+        .refused("an application with this client id already exists");
+    assert_eq!(app.store.list_oidc_clients().await.unwrap().len(), 1);
 }

@@ -409,9 +409,56 @@ async fn every_page(app: &TestApp) -> Pages {
         "/admin/email/security/device_added",
         "/admin/audit",
         "/admin/audit?event=signin_failed",
+        "/admin/applications",
     ] {
         pages.add(admin.get(path).await, ok);
     }
+    // SPEC 13's Applications: the answer with the secret shown once, the list, the edit
+    // page, and a refused form.
+    let created = admin
+        .submit(
+            "/admin/applications",
+            "/admin/applications",
+            &[
+                ("client_id", "wiki"),
+                ("name", "Team Wiki"),
+                (
+                    "redirect_uris",
+                    "https://wiki.example.org/cb\nhttp://127.0.0.1:8400/cb",
+                ),
+                ("post_logout_redirect_uris", ""),
+                ("kind", "confidential"),
+            ],
+        )
+        .await;
+    assert!(created.body.contains("client-secret"), "{}", created.body);
+    pages.add(created, ok);
+    pages.add(admin.get("/admin/applications").await, ok);
+    pages.add(admin.get("/admin/applications/wiki").await, ok);
+    pages.add(
+        admin
+            .submit(
+                "/admin/applications/wiki",
+                "/admin/applications/wiki/delete",
+                &[],
+            )
+            .await,
+        ok,
+    );
+    pages.add(
+        admin
+            .submit(
+                "/admin/applications",
+                "/admin/applications",
+                &[
+                    ("client_id", "bad id"),
+                    ("name", ""),
+                    ("redirect_uris", "http://x.example.org/#a"),
+                ],
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
     let setup = admin
         .submit(
             "/admin/users/jane/2fa/setup",

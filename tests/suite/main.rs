@@ -7,6 +7,7 @@
 mod account;
 mod admin_api;
 mod admin_pages;
+mod applications;
 mod attacks;
 mod attempts;
 mod browser;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use twostep::clock::Timestamp;
 use twostep::crypto::MasterKey;
+use twostep::domain::oidc::{ClientId, ClientRegistration, RedirectUri};
 use twostep::domain::AuditEvent;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
@@ -81,6 +82,9 @@ on_both_engines!(
     a_user_is_read_with_the_confirmed_device_only,
     users_without_a_device_are_counted_per_role_and_enrolment_has_its_time,
     a_users_live_sessions_are_listed_and_the_others_end_in_one_statement,
+    oidc_clients_are_registered_listed_changed_and_deleted,
+    a_duplicate_client_id_is_a_conflict_and_writes_nothing,
+    an_existing_administrator_role_gets_manage_applications_by_migration,
 );
 
 async fn staff_role(store: &Store) -> twostep::domain::Role {
@@ -1756,4 +1760,187 @@ async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db
         store.live_sessions(john.id, at, idle_since).await.unwrap(),
         [johns]
     );
+}
+
+fn oidc_client(client_id: &str, confidential: bool) -> ClientRegistration {
+    ClientRegistration {
+        client_id: ClientId::parse(client_id).unwrap(),
+        name: format!("Application {client_id}"),
+        redirect_uris: vec![
+            RedirectUri::parse(&format!("https://{client_id}.example.org/callback")).unwrap(),
+            RedirectUri::parse("http://127.0.0.1:8400/cb").unwrap(),
+        ],
+        post_logout_redirect_uris: vec![RedirectUri::parse(&format!(
+            "https://{client_id}.example.org/"
+        ))
+        .unwrap()],
+        confidential,
+        require_2fa: !confidential,
+    }
+}
+
+/// SPEC 13's client registry: a client is stored and read back as registered (its
+/// redirect URIs exactly, in order), listed by client id, changed (name, URIs,
+/// `require_2fa`; confidentiality and secret stay) and deleted; only a confidential
+/// client has a secret hash.
+async fn oidc_clients_are_registered_listed_changed_and_deleted(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let wiki = oidc_client("wiki", true);
+    let app = oidc_client("app.mobile", false);
+    assert_eq!(
+        store
+            .create_oidc_client(&wiki, Some(&[7u8; 32]), NOW)
+            .await
+            .unwrap(),
+        wiki
+    );
+    assert_eq!(
+        store.create_oidc_client(&app, None, NOW).await.unwrap(),
+        app
+    );
+    assert_eq!(
+        store.list_oidc_clients().await.unwrap(),
+        [app.clone(), wiki.clone()]
+    );
+    assert_eq!(
+        store.oidc_client(&wiki.client_id).await.unwrap(),
+        Some(wiki.clone())
+    );
+    assert_eq!(
+        store
+            .oidc_client(&ClientId::parse("WIKI").unwrap())
+            .await
+            .unwrap(),
+        None,
+        "client ids are exact"
+    );
+    assert_eq!(
+        store
+            .oidc_client_secret_hash(&wiki.client_id)
+            .await
+            .unwrap(),
+        Some(vec![7u8; 32])
+    );
+    assert_eq!(
+        store.oidc_client_secret_hash(&app.client_id).await.unwrap(),
+        None
+    );
+
+    let changed = ClientRegistration {
+        name: "Team Wiki".into(),
+        redirect_uris: vec![RedirectUri::parse("https://wiki.example.org/oidc").unwrap()],
+        post_logout_redirect_uris: vec![],
+        require_2fa: true,
+        ..wiki.clone()
+    };
+    assert_eq!(
+        store.update_oidc_client(&changed, NOW).await.unwrap(),
+        changed
+    );
+    assert_eq!(
+        store.oidc_client(&wiki.client_id).await.unwrap(),
+        Some(changed)
+    );
+    assert_eq!(
+        store
+            .oidc_client_secret_hash(&wiki.client_id)
+            .await
+            .unwrap(),
+        Some(vec![7u8; 32]),
+        "a change keeps the secret"
+    );
+    assert!(matches!(
+        store
+            .update_oidc_client(&oidc_client("nobody", false), NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_oidc_client(&wiki.client_id).await.unwrap();
+    assert_eq!(store.oidc_client(&wiki.client_id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_oidc_client(&wiki.client_id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.list_oidc_clients().await.unwrap(), [app]);
+}
+
+/// SPEC 13: a client id is registered once; the second registration is
+/// `Conflict::ClientIdTaken` and leaves the first as it was. A secret goes with a
+/// confidential client only.
+async fn a_duplicate_client_id_is_a_conflict_and_writes_nothing(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let first = oidc_client("wiki", false);
+    store.create_oidc_client(&first, None, NOW).await.unwrap();
+    let second = ClientRegistration {
+        name: "Another wiki".into(),
+        ..oidc_client("wiki", true)
+    };
+    assert!(matches!(
+        store
+            .create_oidc_client(&second, Some(&[1u8; 32]), NOW)
+            .await,
+        Err(StoreError::Conflict(Conflict::ClientIdTaken))
+    ));
+    assert_eq!(store.list_oidc_clients().await.unwrap(), [first]);
+    assert_eq!(
+        db.raw_count("SELECT COUNT(*) FROM oidc_clients WHERE secret_hash IS NOT NULL")
+            .await,
+        0
+    );
+    assert!(store
+        .create_oidc_client(&oidc_client("public", false), Some(&[1u8; 32]), NOW)
+        .await
+        .is_err());
+    assert!(store
+        .create_oidc_client(&oidc_client("secret", true), None, NOW)
+        .await
+        .is_err());
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM oidc_clients").await, 1);
+}
+
+/// SPEC 13's permission on a database made before it: migration 0007 gives
+/// `manage_applications` to the role holding every earlier permission (the bootstrap's
+/// System Administrator), and to no other role. A new database's administrator has it
+/// from the bootstrap.
+async fn an_existing_administrator_role_gets_manage_applications_by_migration(db: &TestDb) {
+    let store = bootstrapped(db).await;
+    let admin = store
+        .role_by_name("System Administrator")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        admin.has(Permission::ManageApplications),
+        "a new database's administrator"
+    );
+    store.close().await;
+
+    // The database as version 6 left it.
+    let before = "manage_users,manage_roles,manage_system_settings,manage_2fa_bypass,\
+                  manage_ip_settings,view_audit_log,verify_otp";
+    db.raw_execute(&format!(
+        "UPDATE roles SET permissions = '{before}' WHERE name_key = 'system administrator'"
+    ))
+    .await
+    .unwrap();
+    db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
+        .await
+        .unwrap();
+    db.raw_execute("DROP TABLE oidc_clients").await.unwrap();
+    db.raw_execute("DELETE FROM _sqlx_migrations WHERE version = 7")
+        .await
+        .unwrap();
+
+    let store = db.open().await;
+    let admin = store
+        .role_by_name("System Administrator")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.permissions, Permission::ALL.into_iter().collect());
+    let staff = store.role_by_name("Staff").await.unwrap().unwrap();
+    assert_eq!(staff.permissions, [Permission::ManageUsers].into());
+    assert_eq!(store.list_oidc_clients().await.unwrap(), []);
+    store.close().await;
 }

@@ -1,5 +1,5 @@
 //! The administration JSON API of SPEC section 9 (`/api/v1/roles`, `/users`, `/settings`,
-//! `/ip-rules`, `/templates/...`, `/audit`, `/tokens`).
+//! `/ip-rules`, `/templates/...`, `/audit`, `/tokens`) and SPEC 13's `/oidc/clients`.
 //!
 //! Every handler translates a request into one call of [`Admin`], which checks the
 //! caller's permission, validates, stores and audits; errors become answers in the one
@@ -17,10 +17,12 @@
 //! - [`ip_rules`]: the Acceptable IP Rules (`/api/v1/ip-rules`);
 //! - [`templates`]: the OTP Notification Email and security templates (`/api/v1/templates/...`);
 //! - [`audit`]: the audit log (`/api/v1/audit`);
-//! - [`tokens`]: API tokens (`/api/v1/tokens`).
+//! - [`tokens`]: API tokens (`/api/v1/tokens`);
+//! - [`applications`]: OpenID Connect clients (`/api/v1/oidc/clients`, SPEC 13).
 //!
 //! [`Admin`]: crate::service::admin::Admin
 
+pub mod applications;
 pub mod audit;
 pub mod devices;
 pub mod ip_rules;
@@ -99,6 +101,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/audit", get(audit::audit_log))
         .route("/api/v1/tokens", post(tokens::create_token))
+        .route(
+            "/api/v1/oidc/clients",
+            get(applications::list_clients).post(applications::create_client),
+        )
+        .route(
+            "/api/v1/oidc/clients/{client_id}",
+            get(applications::get_client)
+                .patch(applications::update_client)
+                .delete(applications::delete_client),
+        )
 }
 
 // ----- extractors -----

@@ -39,6 +39,7 @@ enum PermissionName {
     ManageIpSettings,
     ViewAuditLog,
     VerifyOtp,
+    ManageApplications,
 }
 
 /// A security role.

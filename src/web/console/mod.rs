@@ -23,9 +23,11 @@
 //! - [`ip_rules`]: IP Settings, the in-network rules.
 //! - [`email`]: Email Templates, the OTP Notification Email and the security notifications.
 //! - [`audit`]: Audit Log (SPEC sections 7 and 11), and the one script, `localtime.js`.
+//! - [`applications`]: Applications, the OpenID Connect clients (SPEC 13).
 //!
 //! [`Admin`]: crate::service::admin::Admin
 
+mod applications;
 mod audit;
 mod email;
 mod home;
@@ -105,6 +107,18 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/email/security/{event}",
             get(email::security_page).post(email::security_submit),
+        )
+        .route(
+            "/admin/applications",
+            get(applications::applications_page).post(applications::add_application_submit),
+        )
+        .route(
+            "/admin/applications/{client_id}",
+            get(applications::edit_application_page).post(applications::edit_application_submit),
+        )
+        .route(
+            "/admin/applications/{client_id}/delete",
+            post(applications::delete_application_submit),
         )
         .route("/admin/audit", get(audit::audit_page))
         .route("/admin/audit/export", get(audit::audit_export))
@@ -250,6 +264,10 @@ fn failure(error: AdminError) -> Failure {
                 Conflict::RoleNameTaken => ("name", "A role with this name already exists"),
                 Conflict::NetworkExists => ("network", "This IP address or range already exists"),
                 Conflict::RoleInUse => ("role", "This role is still assigned to users"),
+                Conflict::ClientIdTaken => (
+                    "client_id",
+                    "An application with this client ID already exists",
+                ),
             };
             Failure::Field {
                 field,
@@ -283,6 +301,7 @@ fn permission_phrase(permission: Permission) -> &'static str {
         Permission::ManageIpSettings => "manage IP settings",
         Permission::ViewAuditLog => "view the audit log",
         Permission::VerifyOtp => "verify one-time passwords",
+        Permission::ManageApplications => "manage applications",
     }
 }
 
