@@ -83,7 +83,11 @@ pub(crate) async fn admin(app: &TestApp) -> String {
 }
 
 /// A signed-in user `name` whose role (`<name> role`, no 2FA) has exactly `permissions`.
-async fn signed_in_with(app: &TestApp, name: &str, permissions: &[Permission]) -> String {
+pub(crate) async fn signed_in_with(
+    app: &TestApp,
+    name: &str,
+    permissions: &[Permission],
+) -> String {
     let role = app
         .store
         .create_role(

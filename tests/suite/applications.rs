@@ -7,29 +7,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use twostep::domain::oidc::ClientId;
-use twostep::domain::{AuditEvent, Permission, Require2fa, RoleName, RoleSecurity};
+use twostep::domain::{AuditEvent, Permission};
 use twostep::store::AuditQuery;
 
-use crate::admin_api::{admin, call, session_of};
-use crate::helpers::{spawn_app, NowTs, TestApp};
+use crate::admin_api::{admin, call, signed_in_with};
+use crate::helpers::{spawn_app, TestApp};
 
 const CLIENTS: &str = "/api/v1/oidc/clients";
-
-/// A signed-in user `name` whose role has exactly `permissions`.
-async fn signed_in_with(app: &TestApp, name: &str, permissions: &[Permission]) -> String {
-    let role = app
-        .store
-        .create_role(
-            &RoleName::parse(&format!("{name} role")).unwrap(),
-            RoleSecurity::new(Require2fa::No, false, false).unwrap(),
-            &permissions.iter().copied().collect(),
-            app.clock.now_ts(),
-        )
-        .await
-        .unwrap();
-    app.user(name, &role, true).await;
-    session_of(app, name, &TestApp::password_of(name)).await
-}
 
 async fn audit_details(app: &TestApp, event: AuditEvent) -> Vec<(Option<String>, String)> {
     app.store
