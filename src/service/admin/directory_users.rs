@@ -5,7 +5,6 @@
 //! with a message that says where to change it. Active, unlock, devices and recovery codes
 //! are twostep's own and stay editable.
 
-use super::checks::Problem;
 use crate::domain::{DisplayName, Email, RoleId, User, UserSource};
 
 /// Why a password cannot be set for a directory user.
@@ -22,8 +21,12 @@ pub(super) struct ProposedChange<'a> {
 
 /// The fields of `change` a directory user's entry owns and that it would change, each
 /// with its message, in the form's order; empty for a local user. A value equal to the
-/// current one is no change (the console's form sends every field).
-pub(super) fn owned_by_directory(user: &User, change: &ProposedChange<'_>) -> Vec<Problem> {
+/// current one is no change (the console's form sends every field). Each is a field's name
+/// and its message, as [`super::Problem`] is.
+pub(super) fn owned_by_directory(
+    user: &User,
+    change: &ProposedChange<'_>,
+) -> Vec<(&'static str, String)> {
     if user.source != UserSource::Directory {
         return Vec::new();
     }
