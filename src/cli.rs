@@ -271,6 +271,9 @@ pub enum ClientAction {
     List,
     /// Remove the application with this client id.
     Remove { client_id: String },
+    /// Give a confidential application a new client secret, printed once; the old one
+    /// stops working at once.
+    NewSecret { client_id: String },
 }
 
 /// Why a command failed; [`CliError::exit_code`] is what the process returns.
@@ -878,19 +881,26 @@ async fn oidc_client(admin: &Admin, action: ClientAction) -> Result<String, CliE
             admin
                 .delete_application(&actor, &client_id, None)
                 .await
-                .map_err(|e| {
-                    refused(
-                        e,
-                        &format!(
-                            "with client id \"{}\"",
-                            client_id.chars().take(64).collect::<String>()
-                        ),
-                    )
-                })?;
+                .map_err(|e| refused(e, &with_client_id(&client_id)))?;
             let _ = writeln!(out, "removed application {client_id}");
+        }
+        ClientAction::NewSecret { client_id } => {
+            let secret = admin
+                .new_application_secret(&actor, &client_id, None)
+                .await
+                .map_err(|e| refused(e, &with_client_id(&client_id)))?;
+            let _ = writeln!(out, "client secret (shown once): {}", secret.as_str());
         }
     }
     Ok(out)
+}
+
+/// "with client id \"...\"", for a refusal that names the application asked for.
+fn with_client_id(client_id: &str) -> String {
+    format!(
+        "with client id \"{}\"",
+        client_id.chars().take(64).collect::<String>()
+    )
 }
 
 const CLIENT_HEADER: &str = "client_id\tname\tconfidential\trequire_2fa\tredirect_uris\n";

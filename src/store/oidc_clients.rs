@@ -141,6 +141,26 @@ impl Store {
         found(result.rows_affected())
     }
 
+    /// Replaces a confidential client's secret hash (a new secret: the old one stops
+    /// working at once); `NotFound` for a public or unknown client.
+    pub async fn replace_oidc_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE oidc_clients SET secret_hash = $2, updated_at = $3 \
+             WHERE client_id = $1 AND confidential = 1",
+        )
+        .bind(client_id.as_str())
+        .bind(secret_hash)
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        found(result.rows_affected())
+    }
+
     /// The stored hash of a confidential client's secret (for its authentication at the
     /// token endpoint); `None` for a public client or an unknown `client_id`.
     pub async fn oidc_client_secret_hash(

@@ -66,6 +66,7 @@ use super::{account_api, admin_api, authz, signin_api, verify, AppState};
         admin_api::applications::get_client,
         admin_api::applications::update_client,
         admin_api::applications::delete_client,
+        admin_api::applications::new_client_secret,
         authz::authz,
         openapi,
     ),

@@ -215,6 +215,7 @@ fn every_endpoint() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/oidc/clients/wiki",
             Some(json!({ "name": "Team Wiki" })),
         ),
+        (Method::POST, "/api/v1/oidc/clients/wiki/secret", None),
         (Method::DELETE, "/api/v1/oidc/clients/wiki", None),
     ]
 }

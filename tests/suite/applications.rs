@@ -410,3 +410,74 @@ async fn a_taken_client_id_is_a_conflict() {
         1
     );
 }
+
+/// SPEC 13: a confidential application gets a new secret, shown once (stored as its hash;
+/// the old one no longer matches), audited without it; a public one has none to replace
+/// (422 `confidential`), an unknown one is 404, and it needs `manage_applications`.
+#[tokio::test]
+async fn a_confidential_application_gets_a_new_secret_shown_once() {
+    let app = spawn_app().await;
+    let token = admin(&app).await;
+    let (_, created) = call(&app, Method::POST, CLIENTS, Some(&token), Some(wiki())).await;
+    let old = created["client_secret"].as_str().unwrap().to_owned();
+    let path = format!("{CLIENTS}/wiki/secret");
+    let (status, answer) = call(&app, Method::POST, &path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let new = answer["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(new.len(), 43);
+    assert_ne!(new, old);
+    let hash = app
+        .store
+        .oidc_client_secret_hash(&ClientId::parse("wiki").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash, Sha256::digest(new.as_bytes()).to_vec());
+    assert_ne!(hash, Sha256::digest(old.as_bytes()).to_vec());
+    let entries = app
+        .store
+        .audit_entries(&AuditQuery {
+            event: Some(AuditEvent::ApplicationChanged),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries[0].detail, "new client secret for wiki");
+    assert!(!entries[0].detail.contains(&new));
+
+    let (_, _) = call(
+        &app,
+        Method::POST,
+        CLIENTS,
+        Some(&token),
+        Some(
+            json!({ "client_id": "phone", "name": "Phone", "confidential": false,
+                     "redirect_uris": ["org.example.phone:/cb"] }),
+        ),
+    )
+    .await;
+    let (status, answer) = call(
+        &app,
+        Method::POST,
+        &format!("{CLIENTS}/phone/secret"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["field"], "confidential");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("{CLIENTS}/nobody/secret"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let auditor = signed_in_with(&app, "auditor", &[Permission::ViewAuditLog]).await;
+    let (status, _) = call(&app, Method::POST, &path, Some(&auditor), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

@@ -1131,6 +1131,23 @@ async fn oidc_client_add_list_and_remove_applications() {
     cli(&app, &["oidc", "client", "remove", "phone"])
         .await
         .refused("there is no application with client id \"phone\"");
+
+    // SPEC 13: a new secret, printed once; the old one no longer matches.
+    let out = cli(&app, &["oidc", "client", "new-secret", "wiki"]).await;
+    let renewed = out
+        .ok()
+        .trim_end()
+        .strip_prefix("client secret (shown once): ")
+        .expect("the new secret")
+        .to_owned();
+    assert_ne!(renewed, secret);
+    assert_eq!(
+        app.store.oidc_client_secret_hash(&id).await.unwrap(),
+        Some(Sha256::digest(renewed.as_bytes()).to_vec())
+    );
+    cli(&app, &["oidc", "client", "new-secret", "phone"])
+        .await
+        .refused("there is no application with client id \"phone\"");
 }
 
 /// SPEC 13: the command line refuses what the API refuses (exit 1, the domain's message,

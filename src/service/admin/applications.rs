@@ -223,6 +223,45 @@ impl Admin {
         Ok(after)
     }
 
+    /// A new secret for a confidential application, returned here once and stored only
+    /// as its hash; the old secret stops working at once. A public application has none.
+    pub async fn new_application_secret(
+        &self,
+        actor: &Actor,
+        client_id: &str,
+        ip: Option<&str>,
+    ) -> Result<Token, AdminError> {
+        let client = self.application(actor, client_id).await?;
+        if !client.confidential {
+            return Err(invalid(
+                "confidential",
+                "a public application has no client secret (it uses PKCE)",
+            ));
+        }
+        let secret = Token::generate(&mut OsRng);
+        match self
+            .ctx
+            .store
+            .replace_oidc_client_secret(&client.client_id, &secret.hash(), self.ctx.now())
+            .await
+        {
+            Ok(()) => {}
+            Err(crate::store::StoreError::NotFound) => {
+                return Err(AdminError::NotFound("application"))
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.audit(
+            actor,
+            AuditEvent::ApplicationChanged,
+            None,
+            ip,
+            format!("new client secret for {}", client.client_id.as_str()),
+        )
+        .await?;
+        Ok(secret)
+    }
+
     /// Removes an application: its client id no longer signs anyone in.
     pub async fn delete_application(
         &self,

@@ -245,3 +245,39 @@ pub(super) async fn delete_client(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A confidential application's new secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientSecretOut {
+    pub client_secret: String,
+}
+
+/// Give a confidential application a new client secret: the old one stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/clients/{client_id}/secret",
+    tag = "applications",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The application's client id")),
+    responses(
+        (status = 200, description = "The new secret, shown this once", body = ClientSecretOut),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: needs `manage_applications`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`confidential`): a public application has no secret", body = ErrorBody),
+    )
+)]
+pub(super) async fn new_client_secret(
+    State(state): State<AppState>,
+    AdminActor(actor): AdminActor,
+    ip: ClientIp,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<ClientSecretOut>, ApiError> {
+    let secret = state
+        .admin
+        .new_application_secret(&actor, &client_id, Some(&ip_text(ip)))
+        .await?;
+    Ok(Json(ClientSecretOut {
+        client_secret: secret.as_str().to_owned(),
+    }))
+}

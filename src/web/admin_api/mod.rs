@@ -111,6 +111,10 @@ pub fn routes() -> Router<AppState> {
                 .patch(applications::update_client)
                 .delete(applications::delete_client),
         )
+        .route(
+            "/api/v1/oidc/clients/{client_id}/secret",
+            post(applications::new_client_secret),
+        )
 }
 
 // ----- extractors -----
