@@ -95,13 +95,9 @@ impl Application {
             Some(setup) => {
                 let roles = store.list_roles().await?;
                 let known: Vec<&str> = roles.iter().map(|role| role.name.as_str()).collect();
-                let mut unknown = setup.role_map.unknown_roles(&known);
-                if let Some(default) = &setup.default_role {
-                    let default_name = default.as_str().to_lowercase();
-                    if !known.iter().any(|name| name.to_lowercase() == default_name) {
-                        unknown.push(default.as_str().to_owned());
-                    }
-                }
+                let unknown = setup
+                    .role_map
+                    .unknown_roles(setup.default_role.as_ref(), &known);
                 if !unknown.is_empty() {
                     return Err(StartupError::DirectoryRoles(unknown));
                 }

@@ -334,23 +334,21 @@ impl RoleMap {
             .or_else(|| default.map(str::to_owned))
     }
 
-    /// The roles the map names that are not among `known` (compared case-insensitively,
-    /// as role names are unique), each once, in the map's order: start-up refuses a map
-    /// naming a role that does not exist.
-    pub fn unknown_roles(&self, known: &[&str]) -> Vec<String> {
+    /// The roles the map names, then `default` (`--ldap-default-role`), that are not
+    /// among `known` (compared case-insensitively, as role names are unique), each once,
+    /// in that order: start-up refuses a set-up naming a role that does not exist.
+    pub fn unknown_roles(&self, default: Option<&RoleName>, known: &[&str]) -> Vec<String> {
         let known: Vec<String> = known
             .iter()
             .map(|name| name.trim().to_lowercase())
             .collect();
         let mut unknown: Vec<String> = Vec::new();
-        for mapping in &self.0 {
-            let name = mapping.role.as_str();
-            if !known.contains(&mapping.role.key())
-                && !unknown
-                    .iter()
-                    .any(|seen| seen.to_lowercase() == mapping.role.key())
+        let named = self.0.iter().map(|mapping| &mapping.role).chain(default);
+        for role in named {
+            if !known.contains(&role.key())
+                && !unknown.iter().any(|seen| seen.to_lowercase() == role.key())
             {
-                unknown.push(name.to_owned());
+                unknown.push(role.as_str().to_owned());
             }
         }
         unknown
@@ -1214,11 +1212,32 @@ mod tests {
             "cn=e,dc=x=Porters",
         ]);
         assert_eq!(
-            map.unknown_roles(&["Admin", "nurses"]),
+            map.unknown_roles(None, &["Admin", "nurses"]),
             ["Ghosts".to_owned(), "Porters".to_owned()]
         );
         assert!(map
-            .unknown_roles(&["nurses", "ghosts", "admin", "porters"])
+            .unknown_roles(None, &["nurses", "ghosts", "admin", "porters"])
+            .is_empty());
+        // The default role is checked too, after the map's, and listed once.
+        let staff = RoleName::parse("Staff").unwrap();
+        assert_eq!(
+            map.unknown_roles(Some(&staff), &["Admin", "nurses"]),
+            [
+                "Ghosts".to_owned(),
+                "Porters".to_owned(),
+                "Staff".to_owned()
+            ]
+        );
+        let ghosts = RoleName::parse("ghosts").unwrap();
+        assert_eq!(
+            map.unknown_roles(Some(&ghosts), &["Admin", "nurses", "porters"]),
+            ["Ghosts".to_owned()]
+        );
+        assert!(map
+            .unknown_roles(
+                Some(&staff),
+                &["nurses", "ghosts", "admin", "porters", " STAFF "]
+            )
             .is_empty());
     }
 
