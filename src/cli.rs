@@ -51,7 +51,7 @@ pub enum Command {
     Settings(SettingsCommand),
     /// IP Settings, the acceptable IP rules: add, list, remove.
     Ip(IpCommand),
-    /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove`.
+    /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove|new-secret`.
     Oidc(OidcCommand),
 }
 
@@ -238,7 +238,7 @@ pub struct OidcCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OidcAction {
-    /// The registered applications (OpenID Connect clients): add, list, remove.
+    /// The registered applications (OpenID Connect clients): add, list, remove, new-secret.
     #[command(subcommand)]
     Client(ClientAction),
 }
