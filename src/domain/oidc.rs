@@ -154,9 +154,28 @@ pub enum RegistrationError {
     #[error("an application needs at least one redirect URI")]
     NoRedirectUri,
     #[error("at most 20 redirect URIs of each kind")]
-    TooManyRedirectUris,
-    #[error("the redirect URI \"{0}\" is listed twice")]
-    DuplicateRedirectUri(String),
+    TooManyRedirectUris(RedirectList),
+    #[error("the redirect URI \"{uri}\" is listed twice")]
+    DuplicateRedirectUri { list: RedirectList, uri: String },
+}
+
+/// Which of a registration's lists of redirect URIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectList {
+    /// `redirect_uris`: where codes go.
+    Redirect,
+    /// `post_logout_redirect_uris`: where RP-initiated logout may return to.
+    PostLogout,
+}
+
+impl RedirectList {
+    /// The list's name in SPEC 13's client body.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect_uris",
+            Self::PostLogout => "post_logout_redirect_uris",
+        }
+    }
 }
 
 impl ClientRegistration {
@@ -171,15 +190,19 @@ impl ClientRegistration {
         if self.redirect_uris.is_empty() {
             return Err(RegistrationError::NoRedirectUri);
         }
-        for list in [&self.redirect_uris, &self.post_logout_redirect_uris] {
+        for (name, list) in [
+            (RedirectList::Redirect, &self.redirect_uris),
+            (RedirectList::PostLogout, &self.post_logout_redirect_uris),
+        ] {
             if list.len() > Self::MAX_REDIRECT_URIS {
-                return Err(RegistrationError::TooManyRedirectUris);
+                return Err(RegistrationError::TooManyRedirectUris(name));
             }
             for (at, uri) in list.iter().enumerate() {
                 if list[..at].contains(uri) {
-                    return Err(RegistrationError::DuplicateRedirectUri(
-                        uri.as_str().chars().take(200).collect(),
-                    ));
+                    return Err(RegistrationError::DuplicateRedirectUri {
+                        list: name,
+                        uri: uri.as_str().chars().take(200).collect(),
+                    });
                 }
             }
         }
@@ -818,8 +841,35 @@ mod tests {
         };
         assert!(matches!(
             twice.check(),
-            Err(RegistrationError::DuplicateRedirectUri(_))
+            Err(RegistrationError::DuplicateRedirectUri {
+                list: RedirectList::Redirect,
+                ..
+            })
         ));
+        let logout = RedirectUri::parse("https://ehr.hospital.example/bye").unwrap();
+        let twice_after_logout = ClientRegistration {
+            post_logout_redirect_uris: vec![logout.clone(), logout],
+            ..client(true, false)
+        };
+        assert!(matches!(
+            twice_after_logout.check(),
+            Err(RegistrationError::DuplicateRedirectUri {
+                list: RedirectList::PostLogout,
+                ..
+            })
+        ));
+        let many = ClientRegistration {
+            post_logout_redirect_uris: (0..21)
+                .map(|n| RedirectUri::parse(&format!("https://ehr.hospital.example/{n}")).unwrap())
+                .collect(),
+            ..client(true, false)
+        };
+        assert_eq!(
+            many.check(),
+            Err(RegistrationError::TooManyRedirectUris(
+                RedirectList::PostLogout
+            ))
+        );
     }
 
     /// RFC 7636 Appendix B, and SPEC 13: only S256; plain (or no method) refused.

@@ -46,12 +46,6 @@ fn redirect_uris(field: &'static str, texts: &[String]) -> Result<Vec<RedirectUr
         .collect()
 }
 
-fn has_duplicate(uris: &[RedirectUri]) -> bool {
-    uris.iter()
-        .enumerate()
-        .any(|(at, uri)| uris[..at].contains(uri))
-}
-
 /// The domain's check, its refusal given to the field it is about.
 fn checked(client: ClientRegistration) -> Result<ClientRegistration, AdminError> {
     match client.check() {
@@ -60,18 +54,8 @@ fn checked(client: ClientRegistration) -> Result<ClientRegistration, AdminError>
             let field = match &error {
                 RegistrationError::Name => "name",
                 RegistrationError::NoRedirectUri => "redirect_uris",
-                RegistrationError::TooManyRedirectUris
-                    if client.redirect_uris.len() > ClientRegistration::MAX_REDIRECT_URIS =>
-                {
-                    "redirect_uris"
-                }
-                RegistrationError::DuplicateRedirectUri(_)
-                    if has_duplicate(&client.redirect_uris) =>
-                {
-                    "redirect_uris"
-                }
-                RegistrationError::TooManyRedirectUris
-                | RegistrationError::DuplicateRedirectUri(_) => "post_logout_redirect_uris",
+                RegistrationError::TooManyRedirectUris(list)
+                | RegistrationError::DuplicateRedirectUri { list, .. } => list.as_str(),
             };
             Err(invalid(field, error))
         }
