@@ -30,6 +30,7 @@ mod metrics;
 mod nginx;
 mod notifications;
 mod oathtool;
+mod oidc;
 mod pages;
 mod password_rules;
 mod recovery_codes;
