@@ -1179,7 +1179,11 @@ async fn oidc_rotate_key_makes_a_new_signing_key() {
         .expect("the new key's id")
         .to_owned();
     assert_ne!(kid, before[0]);
-    assert_eq!(jwks().await.first(), Some(&kid), "the server publishes it first");
+    assert_eq!(
+        jwks().await.first(),
+        Some(&kid),
+        "the server publishes it first"
+    );
     let entry = assert_cli_audit(&audited(&app, AuditEvent::SigningKeyRotated).await, None);
     assert_eq!(entry.detail, format!("new key {kid}"));
 }
