@@ -27,7 +27,7 @@ use crate::domain::oidc::{
     OAuthError, PageError, RedirectError, RefreshUse, SignInNeed, TokenError,
 };
 use crate::domain::{AuditEvent, Session, User};
-use crate::store::{NewTokens, StoreError};
+use crate::store::{CodeId, NewTokens, StoreError};
 
 pub use keys::{KeyError, PublicKey};
 
@@ -543,9 +543,11 @@ impl Oidc {
             request.code_verifier.as_deref(),
             now,
         );
-        let reused = match checked {
-            Ok(()) => !self.ctx.store.use_oidc_code(id, now).await?,
-            Err(CodeRefusal::Reused) => true,
+        match checked {
+            Ok(()) => {}
+            Err(CodeRefusal::Reused) => {
+                return self.refuse_reused_code(id, &authorization, now).await
+            }
             Err(refusal) => {
                 return Ok(Err(invalid_grant(match refusal {
                     CodeRefusal::Expired => "the code has expired",
@@ -556,12 +558,6 @@ impl Oidc {
                     _ => "code_verifier does not match the code_challenge",
                 })))
             }
-        };
-        if reused {
-            let revoked = self.ctx.store.revoke_oidc_grants_of_code(id, now).await?;
-            self.audit_revoked(&authorization, "a code was used twice", revoked)
-                .await?;
-            return Ok(Err(invalid_grant("the code was already used")));
         }
         let Some(user) = self.usable_user(&authorization).await? else {
             return Ok(Err(invalid_grant("the user may no longer sign in")));
@@ -573,10 +569,11 @@ impl Oidc {
         let expires_at = authorization
             .auth_time
             .plus_seconds(self.ctx.config.session_absolute_seconds);
-        self.ctx
+        let redeemed = self
+            .ctx
             .store
-            .create_oidc_grant(
-                Some(id),
+            .redeem_oidc_code(
+                id,
                 &authorization,
                 expires_at,
                 NewTokens {
@@ -587,6 +584,9 @@ impl Oidc {
                 now,
             )
             .await?;
+        if !redeemed {
+            return self.refuse_reused_code(id, &authorization, now).await;
+        }
         let id_token = self
             .id_token(&user, &authorization, authorization.nonce.as_deref(), now)
             .await?;
@@ -597,6 +597,19 @@ impl Oidc {
             expires_in: ACCESS_TOKEN_SECONDS,
             scope: authorization.scopes.join(" "),
         }))
+    }
+
+    /// SPEC 13: a second use of a code is refused and revokes what the first issued.
+    async fn refuse_reused_code(
+        &self,
+        id: CodeId,
+        authorization: &Authorization,
+        now: Timestamp,
+    ) -> Result<Result<Tokens, TokenFailure>, OidcError> {
+        let revoked = self.ctx.store.revoke_oidc_grants_of_code(id, now).await?;
+        self.audit_revoked(authorization, "a code was used twice", revoked)
+            .await?;
+        Ok(Err(invalid_grant("the code was already used")))
     }
 
     async fn refresh(

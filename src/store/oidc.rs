@@ -363,15 +363,47 @@ impl Store {
         Ok(Some((CodeId(row.id), code, authorization)))
     }
 
-    /// Marks the code used; `false` if it already was (a concurrent exchange won).
-    pub async fn use_oidc_code(&self, id: CodeId, now: Timestamp) -> StoreResult<bool> {
+    /// Marks the code used and stores the grant it gives, with its first refresh and
+    /// access tokens, in one transaction; `false` (nothing stored) if the code was used
+    /// already. A concurrent second use waits for this one and then finds the grant to
+    /// revoke.
+    pub async fn redeem_oidc_code(
+        &self,
+        id: CodeId,
+        authorization: &Authorization,
+        expires_at: Timestamp,
+        tokens: NewTokens<'_>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
                 .bind(id.0)
                 .bind(now.millis())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let grant: i64 = sqlx::query_scalar(
+            "INSERT INTO oidc_grants (code_id, client_id, user_id, session_id, scopes, auth_time, \
+             factors, generation, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) RETURNING id",
+        )
+        .bind(id.0)
+        .bind(authorization.client_id.as_str())
+        .bind(authorization.user_id.0)
+        .bind(authorization.session_id.map(|id| id.0))
+        .bind(authorization.scopes.join(" "))
+        .bind(authorization.auth_time.millis())
+        .bind(authorization.authentication.encode())
+        .bind(now.millis())
+        .bind(expires_at.millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_tokens(&mut tx, grant, 0, tokens).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Revokes what the code's exchange issued (SPEC 13: a second use of a code); how many
@@ -408,38 +440,6 @@ impl Store {
     }
 
     // --- Grants and tokens -------------------------------------------------------------
-
-    /// A new grant for `authorization` from the code `code_id`, with its first refresh
-    /// and access tokens, in one transaction.
-    pub async fn create_oidc_grant(
-        &self,
-        code_id: Option<CodeId>,
-        authorization: &Authorization,
-        expires_at: Timestamp,
-        tokens: NewTokens<'_>,
-        now: Timestamp,
-    ) -> StoreResult<i64> {
-        let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO oidc_grants (code_id, client_id, user_id, session_id, scopes, auth_time, \
-             factors, generation, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) RETURNING id",
-        )
-        .bind(code_id.map(|id| id.0))
-        .bind(authorization.client_id.as_str())
-        .bind(authorization.user_id.0)
-        .bind(authorization.session_id.map(|id| id.0))
-        .bind(authorization.scopes.join(" "))
-        .bind(authorization.auth_time.millis())
-        .bind(authorization.authentication.encode())
-        .bind(now.millis())
-        .bind(expires_at.millis())
-        .fetch_one(&mut *tx)
-        .await?;
-        insert_tokens(&mut tx, id, 0, tokens).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
 
     /// The grant of a refresh token, with the token's generation.
     pub async fn oidc_refresh_token(&self, token_hash: &[u8]) -> StoreResult<Option<(Grant, u32)>> {

@@ -943,6 +943,30 @@ async fn two_instances_on_postgresql_share_keys_codes_and_tokens() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+
+    // One code sent to both instances at once: one exchange wins, the other is a second
+    // use, which revokes what the first issued.
+    let again = browser.get(&authorize_path("ehr", &[])).await;
+    let code = query_of(&location(&again))["code"].clone();
+    let ((first, one), (second, other)) = tokio::join!(
+        exchange(&a.address, &code, ("ehr", &secret), None),
+        exchange(&b.address, &code, ("ehr", &secret), None),
+    );
+    let mut statuses = [first, second];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::BAD_REQUEST],
+        "{one} {other}"
+    );
+    let winner = if first == StatusCode::OK { one } else { other };
+    assert_eq!(
+        userinfo(&b.address, winner["access_token"].as_str().unwrap())
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "revoked by the second use"
+    );
     a.stop().await;
     b.stop().await;
     db.finish().await;
