@@ -172,6 +172,14 @@ fn error_redirect(error: &RedirectError) -> String {
     )
 }
 
+/// A browser's session as [`sign_in_need`] sees it.
+fn existing(session: &Option<(Session, User)>) -> Option<ExistingSignIn> {
+    session.as_ref().map(|(session, _)| ExistingSignIn {
+        auth_time: session.created_at,
+        authentication: session.authentication,
+    })
+}
+
 /// The first value of `name`.
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
@@ -240,29 +248,38 @@ impl Oidc {
             .map(|(session, user, _)| (session, user)))
     }
 
+    /// An authorization request with its client, or the answer to a bad one (a page, or
+    /// the error sent back to the client).
+    async fn parse(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<Result<(AuthorizationRequest, ClientRegistration), AuthorizeAnswer>, OidcError>
+    {
+        let client = self.client(param(params, "client_id")).await?;
+        Ok(match AuthorizationRequest::parse(params, client.as_ref()) {
+            Ok(request) => match client {
+                Some(client) => Ok((request, client)),
+                None => Err(AuthorizeAnswer::Page(PageError::UnknownClient)),
+            },
+            Err(AuthorizeError::Page(error)) => Err(AuthorizeAnswer::Page(error)),
+            Err(AuthorizeError::Redirect(error)) => {
+                Err(AuthorizeAnswer::Redirect(error_redirect(&error)))
+            }
+        })
+    }
+
     /// `GET /oauth2/authorize`. `session` is the browser's session cookie.
     pub async fn authorize(
         &self,
         params: &[(String, String)],
         session: Option<&str>,
     ) -> Result<AuthorizeAnswer, OidcError> {
-        let client = self.client(param(params, "client_id")).await?;
-        let request = match AuthorizationRequest::parse(params, client.as_ref()) {
-            Ok(request) => request,
-            Err(AuthorizeError::Page(error)) => return Ok(AuthorizeAnswer::Page(error)),
-            Err(AuthorizeError::Redirect(error)) => {
-                return Ok(AuthorizeAnswer::Redirect(error_redirect(&error)))
-            }
-        };
-        let Some(client) = client else {
-            return Ok(AuthorizeAnswer::Page(PageError::UnknownClient));
+        let (request, client) = match self.parse(params).await? {
+            Ok(parsed) => parsed,
+            Err(answer) => return Ok(answer),
         };
         let session = self.session(session).await?;
-        let existing = session.as_ref().map(|(session, _)| ExistingSignIn {
-            auth_time: session.created_at,
-            authentication: session.authentication,
-        });
-        match sign_in_need(existing, &request, &client, self.ctx.now()) {
+        match sign_in_need(existing(&session), &request, &client, self.ctx.now()) {
             SignInNeed::Reuse => match session {
                 Some((session, user)) => self.issue_code(&request, &session, &user).await,
                 None => Ok(AuthorizeAnswer::Page(PageError::UnknownClient)),
@@ -341,16 +358,9 @@ impl Oidc {
         let Some((params, created_at, token)) = self.waiting(request).await? else {
             return Ok(AuthorizeAnswer::Page(PageError::Expired));
         };
-        let client = self.client(param(&params, "client_id")).await?;
-        let mut parsed = match AuthorizationRequest::parse(&params, client.as_ref()) {
+        let (mut parsed, client) = match self.parse(&params).await? {
             Ok(parsed) => parsed,
-            Err(AuthorizeError::Page(error)) => return Ok(AuthorizeAnswer::Page(error)),
-            Err(AuthorizeError::Redirect(error)) => {
-                return Ok(AuthorizeAnswer::Redirect(error_redirect(&error)))
-            }
-        };
-        let Some(client) = client else {
-            return Ok(AuthorizeAnswer::Page(PageError::UnknownClient));
+            Err(answer) => return Ok(answer),
         };
         let session = self
             .session(session)
@@ -359,12 +369,8 @@ impl Oidc {
         parsed.prompt.login = false;
         parsed.prompt.none = false;
         parsed.max_age = None;
-        let existing = session.as_ref().map(|(session, _)| ExistingSignIn {
-            auth_time: session.created_at,
-            authentication: session.authentication,
-        });
         match (
-            sign_in_need(existing, &parsed, &client, self.ctx.now()),
+            sign_in_need(existing(&session), &parsed, &client, self.ctx.now()),
             session,
         ) {
             (SignInNeed::Reuse, Some((session, user))) => {
