@@ -166,7 +166,8 @@ class RelyingParty:
     def authorize_url(self, **extra):
         self.state = generate_token(24)
         self.nonce = generate_token(24)
-        self.verifier = generate_token(64) if self.pkce else None
+        # A challenge given by hand (plain_pkce) replaces authlib's S256 one.
+        self.verifier = generate_token(64) if self.pkce and "code_challenge" not in extra else None
         url, _ = self.session.create_authorization_url(
             self.meta["authorization_endpoint"],
             state=self.state,
