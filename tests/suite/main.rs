@@ -30,6 +30,8 @@ mod metrics;
 mod nginx;
 mod notifications;
 mod oathtool;
+mod oidc_apache;
+mod oidc_authlib;
 mod pages;
 mod password_rules;
 mod recovery_codes;
