@@ -192,6 +192,23 @@ async fn wait_for_text(browser: &Browser, needle: &str, apache: &Apache) -> Stri
     browser.body().await
 }
 
+/// Waits for twostep's sign-in page; panics with what the browser shows and Apache's log.
+async fn wait_for_signin(browser: &Browser, apache: &Apache) {
+    if let Err(error) = browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-page='signin']"))
+        .await
+    {
+        let state = browser_state(browser).await;
+        panic!(
+            "the sign-in page did not appear ({error}); {state}\nApache's log:\n{}",
+            apache.log()
+        );
+    }
+}
+
 /// The value of `oidc_claim_{claim}` in the application's answer.
 fn claim<'a>(page: &'a str, claim: &str) -> Option<&'a str> {
     let prefix = format!("oidc_claim_{claim}: ");
@@ -250,7 +267,7 @@ async fn apache_mod_auth_openidc_signs_in_through_twostep_and_logs_out() {
         .goto(&site("/protected/records/7"))
         .await
         .expect("navigation");
-    browser.page("signin").await;
+    wait_for_signin(&browser, &apache).await;
     let at = browser.client.current_url().await.unwrap();
     assert!(
         at.as_str().starts_with(&format!("{}/signin", app.address)),
@@ -295,7 +312,7 @@ async fn apache_mod_auth_openidc_signs_in_through_twostep_and_logs_out() {
         .goto(&site("/protected/records/7"))
         .await
         .expect("navigation");
-    browser.page("signin").await;
+    wait_for_signin(&browser, &apache).await;
     let at = browser.client.current_url().await.unwrap();
     assert!(
         at.as_str().starts_with(&format!("{}/signin", app.address)),
