@@ -32,6 +32,7 @@ use crate::service::admin::{
     Actor, Admin, AdminError, ApplicationInput, RolePatch, UserInput, UserPatch, UserView,
     DIRECTORY_PASSWORD,
 };
+use crate::service::oidc::Oidc;
 use crate::service::{Context, ServiceConfig};
 use crate::store::{Store, StoreError, StoredIpRule};
 
@@ -51,7 +52,8 @@ pub enum Command {
     Settings(SettingsCommand),
     /// IP Settings, the acceptable IP rules: add, list, remove.
     Ip(IpCommand),
-    /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove|new-secret`.
+    /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove|new-secret`,
+    /// `oidc rotate-key`.
     Oidc(OidcCommand),
 }
 
@@ -241,6 +243,9 @@ pub enum OidcAction {
     /// The registered applications (OpenID Connect clients): add, list, remove, new-secret.
     #[command(subcommand)]
     Client(ClientAction),
+    /// Make a new signing key for ID tokens. Every instance signs with it at once; the
+    /// old key stays in the JWKS until the ID tokens it signed have expired.
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +367,27 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
         }) => {
             let admin = open(&db, clock).await?;
             let result = oidc_client(&admin, action).await;
+            admin.context().close().await;
+            result
+        }
+        Command::Oidc(OidcCommand {
+            db,
+            action: OidcAction::RotateKey,
+        }) => {
+            let admin = open(&db, clock).await?;
+            // The issuer plays no part in making a key.
+            let provider = Oidc::new(admin.context().clone(), "");
+            let result = provider
+                .rotate_key()
+                .await
+                .map(|kid| {
+                    format!(
+                        "new signing key {kid}; the old one stays published for {} minutes\n",
+                        crate::service::oidc::ID_TOKEN_SECONDS / 60
+                    )
+                })
+                .context("cannot rotate the signing key")
+                .map_err(CliError::Database);
             admin.context().close().await;
             result
         }

@@ -89,6 +89,34 @@ pub fn decide(facts: SignInFacts) -> Decision {
     Decision { row, steps }
 }
 
+/// SPEC 13: an application that requires a second factor (`require_2fa: true`) makes its
+/// users do an OTP step even where [`decide`] asks for none. `steps` are the decision's;
+/// where they hold an OTP or a required enrollment (whose first code is one), they stand.
+/// Otherwise the confirmed device's code is asked, else an emailed code, else a device
+/// must be set up (an optional enrollment becomes required).
+pub fn demand_second_factor(steps: &[Step], has_device: bool, has_email: bool) -> Vec<Step> {
+    let proves = |step: &Step| {
+        matches!(
+            step,
+            Step::EmailOtp | Step::DeviceOtp | Step::Enroll { required: true }
+        )
+    };
+    if steps.iter().any(proves) {
+        return steps.to_vec();
+    }
+    let rest = steps
+        .iter()
+        .copied()
+        .filter(|step| !matches!(step, Step::Enroll { .. }));
+    match (has_device, has_email) {
+        (true, _) => std::iter::once(Step::DeviceOtp).chain(rest).collect(),
+        (false, true) => std::iter::once(Step::EmailOtp)
+            .chain(steps.iter().copied())
+            .collect(),
+        (false, false) => rest.chain([Step::Enroll { required: true }]).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +384,55 @@ mod tests {
         }
         // (3 Require 2FA x 2 OTP Required) person roles + 1 interface role, each x 3 devices x 2.
         assert_eq!(inputs, 42);
+    }
+
+    /// SPEC 13: every decision, demanded a second factor, asks for exactly one OTP or a
+    /// required enrollment; decisions that already ask for one are unchanged.
+    #[test]
+    fn an_application_requiring_a_second_factor_adds_one_otp_step_where_none_is_asked() {
+        for device in DEVICES {
+            for require in REQUIRES {
+                for otp in [false, true] {
+                    for in_network in [false, true] {
+                        let decision = decide(facts(device, require, otp, in_network));
+                        for has_email in [false, true] {
+                            let steps =
+                                demand_second_factor(decision.steps, device.is_some(), has_email);
+                            let codes = steps
+                                .iter()
+                                .filter(|s| matches!(s, Step::EmailOtp | Step::DeviceOtp))
+                                .count();
+                            let enroll_required = steps.contains(&Step::Enroll { required: true });
+                            assert!(codes == 1 || enroll_required, "{steps:?}");
+                            assert!(codes <= 1, "never more than one OTP: {steps:?}");
+                            if !decision.is_allow()
+                                && decision
+                                    .steps
+                                    .iter()
+                                    .any(|s| !matches!(s, Step::Enroll { required: false }))
+                            {
+                                assert_eq!(steps, decision.steps, "unchanged");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Role No, in network, with a device: the device's code.
+        assert_eq!(demand_second_factor(&[], true, true), vec![Step::DeviceOtp]);
+        // No device but an email: an emailed code, then the optional enrollment as before.
+        assert_eq!(
+            demand_second_factor(ENROLL_OPTIONAL, false, true),
+            vec![Step::EmailOtp, Step::Enroll { required: false }]
+        );
+        // Neither: a device must be set up.
+        assert_eq!(
+            demand_second_factor(ENROLL_OPTIONAL, false, false),
+            vec![Step::Enroll { required: true }]
+        );
+        assert_eq!(
+            demand_second_factor(&[], false, false),
+            vec![Step::Enroll { required: true }]
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::password::{PasswordError, PasswordHasher};
 use crate::service::account::Account;
 use crate::service::admin::Admin;
 use crate::service::directory::{Directory, SessionChecker};
+use crate::service::oidc::Oidc;
 use crate::service::outbox::Worker;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
@@ -49,6 +50,8 @@ pub enum StartupError {
     },
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("cannot set up the signing key of ID tokens: {0}")]
+    SigningKey(#[from] crate::service::oidc::KeyError),
 }
 
 /// A built application: bound to its port, database open, ready to run.
@@ -146,8 +149,20 @@ impl Application {
                     address: args.listen,
                     source,
                 })?;
+        // SPEC 13: the issuer is the public URL; without one, the address listened on
+        // (what a browser on this machine reaches).
+        let issuer = match &args.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let address = listener.local_addr().map_err(StartupError::Serve)?;
+                format!("http://{address}")
+            }
+        };
+        let oidc = Oidc::new(ctx.clone(), &issuer);
+        oidc.ensure_signing_key().await?;
         let state = AppState::new(Shared {
             signin: SignIn::new(ctx.clone()),
+            oidc,
             account: Account::new(ctx.clone()),
             admin: Admin::new(ctx.clone()),
             verify: SecondFactor::new(ctx.clone()),

@@ -60,10 +60,17 @@ pub enum AuditEvent {
     ApplicationCreated,
     ApplicationChanged,
     ApplicationDeleted,
+    /// An application received a code for a signed-in user (SPEC 13).
+    ApplicationSignIn,
+    /// What an application was issued is revoked: a code used twice, or a refresh token
+    /// used after it was replaced.
+    ApplicationTokensRevoked,
+    /// `twostep oidc rotate-key`: a new signing key for ID tokens.
+    SigningKeyRotated,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 30] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -91,6 +98,9 @@ impl AuditEvent {
         Self::ApplicationCreated,
         Self::ApplicationChanged,
         Self::ApplicationDeleted,
+        Self::ApplicationSignIn,
+        Self::ApplicationTokensRevoked,
+        Self::SigningKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +132,9 @@ impl AuditEvent {
             Self::ApplicationCreated => "application_created",
             Self::ApplicationChanged => "application_changed",
             Self::ApplicationDeleted => "application_deleted",
+            Self::ApplicationSignIn => "application_sign_in",
+            Self::ApplicationTokensRevoked => "application_tokens_revoked",
+            Self::SigningKeyRotated => "signing_key_rotated",
         }
     }
 
@@ -159,6 +172,9 @@ impl AuditEvent {
             Self::ApplicationCreated => "Application added",
             Self::ApplicationChanged => "Application changed",
             Self::ApplicationDeleted => "Application removed",
+            Self::ApplicationSignIn => "Signed in to an application",
+            Self::ApplicationTokensRevoked => "Application tokens revoked",
+            Self::SigningKeyRotated => "Signing key rotated",
         }
     }
 }

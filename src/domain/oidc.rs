@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::Timestamp;
+use crate::domain::{SessionId, UserId};
 
 /// How long an authorization code may be exchanged (SPEC 13: 60 s).
 pub const CODE_LIFETIME_SECONDS: i64 = 60;
@@ -310,6 +311,9 @@ pub enum PageError {
     RedirectUriNotRegistered,
     #[error("the parameter {0} appears more than once")]
     Repeated(&'static str),
+    /// The sign-in an application asked for took too long, or was already answered.
+    #[error("this sign-in request has expired; go back to the application and start again")]
+    Expired,
 }
 
 /// What is sent back to the client's (registered) redirect URI.
@@ -572,6 +576,36 @@ impl Authentication {
         self.otp || self.hardware_key
     }
 
+    /// The stored form: the `amr` factor names, comma-separated (`pwd`, `pwd,otp`).
+    pub fn encode(self) -> String {
+        let mut names = Vec::new();
+        for (used, name) in [
+            (self.password, "pwd"),
+            (self.otp, "otp"),
+            (self.hardware_key, "hwk"),
+        ] {
+            if used {
+                names.push(name);
+            }
+        }
+        names.join(",")
+    }
+
+    /// The stored form read back; `None` for text no version wrote.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut authentication = Self::default();
+        for name in text.split(',').filter(|name| !name.is_empty()) {
+            let used = match name {
+                "pwd" => &mut authentication.password,
+                "otp" => &mut authentication.otp,
+                "hwk" => &mut authentication.hardware_key,
+                _ => return None,
+            };
+            *used = true;
+        }
+        Some(authentication)
+    }
+
     fn factors(self) -> usize {
         [self.password, self.otp, self.hardware_key]
             .into_iter()
@@ -636,6 +670,39 @@ pub struct IssuedCode {
     pub issued_at: Timestamp,
     /// Already exchanged once.
     pub used: bool,
+}
+
+/// What a code or a grant stands for: who signed in, how and when, for which client and
+/// scopes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    /// The twostep session the user signed in with; the grant ends with it.
+    pub session_id: Option<SessionId>,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    pub auth_time: Timestamp,
+    pub authentication: Authentication,
+}
+
+/// What a code exchange issued (a refresh token family), as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: i64,
+    pub authorization: Authorization,
+    /// The generation of the family's newest refresh token.
+    pub generation: u32,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+}
+
+impl Grant {
+    /// Whether its tokens may still be used at `now`: not revoked, before its end, and
+    /// the session it came from still there (signing out of twostep ends it).
+    pub fn live(&self, now: Timestamp) -> bool {
+        !self.revoked && now < self.expires_at && self.authorization.session_id.is_some()
+    }
 }
 
 /// The token endpoint's errors (RFC 6749 5.2).

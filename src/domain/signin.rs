@@ -5,6 +5,7 @@
 //! sessions a sign-in leads to.
 
 use crate::clock::Timestamp;
+use crate::domain::oidc::Authentication;
 use crate::domain::UserId;
 
 /// A step still to do in a sign-in transaction.
@@ -95,6 +96,8 @@ pub struct SignInTransaction {
     pub client_ip: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// A second-factor step (a code, or a device set up with one) has been passed.
+    pub second_factor: bool,
 }
 
 /// An emailed code's row id.
@@ -123,9 +126,12 @@ pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
     pub client_ip: String,
+    /// When the user signed in (the ID token's `auth_time`).
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// How the user proved who they are at that sign-in.
+    pub authentication: Authentication,
 }
 
 #[cfg(test)]

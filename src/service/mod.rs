@@ -26,6 +26,7 @@ pub mod devices;
 pub mod directory;
 pub mod emailed;
 pub mod notify;
+pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod recovery;

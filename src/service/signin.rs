@@ -16,6 +16,7 @@ use super::recovery;
 use super::{notify, Context};
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
+use crate::domain::oidc::Authentication;
 use crate::domain::{
     in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
     RecoveryCode, Role, SecurityEvent, Settings, TransactionKind, User,
@@ -23,7 +24,7 @@ use crate::domain::{
 use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
-use crate::policy::{decide, SignInFacts};
+use crate::policy::{decide, demand_second_factor, SignInFacts};
 use crate::store::StoreError;
 
 /// A person signing in presents their own credentials: no actor, no surface prefix.
@@ -242,6 +243,20 @@ impl SignIn {
         password: &str,
         client_ip: ClientAddress,
     ) -> SignInResult {
+        self.password_for(username, password, client_ip, false)
+            .await
+    }
+
+    /// [`password`](Self::password) for an application that requires a second factor
+    /// (SPEC 13's `require_2fa`) when `second_factor_required`: an OTP step is added where
+    /// the policy asks for none ([`demand_second_factor`]).
+    pub async fn password_for(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: ClientAddress,
+        second_factor_required: bool,
+    ) -> SignInResult {
         let stopwatch = Stopwatch::start();
         let settings = self.ctx.store.settings().await?;
         let ip = client_ip.to_string();
@@ -266,12 +281,11 @@ impl SignIn {
             in_network: in_network(settings.bypass_enabled(), client_ip, &rules),
         };
         let decision = decide(facts);
-        let mut steps: Vec<PendingStep> = decision
-            .steps
-            .iter()
-            .copied()
-            .map(PendingStep::from)
-            .collect();
+        let decided = match second_factor_required {
+            true => demand_second_factor(decision.steps, device.is_some(), user.email.is_some()),
+            false => decision.steps.to_vec(),
+        };
+        let mut steps: Vec<PendingStep> = decided.into_iter().map(PendingStep::from).collect();
         if user.must_change_password {
             // After the codes (identity proven), before enrollment (a known bootstrap
             // password is replaced before anything else is set up).
@@ -284,7 +298,7 @@ impl SignIn {
         tracing::debug!(row = decision.row, "sign-in decision");
         if steps.is_empty() {
             return self
-                .finish(&user, &ip, &format!("row={}", decision.row))
+                .finish(&user, &ip, false, &format!("row={}", decision.row))
                 .await;
         }
         if steps.first() == Some(&PendingStep::EmailOtp) && user.email.is_none() {
@@ -388,7 +402,12 @@ impl SignIn {
 
     async fn status_of(&self, live: Live, settings: &Settings) -> SignInResult {
         Ok(match live.steps.first().copied() {
-            None => return self.finish(&live.user, &live.record.client_ip, "").await,
+            None => {
+                let second_factor = live.record.second_factor;
+                return self
+                    .finish(&live.user, &live.record.client_ip, second_factor, "")
+                    .await;
+            }
             Some(PendingStep::DeviceOtp) => {
                 let method = self
                     .ctx
@@ -525,7 +544,7 @@ impl SignIn {
             let Ok(left) = outcome else {
                 return Err(self.fail(&stopwatch, &settings).await);
             };
-            return match self.advance(live, &settings).await? {
+            return match self.advance(live, &settings, true).await? {
                 SignInStatus::SignedIn {
                     session,
                     user,
@@ -568,24 +587,32 @@ impl SignIn {
         if outcome.is_err() {
             return Err(self.fail(&stopwatch, &settings).await);
         }
-        self.advance(live, &settings).await
+        self.advance(live, &settings, true).await
     }
 
     /// Removes the current step and shows the next; the conditional update makes sure
-    /// that of two requests finishing the same step, only one moves on.
-    async fn advance(&self, mut live: Live, settings: &Settings) -> SignInResult {
+    /// that of two requests finishing the same step, only one moves on. `second_factor`:
+    /// the step was passed with a code (a device, emailed or recovery code, or a new
+    /// device's first code), which the session will record.
+    async fn advance(
+        &self,
+        mut live: Live,
+        settings: &Settings,
+        second_factor: bool,
+    ) -> SignInResult {
         let before = TransactionKind::SignIn(live.steps.clone());
         live.steps.remove(0);
         let after = TransactionKind::SignIn(live.steps.clone());
         if !self
             .ctx
             .store
-            .advance_signin_transaction(live.record.id, &before, &after)
+            .advance_signin_transaction(live.record.id, &before, &after, second_factor)
             .await?
         {
             return Err(SignInError::TransactionExpired);
         }
         live.record.kind = after;
+        live.record.second_factor |= second_factor;
         if live.steps.is_empty() {
             if !self
                 .ctx
@@ -595,7 +622,10 @@ impl SignIn {
             {
                 return Err(SignInError::TransactionExpired);
             }
-            return self.finish(&live.user, &live.record.client_ip, "").await;
+            let second_factor = live.record.second_factor;
+            return self
+                .finish(&live.user, &live.record.client_ip, second_factor, "")
+                .await;
         }
         self.status_of(live, settings).await
     }
@@ -648,7 +678,7 @@ impl SignIn {
         let settings = self.ctx.store.settings().await?;
         let user = live.user.clone();
         let ip = live.record.client_ip.clone();
-        match self.advance(live, &settings).await? {
+        match self.advance(live, &settings, true).await? {
             // Enrollment completed at sign-in: a first set of recovery codes, shown once.
             SignInStatus::SignedIn {
                 session,
@@ -677,7 +707,7 @@ impl SignIn {
         match live.steps.first() {
             Some(PendingStep::Enroll { required: false }) => {
                 let settings = self.ctx.store.settings().await?;
-                self.advance(live, &settings).await
+                self.advance(live, &settings, false).await
             }
             Some(PendingStep::Enroll { required: true }) => Err(SignInError::EnrollmentRequired),
             _ => Err(SignInError::WrongStep),
@@ -717,12 +747,18 @@ impl SignIn {
         )
         .await;
         let settings = self.ctx.store.settings().await?;
-        self.advance(live, &settings).await
+        self.advance(live, &settings, false).await
     }
 
     /// All steps done: the failure count starts again, and a new session begins (a new
-    /// id at every sign-in).
-    async fn finish(&self, user: &User, ip: &str, detail: &str) -> SignInResult {
+    /// id at every sign-in), recording whether a second factor was passed.
+    async fn finish(
+        &self,
+        user: &User,
+        ip: &str,
+        second_factor: bool,
+        detail: &str,
+    ) -> SignInResult {
         self.ctx.metrics.signin(SignInOutcome::SignedIn);
         let now = self.ctx.now();
         credentials::record_success(&self.ctx, user).await?;
@@ -733,6 +769,11 @@ impl SignIn {
                 &session.hash(),
                 user.id,
                 ip,
+                Authentication {
+                    password: true,
+                    otp: second_factor,
+                    hardware_key: false,
+                },
                 now,
                 now.plus_seconds(self.ctx.config.session_absolute_seconds),
             )

@@ -7,6 +7,7 @@ use super::outbox::NewOutboxMessage;
 use super::sql::found;
 use super::{corrupt, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
+use crate::domain::oidc::Authentication;
 use crate::domain::{
     EmailedOtp, EmailedOtpId, Session, SessionId, SignInTransaction, TransactionId,
     TransactionKind, UserId,
@@ -20,6 +21,7 @@ struct TransactionRow {
     client_ip: String,
     created_at: i64,
     expires_at: i64,
+    second_factor: i64,
 }
 
 impl TryFrom<TransactionRow> for SignInTransaction {
@@ -33,6 +35,7 @@ impl TryFrom<TransactionRow> for SignInTransaction {
             client_ip: row.client_ip,
             created_at: Timestamp::from_millis(row.created_at),
             expires_at: Timestamp::from_millis(row.expires_at),
+            second_factor: row.second_factor == 1,
         })
     }
 }
@@ -86,18 +89,27 @@ struct SessionRow {
     created_at: i64,
     last_seen_at: i64,
     expires_at: i64,
+    factors: String,
 }
 
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Self {
+/// A session's columns, as [`SessionRow`] reads them.
+const SESSION_COLUMNS: &str =
+    "id, user_id, client_ip, created_at, last_seen_at, expires_at, factors";
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> StoreResult<Self> {
+        Ok(Self {
             id: SessionId(row.id),
             user_id: UserId(row.user_id),
             client_ip: row.client_ip,
             created_at: Timestamp::from_millis(row.created_at),
             last_seen_at: Timestamp::from_millis(row.last_seen_at),
             expires_at: Timestamp::from_millis(row.expires_at),
-        }
+            authentication: Authentication::decode(&row.factors)
+                .ok_or_else(|| corrupt("session factors"))?,
+        })
     }
 }
 
@@ -114,7 +126,7 @@ impl Store {
         let row: TransactionRow = sqlx::query_as(
             "INSERT INTO signin_transactions (token_hash, user_id, steps, client_ip, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING id, user_id, steps, client_ip, created_at, expires_at",
+             RETURNING id, user_id, steps, client_ip, created_at, expires_at, second_factor",
         )
         .bind(token_hash.to_vec())
         .bind(user_id.0)
@@ -134,7 +146,8 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<Option<SignInTransaction>> {
         let row: Option<TransactionRow> = sqlx::query_as(
-            "SELECT id, user_id, steps, client_ip, created_at, expires_at FROM signin_transactions \
+            "SELECT id, user_id, steps, client_ip, created_at, expires_at, second_factor \
+             FROM signin_transactions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash.to_vec())
@@ -145,20 +158,26 @@ impl Store {
     }
 
     /// Records the remaining steps, only if they are still `expected` (a concurrent
-    /// request on another instance may have moved the transaction on).
+    /// request on another instance may have moved the transaction on); `second_factor`:
+    /// the step done was a second factor (it stays recorded).
     pub async fn advance_signin_transaction(
         &self,
         id: TransactionId,
         expected: &TransactionKind,
         next: &TransactionKind,
+        second_factor: bool,
     ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE signin_transactions SET steps = $3 WHERE id = $1 AND steps = $2")
-                .bind(id.0)
-                .bind(expected.encode())
-                .bind(next.encode())
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE signin_transactions SET steps = $3, \
+             second_factor = CASE WHEN $4 = 1 THEN 1 ELSE second_factor END \
+             WHERE id = $1 AND steps = $2",
+        )
+        .bind(id.0)
+        .bind(expected.encode())
+        .bind(next.encode())
+        .bind(i64::from(second_factor))
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -271,40 +290,43 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// A new session of `user_id`, who signed in with `authentication` at `now`.
     pub async fn create_session(
         &self,
         token_hash: &[u8],
         user_id: UserId,
         client_ip: &str,
+        authentication: Authentication,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<Session> {
-        let row: SessionRow = sqlx::query_as(
-            "INSERT INTO sessions (token_hash, user_id, client_ip, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $4, $5) \
-             RETURNING id, user_id, client_ip, created_at, last_seen_at, expires_at",
-        )
-        .bind(token_hash.to_vec())
-        .bind(user_id.0)
-        .bind(client_ip)
-        .bind(now.millis())
-        .bind(expires_at.millis())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.into())
+        let sql = format!(
+            "INSERT INTO sessions (token_hash, user_id, client_ip, created_at, last_seen_at, \
+             expires_at, factors) VALUES ($1, $2, $3, $4, $4, $5, $6) RETURNING {SESSION_COLUMNS}"
+        );
+        let row: SessionRow = sqlx::query_as(&sql)
+            .bind(token_hash.to_vec())
+            .bind(user_id.0)
+            .bind(client_ip)
+            .bind(now.millis())
+            .bind(expires_at.millis())
+            .bind(authentication.encode())
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_into()
     }
 
     /// The session with this token hash, if it has not passed its absolute limit.
     pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> StoreResult<Option<Session>> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT id, user_id, client_ip, created_at, last_seen_at, expires_at FROM sessions \
-             WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(token_hash.to_vec())
-        .bind(now.millis())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(Session::from))
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2"
+        );
+        let row: Option<SessionRow> = sqlx::query_as(&sql)
+            .bind(token_hash.to_vec())
+            .bind(now.millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Session::try_from).transpose()
     }
 
     pub async fn touch_session(&self, id: SessionId, now: Timestamp) -> StoreResult<()> {
@@ -332,17 +354,18 @@ impl Store {
         now: Timestamp,
         idle_since: Timestamp,
     ) -> StoreResult<Vec<Session>> {
-        let rows: Vec<SessionRow> = sqlx::query_as(
-            "SELECT id, user_id, client_ip, created_at, last_seen_at, expires_at FROM sessions \
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 \
-             ORDER BY created_at, id",
-        )
-        .bind(user_id.0)
-        .bind(now.millis())
-        .bind(idle_since.millis())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Session::from).collect())
+             ORDER BY created_at, id"
+        );
+        let rows: Vec<SessionRow> = sqlx::query_as(&sql)
+            .bind(user_id.0)
+            .bind(now.millis())
+            .bind(idle_since.millis())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Session::try_from).collect()
     }
 
     /// Ends every session of the user but `keep`, in one statement; how many ended.

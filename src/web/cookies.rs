@@ -14,6 +14,9 @@ pub const SESSION: &str = "twostep_session";
 pub const CSRF: &str = "twostep_csrf";
 /// Where to go after signing in (forward-auth), base64url of an allowed URL.
 pub const RETURN_TO: &str = "twostep_return";
+/// An application's authorization request waiting for the user to sign in (SPEC 13):
+/// its token, so that the sign-in pages can return to `/oauth2/authorize/resume`.
+pub const AUTHORIZE: &str = "twostep_authorize";
 
 /// The value of cookie `name` in the request, if present.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

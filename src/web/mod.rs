@@ -13,6 +13,7 @@
 //! - [`pages`]: the server-rendered sign-in pages (askama templates in `templates/`).
 //! - [`console`]: the server-rendered administration console under `/admin`, one file
 //!   per section.
+//! - [`oidc`]: the OpenID Connect provider's endpoints (SPEC 13).
 //! - [`verify`]: the second-factor check for other systems: `/api/v1/verify` and
 //!   privacyIDEA's `/validate/check`.
 //! - `problems`: the 404, 405 and 500 answers (a page, or JSON under `/api`).
@@ -30,6 +31,7 @@ pub mod csrf;
 pub mod csv;
 pub mod html;
 pub mod json_error;
+pub mod oidc;
 pub mod openapi;
 mod problems;
 pub mod return_to;
@@ -55,6 +57,7 @@ use self::return_to::{DomainName, ReturnPolicy};
 use crate::domain::{ClientAddress, IpNetwork};
 use crate::service::account::Account;
 use crate::service::admin::Admin;
+use crate::service::oidc::Oidc;
 use crate::service::signin::SignIn;
 use crate::service::verify::SecondFactor;
 
@@ -84,6 +87,8 @@ pub struct Shared {
     pub account: Account,
     pub admin: Admin,
     pub verify: SecondFactor,
+    /// The OpenID Connect provider (SPEC 13).
+    pub oidc: Oidc,
     pub trusted_proxies: Arc<Vec<IpNetwork>>,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
@@ -125,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(authz::routes())
         .merge(admin_api::routes())
         .merge(verify::routes())
+        .merge(oidc::routes())
         .merge(openapi::routes())
         .merge(signin_pages::routes())
         .merge(console::routes())

@@ -110,6 +110,15 @@ async fn home(
     let Some((user, role)) = found else {
         return with_cookie(see_other("/signin"), cookies::clear_session(&state));
     };
+    // Back to the application whose authorization request waited (SPEC 13).
+    if let Some((application, _)) = waiting_application(&state, &headers).await {
+        let view = ContinueView {
+            layout: layout(&state, &headers).await,
+            url: "/oauth2/authorize/resume".to_owned(),
+            host: application,
+        };
+        return page(&state, StatusCode::OK, &view.layout, &view);
+    }
     // Back to the application that sent the browser to sign in (forward-auth).
     if let Some(url) = return_to_cookie(&state, &headers) {
         let view = ContinueView {
@@ -150,6 +159,21 @@ struct SignInQuery {
     m: Option<String>,
     /// The URL to return to after signing in (forward-auth); used only if allowed.
     rd: Option<String>,
+    /// Sent by `/oauth2/authorize`: an application's request waits (its cookie).
+    authorize: Option<String>,
+}
+
+/// The application whose authorization request waits for this browser's sign-in (SPEC
+/// 13): its name and whether it requires a second factor. `None` without a (live) one.
+async fn waiting_application(state: &AppState, headers: &HeaderMap) -> Option<(String, bool)> {
+    let request = cookies::get(headers, cookies::AUTHORIZE)?;
+    match state.oidc.waiting_application(&request).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(%error, "the waiting authorization request could not be read");
+            None
+        }
+    }
 }
 
 /// How long the URL to return to is remembered while signing in.
@@ -190,12 +214,29 @@ async fn signin_page(
             }
         }
     }
+    // Only the sign-in `/oauth2/authorize` sent here continues to the application; any
+    // other forgets a request left waiting.
+    let for_application = query.as_ref().is_some_and(|q| q.authorize.is_some())
+        || matches!(message, Some(Message::Expired));
+    let application = match for_application {
+        true => waiting_application(&state, &headers)
+            .await
+            .map(|(name, _)| name),
+        false => None,
+    };
     let view = SignInView {
         layout: layout(&state, &headers).await,
         username: String::new(),
         message,
+        application,
     };
-    let response = page(&state, StatusCode::OK, &view.layout, &view);
+    let mut response = page(&state, StatusCode::OK, &view.layout, &view);
+    if !for_application && cookies::get(&headers, cookies::AUTHORIZE).is_some() {
+        response = with_cookie(
+            response,
+            cookies::clear(cookies::AUTHORIZE, state.secure_cookies),
+        );
+    }
     match (requested, return_to) {
         (_, Some(url)) => with_cookie(
             response,
@@ -227,9 +268,11 @@ async fn signin_submit(
     if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
         return expired_form(&state, &headers).await;
     }
+    let application = waiting_application(&state, &headers).await;
+    let second_factor = application.as_ref().is_some_and(|(_, required)| *required);
     match state
         .signin
-        .password(&form.username, &form.password, ip)
+        .password_for(&form.username, &form.password, ip, second_factor)
         .await
     {
         Ok(status) => next(&state, status),
@@ -239,6 +282,7 @@ async fn signin_submit(
                     layout: layout(&state, &headers).await,
                     username: form.username,
                     message: Some(message),
+                    application: application.map(|(name, _)| name),
                 };
                 page(&state, status, &view.layout, &view)
             }

@@ -30,6 +30,7 @@ mod metrics;
 mod nginx;
 mod notifications;
 mod oathtool;
+mod oidc;
 mod oidc_apache;
 mod oidc_authlib;
 mod pages;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use twostep::clock::Timestamp;
 use twostep::crypto::MasterKey;
-use twostep::domain::oidc::{ClientId, ClientRegistration, RedirectUri};
+use twostep::domain::oidc::{Authentication, ClientId, ClientRegistration, RedirectUri};
 use twostep::domain::AuditEvent;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
@@ -23,6 +23,18 @@ use twostep::store::{
 use crate::helpers::TestDb;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+/// How a session's user signed in: the password alone, or with a one-time password.
+const PASSWORD_ONLY: Authentication = Authentication {
+    password: true,
+    otp: false,
+    hardware_key: false,
+};
+const WITH_OTP: Authentication = Authentication {
+    password: true,
+    otp: true,
+    hardware_key: false,
+};
 
 /// Runs each named test once per engine.
 macro_rules! on_both_engines {
@@ -1249,13 +1261,20 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
     );
     let device_step = TransactionKind::SignIn(vec![PendingStep::DeviceOtp]);
     let done = TransactionKind::SignIn(Vec::new());
+    assert!(!tx.second_factor, "no second factor yet");
     assert!(store
-        .advance_signin_transaction(tx.id, &device_step, &done)
+        .advance_signin_transaction(tx.id, &device_step, &done, true)
         .await
         .unwrap());
+    let advanced = store
+        .signin_transaction(&[9; 32], NOW.plus_seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(advanced.second_factor, "the second factor is recorded");
     assert!(
         !store
-            .advance_signin_transaction(tx.id, &device_step, &done)
+            .advance_signin_transaction(tx.id, &device_step, &done, false)
             .await
             .unwrap(),
         "moved on already"
@@ -1268,6 +1287,7 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
             &[5; 32],
             user.id,
             "10.0.0.1",
+            WITH_OTP,
             NOW,
             NOW.plus_seconds(12 * 3600),
         )
@@ -1292,6 +1312,10 @@ async fn signin_transactions_and_sessions_expire(db: &TestDb) {
     assert_eq!(session.user_id, user.id);
     assert_eq!(session.client_ip, "10.0.0.1");
     assert_eq!(session.created_at, NOW);
+    assert_eq!(
+        session.authentication, WITH_OTP,
+        "how the user signed in (SPEC 13's amr)"
+    );
     assert_eq!(session.last_seen_at, NOW);
     assert_eq!(session.expires_at, NOW.plus_seconds(12 * 3600));
     assert_eq!(
@@ -1715,11 +1739,18 @@ async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db
     let john = new_user(&store, "john").await;
     let later = NOW.plus_seconds(12 * 3600);
     let first = store
-        .create_session(&[1; 32], jane.id, "10.0.0.1", NOW, later)
+        .create_session(&[1; 32], jane.id, "10.0.0.1", PASSWORD_ONLY, NOW, later)
         .await
         .unwrap();
     let second = store
-        .create_session(&[2; 32], jane.id, "10.0.0.2", NOW.plus_seconds(10), later)
+        .create_session(
+            &[2; 32],
+            jane.id,
+            "10.0.0.2",
+            PASSWORD_ONLY,
+            NOW.plus_seconds(10),
+            later,
+        )
         .await
         .unwrap();
     // Idle since before the cut-off, and expired: not listed.
@@ -1728,17 +1759,25 @@ async fn a_users_live_sessions_are_listed_and_the_others_end_in_one_statement(db
             &[3; 32],
             jane.id,
             "10.0.0.3",
+            PASSWORD_ONLY,
             NOW.plus_seconds(-7200),
             later,
         )
         .await
         .unwrap();
     store
-        .create_session(&[4; 32], jane.id, "10.0.0.4", NOW, NOW.plus_seconds(5))
+        .create_session(
+            &[4; 32],
+            jane.id,
+            "10.0.0.4",
+            PASSWORD_ONLY,
+            NOW,
+            NOW.plus_seconds(5),
+        )
         .await
         .unwrap();
     let johns = store
-        .create_session(&[5; 32], john.id, "10.0.0.5", NOW, later)
+        .create_session(&[5; 32], john.id, "10.0.0.5", PASSWORD_ONLY, NOW, later)
         .await
         .unwrap();
     let at = NOW.plus_seconds(20);

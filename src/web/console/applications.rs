@@ -118,6 +118,7 @@ pub struct ApplicationEditView {
     pub nav: Nav,
     pub action: String,
     pub delete_action: String,
+    pub secret_action: String,
     pub values: ApplicationValues,
     pub errors: FieldErrors,
     pub summary: Vec<SummaryItem>,
@@ -156,6 +157,20 @@ pub(super) struct ApplicationForm {
 pub(super) struct DeleteForm {
     csrf: Option<String>,
     confirm: Option<String>,
+}
+
+/// A new client secret: the confirmation page (`secret: None`), then the secret, shown
+/// once.
+#[derive(Template)]
+#[template(path = "admin/application_secret.html")]
+pub struct ApplicationSecretView {
+    pub layout: Layout,
+    pub nav: Nav,
+    pub client_id: String,
+    pub name: String,
+    pub secret: Option<String>,
+    pub action: String,
+    pub cancel: String,
 }
 
 /// The page before an application is removed (as before an IP rule is).
@@ -304,6 +319,7 @@ fn edit_view(
         layout: Layout::new(state, headers),
         nav: Nav::new(actor, "applications"),
         delete_action: format!("{base}/delete"),
+        secret_action: format!("{base}/secret"),
         action: base,
         values,
         summary: errors.summary(APPLICATION_LABELS),
@@ -424,6 +440,47 @@ pub(super) async fn delete_application_submit(
         Ok(()) => see_other("/admin/applications?m=removed"),
         Err(error) => fail(&state, &headers, error),
     }
+}
+
+/// `POST /admin/applications/{client_id}/secret`: "New secret", after a confirmation;
+/// the new secret is shown once, and the old one stops working.
+pub(super) async fn new_secret_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    PageForm(form): PageForm<DeleteForm>,
+) -> Response {
+    let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let client = match state.admin.application(&actor, &client_id).await {
+        Ok(client) => client,
+        Err(error) => return fail(&state, &headers, error),
+    };
+    let base = format!("/admin/applications/{}", segment(client.client_id.as_str()));
+    let secret = match form.confirm {
+        None => None,
+        Some(_) => match state
+            .admin
+            .new_application_secret(&actor, &client_id, Some(&ip_text(ip)))
+            .await
+        {
+            Ok(secret) => Some(secret.as_str().to_owned()),
+            Err(error) => return fail(&state, &headers, error),
+        },
+    };
+    let view = ApplicationSecretView {
+        layout: Layout::new(&state, &headers),
+        nav: Nav::new(&actor, "applications"),
+        client_id: client.client_id.as_str().to_owned(),
+        name: client.name,
+        secret,
+        action: format!("{base}/secret"),
+        cancel: base,
+    };
+    render(&state, StatusCode::OK, &view.layout, &view)
 }
 
 #[cfg(test)]

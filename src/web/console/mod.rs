@@ -120,6 +120,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/applications/{client_id}/delete",
             post(applications::delete_application_submit),
         )
+        .route(
+            "/admin/applications/{client_id}/secret",
+            post(applications::new_secret_submit),
+        )
         .route("/admin/audit", get(audit::audit_page))
         .route("/admin/audit/export", get(audit::audit_export))
         .route("/static/localtime.js", get(audit::local_time_script))

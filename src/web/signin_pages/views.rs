@@ -37,6 +37,8 @@ pub struct SignInView {
     pub layout: Layout,
     pub username: String,
     pub message: Option<Message>,
+    /// The application the user signs in for (SPEC 13), by its registered name.
+    pub application: Option<String>,
 }
 
 /// The emailed-code part of the Verify page.
