@@ -86,7 +86,6 @@ class Browser:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 url = urlsplit(self.path)
-                events.put(("http", url.path, parse_qs(url.query), self.path))
                 body = (
                     "<!doctype html><html><head><title>Relying party</title></head>"
                     f"<body data-page='relying-party'><p id='path'>{url.path}</p></body></html>"
@@ -96,6 +95,9 @@ class Browser:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
+                # Only once the browser has its page: the script may exit right after.
+                events.put(("http", url.path, parse_qs(url.query), self.path))
 
             def log_message(self, *args):
                 pass
