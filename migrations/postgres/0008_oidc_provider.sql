@@ -3,8 +3,7 @@
 -- How a sign-in proved who the user is (RFC 8176 amr values, comma-separated: pwd, otp),
 -- on the transaction while it runs (second_factor: an OTP step was passed) and on the
 -- session it leads to (for the ID token's amr and acr).
-ALTER TABLE signin_transactions ADD COLUMN second_factor BIGINT NOT NULL DEFAULT 0
-    CHECK (second_factor IN (0, 1));
+ALTER TABLE signin_transactions ADD COLUMN second_factor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN factors TEXT NOT NULL DEFAULT 'pwd';
 
 -- The ID tokens' signing keys: RSA, the private key sealed under the server key. Exactly

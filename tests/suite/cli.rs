@@ -1150,6 +1150,44 @@ async fn oidc_client_add_list_and_remove_applications() {
         .refused("there is no application with client id \"phone\"");
 }
 
+/// SPEC 13's `twostep oidc rotate-key`: a new signing key, current at once for the
+/// running server (its JWKS leads with it), audited as the command line's.
+#[tokio::test]
+async fn oidc_rotate_key_makes_a_new_signing_key() {
+    let app = spawn_app().await;
+    let jwks = || async {
+        let keys: serde_json::Value = reqwest::get(format!("{}/oauth2/jwks", app.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = jwks().await;
+    assert_eq!(before.len(), 1);
+    let out = cli(&app, &["oidc", "rotate-key"]).await;
+    let kid = out
+        .ok()
+        .strip_prefix("new signing key ")
+        .and_then(|rest| rest.split(';').next())
+        .expect("the new key's id")
+        .to_owned();
+    assert_ne!(kid, before[0]);
+    assert_eq!(
+        jwks().await.first(),
+        Some(&kid),
+        "the server publishes it first"
+    );
+    let entry = assert_cli_audit(&audited(&app, AuditEvent::SigningKeyRotated).await, None);
+    assert_eq!(entry.detail, format!("new key {kid}"));
+}
+
 /// SPEC 13: the command line refuses what the API refuses (exit 1, the domain's message,
 /// nothing stored): a redirect URI with a fragment, http:// to another host, none at all,
 /// a bad client id, a taken one.

@@ -445,6 +445,37 @@ async fn every_page(app: &TestApp) -> Pages {
             .await,
         ok,
     );
+    // SPEC 13's New secret: the confirmation, then the secret.
+    for fields in [&[][..], &[("confirm", "yes")][..]] {
+        pages.add(
+            admin
+                .submit(
+                    "/admin/applications/wiki",
+                    "/admin/applications/wiki/secret",
+                    fields,
+                )
+                .await,
+            ok,
+        );
+    }
+    // The provider's pages (SPEC 13): a request that cannot go back to the application,
+    // the sign-in page naming the application, and the logout confirmation.
+    pages.add(
+        admin.get("/oauth2/authorize?client_id=nobody").await,
+        StatusCode::BAD_REQUEST,
+    );
+    pages.add(admin.get("/oauth2/logout").await, ok);
+    let visitor = Visitor::new(app);
+    let waiting = visitor
+        .get(
+            "/oauth2/authorize?client_id=wiki&redirect_uri=https%3A%2F%2Fwiki.example.org%2Fcb\
+             &response_type=code&scope=openid",
+        )
+        .await;
+    assert_eq!(waiting.status, StatusCode::SEE_OTHER, "{}", waiting.body);
+    let named = visitor.get("/signin?authorize=1").await;
+    assert!(named.body.contains("to continue to"), "{}", named.body);
+    pages.add(named, ok);
     pages.add(
         admin
             .submit(

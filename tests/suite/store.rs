@@ -1966,10 +1966,22 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
         .await
         .unwrap();
-    db.raw_execute("DROP TABLE oidc_clients").await.unwrap();
-    db.raw_execute("DELETE FROM _sqlx_migrations WHERE version = 7")
-        .await
-        .unwrap();
+    // What migration 0008 (the provider's state) added on top, then 0007's table.
+    for sql in [
+        "DROP TABLE oidc_access_tokens",
+        "DROP TABLE oidc_refresh_tokens",
+        "DROP TABLE oidc_grants",
+        "DROP TABLE oidc_codes",
+        "DROP TABLE oidc_requests",
+        "DROP TABLE oidc_subjects",
+        "DROP TABLE oidc_signing_keys",
+        "ALTER TABLE sessions DROP COLUMN factors",
+        "ALTER TABLE signin_transactions DROP COLUMN second_factor",
+        "DROP TABLE oidc_clients",
+        "DELETE FROM _sqlx_migrations WHERE version >= 7",
+    ] {
+        db.raw_execute(sql).await.unwrap();
+    }
 
     let store = db.open().await;
     let admin = store
