@@ -31,6 +31,8 @@ mod nginx;
 mod notifications;
 mod oathtool;
 mod oidc;
+mod oidc_apache;
+mod oidc_authlib;
 mod pages;
 mod password_rules;
 mod recovery_codes;
