@@ -324,3 +324,37 @@ async fn apache_mod_auth_openidc_signs_in_through_twostep_and_logs_out() {
     drop(apache);
     app.stop().await;
 }
+
+/// The README's values for the test's placeholders: (in the test, in the README).
+const README_VALUES: [(&str, &str); 6] = [
+    ("{ISSUER}", "https://signin.hospital.example"),
+    ("{CLIENT_ID}", "ehr"),
+    ("{CLIENT_SECRET}", "\"the client secret\""),
+    ("http://127.0.0.1:{PORT}", "https://ehr.hospital.example"),
+    ("{PASSPHRASE}", "\"a long random passphrase\""),
+    ("{UPSTREAM}", "8081"),
+];
+
+/// SPEC 13: the README's Apache example is the OpenID Connect part of the configuration
+/// the test runs (from `OIDCProviderMetadataURL` to the end), with the README's values
+/// for the placeholders and without its comments.
+#[test]
+fn the_readmes_apache_example_is_the_tested_configuration() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```apache\n")
+        .expect("an Apache example in the README")
+        + "```apache\n".len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let from = APACHE_CONF.find("OIDCProviderMetadataURL").unwrap();
+    let tested: String = README_VALUES
+        .iter()
+        .fold(APACHE_CONF[from..].to_owned(), |text, (test, readme)| {
+            text.replace(test, readme)
+        })
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(shown, tested);
+}
