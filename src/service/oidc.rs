@@ -295,7 +295,8 @@ impl Oidc {
             SignInNeed::SignIn { .. } => {
                 let token = Token::generate(&mut OsRng);
                 let now = self.ctx.now();
-                let params = serde_json::to_string(params).map_err(|_| OidcError::Sign)?;
+                let params = serde_json::to_string(params)
+                    .map_err(|_| StoreError::Corrupt("oidc request".into()))?;
                 self.ctx
                     .store
                     .create_oidc_request(

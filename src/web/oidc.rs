@@ -123,7 +123,9 @@ async fn jwks(State(state): State<AppState>) -> Response {
             let mut response = Json(json!({ "keys": keys })).into_response();
             response.headers_mut().insert(
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
+                // Short: a rotated key signs at once, and clients that cache the set
+                // without fetching it again for an unknown `kid` catch up within a minute.
+                HeaderValue::from_static("public, max-age=60"),
             );
             response
         }
