@@ -705,6 +705,20 @@ async fn a_client_requiring_a_second_factor_adds_an_otp_step() {
         StatusCode::SEE_OTHER,
         "to the sign-in pages"
     );
+    // max_age: a sign-in 5 s ago does for 10 s, not for 3.
+    app.clock.advance_seconds(5);
+    let fresh = browser
+        .get(&authorize_path("wiki", &[("max_age", "10")]))
+        .await;
+    assert_eq!(fresh.status(), StatusCode::FOUND);
+    let stale = browser
+        .get(&authorize_path("wiki", &[("max_age", "3")]))
+        .await;
+    assert_eq!(
+        stale.status(),
+        StatusCode::SEE_OTHER,
+        "to the sign-in pages"
+    );
     app.stop().await;
 }
 
