@@ -282,6 +282,39 @@ async fn verified(app_base: &str, id_token: &str, audience: &str) -> Value {
         .claims
 }
 
+/// The nurse signed in to the confidential client `ehr` through the sign-in pages, and
+/// what the code's exchange issued.
+struct SignedIn {
+    secret: String,
+    totp: Totp,
+    browser: Browser,
+    tokens: Value,
+}
+
+async fn signed_in_to_ehr(app: &TestApp) -> SignedIn {
+    let secret = register(app, "ehr", true, false).await.unwrap();
+    let totp = nurse(app).await;
+    let browser = Browser::new(app);
+    let back = sign_in_through(&browser, &authorize_path("ehr", &[]), "nina", || {
+        std::future::ready(app.totp_next(&totp))
+    })
+    .await;
+    let (status, tokens) = exchange(
+        &app.address,
+        &query_of(&back)["code"],
+        ("ehr", &secret),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    SignedIn {
+        secret,
+        totp,
+        browser,
+        tokens,
+    }
+}
+
 /// A user whose role forces 2FA, with a confirmed TOTP device.
 async fn nurse(app: &TestApp) -> Totp {
     let role = app.role("Nurses", Require2fa::Force, false, false).await;
@@ -728,20 +761,12 @@ async fn a_client_requiring_a_second_factor_adds_an_otp_step() {
 #[tokio::test]
 async fn logout_ends_the_session_only_with_a_valid_hint_or_confirmation() {
     let app = spawn_app().await;
-    let secret = register(&app, "ehr", true, false).await.unwrap();
-    let totp = nurse(&app).await;
-    let browser = Browser::new(&app);
-    let back = sign_in_through(&browser, &authorize_path("ehr", &[]), "nina", || {
-        std::future::ready(app.totp_next(&totp))
-    })
-    .await;
-    let (_, tokens) = exchange(
-        &app.address,
-        &query_of(&back)["code"],
-        ("ehr", &secret),
-        None,
-    )
-    .await;
+    let SignedIn {
+        secret,
+        totp,
+        browser,
+        tokens,
+    } = signed_in_to_ehr(&app).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
 
     // alg none with the real token's claims.
@@ -815,20 +840,12 @@ async fn logout_ends_the_session_only_with_a_valid_hint_or_confirmation() {
 #[tokio::test]
 async fn a_rotated_key_stays_published_until_its_tokens_expire() {
     let app = spawn_app().await;
-    let secret = register(&app, "ehr", true, false).await.unwrap();
-    let totp = nurse(&app).await;
-    let browser = Browser::new(&app);
-    let back = sign_in_through(&browser, &authorize_path("ehr", &[]), "nina", || {
-        std::future::ready(app.totp_next(&totp))
-    })
-    .await;
-    let (_, before) = exchange(
-        &app.address,
-        &query_of(&back)["code"],
-        ("ehr", &secret),
-        None,
-    )
-    .await;
+    let SignedIn {
+        secret,
+        browser,
+        tokens: before,
+        ..
+    } = signed_in_to_ehr(&app).await;
     let old_kid = jsonwebtoken::decode_header(before["id_token"].as_str().unwrap())
         .unwrap()
         .kid;
