@@ -218,6 +218,13 @@ impl Application {
         let worker = tokio::spawn(self.worker.run(Duration::from_secs(1), async {
             let _ = worker_stopped.await;
         }));
+        let (stop_housekeeping, housekeeping_stopped) = tokio::sync::oneshot::channel::<()>();
+        let housekeeping = tokio::spawn(crate::service::housekeeping::run(
+            self.state.signin.context().clone(),
+            async {
+                let _ = housekeeping_stopped.await;
+            },
+        ));
         let (stop_checker, checker_stopped) = tokio::sync::oneshot::channel::<()>();
         let checker = self.session_checker.map(|checker| {
             tokio::spawn(checker.run(async {
@@ -231,7 +238,9 @@ impl Application {
             .map_err(StartupError::Serve);
         let _ = stop_worker.send(());
         let _ = stop_checker.send(());
+        let _ = stop_housekeeping.send(());
         let _ = worker.await;
+        let _ = housekeeping.await;
         if let Some(checker) = checker {
             let _ = checker.await;
         }

@@ -15,6 +15,7 @@
 //!   the hash; every surface that sets a password calls [`passwords::choose`].
 //! - [`directory`]: directory sign-in (SPEC section 12): users looked up in LDAP or
 //!   Active Directory, created and refreshed from their entry, passwords checked by a bind.
+//! - [`housekeeping`]: removing expired transactions, sessions and the provider's state.
 //! - [`credentials`]: the rules every credential check shares (password, device code,
 //!   failure count and lockout, failure delay, audit), used by `signin` and `verify`.
 
@@ -25,6 +26,7 @@ pub mod credentials;
 pub mod devices;
 pub mod directory;
 pub mod emailed;
+pub mod housekeeping;
 pub mod notify;
 pub mod oidc;
 pub mod outbox;

@@ -1002,3 +1002,60 @@ async fn two_instances_on_postgresql_share_keys_codes_and_tokens() {
     b.stop().await;
     db.finish().await;
 }
+
+/// What has expired is removed (`service::housekeeping`): a session past its 12 hours, the
+/// provider's waiting request, access tokens and grant; the used code goes once a session
+/// could no longer be live. Live rows stay. On PostgreSQL, whose rows the test counts.
+#[tokio::test]
+async fn housekeeping_removes_what_has_expired_and_keeps_what_is_live() {
+    let Some((db, app)) = crate::helpers::spawn_app_on_postgres().await else {
+        return;
+    };
+    let SignedIn { browser, .. } = signed_in_to_ehr(&app).await;
+    // A request left waiting (prompt=login asks for a new sign-in).
+    let waiting = browser
+        .get(&authorize_path("ehr", &[("prompt", "login")]))
+        .await;
+    assert_eq!(waiting.status(), StatusCode::SEE_OTHER);
+    let count = |table: &'static str| {
+        let db = &db;
+        async move { db.raw_count(&format!("SELECT COUNT(*) FROM {table}")).await }
+    };
+    let tables = [
+        "sessions",
+        "oidc_requests",
+        "oidc_codes",
+        "oidc_grants",
+        "oidc_access_tokens",
+        "oidc_refresh_tokens",
+    ];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(count(table).await);
+    }
+    // Two sessions: the nurse's and the administrator's who registered the client.
+    assert_eq!(before, [2, 1, 1, 1, 1, 1], "{tables:?}");
+    assert_eq!(
+        twostep::service::housekeeping::pass(&app.ctx)
+            .await
+            .unwrap(),
+        0,
+        "nothing has expired"
+    );
+
+    app.clock.advance_seconds(13 * 3600);
+    assert!(
+        twostep::service::housekeeping::pass(&app.ctx)
+            .await
+            .unwrap()
+            >= 5
+    );
+    let mut after = Vec::new();
+    for table in tables {
+        after.push(count(table).await);
+    }
+    // The refresh tokens go with their grant.
+    assert_eq!(after, [0, 0, 0, 0, 0, 0], "{tables:?}");
+    app.stop().await;
+    db.finish().await;
+}

@@ -1,0 +1,40 @@
+//! Removing what has expired: sign-in transactions, sessions, and the OpenID Connect
+//! provider's waiting requests, access tokens, grants and old codes. Every read already
+//! ignores expired rows; this only keeps the tables from growing. Any instance may run it
+//! (each delete is one statement).
+
+use std::time::Duration;
+
+use super::Context;
+use crate::store::StoreError;
+
+/// How often the expired rows are removed.
+pub const INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Removes the rows expired at the clock's now; how many. A used code is kept as long as a
+/// session lasts, so that a late second use still finds the grant to revoke.
+pub async fn pass(ctx: &Context) -> Result<u64, StoreError> {
+    let now = ctx.now();
+    let sessions = ctx.store.purge_expired(now).await?;
+    let provider = ctx
+        .store
+        .purge_oidc(now, now.plus_seconds(-ctx.config.session_absolute_seconds))
+        .await?;
+    Ok(sessions + provider)
+}
+
+/// Runs [`pass`] every [`INTERVAL`] until shut down.
+pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(INTERVAL) => {}
+        }
+        match pass(&ctx).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "removed expired rows"),
+            Err(error) => tracing::warn!(%error, "removing expired rows failed"),
+        }
+    }
+}
