@@ -17,6 +17,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::html::{
+    key_setup_message,
     csrf_ok, form_expired, inline_svg, internal_error, key_groups, page, see_other, Layout,
     PageForm, RecoveryCodesView,
 };
@@ -245,6 +246,21 @@ fn failure(error: AccountError) -> Failure {
         AccountError::NoDevice => Failure::Message(
             StatusCode::CONFLICT,
             "Set up 2-step verification first: recovery codes stand in for its device.".to_owned(),
+        ),
+        AccountError::SecurityKey(error) => match key_setup_message(&error) {
+            Some(message) => Failure::Message(StatusCode::UNPROCESSABLE_ENTITY, message.to_owned()),
+            None => {
+                tracing::error!(%error, "account page failed");
+                Failure::Internal
+            }
+        },
+        AccountError::NoSuchKey => Failure::Message(
+            StatusCode::NOT_FOUND,
+            "That security key is not on your account (any more).".to_owned(),
+        ),
+        AccountError::InvalidKeyName(problem) => Failure::Message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The key's name was not accepted: {problem}."),
         ),
         AccountError::Internal(source) => {
             tracing::error!(error = %source, "account page failed");

@@ -1,0 +1,134 @@
+//! The sign-in pages' security keys and passkeys (SPEC 14): the key's answer at the
+//! device step, a key set up at the enroll step, and "Sign in with a passkey". The
+//! browser's part is `/static/webauthn.js`, which fills each form's `credential` field
+//! with `PublicKeyCredential.toJSON()` and submits it; without it (or without WebAuthn)
+//! these forms stay hidden and the app's code works as before.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::enrollment::show_enroll;
+use super::failures::{failure, Failure, FormKind, Message};
+use super::steps::{expired_form, layout, next, restart, settle, settle_now, transaction};
+use super::views::KeySetupView;
+use super::{show_verify, no_query};
+use crate::web::html::{csrf_ok, page, script_json, PageForm};
+use crate::web::{AppState, ClientIp};
+
+#[derive(Deserialize)]
+pub(super) struct KeyForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    credential: String,
+    /// Registration: the name given to the key.
+    #[serde(default)]
+    name: String,
+    /// Passkey sign-in: the handle of its options.
+    #[serde(default)]
+    challenge_id: String,
+}
+
+/// `POST /signin/webauthn`: the device step answered by a security key.
+pub(super) async fn assertion_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<KeyForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return expired_form(&state, &headers).await;
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    match state.signin.security_key(&token, &form.credential).await {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Key) {
+            Failure::Again { status, message } => {
+                show_verify(&state, &headers, &token, status, Some(message), no_query()).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// The key set-up page at the enroll step: the creation options for the script.
+pub(super) async fn show_key_setup(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    prompt_mode: crate::domain::PromptMode,
+) -> Response {
+    match state.signin.enroll_key(token, prompt_mode).await {
+        Ok(options) => {
+            let view = KeySetupView {
+                layout: layout(state, headers).await,
+                action: "/signin/enroll/key",
+                back: "/signin/enroll",
+                options: script_json(&options),
+                message: None,
+            };
+            page(state, StatusCode::OK, &view.layout, &view)
+        }
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(state, headers, token, status, Some(message)).await
+            }
+            other => settle(state, headers, token, other).await,
+        },
+    }
+}
+
+/// `POST /signin/enroll/key`: the new key's answer registers it (Complete Setup).
+pub(super) async fn setup_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<KeyForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return expired_form(&state, &headers).await;
+    }
+    let Some(token) = transaction(&headers) else {
+        return restart(&state);
+    };
+    let name = Some(form.name.as_str()).filter(|name| !name.trim().is_empty());
+    match state
+        .signin
+        .enroll_key_confirm(&token, &form.credential, name)
+        .await
+    {
+        Ok(status) => super::enrollment::after_setup(&state, &headers, status).await,
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(&state, &headers, &token, status, Some(message)).await
+            }
+            other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// `POST /signin/passkey`: "Sign in with a passkey".
+pub(super) async fn passkey_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageForm(form): PageForm<KeyForm>,
+) -> Response {
+    if !csrf_ok(&state, &headers, form.csrf.as_deref()) {
+        return expired_form(&state, &headers).await;
+    }
+    match state
+        .signin
+        .passkey(&form.challenge_id, &form.credential, ip)
+        .await
+    {
+        Ok(status) => next(&state, status),
+        Err(error) => match failure(error, FormKind::Key) {
+            Failure::Again { status, .. } => {
+                super::signin_form_again(&state, &headers, status, Message::KeyNotAccepted).await
+            }
+            other => settle_now(&state, &headers, other).await,
+        },
+    }
+}
