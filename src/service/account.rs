@@ -424,7 +424,8 @@ impl Account {
     ) -> Result<Vec<RecoveryCode>, AccountError> {
         let stopwatch = Stopwatch::start();
         let me = self.me(token).await?;
-        if self.ctx.store.confirmed_device(me.user.id).await?.is_none() {
+        let has_keys = !self.ctx.store.security_keys(me.user.id).await?.is_empty();
+        if self.ctx.store.confirmed_device(me.user.id).await?.is_none() && !has_keys {
             return Err(AccountError::NoDevice);
         }
         let settings = self.ctx.store.settings().await?;

@@ -38,7 +38,13 @@ pub fn routes() -> Router<AppState> {
         .route("/account/recovery-codes", post(recovery_submit))
         .route("/account/sessions/end", post(sessions_submit))
         .route("/account/password", post(password_submit))
+        .route("/account/key", post(keys::begin_submit))
+        .route("/account/key/confirm", post(keys::confirm_submit))
+        .route("/account/keys/{id}/rename", post(keys::rename_submit))
+        .route("/account/keys/{id}/remove", post(keys::remove_submit))
 }
+
+mod keys;
 
 // ---------------------------------------------------------------------------------------
 // Views
@@ -54,6 +60,16 @@ pub struct Choice {
 pub struct DeviceRow {
     pub method: &'static str,
     pub prompt_mode: &'static str,
+    pub created_at: String,
+    pub last_used_at: String,
+}
+
+/// A security key or passkey (SPEC 14) on the account page.
+pub struct KeyRow {
+    pub id: i64,
+    pub name: String,
+    pub prompt_mode: &'static str,
+    pub passkey: bool,
     pub created_at: String,
     pub last_used_at: String,
 }
@@ -75,6 +91,13 @@ pub struct AccountView {
     pub email: Option<String>,
     pub role: String,
     pub devices: Vec<DeviceRow>,
+    /// An app device or a key is set up.
+    pub two_step_enabled: bool,
+    pub keys: Vec<KeyRow>,
+    pub may_add_key: bool,
+    /// The key forms need fresh proof (an app code or a recovery code).
+    pub key_proof: bool,
+    pub key_error: Option<String>,
     pub methods: Vec<Choice>,
     pub prompt_modes: Vec<Choice>,
     pub device_error: Option<String>,
@@ -107,6 +130,7 @@ fn when(at: Option<Timestamp>) -> String {
 /// Which form failed, and how (what to show beside it).
 enum FormError {
     Device(String),
+    Key(String),
     Recovery(String),
     Password(String),
 }
@@ -145,12 +169,17 @@ fn account_view(
             checked: m == mode,
         })
         .collect();
-    let (device_error, recovery_error, password_error) = match error {
-        Some(FormError::Device(text)) => (Some(text), None, None),
-        Some(FormError::Recovery(text)) => (None, Some(text), None),
-        Some(FormError::Password(text)) => (None, None, Some(text)),
-        None => (None, None, None),
-    };
+    let (mut device_error, mut key_error, mut recovery_error, mut password_error) =
+        (None, None, None, None);
+    match error {
+        Some(FormError::Device(text)) => device_error = Some(text),
+        Some(FormError::Key(text)) => key_error = Some(text),
+        Some(FormError::Recovery(text)) => recovery_error = Some(text),
+        Some(FormError::Password(text)) => password_error = Some(text),
+        None => {}
+    }
+    let two_step_enabled = overview.two_step == crate::service::account::TwoStep::Enabled;
+    let key_proof = two_step_enabled;
     AccountView {
         layout,
         done,
@@ -168,6 +197,22 @@ fn account_view(
                 last_used_at: when(d.last_used_at),
             })
             .collect(),
+        two_step_enabled,
+        keys: overview
+            .security_keys
+            .iter()
+            .map(|key| KeyRow {
+                id: key.id.0,
+                name: key.name.as_str().to_owned(),
+                prompt_mode: key.prompt_mode.label(),
+                passkey: key.discoverable,
+                created_at: key.created_at.iso_utc(),
+                last_used_at: when(key.last_used_at),
+            })
+            .collect(),
+        may_add_key: overview.may_add_key,
+        key_proof,
+        key_error,
         methods,
         prompt_modes,
         device_error,
@@ -343,6 +388,9 @@ async fn account_page(
         Some("device_added") => Some("Your new device is set up. Use it from now on."),
         Some("password_changed") => Some("Your password has been changed."),
         Some("sessions_ended") => Some("Your other sessions have been signed out."),
+        Some("key_added") => Some("Your security key is set up. Use it from now on."),
+        Some("key_renamed") => Some("The security key was renamed."),
+        Some("key_removed") => Some("The security key was removed."),
         _ => None,
     };
     show_account(&state, &headers, &token, done, None, &Typed::default()).await

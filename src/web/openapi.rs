@@ -56,6 +56,8 @@ use super::{account_api, admin_api, authz, signin_api, verify, AppState};
         admin_api::devices::confirm_device,
         admin_api::devices::disable_device,
         admin_api::devices::revoke_recovery_codes,
+        admin_api::keys::list_keys,
+        admin_api::keys::remove_key,
         admin_api::settings::get_settings,
         admin_api::settings::update_settings,
         admin_api::ip_rules::list_ip_rules,

@@ -68,6 +68,7 @@ pub(super) async fn show_key_setup(
                 back: "/signin/enroll",
                 options: script_json(&options),
                 message: None,
+                signin: true,
             };
             page(state, StatusCode::OK, &view.layout, &view)
         }

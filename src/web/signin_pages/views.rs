@@ -91,6 +91,8 @@ pub struct KeySetupView {
     /// The creation options, as JSON safe inside a `<script>` element.
     pub options: String,
     pub message: Option<Message>,
+    /// At sign-in ("Cancel and sign out" is offered).
+    pub signin: bool,
 }
 
 #[derive(Template)]
