@@ -19,8 +19,7 @@ use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{
     AuditEvent, Device, DeviceId, KeyNameError, OtpMethod, PasswordProblem, PromptMode,
-    RecoveryCode, Role, SecurityEvent, SecurityKey, Session, SessionId, Settings, User,
-    UserSource,
+    RecoveryCode, Role, SecurityEvent, SecurityKey, Session, SessionId, Settings, User, UserSource,
 };
 use crate::otp::OtpCode;
 use crate::store::StoreError;

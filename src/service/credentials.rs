@@ -194,7 +194,9 @@ impl FailureReason {
             Self::KeyChallengeMissing => "security key: no waiting challenge (replayed or expired)",
             Self::WrongKeyAssertion => "security key: assertion does not verify",
             Self::KeyUserNotVerified => "security key: user not verified (no PIN or fingerprint)",
-            Self::KeyCounterNotGrown => "security key: signature counter did not grow (cloned key?)",
+            Self::KeyCounterNotGrown => {
+                "security key: signature counter did not grow (cloned key?)"
+            }
             Self::UnknownKey => "security key: unknown credential",
         }
     }

@@ -35,7 +35,9 @@ pub struct RelyingParty {
 /// Why keys cannot be offered (System Settings says it).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RelyingPartyProblem {
-    #[error("security keys need --public-url: a key is bound to the host name users reach twostep at")]
+    #[error(
+        "security keys need --public-url: a key is bound to the host name users reach twostep at"
+    )]
     NoPublicUrl,
     #[error("security keys need a host name in --public-url, not an IP address ({0})")]
     NotAHostName(String),
@@ -55,12 +57,7 @@ impl RelyingParty {
             return Err(RelyingPartyProblem::NotAHostName(text.to_owned()));
         };
         let webauthn = WebauthnBuilder::new(&host, &url)
-            .and_then(|builder| {
-                builder
-                    .rp_name(site_name)
-                    .timeout(CEREMONY_TIMEOUT)
-                    .build()
-            })
+            .and_then(|builder| builder.rp_name(site_name).timeout(CEREMONY_TIMEOUT).build())
             .map_err(|_| RelyingPartyProblem::Invalid(text.to_owned()))?;
         Ok(Self { webauthn, id: host })
     }
@@ -123,7 +120,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, KeyError> {
 }
 
 fn stored_passkey(stored: &StoredSecurityKey) -> Result<Passkey, StoreError> {
-    serde_json::from_str(&stored.credential).map_err(|_| StoreError::Corrupt("key credential".into()))
+    serde_json::from_str(&stored.credential)
+        .map_err(|_| StoreError::Corrupt("key credential".into()))
 }
 
 /// The user's handle, made at the first key (16 random bytes).
@@ -279,7 +277,8 @@ pub async fn assertion_options(
         )
         .await?;
     Ok(Some(
-        serde_json::to_value(&options.public_key).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        serde_json::to_value(&options.public_key)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     ))
 }
 
@@ -318,7 +317,9 @@ pub async fn check_assertion(
     else {
         return Ok(Err(FailureReason::WrongKeyAssertion));
     };
-    let result = party.webauthn.finish_passkey_authentication(&answer, &state);
+    let result = party
+        .webauthn
+        .finish_passkey_authentication(&answer, &state);
     key_use(stored, result)
 }
 
@@ -347,8 +348,8 @@ pub async fn passkey_options(
             expires_at,
         )
         .await?;
-    let options =
-        serde_json::to_value(&options.public_key).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let options = serde_json::to_value(&options.public_key)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok((handle, options))
 }
 

@@ -160,8 +160,7 @@ impl Store {
 
     /// `user`'s keys, oldest first.
     pub async fn security_keys(&self, user: UserId) -> StoreResult<Vec<StoredSecurityKey>> {
-        let sql =
-            format!("SELECT {KEY_COLUMNS} FROM security_keys WHERE user_id = $1 ORDER BY id");
+        let sql = format!("SELECT {KEY_COLUMNS} FROM security_keys WHERE user_id = $1 ORDER BY id");
         let rows: Vec<KeyRow> = sqlx::query_as(&sql)
             .bind(user.0)
             .fetch_all(&self.pool)

@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 use super::json_error::{ApiError, ApiJson, ErrorBody};
 use super::signin_api::keys::KeyOptions;
 use super::signin_api::{
-    bearer, parse_method, parse_prompt_mode, DeviceSetup, EnrollAnswer, MethodName,
-    PromptModeName, TwoStep,
+    bearer, parse_method, parse_prompt_mode, DeviceSetup, EnrollAnswer, MethodName, PromptModeName,
+    TwoStep,
 };
 use super::{cookies, csrf, AppState};
 use crate::domain::RecoveryCode;
@@ -32,7 +32,10 @@ pub fn routes() -> Router<AppState> {
             post(regenerate_recovery_codes),
         )
         .route("/api/v1/account/password", post(change_password))
-        .route("/api/v1/account/keys/{id}", axum::routing::patch(rename_key))
+        .route(
+            "/api/v1/account/keys/{id}",
+            axum::routing::patch(rename_key),
+        )
         .route("/api/v1/account/keys/{id}/remove", post(remove_key))
         .route("/api/v1/account/sessions", delete(sign_out_other_sessions))
 }
@@ -447,7 +450,11 @@ pub(super) async fn remove_key(
     let token = session_token(&headers)?;
     state
         .account
-        .remove_key(&token, crate::domain::SecurityKeyId(id), body.code.as_deref())
+        .remove_key(
+            &token,
+            crate::domain::SecurityKeyId(id),
+            body.code.as_deref(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

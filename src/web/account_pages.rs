@@ -17,9 +17,8 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::html::{
-    key_setup_message,
-    csrf_ok, form_expired, inline_svg, internal_error, key_groups, page, see_other, Layout,
-    PageForm, RecoveryCodesView,
+    csrf_ok, form_expired, inline_svg, internal_error, key_groups, key_setup_message, page,
+    see_other, Layout, PageForm, RecoveryCodesView,
 };
 use super::{cookies, request_id, AppState};
 use crate::clock::Timestamp;

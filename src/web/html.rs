@@ -279,16 +279,22 @@ pub(super) fn script_json(value: &serde_json::Value) -> String {
 }
 
 /// What a page says about a security key that could not be set up; `None`: our fault.
-pub(super) fn key_setup_message(error: &crate::service::webauthn::KeyError) -> Option<&'static str> {
+pub(super) fn key_setup_message(
+    error: &crate::service::webauthn::KeyError,
+) -> Option<&'static str> {
     Some(match error {
         crate::service::webauthn::KeyError::NotOffered => {
             "Security keys are not available here. Choose an authenticator app instead."
         }
-        crate::service::webauthn::KeyError::InterfaceUser => "Interface accounts cannot have security keys.",
+        crate::service::webauthn::KeyError::InterfaceUser => {
+            "Interface accounts cannot have security keys."
+        }
         crate::service::webauthn::KeyError::TooMany => {
             "You have 5 security keys already. Remove one on your account page first."
         }
-        crate::service::webauthn::KeyError::AlreadyRegistered => "This security key is registered already.",
+        crate::service::webauthn::KeyError::AlreadyRegistered => {
+            "This security key is registered already."
+        }
         crate::service::webauthn::KeyError::NoCeremony => {
             "The key's set-up has expired or was already used. Please start again."
         }
@@ -296,7 +302,9 @@ pub(super) fn key_setup_message(error: &crate::service::webauthn::KeyError) -> O
             "The key did not confirm it is you. twostep needs a security key with a PIN or \
              fingerprint: if yours has none, set a PIN with its maker's app, or use another key."
         }
-        crate::service::webauthn::KeyError::Invalid => "The security key's answer was not valid. Please try again.",
+        crate::service::webauthn::KeyError::Invalid => {
+            "The security key's answer was not valid. Please try again."
+        }
         crate::service::webauthn::KeyError::Store(_) => return None,
     })
 }

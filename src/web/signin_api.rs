@@ -33,7 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/signin/password", post(change_password))
         .route("/api/v1/signin/webauthn/options", post(keys::options))
         .route("/api/v1/signin/webauthn", post(keys::assertion))
-        .route("/api/v1/signin/passkey/options", post(keys::passkey_options))
+        .route(
+            "/api/v1/signin/passkey/options",
+            post(keys::passkey_options),
+        )
         .route("/api/v1/signin/passkey", post(keys::passkey))
         .route("/api/v1/me", get(me))
         .route("/api/v1/signout", post(signout))

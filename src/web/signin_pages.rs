@@ -30,8 +30,8 @@ use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
 use super::html::{
-    any_section, csrf_ok, page, print_script, script_json, see_other, webauthn_script,
-    with_cookie, PageForm,
+    any_section, csrf_ok, page, print_script, script_json, see_other, webauthn_script, with_cookie,
+    PageForm,
 };
 use super::return_to::ReturnUrl;
 use super::{cookies, AppState, ClientIp};

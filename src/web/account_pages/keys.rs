@@ -86,7 +86,14 @@ pub(super) async fn begin_submit(
     };
     let Some(prompt_mode) = PromptMode::parse(&form.prompt_mode) else {
         let text = "Choose when the key is asked for.".to_owned();
-        return again(&state, &headers, &token, StatusCode::UNPROCESSABLE_ENTITY, text).await;
+        return again(
+            &state,
+            &headers,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            text,
+        )
+        .await;
     };
     match state
         .account

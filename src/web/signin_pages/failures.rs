@@ -228,8 +228,6 @@ pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
     }
 }
 
-
-
 /// Logs `error` under a new request id; the page shows only the id.
 pub(super) fn internal(error: &dyn std::fmt::Display) -> Failure {
     let id = request_id();

@@ -13,7 +13,7 @@ use super::enrollment::show_enroll;
 use super::failures::{failure, Failure, FormKind, Message};
 use super::steps::{expired_form, layout, next, restart, settle, settle_now, transaction};
 use super::views::KeySetupView;
-use super::{show_verify, no_query};
+use super::{no_query, show_verify};
 use crate::web::html::{csrf_ok, page, script_json, PageForm};
 use crate::web::{AppState, ClientIp};
 
