@@ -745,6 +745,13 @@ impl Admin {
         Ok(self.ctx.directory_status())
     }
 
+    /// Why security keys cannot be offered (SPEC 14: System Settings says it), `None` when
+    /// they can.
+    pub fn security_keys_problem(&self, actor: &Actor) -> Result<Option<String>, AdminError> {
+        actor.require(Permission::ManageSystemSettings)?;
+        Ok(self.ctx.security_keys_problem().map(ToString::to_string))
+    }
+
     /// Applies several changes at once (all or none). Each setting needs the permission of
     /// its row of the settings table (Enable Bypass 2FA OTP: Manage 2FA Bypass; every other
     /// setting: Manage System Settings). Each changed setting is

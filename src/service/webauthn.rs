@@ -156,7 +156,7 @@ pub async fn registration_options(
     let handle = user_handle(ctx, user.id).await?;
     let exclude = keys
         .iter()
-        .map(|key| key.credential_id.clone().into())
+        .map(|key| key.credential_id.clone())
         .collect::<Vec<_>>();
     let (options, state): (CreationChallengeResponse, PasskeyRegistration) = party
         .webauthn

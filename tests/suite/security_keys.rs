@@ -170,6 +170,9 @@ async fn a_force_user_enrolls_a_key_and_signs_in_with_it_instead_of_a_code() {
     app.stop().await;
 }
 
+/// Makes a refused answer from jane's key, mark's key, the options and older options.
+type MakeAnswer = Box<dyn Fn(&mut SoftKey, &mut SoftKey, &Value, &Value) -> Value>;
+
 /// Each refusal the issue lists is the generic 401 and counts as a failure; the right
 /// answer afterwards still works (nothing stored was spoiled).
 #[tokio::test]
@@ -188,10 +191,7 @@ async fn replayed_foreign_misdirected_cloned_and_unverified_assertions_are_refus
     let (status, _) = answer(&app, &first["transaction"], &good).await;
     assert_eq!(status, StatusCode::OK);
 
-    let mut refusals: Vec<(
-        &str,
-        Box<dyn Fn(&mut SoftKey, &mut SoftKey, &Value, &Value) -> Value>,
-    )> = Vec::new();
+    let mut refusals: Vec<(&str, MakeAnswer)> = Vec::new();
     refusals.push((
         "a replayed assertion",
         Box::new(move |_, _, _, _| good.clone()),
@@ -645,4 +645,176 @@ async fn options_from_one_instance_are_answered_on_the_other() {
     a.stop().await;
     b.stop().await;
     db.finish().await;
+}
+
+// ----- the pages, as a browser without JavaScript sees them -----
+
+use crate::pages::{get, post, Page};
+
+/// The app at `http://localhost:PORT` (its public URL: a host name, so keys are offered,
+/// and plain http, so the test client's cookies flow).
+async fn local_app() -> (TestApp, String) {
+    let port = crate::helpers::free_port();
+    let origin = format!("http://localhost:{port}");
+    let app = spawn_app_with(AppOptions {
+        port: Some(port),
+        public_url: Some(origin.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    (app, origin)
+}
+
+/// The options a key form of `page` carries for the script.
+fn page_options(page: &Page) -> Value {
+    let marker = r#"<script type="application/json" class="webauthn-options">"#;
+    let start = page.body.find(marker).expect("the key form's options") + marker.len();
+    let end = start + page.body[start..].find("</script>").unwrap();
+    serde_json::from_str(&page.body[start..end]).expect("options as JSON")
+}
+
+async fn submit_key(app: &TestApp, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+    let csrf = page.csrf();
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    post(app, action, &all).await
+}
+
+/// The sign-in pages with a key, without JavaScript: each key form is there but hidden
+/// (the script shows it), the options are in the page; the answer posted by the form
+/// enrolls the key, answers the device step and signs in as a passkey.
+#[tokio::test]
+async fn the_sign_in_pages_carry_the_key_forms_and_take_their_answers() {
+    let (app, origin) = local_app().await;
+    let _user = force_user(&app, "jane").await;
+    let signin = get(&app, "/signin").await;
+    signin.assert_contains(r#"<script src="/static/webauthn.js" defer></script>"#);
+    signin.assert_contains(r#"data-webauthn="passkey""#);
+    signin.assert_contains("Sign in with a passkey");
+    let script = get(&app, "/static/webauthn.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.body.contains("navigator.credentials"));
+
+    // Enroll: the choice, then the key's page.
+    let started = crate::pages::sign_in(&app, "jane", &TestApp::password_of("jane")).await;
+    assert_eq!(started.location(), "/signin/enroll");
+    let enroll = get(&app, "/signin/enroll").await;
+    enroll.assert_contains(r#"value="webauthn""#);
+    enroll.assert_contains("Security key or passkey");
+    let setup = submit_key(
+        &app,
+        &enroll,
+        "/signin/enroll",
+        &[("method", "webauthn"), ("prompt_mode", "every_login")],
+    )
+    .await;
+    assert_eq!(setup.status, StatusCode::OK);
+    setup.assert_contains(r#"data-webauthn="create" hidden"#);
+    setup.assert_contains("choose an authenticator app instead");
+    let mut key = SoftKey::new(&origin);
+    let credential = key.register(&page_options(&setup)).to_string();
+    let done = submit_key(
+        &app,
+        &setup,
+        "/signin/enroll/key",
+        &[("credential", &credential), ("name", "Ward key")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    done.assert_contains("recovery codes");
+    let home = get(&app, "/").await;
+    let _ = post(&app, "/signout", &[("csrf", &home.csrf())]).await;
+
+    // The device step: a key-only user sees the key form and the recovery code, no app code.
+    let started = crate::pages::sign_in(&app, "jane", &TestApp::password_of("jane")).await;
+    assert_eq!(started.location(), "/signin/verify");
+    let verify = get(&app, "/signin/verify").await;
+    verify.assert_contains(r#"data-webauthn="get" hidden"#);
+    verify.assert_contains("Use a recovery code");
+    assert!(!verify.body.contains(r#"id="code""#), "no app code field");
+    // A refused answer shows the page again, saying so.
+    let options = page_options(&verify);
+    let unverified = key
+        .assert_with(
+            &options,
+            &Tweak {
+                user_verified: false,
+                ..Tweak::default()
+            },
+        )
+        .to_string();
+    let refused = submit_key(
+        &app,
+        &verify,
+        "/signin/webauthn",
+        &[("credential", &unverified)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    refused.assert_contains("The security key was not accepted");
+    let credential = key.assert(&page_options(&refused)).to_string();
+    let signed_in = submit_key(
+        &app,
+        &refused,
+        "/signin/webauthn",
+        &[("credential", &credential)],
+    )
+    .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/");
+    assert!(signed_in.cookie("twostep_session").is_some());
+    let home = get(&app, "/").await;
+    home.assert_contains("jane Display");
+    let _ = post(&app, "/signout", &[("csrf", &home.csrf())]).await;
+
+    // A passkey: the options from the JSON API, the answer through the sign-in page's form.
+    let signin = get(&app, "/signin").await;
+    let (_, options) = app.post("/api/v1/signin/passkey/options", json!({})).await;
+    let challenge = options["challenge_id"].as_str().unwrap().to_owned();
+    let credential = key.assert(&options["public_key"]).to_string();
+    let signed_in = submit_key(
+        &app,
+        &signin,
+        "/signin/passkey",
+        &[("challenge_id", &challenge), ("credential", &credential)],
+    )
+    .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/");
+    let home = get(&app, "/").await;
+    home.assert_contains("jane Display");
+    app.stop().await;
+}
+
+/// Without `--public-url` no key is offered: no passkey form, no `webauthn` method.
+#[tokio::test]
+async fn without_a_public_url_no_key_is_offered() {
+    let app = crate::helpers::spawn_app().await;
+    let _user = force_user(&app, "jane").await;
+    let signin = get(&app, "/signin").await;
+    assert!(!signin.body.contains("webauthn"), "{}", signin.body);
+    let started = password(&app, "jane").await;
+    assert_eq!(started["methods"], json!(["totp"]), "{started}");
+    let (status, refused) = app
+        .post(
+            "/api/v1/signin/enroll",
+            json!({ "transaction": started["transaction"], "method": "webauthn",
+                    "prompt_mode": "every_login" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["code"], "security_keys_not_offered");
+    let (status, _) = app.post("/api/v1/signin/passkey/options", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.stop().await;
 }
