@@ -368,6 +368,15 @@ impl Attempt {
     }
 }
 
+/// An assertion that verified, to be recorded by the gate: the key, its new counter and
+/// its updated credential.
+#[derive(Clone, Debug)]
+pub struct KeyUse {
+    pub key: crate::domain::SecurityKeyId,
+    pub counter: u32,
+    pub credential: String,
+}
+
 /// Whose emailed code is checked: a sign-in transaction's, or a second-factor
 /// challenge's (`None`: no live challenge of this user has the token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -663,7 +672,7 @@ impl<'a> Gate<'a> {
     pub async fn security_key(
         &self,
         attempt: Attempt,
-        checked: Result<super::webauthn::KeyUse, FailureReason>,
+        checked: Result<KeyUse, FailureReason>,
     ) -> Checked<()> {
         let used = match checked {
             Ok(used) => used,

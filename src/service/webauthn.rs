@@ -14,11 +14,11 @@ use webauthn_rs::prelude::{
     Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
-use super::credentials::FailureReason;
+use super::credentials::{FailureReason, KeyUse};
 use super::Context;
 use crate::clock::Timestamp;
 use crate::crypto::Token;
-use crate::domain::{KeyName, PromptMode, SecurityKey, SecurityKeyId, Settings, User, UserId};
+use crate::domain::{KeyName, PromptMode, SecurityKey, Settings, User, UserId};
 use crate::store::{
     ChallengeOwner, ChallengePurpose, KeyRefused, NewSecurityKey, StoreError, StoredSecurityKey,
 };
@@ -92,15 +92,6 @@ pub enum KeyError {
     Invalid,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// An assertion that verified, to be recorded by the gate: the key, its new counter and
-/// its updated credential.
-#[derive(Clone, Debug)]
-pub struct KeyUse {
-    pub key: SecurityKeyId,
-    pub counter: u32,
-    pub credential: String,
 }
 
 /// Whether keys are offered now: the setting is on and `--public-url` names a host.

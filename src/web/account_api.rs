@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json_error::{ApiError, ApiJson, ErrorBody};
-use super::signin_api::keys::KeyOptions;
+use super::signin_api::keys::{KeyOptions, SecurityKeyOut};
 use super::signin_api::{
     bearer, parse_method, parse_prompt_mode, DeviceSetup, EnrollAnswer, MethodName, PromptModeName,
     TwoStep,
@@ -92,36 +92,9 @@ pub struct AccountOut {
     pub two_step: TwoStep,
     pub devices: Vec<AccountDevice>,
     /// Security keys and passkeys (SPEC 14), oldest first.
-    pub security_keys: Vec<AccountKey>,
+    pub security_keys: Vec<SecurityKeyOut>,
     pub recovery_codes_left: u32,
     pub sessions: Vec<AccountSession>,
-}
-
-/// A security key or passkey of the account.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountKey {
-    pub id: i64,
-    pub name: String,
-    pub prompt_mode: PromptModeName,
-    /// A passkey: it signs in without username and password.
-    pub passkey: bool,
-    /// When it was registered (Unix milliseconds).
-    pub created_at: i64,
-    /// When it last signed in (Unix milliseconds).
-    pub last_used_at: Option<i64>,
-}
-
-impl From<crate::domain::SecurityKey> for AccountKey {
-    fn from(key: crate::domain::SecurityKey) -> Self {
-        Self {
-            id: key.id.0,
-            name: key.name.as_str().to_owned(),
-            prompt_mode: key.prompt_mode.into(),
-            passkey: key.discoverable,
-            created_at: key.created_at.millis(),
-            last_used_at: key.last_used_at.map(|at| at.millis()),
-        }
-    }
 }
 
 impl From<AccountOverview> for AccountOut {
@@ -146,7 +119,7 @@ impl From<AccountOverview> for AccountOut {
             security_keys: overview
                 .security_keys
                 .into_iter()
-                .map(AccountKey::from)
+                .map(SecurityKeyOut::from)
                 .collect(),
             recovery_codes_left: overview.recovery_codes_left,
             sessions: overview

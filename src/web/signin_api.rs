@@ -20,7 +20,7 @@ use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::{OtpKind, SignInStatus};
 
-pub(super) mod keys;
+pub mod keys;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -7,8 +7,8 @@ use axum::Json;
 
 use super::{ip_text, AdminActor, ApiPath};
 use crate::domain::SecurityKeyId;
-use crate::web::account_api::AccountKey;
 use crate::web::json_error::{ApiError, ErrorBody};
+use crate::web::signin_api::keys::SecurityKeyOut;
 use crate::web::{AppState, ClientIp};
 
 /// The user's keys, oldest first.
@@ -19,7 +19,7 @@ use crate::web::{AppState, ClientIp};
     security(("bearer" = [])),
     params(("username" = String, Path, description = "The username")),
     responses(
-        (status = 200, description = "The keys", body = Vec<AccountKey>),
+        (status = 200, description = "The keys", body = Vec<SecurityKeyOut>),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `manage_users`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
@@ -29,9 +29,9 @@ pub(super) async fn list_keys(
     State(state): State<AppState>,
     AdminActor(actor): AdminActor,
     ApiPath(username): ApiPath<String>,
-) -> Result<Json<Vec<AccountKey>>, ApiError> {
+) -> Result<Json<Vec<SecurityKeyOut>>, ApiError> {
     let keys = state.admin.user_keys(&actor, &username).await?;
-    Ok(Json(keys.into_iter().map(AccountKey::from).collect()))
+    Ok(Json(keys.into_iter().map(SecurityKeyOut::from).collect()))
 }
 
 /// Remove one of the user's keys; the user is notified.

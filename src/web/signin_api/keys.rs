@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::super::json_error::{ApiError, ApiJson, ErrorBody};
 use super::super::{AppState, ClientIp};
-use super::{SignInAnswer, TransactionBody};
+use super::{PromptModeName, SignInAnswer, TransactionBody};
 
 /// A ceremony's options for the browser (`navigator.credentials.create()` or `.get()`):
 /// PublicKeyCredentialCreationOptions or PublicKeyCredentialRequestOptions in their JSON
@@ -19,6 +19,33 @@ use super::{SignInAnswer, TransactionBody};
 pub struct KeyOptions {
     #[schema(value_type = Object)]
     pub public_key: serde_json::Value,
+}
+
+/// A security key or passkey of a user (the account's, or on Edit User).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityKeyOut {
+    pub id: i64,
+    pub name: String,
+    pub prompt_mode: PromptModeName,
+    /// A passkey: it signs in without username and password.
+    pub passkey: bool,
+    /// When it was registered (Unix milliseconds).
+    pub created_at: i64,
+    /// When it last signed in (Unix milliseconds).
+    pub last_used_at: Option<i64>,
+}
+
+impl From<crate::domain::SecurityKey> for SecurityKeyOut {
+    fn from(key: crate::domain::SecurityKey) -> Self {
+        Self {
+            id: key.id.0,
+            name: key.name.as_str().to_owned(),
+            prompt_mode: key.prompt_mode.into(),
+            passkey: key.discoverable,
+            created_at: key.created_at.millis(),
+            last_used_at: key.last_used_at.map(|at| at.millis()),
+        }
+    }
 }
 
 /// A passkey sign-in's options, with the handle to send back.

@@ -10,7 +10,7 @@ use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::SignInStatus;
 use crate::web::html::{
-    csrf_ok, inline_svg, key_groups, page, see_other, PageForm, RecoveryCodesView,
+    csrf_ok, inline_svg, key_groups, page, script_json, see_other, PageForm, RecoveryCodesView,
 };
 use crate::web::AppState;
 
@@ -20,8 +20,8 @@ use super::steps::{
     transaction, CodeForm, CsrfOnly, EnrollForm, NewPasswordForm,
 };
 use super::views::{
-    method_description, prompt_description, ChangePasswordView, Choice, EnrollView, SetupView,
-    KEY_METHOD,
+    method_description, prompt_description, ChangePasswordView, Choice, EnrollView, KeySetupView,
+    SetupView, KEY_METHOD,
 };
 
 /// Shows the Create form of the transaction, or redirects to the page of its step.
@@ -96,7 +96,7 @@ pub(super) async fn enroll_submit(
     };
     let mode = form.prompt_mode.as_deref().and_then(PromptMode::parse);
     if let (Some("webauthn"), Some(mode)) = (form.method.as_deref(), mode) {
-        return super::keys::show_key_setup(&state, &headers, &token, mode).await;
+        return show_key_setup(&state, &headers, &token, mode).await;
     }
     let method = form.method.as_deref().and_then(OtpMethod::parse);
     let (Some(method), Some(mode)) = (method, mode) else {
@@ -117,6 +117,34 @@ pub(super) async fn enroll_submit(
                 show_enroll(&state, &headers, &token, status, Some(message)).await
             }
             other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// The key set-up page at the enroll step: the creation options for the script.
+pub(super) async fn show_key_setup(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    prompt_mode: crate::domain::PromptMode,
+) -> Response {
+    match state.signin.enroll_key(token, prompt_mode).await {
+        Ok(options) => {
+            let view = KeySetupView {
+                layout: layout(state, headers).await,
+                action: "/signin/enroll/key",
+                back: "/signin/enroll",
+                options: script_json(&options),
+                message: None,
+                signin: true,
+            };
+            page(state, StatusCode::OK, &view.layout, &view)
+        }
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(state, headers, token, status, Some(message)).await
+            }
+            other => settle(state, headers, token, other).await,
         },
     }
 }

@@ -5,16 +5,15 @@
 //! these forms stay hidden and the app's code works as before.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::enrollment::show_enroll;
 use super::failures::{failure, Failure, FormKind, Message};
-use super::steps::{expired_form, layout, next, restart, settle, settle_now, transaction};
-use super::views::KeySetupView;
+use super::steps::{expired_form, next, restart, settle, settle_now, transaction};
 use super::{no_query, show_verify};
-use crate::web::html::{csrf_ok, page, script_json, PageForm};
+use crate::web::html::{csrf_ok, PageForm};
 use crate::web::{AppState, ClientIp};
 
 #[derive(Deserialize)]
@@ -49,34 +48,6 @@ pub(super) async fn assertion_submit(
                 show_verify(&state, &headers, &token, status, Some(message), no_query()).await
             }
             other => settle(&state, &headers, &token, other).await,
-        },
-    }
-}
-
-/// The key set-up page at the enroll step: the creation options for the script.
-pub(super) async fn show_key_setup(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: &str,
-    prompt_mode: crate::domain::PromptMode,
-) -> Response {
-    match state.signin.enroll_key(token, prompt_mode).await {
-        Ok(options) => {
-            let view = KeySetupView {
-                layout: layout(state, headers).await,
-                action: "/signin/enroll/key",
-                back: "/signin/enroll",
-                options: script_json(&options),
-                message: None,
-                signin: true,
-            };
-            page(state, StatusCode::OK, &view.layout, &view)
-        }
-        Err(error) => match failure(error, FormKind::Enroll) {
-            Failure::Again { status, message } => {
-                show_enroll(state, headers, token, status, Some(message)).await
-            }
-            other => settle(state, headers, token, other).await,
         },
     }
 }
