@@ -824,8 +824,16 @@ impl SignIn {
             )
             .await?;
         notify::security_logged(&self.ctx, &live.user, SecurityEvent::KeyAdded, Some(&ip)).await;
+        self.advance_enrolled(live, &settings).await
+    }
+
+    /// Enrollment completed (an app or a key): the step is passed with a second factor,
+    /// and when that completes the sign-in, a first set of recovery codes is made, to be
+    /// shown once.
+    async fn advance_enrolled(&self, live: Live, settings: &Settings) -> SignInResult {
         let user = live.user.clone();
-        match self.advance(live, &settings, true).await? {
+        let ip = live.record.client_ip.clone();
+        match self.advance(live, settings, true).await? {
             SignInStatus::SignedIn {
                 session,
                 user: signed_in,
@@ -835,8 +843,13 @@ impl SignIn {
                 session,
                 user: signed_in,
                 recovery_codes_left,
-                recovery_codes: recovery::generate_set(&self.ctx, &user, &username, Some(&ip))
-                    .await?,
+                recovery_codes: recovery::generate_set(
+                    &self.ctx,
+                    &user,
+                    user.username.as_str(),
+                    Some(&ip),
+                )
+                .await?,
             }),
             other => Ok(other),
         }
@@ -944,24 +957,7 @@ impl SignIn {
         )
         .await?;
         let settings = self.ctx.store.settings().await?;
-        let user = live.user.clone();
-        let ip = live.record.client_ip.clone();
-        match self.advance(live, &settings, true).await? {
-            // Enrollment completed at sign-in: a first set of recovery codes, shown once.
-            SignInStatus::SignedIn {
-                session,
-                user: signed_in,
-                recovery_codes_left,
-                ..
-            } => Ok(SignInStatus::SignedIn {
-                session,
-                user: signed_in,
-                recovery_codes_left,
-                recovery_codes: recovery::generate_set(&self.ctx, &user, &username, Some(&ip))
-                    .await?,
-            }),
-            other => Ok(other),
-        }
+        self.advance_enrolled(live, &settings).await
     }
 
     /// How many recovery codes `user` has left (the signed-in page after a recovery code).

@@ -818,3 +818,139 @@ async fn without_a_public_url_no_key_is_offered() {
     assert_eq!(status, StatusCode::CONFLICT);
     app.stop().await;
 }
+
+/// Edit User lists a user's keys; the administrator renames and removes one (audited, the
+/// user told); the admin API lists and removes them too; a key id that is not a number
+/// or not the user's is "not found", never an error page of our own.
+#[tokio::test]
+async fn administrators_see_rename_and_remove_a_users_keys() {
+    use reqwest::Method;
+    let (app, origin) = local_app().await;
+    let jane = force_user(&app, "jane").await;
+    // jane's key, registered directly through the software key and the JSON API.
+    let started = password(&app, "jane").await;
+    let (_, options) = app
+        .post(
+            "/api/v1/signin/enroll",
+            json!({ "transaction": started["transaction"], "method": "webauthn",
+                    "prompt_mode": "when_appropriate" }),
+        )
+        .await;
+    let mut key = SoftKey::new(&origin);
+    let (status, _) = app
+        .post(
+            "/api/v1/signin/enroll/confirm",
+            json!({ "transaction": started["transaction"],
+                    "credential": key.register(&options["public_key"]), "name": "Red key" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = app.store.security_keys(jane.id).await.unwrap();
+    let id = stored[0].key.id.0;
+
+    crate::admin_pages::sign_in_admin(&app).await;
+    let edit = get(&app, "/admin/users/jane").await;
+    edit.assert_contains("Security keys and passkeys");
+    edit.assert_contains("Red key");
+    edit.assert_contains("2 Step Verification:</strong> Enabled");
+    let renamed = submit_key(
+        &app,
+        &edit,
+        &format!("/admin/users/jane/keys/{id}/rename"),
+        &[("name", "Ward 3 key")],
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.body);
+    let edit = get(&app, "/admin/users/jane").await;
+    edit.assert_contains("Ward 3 key");
+    for bad in ["abc", "999999"] {
+        let refused = submit_key(
+            &app,
+            &edit,
+            &format!("/admin/users/jane/keys/{bad}/remove"),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::NOT_FOUND,
+            "{bad}: {}",
+            refused.body
+        );
+    }
+    let removed = submit_key(
+        &app,
+        &edit,
+        &format!("/admin/users/jane/keys/{id}/remove"),
+        &[],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    let edit = get(&app, "/admin/users/jane").await;
+    edit.assert_contains("No security key is set up.");
+    assert!(app.store.security_keys(jane.id).await.unwrap().is_empty());
+    let removals = audit_details(&app, AuditEvent::SecurityKeyRemoved).await;
+    assert_eq!(removals, vec!["name=Ward 3 key".to_owned()]);
+    assert!(app
+        .mails()
+        .await
+        .iter()
+        .any(|mail| mail.contains("security key was removed")));
+
+    // The admin API: list, remove.
+    let token = crate::admin_api::admin(&app).await;
+    let mut second = SoftKey::new(&origin);
+    let session = session_of(&app, &jane).await;
+    let (status, options) = app
+        .post_with(
+            "/api/v1/account/device",
+            json!({ "method": "webauthn", "prompt_mode": "every_login" }),
+            &[("authorization", &format!("Bearer {session}"))],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "no key left: no proof asked, {options}"
+    );
+    let (status, _) = app
+        .post_with(
+            "/api/v1/account/device/confirm",
+            json!({ "credential": second.register(&options["public_key"]) }),
+            &[("authorization", &format!("Bearer {session}"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, keys) = crate::admin_api::call(
+        &app,
+        Method::GET,
+        "/api/v1/users/jane/keys",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    assert_eq!(keys[0]["name"], "Security key 1");
+    assert_eq!(keys[0]["prompt_mode"], "every_login");
+    let id = keys[0]["id"].as_i64().unwrap();
+    let (status, _) = crate::admin_api::call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/users/jane/keys/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, refused) = crate::admin_api::call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/users/jane/keys/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_eq!(refused["code"], "not_found");
+    app.stop().await;
+}

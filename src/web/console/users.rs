@@ -921,19 +921,24 @@ pub(super) struct KeyNameForm {
     name: String,
 }
 
+/// A key's id from the address; one that is not a number names no key (0).
+fn key_id(text: &str) -> crate::domain::SecurityKeyId {
+    crate::domain::SecurityKeyId(text.parse().unwrap_or(0))
+}
+
 /// `POST /admin/users/{name}/keys/{id}/rename`.
 pub(super) async fn rename_key_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Path((name, id)): Path<(String, i64)>,
+    Path((name, id)): Path<(String, String)>,
     PageForm(form): PageForm<KeyNameForm>,
 ) -> Response {
     let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    let key = crate::domain::SecurityKeyId(id);
+    let key = key_id(&id);
     match state
         .admin
         .rename_user_key(&actor, &name, key, &form.name, Some(&ip_text(ip)))
@@ -964,14 +969,14 @@ pub(super) async fn remove_key_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Path((name, id)): Path<(String, i64)>,
+    Path((name, id)): Path<(String, String)>,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    let key = crate::domain::SecurityKeyId(id);
+    let key = key_id(&id);
     match state
         .admin
         .remove_user_key(&actor, &name, key, Some(&ip_text(ip)))
