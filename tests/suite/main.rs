@@ -40,5 +40,6 @@ mod samba_ad;
 mod signin_api;
 mod signin_pages_ux;
 mod slapd;
+mod soft_key;
 mod store;
 mod verify;
