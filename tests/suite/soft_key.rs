@@ -13,7 +13,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
-    AuthenticationResult, Passkey, PasskeyRegistration, PublicKeyCredential,
+    AuthenticationResult, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
@@ -481,7 +481,7 @@ fn discoverable_authentication_identifies_the_user_and_credential() {
     assert_eq!(cred_id, passkey.cred_id().as_slice());
     assert_eq!(BASE64URL_NOPAD.encode(cred_id), key.credential_id());
     let result = webauthn
-        .finish_discoverable_authentication_v2(&answer, state, &passkey)
+        .finish_discoverable_authentication_v2(&answer, state, DiscoverableKey::from(&passkey))
         .expect("accepted");
     assert_eq!(result.counter(), 1);
 }
