@@ -1966,8 +1966,12 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
         .await
         .unwrap();
-    // What migration 0008 (the provider's state) added on top, then 0007's table.
+    // What migration 0009 (security keys) and 0008 (the provider's state) added on top,
+    // then 0007's table.
     for sql in [
+        "DROP TABLE webauthn_challenges",
+        "DROP TABLE security_keys",
+        "DROP TABLE webauthn_user_handles",
         "DROP TABLE oidc_access_tokens",
         "DROP TABLE oidc_refresh_tokens",
         "DROP TABLE oidc_grants",
