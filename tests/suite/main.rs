@@ -42,3 +42,4 @@ mod signin_pages_ux;
 mod slapd;
 mod store;
 mod verify;
+mod virtual_authenticator;
