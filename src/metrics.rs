@@ -53,10 +53,18 @@ pub enum OtpCheckMethod {
     Email,
     /// A recovery code where a device code was asked (SPEC 10).
     Recovery,
+    /// A security key's or passkey's assertion (SPEC 14).
+    SecurityKey,
 }
 
 impl OtpCheckMethod {
-    const ALL: [Self; 4] = [Self::Totp, Self::Hotp, Self::Email, Self::Recovery];
+    const ALL: [Self; 5] = [
+        Self::Totp,
+        Self::Hotp,
+        Self::Email,
+        Self::Recovery,
+        Self::SecurityKey,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -64,6 +72,7 @@ impl OtpCheckMethod {
             Self::Hotp => "hotp",
             Self::Email => "email",
             Self::Recovery => "recovery",
+            Self::SecurityKey => "security_key",
         }
     }
 }

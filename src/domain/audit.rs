@@ -67,10 +67,16 @@ pub enum AuditEvent {
     ApplicationTokensRevoked,
     /// `twostep oidc rotate-key`: a new signing key for ID tokens.
     SigningKeyRotated,
+    /// A security key or passkey was registered (SPEC 14).
+    SecurityKeyAdded,
+    /// A security key was removed (by its user or an administrator).
+    SecurityKeyRemoved,
+    /// A security key was renamed.
+    SecurityKeyRenamed,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 33] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -101,6 +107,9 @@ impl AuditEvent {
         Self::ApplicationSignIn,
         Self::ApplicationTokensRevoked,
         Self::SigningKeyRotated,
+        Self::SecurityKeyAdded,
+        Self::SecurityKeyRemoved,
+        Self::SecurityKeyRenamed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +144,9 @@ impl AuditEvent {
             Self::ApplicationSignIn => "application_sign_in",
             Self::ApplicationTokensRevoked => "application_tokens_revoked",
             Self::SigningKeyRotated => "signing_key_rotated",
+            Self::SecurityKeyAdded => "security_key_added",
+            Self::SecurityKeyRemoved => "security_key_removed",
+            Self::SecurityKeyRenamed => "security_key_renamed",
         }
     }
 
@@ -175,6 +187,9 @@ impl AuditEvent {
             Self::ApplicationSignIn => "Signed in to an application",
             Self::ApplicationTokensRevoked => "Application tokens revoked",
             Self::SigningKeyRotated => "Signing key rotated",
+            Self::SecurityKeyAdded => "Security key added",
+            Self::SecurityKeyRemoved => "Security key removed",
+            Self::SecurityKeyRenamed => "Security key renamed",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod password_rules;
 pub mod recovery;
 pub mod role;
 pub mod security_event;
+pub mod security_key;
 pub mod settings;
 pub mod signin;
 pub mod user;
@@ -39,6 +40,10 @@ pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
 };
 pub use security_event::{SecurityEvent, SECURITY_MODULE};
+pub use security_key::{
+    counter_accepts, may_add_key, strictest_prompt_mode, KeyName, KeyNameError, SecurityKey,
+    SecurityKeyId, MAX_SECURITY_KEYS,
+};
 pub use settings::{
     SettingError, SettingKey, SettingKind, SettingSpec, Settings, ValidatePassMode, SETTINGS,
 };

@@ -21,10 +21,14 @@ pub enum SecurityEvent {
     PasswordChanged,
     /// An administrator set a new password for the user.
     PasswordReset,
+    /// A security key or passkey was registered to the account (SPEC 14).
+    KeyAdded,
+    /// A security key was removed from the account.
+    KeyRemoved,
 }
 
 impl SecurityEvent {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::DeviceAdded,
         Self::DeviceRemoved,
         Self::RecoveryCodesGenerated,
@@ -32,6 +36,8 @@ impl SecurityEvent {
         Self::AccountLocked,
         Self::PasswordChanged,
         Self::PasswordReset,
+        Self::KeyAdded,
+        Self::KeyRemoved,
     ];
 
     /// The template's name in module [`SECURITY_MODULE`]: "Device Added", ...
@@ -44,6 +50,8 @@ impl SecurityEvent {
             Self::AccountLocked => "Account Locked",
             Self::PasswordChanged => "Password Changed",
             Self::PasswordReset => "Password Reset",
+            Self::KeyAdded => "Security Key Added",
+            Self::KeyRemoved => "Security Key Removed",
         }
     }
 
@@ -57,6 +65,8 @@ impl SecurityEvent {
             Self::AccountLocked => "account_locked",
             Self::PasswordChanged => "password_changed",
             Self::PasswordReset => "password_reset",
+            Self::KeyAdded => "key_added",
+            Self::KeyRemoved => "key_removed",
         }
     }
 

@@ -27,6 +27,7 @@ pub enum SettingKey {
     ValidatePassMode,
     HelpText,
     NotifyUsers,
+    SecurityKeys,
 }
 
 /// What the `pass` of privacyIDEA's `/validate/check` holds (the second-factor check of
@@ -99,7 +100,7 @@ const fn number(min: u32, max: u32) -> SettingKind {
 }
 
 /// Every system setting, in [`SettingKey`]'s order (checked when compiling).
-pub const SETTINGS: [SettingSpec; 15] = [
+pub const SETTINGS: [SettingSpec; 16] = [
     SettingSpec {
         key: SettingKey::Use2fa,
         name: "use_2fa",
@@ -237,6 +238,15 @@ pub const SETTINGS: [SettingSpec; 15] = [
         help: "When enabled, users with an email address are told by email when a 2-step verification device is added or removed, recovery codes are generated or one is used, their account is locked, or their password is changed or reset. The emails (templates in module Security) never contain a code or secret.",
         permission: Permission::ManageSystemSettings,
     },
+    SettingSpec {
+        key: SettingKey::SecurityKeys,
+        name: "security_keys",
+        label: "Security Keys",
+        kind: SettingKind::Flag,
+        default: "true",
+        help: "When enabled, users may set up security keys and passkeys (FIDO2, WebAuthn) beside an authenticator app, and sign in with them. Keys need twostep's public URL (--public-url): the key is bound to its host name. Keys already set up keep working only while this is enabled.",
+        permission: Permission::ManageSystemSettings,
+    },
 ];
 
 /// The longest Help Text (SPEC section 11).
@@ -361,6 +371,7 @@ pub struct Settings {
     validate_pass_mode: ValidatePassMode,
     help_text: String,
     notify_users: bool,
+    security_keys: bool,
 }
 
 impl Default for Settings {
@@ -383,6 +394,7 @@ impl Default for Settings {
             validate_pass_mode: ValidatePassMode::Otp,
             help_text: String::new(),
             notify_users: true,
+            security_keys: true,
         };
         for spec in &SETTINGS {
             // Every default parses (tests::every_default_parses_to_spec_section_2); a
@@ -443,6 +455,10 @@ impl Settings {
     pub fn notify_users(&self) -> bool {
         self.notify_users
     }
+    /// Whether security keys and passkeys may be set up and used (SPEC section 14).
+    pub fn security_keys(&self) -> bool {
+        self.security_keys
+    }
 
     /// The canonical text form of a setting's value.
     pub fn get(&self, key: SettingKey) -> String {
@@ -462,6 +478,7 @@ impl Settings {
             SettingKey::ValidatePassMode => self.validate_pass_mode.as_str().to_owned(),
             SettingKey::HelpText => self.help_text.clone(),
             SettingKey::NotifyUsers => self.notify_users.to_string(),
+            SettingKey::SecurityKeys => self.security_keys.to_string(),
         }
     }
 
@@ -487,6 +504,7 @@ impl Settings {
                 match key {
                     SettingKey::BypassEnabled => self.bypass_enabled = flag,
                     SettingKey::NotifyUsers => self.notify_users = flag,
+                    SettingKey::SecurityKeys => self.security_keys = flag,
                     // Only the Flag rows reach this arm.
                     other => return Err(SettingError::NotAFlag { key: other }),
                 }
@@ -558,7 +576,8 @@ impl Settings {
             | SettingKey::Autoreply
             | SettingKey::ValidatePassMode
             | SettingKey::HelpText
-            | SettingKey::NotifyUsers => return Err(out_of_range),
+            | SettingKey::NotifyUsers
+            | SettingKey::SecurityKeys => return Err(out_of_range),
         }
         Ok(())
     }

@@ -446,6 +446,16 @@ fn security_wording(event: SecurityEvent) -> (&'static str, &'static str, &'stat
             "A new 2-step verification device was set up for your @site_name account. It replaces any device you had before.",
             "If you set it up, or your service desk did it for you, there is nothing to do.",
         ),
+        SecurityEvent::KeyAdded => (
+            "A security key was added to your @site_name account",
+            "A new security key or passkey was registered to your @site_name account. It can now be used to sign in.",
+            "If you added it, or your service desk did it for you, there is nothing to do.",
+        ),
+        SecurityEvent::KeyRemoved => (
+            "A security key was removed from your @site_name account",
+            "A security key or passkey was removed from your @site_name account. It can no longer be used to sign in.",
+            "If you asked for this, there is nothing to do.",
+        ),
         SecurityEvent::DeviceRemoved => (
             "2-step verification was removed from your @site_name account",
             "The 2-step verification device of your @site_name account was removed.",

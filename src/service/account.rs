@@ -14,14 +14,17 @@ use super::devices::{self, SetupError, SetupInfo};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::recovery;
 use super::signin::live_session;
+use super::webauthn::KeyError;
 use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{
-    AuditEvent, Device, DeviceId, OtpMethod, PasswordProblem, PromptMode, RecoveryCode, Role,
-    SecurityEvent, Session, SessionId, Settings, User, UserSource,
+    AuditEvent, Device, DeviceId, KeyNameError, OtpMethod, PasswordProblem, PromptMode,
+    RecoveryCode, Role, SecurityEvent, SecurityKey, Session, SessionId, Settings, User, UserSource,
 };
 use crate::otp::OtpCode;
 use crate::store::StoreError;
+
+mod keys;
 
 /// Why the user's other sessions end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +63,25 @@ pub enum AccountError {
     /// A directory user's password is the directory's (SPEC 12): it is changed there.
     #[error("your password is your directory (Windows) password: change it there")]
     DirectoryPassword,
+    /// A security key could not be set up (SPEC 14).
+    #[error("{0}")]
+    SecurityKey(KeyError),
+    /// The user has no key of this id.
+    #[error("no such security key")]
+    NoSuchKey,
+    #[error("{0}")]
+    InvalidKeyName(KeyNameError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<KeyError> for AccountError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Store(store) => store.into(),
+            other => Self::SecurityKey(other),
+        }
+    }
 }
 
 impl From<StoreError> for AccountError {
@@ -125,6 +145,11 @@ pub struct AccountOverview {
     pub sessions: Vec<SessionSummary>,
     /// The methods Use 2FA offers, for "Set up now" / "Replace device".
     pub methods: Vec<OtpMethod>,
+    /// The user's security keys and passkeys (SPEC 14), oldest first.
+    pub security_keys: Vec<SecurityKey>,
+    /// A key may be added now (keys are offered, the role is not an interface role, and
+    /// the user holds fewer than 5).
+    pub may_add_key: bool,
     /// Where the password is checked: a directory user changes it in the directory
     /// (SPEC 12).
     pub source: crate::domain::UserSource,
@@ -176,6 +201,17 @@ impl Account {
             Some(device) => vec![self.summary(&me.user, &device).await?],
             None => Vec::new(),
         };
+        let security_keys: Vec<SecurityKey> = self
+            .ctx
+            .store
+            .security_keys(me.user.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.key)
+            .collect();
+        let may_add_key = super::webauthn::offered(&self.ctx, &settings)
+            && !me.role.security.interface()
+            && crate::domain::may_add_key(security_keys.len());
         let now = self.ctx.now();
         let idle_since = now.plus_seconds(-self.ctx.config.session_idle_seconds);
         let sessions = self
@@ -202,12 +238,14 @@ impl Account {
                 .as_ref()
                 .map(|email| email.as_str().to_owned()),
             role: me.role.name.as_str().to_owned(),
-            two_step: if devices.is_empty() {
+            two_step: if devices.is_empty() && security_keys.is_empty() {
                 TwoStep::NotEnabled
             } else {
                 TwoStep::Enabled
             },
             devices,
+            security_keys,
+            may_add_key,
             recovery_codes_left: self.recovery_codes_left(&me.user).await?,
             sessions,
             methods: settings.use_2fa().methods().to_vec(),
@@ -237,7 +275,8 @@ impl Account {
 
     /// Fresh proof before a change to 2-step verification: a current code of the
     /// confirmed device, or one of the user's recovery codes (used up by it), under a
-    /// reserved attempt. No confirmed device: nothing to prove (a code, if sent, is
+    /// reserved attempt; a user whose only devices are security keys proves with a
+    /// recovery code. No device and no key: nothing to prove (a code, if sent, is
     /// ignored).
     async fn prove(
         &self,
@@ -246,9 +285,11 @@ impl Account {
         code: Option<&str>,
         stopwatch: &Stopwatch,
     ) -> Result<(), AccountError> {
-        let Some(device) = self.ctx.store.confirmed_device(me.user.id).await? else {
+        let device = self.ctx.store.confirmed_device(me.user.id).await?;
+        let has_keys = !self.ctx.store.security_keys(me.user.id).await?.is_empty();
+        if device.is_none() && !has_keys {
             return Ok(());
-        };
+        }
         let Some(code) = code.map(str::trim).filter(|code| !code.is_empty()) else {
             return Err(AccountError::CodeRequired);
         };
@@ -262,9 +303,15 @@ impl Account {
                 .recovery_code(attempt, &me.user, &recovery, now)
                 .await?
                 .map(|_left| ()),
-            Err(_) => match gate.code(attempt, code).await? {
-                Ok((attempt, code)) => gate.device_code(attempt, &device, &code, now).await?,
-                Err(refused) => Err(refused),
+            Err(_) => match (gate.code(attempt, code).await?, &device) {
+                (Ok((attempt, code)), Some(device)) => {
+                    gate.device_code(attempt, device, &code, now).await?
+                }
+                // Keys only: the proof is one of the recovery codes.
+                (Ok((attempt, _)), None) => Err(gate
+                    .refuse_code(attempt, credentials::FailureReason::WrongRecoveryCode)
+                    .await?),
+                (Err(refused), _) => Err(refused),
             },
         };
         match outcome {
@@ -376,7 +423,8 @@ impl Account {
     ) -> Result<Vec<RecoveryCode>, AccountError> {
         let stopwatch = Stopwatch::start();
         let me = self.me(token).await?;
-        if self.ctx.store.confirmed_device(me.user.id).await?.is_none() {
+        let has_keys = !self.ctx.store.security_keys(me.user.id).await?.is_empty();
+        if self.ctx.store.confirmed_device(me.user.id).await?.is_none() && !has_keys {
             return Err(AccountError::NoDevice);
         }
         let settings = self.ctx.store.settings().await?;

@@ -14,6 +14,7 @@ mod confirm;
 use confirm::ip_rule_note;
 mod details;
 mod directory_users;
+mod keys;
 pub use applications::{ApplicationInput, ApplicationPatch, NewApplication};
 pub use checks::Problem;
 pub use details::{DeviceDetails, UserDetails};
@@ -123,7 +124,7 @@ fn password_refused(error: PasswordChoiceError) -> AdminError {
 pub struct UserView {
     pub user: User,
     pub role: String,
-    /// "2 Step Verification: Enabled" (a confirmed device).
+    /// "2 Step Verification: Enabled" (a confirmed device, or a security key).
     pub two_step_enabled: bool,
     pub locked: bool,
     /// Locked until an administrator unlocks (Lockout Minutes 0, or the hard limit).
@@ -243,7 +244,8 @@ impl Admin {
             .await?
             .map(|r| r.name.as_str().to_owned())
             .unwrap_or_default();
-        let two_step_enabled = self.ctx.store.confirmed_device(user.id).await?.is_some();
+        let two_step_enabled = self.ctx.store.confirmed_device(user.id).await?.is_some()
+            || !self.ctx.store.security_keys(user.id).await?.is_empty();
         let locked = user.is_locked(self.ctx.now());
         let locked_until_unlock = locked && user.locked_until == Some(Timestamp::NEVER);
         let recovery_codes_left = self.ctx.store.recovery_codes_left(user.id).await?;
@@ -741,6 +743,13 @@ impl Admin {
     ) -> Result<Option<super::directory::DirectoryStatus>, AdminError> {
         actor.require(Permission::ManageSystemSettings)?;
         Ok(self.ctx.directory_status())
+    }
+
+    /// Why security keys cannot be offered (SPEC 14: System Settings says it), `None` when
+    /// they can.
+    pub fn security_keys_problem(&self, actor: &Actor) -> Result<Option<String>, AdminError> {
+        actor.require(Permission::ManageSystemSettings)?;
+        Ok(self.ctx.security_keys_problem().map(ToString::to_string))
     }
 
     /// Applies several changes at once (all or none). Each setting needs the permission of

@@ -143,6 +143,19 @@ pub enum FailureReason {
     EmptyPassword,
     /// The directory refused the bind as the entry.
     DirectoryBind(BindRefusal),
+    /// A security key's answer without a waiting challenge: none was asked, it was
+    /// answered already (a replay), or it expired (SPEC 14).
+    KeyChallengeMissing,
+    /// A security key's answer that does not verify: another challenge, another relying
+    /// party, a bad signature, or a credential that is not this user's.
+    WrongKeyAssertion,
+    /// The key did not verify the user (no PIN or fingerprint): user verification is
+    /// required.
+    KeyUserNotVerified,
+    /// The key's signature counter did not grow: a cloned key, or a replay.
+    KeyCounterNotGrown,
+    /// A passkey whose user handle or credential no account holds.
+    UnknownKey,
 }
 
 impl FailureReason {
@@ -178,6 +191,13 @@ impl FailureReason {
             Self::DirectoryAmbiguous => "the directory's user filter matched several entries",
             Self::EmptyPassword => "empty password",
             Self::DirectoryBind(refusal) => refusal.audit_reason(),
+            Self::KeyChallengeMissing => "security key: no waiting challenge (replayed or expired)",
+            Self::WrongKeyAssertion => "security key: assertion does not verify",
+            Self::KeyUserNotVerified => "security key: user not verified (no PIN or fingerprint)",
+            Self::KeyCounterNotGrown => {
+                "security key: signature counter did not grow (cloned key?)"
+            }
+            Self::UnknownKey => "security key: unknown credential",
         }
     }
 }
@@ -346,6 +366,15 @@ impl Attempt {
             .release_attempt(self.user, self.lockout.threshold())
             .await
     }
+}
+
+/// An assertion that verified, to be recorded by the gate: the key, its new counter and
+/// its updated credential.
+#[derive(Clone, Debug)]
+pub struct KeyUse {
+    pub key: crate::domain::SecurityKeyId,
+    pub counter: u32,
+    pub credential: String,
 }
 
 /// Whose emailed code is checked: a sign-in transaction's, or a second-factor
@@ -634,6 +663,46 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Records a security key's verified assertion under a granted `attempt` (SPEC 14):
+    /// the key's new counter is stored only if it still grows (one conditional update, so
+    /// a repeated counter racing on another instance is refused as a clone's), then the
+    /// attempt has succeeded and "OTP accepted" (detail "security key" after the surface's
+    /// prefix) is audited. `checked` is what `webauthn::check_assertion` or
+    /// `check_passkey` found; a refusal is counted.
+    pub async fn security_key(
+        &self,
+        attempt: Attempt,
+        checked: Result<KeyUse, FailureReason>,
+    ) -> Checked<()> {
+        let used = match checked {
+            Ok(used) => used,
+            Err(reason) => return Ok(Err(self.refuse_code(attempt, reason).await?)),
+        };
+        let now = self.ctx.now();
+        if !self
+            .ctx
+            .store
+            .use_security_key(used.key, used.counter, &used.credential, now)
+            .await?
+        {
+            return Ok(Err(self
+                .refuse_code(attempt, FailureReason::KeyCounterNotGrown)
+                .await?));
+        }
+        let username = attempt.username.as_str().to_owned();
+        attempt.succeeded(self.ctx).await?;
+        self.ctx
+            .audit(
+                AuditEvent::OtpAccepted,
+                self.origin.actor,
+                Some(&username),
+                Some(self.origin.ip),
+                self.origin.detail("security key"),
+            )
+            .await?;
+        Ok(Ok(()))
+    }
+
     /// Checks a recovery `code` of `user` under a granted `attempt` and consumes it once:
     /// of several requests with one code, on any number of instances, one at most is
     /// accepted. Accepted: the code's use, its audit entry ("Recovery code used") and the
@@ -828,6 +897,20 @@ mod tests {
             ),
             (EmptyPassword, "empty password"),
             (
+                KeyChallengeMissing,
+                "security key: no waiting challenge (replayed or expired)",
+            ),
+            (WrongKeyAssertion, "security key: assertion does not verify"),
+            (
+                KeyUserNotVerified,
+                "security key: user not verified (no PIN or fingerprint)",
+            ),
+            (
+                KeyCounterNotGrown,
+                "security key: signature counter did not grow (cloned key?)",
+            ),
+            (UnknownKey, "security key: unknown credential"),
+            (
                 DirectoryBind(BindRefusal::WrongPassword),
                 "wrong password (directory)",
             ),
@@ -869,10 +952,15 @@ mod tests {
                 | DirectoryNoRole
                 | DirectoryAmbiguous
                 | EmptyPassword
-                | DirectoryBind(_) => {}
+                | DirectoryBind(_)
+                | KeyChallengeMissing
+                | WrongKeyAssertion
+                | KeyUserNotVerified
+                | KeyCounterNotGrown
+                | UnknownKey => {}
             }
         }
-        assert_eq!(texts.len(), 30);
+        assert_eq!(texts.len(), 35);
         assert_eq!(REFUSED_UNCHECKED, "refused unchecked: account locked");
     }
 

@@ -20,7 +20,8 @@ pub async fn pass(ctx: &Context) -> Result<u64, StoreError> {
         .store
         .purge_oidc(now, now.plus_seconds(-ctx.config.session_absolute_seconds))
         .await?;
-    Ok(sessions + provider)
+    let ceremonies = ctx.store.purge_webauthn_challenges(now).await?;
+    Ok(sessions + provider + ceremonies)
 }
 
 /// Runs [`pass`] every [`INTERVAL`] until shut down.

@@ -34,6 +34,7 @@ pub mod passwords;
 pub mod recovery;
 pub mod signin;
 pub mod verify;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -93,6 +94,9 @@ pub struct Context {
     pub(in crate::service) metrics: Arc<Metrics>,
     /// The directory of SPEC 12, when `--ldap-url` is set.
     pub(in crate::service) directory: Option<Arc<directory::Directory>>,
+    /// SPEC 14's relying party (the host of `--public-url`), or why there is none.
+    pub(in crate::service) relying_party: Option<Arc<webauthn::RelyingParty>>,
+    relying_party_problem: Option<webauthn::RelyingPartyProblem>,
 }
 
 impl Context {
@@ -103,14 +107,23 @@ impl Context {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> Self {
+        let (relying_party, relying_party_problem) = match webauthn::RelyingParty::for_public_url(
+            config.public_url.as_deref(),
+            &config.site_name,
+        ) {
+            Ok(party) => (Some(Arc::new(party)), None),
+            Err(problem) => (None, Some(problem)),
+        };
         Self {
             store,
             hasher,
             clock,
-            config: Arc::new(config),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(Metrics::new()),
             directory: None,
+            relying_party,
+            relying_party_problem,
+            config: Arc::new(config),
         }
     }
 
@@ -125,6 +138,12 @@ impl Context {
     /// directory.
     pub fn directory_status(&self) -> Option<directory::DirectoryStatus> {
         self.directory.as_deref().map(directory::Directory::status)
+    }
+
+    /// Why security keys cannot be offered (SPEC 14: without a host name in
+    /// `--public-url`); `None` when they can.
+    pub fn security_keys_problem(&self) -> Option<&webauthn::RelyingPartyProblem> {
+        self.relying_party_problem.as_ref()
     }
 
     /// The server key, for the MACs of the forms' CSRF tokens (`web::csrf`).

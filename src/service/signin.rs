@@ -13,19 +13,21 @@ use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SendError};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::recovery;
+use super::webauthn::{self, KeyError};
 use super::{notify, Context};
 use crate::clock::Stopwatch;
 use crate::crypto::Token;
 use crate::domain::oidc::Authentication;
 use crate::domain::{
-    in_network, AuditEvent, ClientAddress, OtpMethod, PasswordProblem, PendingStep, PromptMode,
-    RecoveryCode, Role, SecurityEvent, Settings, TransactionKind, User,
+    in_network, strictest_prompt_mode, AuditEvent, ClientAddress, KeyName, OtpMethod,
+    PasswordProblem, PendingStep, PromptMode, RecoveryCode, Role, SecurityEvent, Settings,
+    TransactionKind, User,
 };
 use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::policy::{decide, demand_second_factor, SignInFacts};
-use crate::store::StoreError;
+use crate::store::{ChallengeOwner, StoreError};
 
 /// A person signing in presents their own credentials: no actor, no surface prefix.
 fn sign_in_origin(ip: &str) -> Origin<'_> {
@@ -101,6 +103,8 @@ impl std::fmt::Debug for Credential<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OtpKind {
     Device(OtpMethod),
+    /// The device step of a user whose only devices are security keys (SPEC 14).
+    SecurityKey,
     Email,
 }
 
@@ -131,11 +135,15 @@ pub enum SignInStatus {
         kind: OtpKind,
         transaction: Token,
         email: Option<EmailNotice>,
+        /// At the device step: the user's security keys answer it too (SPEC 14).
+        security_keys: bool,
     },
-    /// Set up a device (methods allowed by Use 2FA); `required: false` offers "Set up later".
+    /// Set up a device (methods allowed by Use 2FA, and a security key when
+    /// `security_keys`); `required: false` offers "Set up later".
     Enroll {
         required: bool,
         methods: Vec<OtpMethod>,
+        security_keys: bool,
         transaction: Token,
     },
     /// Choose a new password (the bootstrap password must be replaced).
@@ -172,8 +180,21 @@ pub enum SignInError {
     /// The directory's password is expired or must be changed there first (SPEC 12).
     #[error("{0}")]
     DirectoryPassword(&'static str),
+    /// A security key could not be set up (SPEC 14): not offered, too many, already
+    /// registered, no PIN, an answer that does not verify.
+    #[error("{0}")]
+    SecurityKey(KeyError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<KeyError> for SignInError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Store(store) => store.into(),
+            other => Self::SecurityKey(other),
+        }
+    }
 }
 
 impl From<StoreError> for SignInError {
@@ -267,6 +288,7 @@ impl SignIn {
 
         let role = self.role_of(&user).await?;
         let device = self.ctx.store.confirmed_device(user.id).await?;
+        let keys = self.usable_keys(&user, &settings).await?;
         let rules: Vec<_> = self
             .ctx
             .store
@@ -277,12 +299,17 @@ impl SignIn {
             .collect();
         let facts = SignInFacts {
             role: role.security,
-            device: device.as_ref().map(|d| d.prompt_mode),
+            // SPEC 14: the app device or any key, the strictest prompt mode applying.
+            device: strictest_prompt_mode(
+                device.as_ref().map(|d| d.prompt_mode),
+                keys.iter().copied(),
+            ),
             in_network: in_network(settings.bypass_enabled(), client_ip, &rules),
         };
         let decision = decide(facts);
+        let has_device = device.is_some() || !keys.is_empty();
         let decided = match second_factor_required {
-            true => demand_second_factor(decision.steps, device.is_some(), user.email.is_some()),
+            true => demand_second_factor(decision.steps, has_device, user.email.is_some()),
             false => decision.steps.to_vec(),
         };
         let mut steps: Vec<PendingStep> = decided.into_iter().map(PendingStep::from).collect();
@@ -414,12 +441,18 @@ impl SignIn {
                     .store
                     .confirmed_device(live.user.id)
                     .await?
-                    .map(|d| d.method())
-                    .unwrap_or(OtpMethod::Totp);
+                    .map(|d| d.method());
+                let security_keys = !self.usable_keys(&live.user, settings).await?.is_empty();
+                let kind = match (method, security_keys) {
+                    (Some(method), _) => OtpKind::Device(method),
+                    (None, true) => OtpKind::SecurityKey,
+                    (None, false) => OtpKind::Device(OtpMethod::Totp),
+                };
                 SignInStatus::OtpRequired {
-                    kind: OtpKind::Device(method),
+                    kind,
                     transaction: live.token,
                     email: None,
+                    security_keys,
                 }
             }
             Some(PendingStep::EmailOtp) => {
@@ -436,11 +469,14 @@ impl SignIn {
                         masked_to,
                         resend_after: None,
                     }),
+                    security_keys: false,
                 }
             }
             Some(PendingStep::Enroll { required }) => SignInStatus::Enroll {
                 required,
                 methods: settings.use_2fa().methods().to_vec(),
+                security_keys: webauthn::offered(&self.ctx, settings)
+                    && !self.role_of(&live.user).await?.security.interface(),
                 transaction: live.token,
             },
             Some(PendingStep::ChangePassword) => SignInStatus::ChangePassword {
@@ -473,6 +509,7 @@ impl SignIn {
                 masked_to,
                 resend_after,
             }),
+            security_keys: false,
         })
     }
 
@@ -630,6 +667,250 @@ impl SignIn {
         self.status_of(live, settings).await
     }
 
+    /// Whether security keys and passkeys are offered (the setting, and a relying party).
+    pub async fn security_keys_offered(&self) -> Result<bool, SignInError> {
+        let settings = self.ctx.store.settings().await?;
+        Ok(webauthn::offered(&self.ctx, &settings))
+    }
+
+    /// The prompt modes of `user`'s security keys, when keys are offered (SPEC 14: with
+    /// the setting off, or without a relying party, keys do not count).
+    async fn usable_keys(
+        &self,
+        user: &User,
+        settings: &Settings,
+    ) -> Result<Vec<PromptMode>, SignInError> {
+        if !webauthn::offered(&self.ctx, settings) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .ctx
+            .store
+            .security_keys(user.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.key.prompt_mode)
+            .collect())
+    }
+
+    /// The device step's options for the user's security keys
+    /// (`PublicKeyCredentialRequestOptions`, JSON form): a new challenge bound to the
+    /// transaction, replacing any earlier one.
+    pub async fn key_options(&self, token: &str) -> Result<serde_json::Value, SignInError> {
+        let live = self.live(token).await?;
+        if live.steps.first() != Some(&PendingStep::DeviceOtp) {
+            return Err(SignInError::WrongStep);
+        }
+        let settings = self.ctx.store.settings().await?;
+        webauthn::assertion_options(
+            &self.ctx,
+            &settings,
+            &live.user,
+            ChallengeOwner::Transaction(live.record.id),
+            live.record.expires_at,
+        )
+        .await?
+        .ok_or(SignInError::SecurityKey(KeyError::NotOffered))
+    }
+
+    /// The device step answered by a security key: `credential` is the browser's
+    /// AuthenticationResponseJSON. Counted like a code: the attempt is reserved first,
+    /// and any refusal is the generic failure (SPEC 14).
+    pub async fn security_key(&self, token: &str, credential: &str) -> SignInResult {
+        let stopwatch = Stopwatch::start();
+        let live = match self.live(token).await {
+            Err(SignInError::TransactionExpired) => {
+                self.ctx.metrics.signin(SignInOutcome::Expired);
+                return Err(SignInError::TransactionExpired);
+            }
+            other => other?,
+        };
+        if live.steps.first() != Some(&PendingStep::DeviceOtp) {
+            return Err(SignInError::WrongStep);
+        }
+        let settings = self.ctx.store.settings().await?;
+        let ip = live.record.client_ip.clone();
+        let gate = Gate::new(&self.ctx, &settings, sign_in_origin(&ip));
+        let Ok(attempt) = gate.reserve_code(&live.user).await? else {
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        let checked = webauthn::check_assertion(
+            &self.ctx,
+            &settings,
+            &live.user,
+            ChallengeOwner::Transaction(live.record.id),
+            credential,
+        )
+        .await?;
+        let outcome = gate.security_key(attempt, checked).await?;
+        self.ctx
+            .metrics
+            .otp_check(OtpCheckMethod::SecurityKey, outcome.is_ok());
+        if outcome.is_err() {
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        self.advance(live, &settings, true).await
+    }
+
+    /// Create with method `webauthn` (at sign-in): the options of a new key's
+    /// registration (`PublicKeyCredentialCreationOptions`, JSON form), bound to the
+    /// transaction.
+    pub async fn enroll_key(
+        &self,
+        token: &str,
+        prompt_mode: PromptMode,
+    ) -> Result<serde_json::Value, SignInError> {
+        let live = self.live(token).await?;
+        if !matches!(live.steps.first(), Some(PendingStep::Enroll { .. })) {
+            return Err(SignInError::WrongStep);
+        }
+        let settings = self.ctx.store.settings().await?;
+        let role = self.role_of(&live.user).await?;
+        Ok(webauthn::registration_options(
+            &self.ctx,
+            &settings,
+            &live.user,
+            role.security.interface(),
+            ChallengeOwner::Transaction(live.record.id),
+            prompt_mode,
+            live.record.expires_at,
+        )
+        .await?)
+    }
+
+    /// Complete Setup of a security key (at sign-in): the browser's
+    /// RegistrationResponseJSON registers the key (its user verification is the second
+    /// factor), and the sign-in goes on, with a first set of recovery codes.
+    pub async fn enroll_key_confirm(
+        &self,
+        token: &str,
+        credential: &str,
+        name: Option<&str>,
+    ) -> SignInResult {
+        let live = self.live(token).await?;
+        if !matches!(live.steps.first(), Some(PendingStep::Enroll { .. })) {
+            return Err(SignInError::WrongStep);
+        }
+        let name = name
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(KeyName::parse)
+            .transpose()
+            .map_err(|_| SignInError::SecurityKey(KeyError::Invalid))?;
+        let settings = self.ctx.store.settings().await?;
+        let key = webauthn::register(
+            &self.ctx,
+            &settings,
+            &live.user,
+            ChallengeOwner::Transaction(live.record.id),
+            credential,
+            name,
+        )
+        .await?;
+        let username = live.user.username.as_str().to_owned();
+        let ip = live.record.client_ip.clone();
+        self.ctx
+            .audit(
+                AuditEvent::SecurityKeyAdded,
+                Some(&username),
+                Some(&username),
+                Some(&ip),
+                format!(
+                    "at sign-in: name={} prompt_mode={} passkey={}",
+                    key.name.as_str(),
+                    key.prompt_mode.as_str(),
+                    key.discoverable
+                ),
+            )
+            .await?;
+        notify::security_logged(&self.ctx, &live.user, SecurityEvent::KeyAdded, Some(&ip)).await;
+        self.advance_enrolled(live, &settings).await
+    }
+
+    /// Enrollment completed (an app or a key): the step is passed with a second factor,
+    /// and when that completes the sign-in, a first set of recovery codes is made, to be
+    /// shown once.
+    async fn advance_enrolled(&self, live: Live, settings: &Settings) -> SignInResult {
+        let user = live.user.clone();
+        let ip = live.record.client_ip.clone();
+        match self.advance(live, settings, true).await? {
+            SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                ..
+            } => Ok(SignInStatus::SignedIn {
+                session,
+                user: signed_in,
+                recovery_codes_left,
+                recovery_codes: recovery::generate_set(
+                    &self.ctx,
+                    &user,
+                    user.username.as_str(),
+                    Some(&ip),
+                )
+                .await?,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// "Sign in with a passkey": a handle for the browser to send back, and the options
+    /// of a discoverable assertion, waiting as long as a sign-in transaction would.
+    pub async fn passkey_options(&self) -> Result<(Token, serde_json::Value), SignInError> {
+        let settings = self.ctx.store.settings().await?;
+        let expires_at = self
+            .ctx
+            .now()
+            .plus_seconds(i64::from(settings.otp_csrf_valid_minutes()) * 60);
+        Ok(webauthn::passkey_options(&self.ctx, &settings, expires_at).await?)
+    }
+
+    /// A passkey's answer: username, password and every step of SPEC 3 in one (a
+    /// discoverable credential with user verification). Its user's attempt is reserved
+    /// before the signature is checked; any refusal is the generic failure, counted when
+    /// the answer names a user. Never for interface users.
+    pub async fn passkey(
+        &self,
+        handle: &str,
+        credential: &str,
+        client_ip: ClientAddress,
+    ) -> SignInResult {
+        let stopwatch = Stopwatch::start();
+        let settings = self.ctx.store.settings().await?;
+        let ip = client_ip.to_string();
+        let gate = Gate::new(&self.ctx, &settings, sign_in_origin(&ip));
+        let read = webauthn::read_passkey(&self.ctx, handle, credential).await?;
+        let user = match read.user {
+            Some(id) => self.ctx.store.user_by_id(id).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            gate.refuse(None, FailureReason::UnknownKey).await?;
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        let Ok(attempt) = gate.reserve_code(&user).await? else {
+            return Err(self.fail(&stopwatch, &settings).await);
+        };
+        let checked = match self.role_of(&user).await?.security.interface() {
+            true => Err(FailureReason::UnknownKey),
+            false => webauthn::check_passkey(&self.ctx, &settings, read)?,
+        };
+        let outcome = gate.security_key(attempt, checked).await?;
+        self.ctx
+            .metrics
+            .otp_check(OtpCheckMethod::SecurityKey, outcome.is_ok());
+        if outcome.is_err() {
+            return Err(self.fail(&stopwatch, &settings).await);
+        }
+        let how = Authentication {
+            password: false,
+            otp: false,
+            hardware_key: true,
+        };
+        self.finish_as(&user, &ip, how, "passkey").await
+    }
+
     /// Create (at sign-in): starts setting up a device of `method`.
     pub async fn enroll(
         &self,
@@ -676,24 +957,7 @@ impl SignIn {
         )
         .await?;
         let settings = self.ctx.store.settings().await?;
-        let user = live.user.clone();
-        let ip = live.record.client_ip.clone();
-        match self.advance(live, &settings, true).await? {
-            // Enrollment completed at sign-in: a first set of recovery codes, shown once.
-            SignInStatus::SignedIn {
-                session,
-                user: signed_in,
-                recovery_codes_left,
-                ..
-            } => Ok(SignInStatus::SignedIn {
-                session,
-                user: signed_in,
-                recovery_codes_left,
-                recovery_codes: recovery::generate_set(&self.ctx, &user, &username, Some(&ip))
-                    .await?,
-            }),
-            other => Ok(other),
-        }
+        self.advance_enrolled(live, &settings).await
     }
 
     /// How many recovery codes `user` has left (the signed-in page after a recovery code).
@@ -759,6 +1023,22 @@ impl SignIn {
         second_factor: bool,
         detail: &str,
     ) -> SignInResult {
+        let how = Authentication {
+            password: true,
+            otp: second_factor,
+            hardware_key: false,
+        };
+        self.finish_as(user, ip, how, detail).await
+    }
+
+    /// [`finish`](Self::finish) of a sign-in that proved `how`.
+    async fn finish_as(
+        &self,
+        user: &User,
+        ip: &str,
+        how: Authentication,
+        detail: &str,
+    ) -> SignInResult {
         self.ctx.metrics.signin(SignInOutcome::SignedIn);
         let now = self.ctx.now();
         credentials::record_success(&self.ctx, user).await?;
@@ -769,11 +1049,7 @@ impl SignIn {
                 &session.hash(),
                 user.id,
                 ip,
-                Authentication {
-                    password: true,
-                    otp: second_factor,
-                    hardware_key: false,
-                },
+                how,
                 now,
                 now.plus_seconds(self.ctx.config.session_absolute_seconds),
             )
@@ -829,7 +1105,8 @@ impl SignIn {
 
     /// Whether `user` has a confirmed device: "2 Step Verification: Enabled".
     pub async fn two_step_enabled(&self, user: &User) -> Result<bool, SignInError> {
-        Ok(self.ctx.store.confirmed_device(user.id).await?.is_some())
+        Ok(self.ctx.store.confirmed_device(user.id).await?.is_some()
+            || !self.ctx.store.security_keys(user.id).await?.is_empty())
     }
 
     /// Forward-auth (`/api/v1/authz`): who presents `credential`. A person is known by a

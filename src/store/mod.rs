@@ -23,6 +23,7 @@ mod oidc_clients;
 mod outbox;
 mod recovery_codes;
 mod roles;
+mod security_keys;
 mod settings;
 mod signin;
 mod sql;
@@ -45,6 +46,10 @@ pub use ip_rules::StoredIpRule;
 pub use oidc::{CodeId, NewTokens, StoredSigningKey};
 pub use outbox::{ClaimedMessage, NewOutboxMessage, OutboxState};
 pub use roles::RoleChange;
+pub use security_keys::{
+    ChallengeOwner, ChallengePurpose, KeyRefused, NewSecurityKey, StoredChallenge,
+    StoredSecurityKey,
+};
 pub use signin::{NewEmailedOtp, RequestDelay};
 pub use templates::StoredTemplate;
 pub use users::{DirectoryUser, FailureOutcome, NewUser, Reservation, UserChange};

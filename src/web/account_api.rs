@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json_error::{ApiError, ApiJson, ErrorBody};
+use super::signin_api::keys::{KeyOptions, SecurityKeyOut};
 use super::signin_api::{
-    bearer, parse_method, parse_prompt_mode, DeviceSetup, MethodName, PromptModeName, TwoStep,
+    bearer, parse_method, parse_prompt_mode, DeviceSetup, EnrollAnswer, MethodName, PromptModeName,
+    TwoStep,
 };
 use super::{cookies, csrf, AppState};
 use crate::domain::RecoveryCode;
@@ -30,6 +32,11 @@ pub fn routes() -> Router<AppState> {
             post(regenerate_recovery_codes),
         )
         .route("/api/v1/account/password", post(change_password))
+        .route(
+            "/api/v1/account/keys/{id}",
+            axum::routing::patch(rename_key),
+        )
+        .route("/api/v1/account/keys/{id}/remove", post(remove_key))
         .route("/api/v1/account/sessions", delete(sign_out_other_sessions))
 }
 
@@ -84,6 +91,8 @@ pub struct AccountOut {
     pub role: String,
     pub two_step: TwoStep,
     pub devices: Vec<AccountDevice>,
+    /// Security keys and passkeys (SPEC 14), oldest first.
+    pub security_keys: Vec<SecurityKeyOut>,
     pub recovery_codes_left: u32,
     pub sessions: Vec<AccountSession>,
 }
@@ -106,6 +115,11 @@ impl From<AccountOverview> for AccountOut {
                     created_at: device.created_at.map(|at| at.millis()),
                     last_used_at: device.last_used_at.map(|at| at.millis()),
                 })
+                .collect(),
+            security_keys: overview
+                .security_keys
+                .into_iter()
+                .map(SecurityKeyOut::from)
                 .collect(),
             recovery_codes_left: overview.recovery_codes_left,
             sessions: overview
@@ -154,7 +168,8 @@ pub(super) struct DeviceBody {
 }
 
 /// Set up a device ("Set up now"), or a new one that replaces the old when confirmed
-/// ("Replace device"; the old one keeps working until then).
+/// ("Replace device"; the old one keeps working until then). Method `webauthn` adds a
+/// security key (SPEC 14): the answer is its registration options.
 #[utoipa::path(
     post,
     path = "/api/v1/account/device",
@@ -162,7 +177,8 @@ pub(super) struct DeviceBody {
     security(("bearer" = [])),
     request_body = DeviceBody,
     responses(
-        (status = 200, description = "Scan or type the secret, then confirm with a code", body = DeviceSetup),
+        (status = 200, description = "An app: scan or type the secret, then confirm with a code. `webauthn`: `public_key` for `navigator.credentials.create()`, then confirm with the `credential`", body = EnrollAnswer),
+        (status = 409, description = "`security_keys_not_offered`, `too_many_keys`", body = ErrorBody),
         (status = 401, description = "`unauthenticated`, or `invalid_credentials` (a wrong current code: a counted failure)", body = ErrorBody),
         (status = 422, description = "`code_required` (a device is set up), `invalid_field` (`method`, `prompt_mode`) or `method_not_allowed` (system setting Use 2FA)", body = ErrorBody),
     )
@@ -171,21 +187,36 @@ pub(super) async fn begin_device(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<DeviceBody>,
-) -> Result<Json<DeviceSetup>, ApiError> {
+) -> Result<Json<EnrollAnswer>, ApiError> {
     let token = session_token(&headers)?;
-    let method = parse_method(&body.method)?;
     let prompt_mode = parse_prompt_mode(&body.prompt_mode)?;
+    if body.method == "webauthn" {
+        let public_key = state
+            .account
+            .begin_key(&token, prompt_mode, body.code.as_deref())
+            .await?;
+        return Ok(Json(EnrollAnswer::SecurityKey(KeyOptions { public_key })));
+    }
+    let method = parse_method(&body.method)?;
     let setup = state
         .account
         .begin_device(&token, method, prompt_mode, body.code.as_deref())
         .await?;
-    Ok(Json(setup.into()))
+    Ok(Json(EnrollAnswer::App(DeviceSetup::from(setup))))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub(super) struct ConfirmBody {
     /// The code the new device shows.
-    code: String,
+    #[serde(default)]
+    code: Option<String>,
+    /// A new security key's answer: the browser's `PublicKeyCredential.toJSON()`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
+    /// The key's name; "Security key N" without one.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 /// What Complete Setup answers.
@@ -215,7 +246,21 @@ pub(super) async fn confirm_device(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Confirmed>, ApiError> {
     let token = session_token(&headers)?;
-    let codes = state.account.confirm_device(&token, &body.code).await?;
+    let codes = match (&body.credential, &body.code) {
+        (Some(credential), _) => {
+            state
+                .account
+                .confirm_key(&token, &credential.to_string(), body.name.as_deref())
+                .await?
+        }
+        (None, Some(code)) => state.account.confirm_device(&token, code).await?,
+        (None, None) => {
+            return Err(ApiError::InvalidField {
+                field: "code",
+                message: "send the new device's code, or a security key's credential",
+            })
+        }
+    };
     Ok(Json(Confirmed {
         recovery_codes: codes.iter().map(RecoveryCode::reveal).collect(),
     }))
@@ -315,5 +360,74 @@ pub(super) async fn sign_out_other_sessions(
 ) -> Result<StatusCode, ApiError> {
     let token = session_token(&headers)?;
     state.account.sign_out_other_sessions(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(super) struct KeyNameBody {
+    /// 1 to 64 characters.
+    name: String,
+}
+
+/// Name one of the account's security keys.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/account/keys/{id}",
+    tag = "account",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The key's id")),
+    request_body = KeyNameBody,
+    responses(
+        (status = 204, description = "Renamed"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 404, description = "`not_found`: not a key of this account", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`name`)", body = ErrorBody),
+    )
+)]
+pub(super) async fn rename_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    super::admin_api::ApiPath(id): super::admin_api::ApiPath<i64>,
+    ApiJson(body): ApiJson<KeyNameBody>,
+) -> Result<StatusCode, ApiError> {
+    let token = session_token(&headers)?;
+    state
+        .account
+        .rename_key(&token, crate::domain::SecurityKeyId(id), &body.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove one of the account's security keys, after fresh proof (`code`: a current code
+/// of the app, or a recovery code).
+#[utoipa::path(
+    post,
+    path = "/api/v1/account/keys/{id}/remove",
+    tag = "account",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The key's id")),
+    request_body = ProofBody,
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "`unauthenticated`, or `invalid_credentials` (a wrong code: a counted failure)", body = ErrorBody),
+        (status = 404, description = "`not_found`: not a key of this account", body = ErrorBody),
+        (status = 422, description = "`code_required`", body = ErrorBody),
+    )
+)]
+pub(super) async fn remove_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    super::admin_api::ApiPath(id): super::admin_api::ApiPath<i64>,
+    ApiJson(body): ApiJson<ProofBody>,
+) -> Result<StatusCode, ApiError> {
+    let token = session_token(&headers)?;
+    state
+        .account
+        .remove_key(
+            &token,
+            crate::domain::SecurityKeyId(id),
+            body.code.as_deref(),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

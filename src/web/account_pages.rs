@@ -17,8 +17,8 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::html::{
-    csrf_ok, form_expired, inline_svg, internal_error, key_groups, page, see_other, Layout,
-    PageForm, RecoveryCodesView,
+    csrf_ok, form_expired, inline_svg, internal_error, key_groups, key_setup_message, page,
+    see_other, Layout, PageForm, RecoveryCodesView,
 };
 use super::{cookies, request_id, AppState};
 use crate::clock::Timestamp;
@@ -37,7 +37,13 @@ pub fn routes() -> Router<AppState> {
         .route("/account/recovery-codes", post(recovery_submit))
         .route("/account/sessions/end", post(sessions_submit))
         .route("/account/password", post(password_submit))
+        .route("/account/key", post(keys::begin_submit))
+        .route("/account/key/confirm", post(keys::confirm_submit))
+        .route("/account/keys/{id}/rename", post(keys::rename_submit))
+        .route("/account/keys/{id}/remove", post(keys::remove_submit))
 }
+
+mod keys;
 
 // ---------------------------------------------------------------------------------------
 // Views
@@ -53,6 +59,16 @@ pub struct Choice {
 pub struct DeviceRow {
     pub method: &'static str,
     pub prompt_mode: &'static str,
+    pub created_at: String,
+    pub last_used_at: String,
+}
+
+/// A security key or passkey (SPEC 14) on the account page.
+pub struct KeyRow {
+    pub id: i64,
+    pub name: String,
+    pub prompt_mode: &'static str,
+    pub passkey: bool,
     pub created_at: String,
     pub last_used_at: String,
 }
@@ -74,6 +90,13 @@ pub struct AccountView {
     pub email: Option<String>,
     pub role: String,
     pub devices: Vec<DeviceRow>,
+    /// An app device or a key is set up.
+    pub two_step_enabled: bool,
+    pub keys: Vec<KeyRow>,
+    pub may_add_key: bool,
+    /// The key forms need fresh proof (an app code or a recovery code).
+    pub key_proof: bool,
+    pub key_error: Option<String>,
     pub methods: Vec<Choice>,
     pub prompt_modes: Vec<Choice>,
     pub device_error: Option<String>,
@@ -106,6 +129,7 @@ fn when(at: Option<Timestamp>) -> String {
 /// Which form failed, and how (what to show beside it).
 enum FormError {
     Device(String),
+    Key(String),
     Recovery(String),
     Password(String),
 }
@@ -144,12 +168,17 @@ fn account_view(
             checked: m == mode,
         })
         .collect();
-    let (device_error, recovery_error, password_error) = match error {
-        Some(FormError::Device(text)) => (Some(text), None, None),
-        Some(FormError::Recovery(text)) => (None, Some(text), None),
-        Some(FormError::Password(text)) => (None, None, Some(text)),
-        None => (None, None, None),
-    };
+    let (mut device_error, mut key_error, mut recovery_error, mut password_error) =
+        (None, None, None, None);
+    match error {
+        Some(FormError::Device(text)) => device_error = Some(text),
+        Some(FormError::Key(text)) => key_error = Some(text),
+        Some(FormError::Recovery(text)) => recovery_error = Some(text),
+        Some(FormError::Password(text)) => password_error = Some(text),
+        None => {}
+    }
+    let two_step_enabled = overview.two_step == crate::service::account::TwoStep::Enabled;
+    let key_proof = two_step_enabled;
     AccountView {
         layout,
         done,
@@ -167,6 +196,22 @@ fn account_view(
                 last_used_at: when(d.last_used_at),
             })
             .collect(),
+        two_step_enabled,
+        keys: overview
+            .security_keys
+            .iter()
+            .map(|key| KeyRow {
+                id: key.id.0,
+                name: key.name.as_str().to_owned(),
+                prompt_mode: key.prompt_mode.label(),
+                passkey: key.discoverable,
+                created_at: key.created_at.iso_utc(),
+                last_used_at: when(key.last_used_at),
+            })
+            .collect(),
+        may_add_key: overview.may_add_key,
+        key_proof,
+        key_error,
         methods,
         prompt_modes,
         device_error,
@@ -245,6 +290,21 @@ fn failure(error: AccountError) -> Failure {
         AccountError::NoDevice => Failure::Message(
             StatusCode::CONFLICT,
             "Set up 2-step verification first: recovery codes stand in for its device.".to_owned(),
+        ),
+        AccountError::SecurityKey(error) => match key_setup_message(&error) {
+            Some(message) => Failure::Message(StatusCode::UNPROCESSABLE_ENTITY, message.to_owned()),
+            None => {
+                tracing::error!(%error, "account page failed");
+                Failure::Internal
+            }
+        },
+        AccountError::NoSuchKey => Failure::Message(
+            StatusCode::NOT_FOUND,
+            "That security key is not on your account (any more).".to_owned(),
+        ),
+        AccountError::InvalidKeyName(problem) => Failure::Message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The key's name was not accepted: {problem}."),
         ),
         AccountError::Internal(source) => {
             tracing::error!(error = %source, "account page failed");
@@ -327,6 +387,9 @@ async fn account_page(
         Some("device_added") => Some("Your new device is set up. Use it from now on."),
         Some("password_changed") => Some("Your password has been changed."),
         Some("sessions_ended") => Some("Your other sessions have been signed out."),
+        Some("key_added") => Some("Your security key is set up. Use it from now on."),
+        Some("key_renamed") => Some("The security key was renamed."),
+        Some("key_removed") => Some("The security key was removed."),
         _ => None,
     };
     show_account(&state, &headers, &token, done, None, &Typed::default()).await

@@ -267,6 +267,48 @@ pub(super) fn inline_svg(document: &str) -> String {
         .to_owned()
 }
 
+/// `value` as JSON that is safe inside a `<script type="application/json">` element
+/// (inserted unescaped: `<`, `>` and `&` are written as JSON escapes, so that no text of
+/// it can close the element or start markup). The WebAuthn options of SPEC 14.
+pub(super) fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// What a page says about a security key that could not be set up; `None`: our fault.
+pub(super) fn key_setup_message(
+    error: &crate::service::webauthn::KeyError,
+) -> Option<&'static str> {
+    Some(match error {
+        crate::service::webauthn::KeyError::NotOffered => {
+            "Security keys are not available here. Choose an authenticator app instead."
+        }
+        crate::service::webauthn::KeyError::InterfaceUser => {
+            "Interface accounts cannot have security keys."
+        }
+        crate::service::webauthn::KeyError::TooMany => {
+            "You have 5 security keys already. Remove one on your account page first."
+        }
+        crate::service::webauthn::KeyError::AlreadyRegistered => {
+            "This security key is registered already."
+        }
+        crate::service::webauthn::KeyError::NoCeremony => {
+            "The key's set-up has expired or was already used. Please start again."
+        }
+        crate::service::webauthn::KeyError::UserNotVerified => {
+            "The key did not confirm it is you. twostep needs a security key with a PIN or \
+             fingerprint: if yours has none, set a PIN with its maker's app, or use another key."
+        }
+        crate::service::webauthn::KeyError::Invalid => {
+            "The security key's answer was not valid. Please try again."
+        }
+        crate::service::webauthn::KeyError::Store(_) => return None,
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // The console's sections
 // ---------------------------------------------------------------------------------------
@@ -394,6 +436,24 @@ fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// `GET /static/webauthn.js`: the security key pages' script (SPEC 14).
+pub(super) async fn webauthn_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../static/webauthn.js"),
+    )
+        .into_response()
 }
 
 /// `GET /static/print.js`: the "Print" button of the recovery codes page.

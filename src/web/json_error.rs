@@ -19,6 +19,7 @@ use super::{request_id, retry_after};
 use crate::service::account::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::signin::SignInError;
+use crate::service::webauthn::KeyError;
 use crate::store::Conflict;
 
 /// Every error the JSON API answers with.
@@ -116,6 +117,25 @@ fn field_error(code: &str, field: String, message: impl Into<String>) -> Respons
         .into_response()
 }
 
+/// A security key that could not be set up (SPEC 14), with its stable code.
+pub fn key_error(error: KeyError) -> Response {
+    let message = error.to_string();
+    let (status, code) = match error {
+        KeyError::NotOffered => (StatusCode::CONFLICT, "security_keys_not_offered"),
+        KeyError::InterfaceUser => (StatusCode::FORBIDDEN, "interface_user"),
+        KeyError::TooMany => (StatusCode::CONFLICT, "too_many_keys"),
+        KeyError::AlreadyRegistered => (StatusCode::CONFLICT, "key_registered"),
+        KeyError::NoCeremony => (StatusCode::CONFLICT, "no_pending_key"),
+        KeyError::UserNotVerified => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "user_verification_required",
+        ),
+        KeyError::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credential"),
+        KeyError::Store(source) => return internal(&source),
+    };
+    body(status, code, message)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -167,6 +187,7 @@ impl IntoResponse for ApiError {
                     SignInError::DirectoryPassword(_) => {
                         body(StatusCode::FORBIDDEN, "directory_password_change", message)
                     }
+                    SignInError::SecurityKey(error) => key_error(error),
                     SignInError::Internal(source) => internal(&source),
                 }
             }
@@ -219,6 +240,9 @@ fn account_error(error: AccountError) -> Response {
         ),
         AccountError::NoDevice => body(StatusCode::CONFLICT, "no_device", message),
         AccountError::DirectoryPassword => body(StatusCode::CONFLICT, "directory_user", message),
+        AccountError::SecurityKey(error) => key_error(error),
+        AccountError::NoSuchKey => body(StatusCode::NOT_FOUND, "not_found", message),
+        AccountError::InvalidKeyName(_) => field_error("invalid_field", "name".to_owned(), message),
         AccountError::Internal(source) => internal(&source),
     }
 }

@@ -20,6 +20,8 @@ use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::{OtpKind, SignInStatus};
 
+pub mod keys;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/signin", post(signin))
@@ -29,6 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/signin/enroll/confirm", post(enroll_confirm))
         .route("/api/v1/signin/enroll/skip", post(enroll_skip))
         .route("/api/v1/signin/password", post(change_password))
+        .route("/api/v1/signin/webauthn/options", post(keys::options))
+        .route("/api/v1/signin/webauthn", post(keys::assertion))
+        .route(
+            "/api/v1/signin/passkey/options",
+            post(keys::passkey_options),
+        )
+        .route("/api/v1/signin/passkey", post(keys::passkey))
         .route("/api/v1/me", get(me))
         .route("/api/v1/signout", post(signout))
 }
@@ -62,6 +71,10 @@ pub enum SignInAnswer {
         /// be requested in this many seconds.
         #[serde(skip_serializing_if = "Option::is_none")]
         resend_after: Option<i64>,
+        /// For `device`: the user's security keys answer this step too
+        /// (`POST /api/v1/signin/webauthn/options`); absent when they have none.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        security_key: bool,
     },
     /// Set up a device with one of `methods`; `required: false` allows skipping.
     Enroll {
@@ -87,6 +100,8 @@ pub enum OtpStep {
 pub enum MethodName {
     Totp,
     Hotp,
+    /// A security key or passkey (SPEC 14): only in `enroll`'s `methods`.
+    Webauthn,
 }
 
 impl From<OtpMethod> for MethodName {
@@ -135,9 +150,11 @@ impl From<SignInStatus> for SignInAnswer {
                 kind,
                 transaction,
                 email,
+                security_keys,
             } => {
                 let (method, device_method) = match kind {
                     OtpKind::Device(method) => (OtpStep::Device, Some(method.into())),
+                    OtpKind::SecurityKey => (OtpStep::Device, None),
                     OtpKind::Email => (OtpStep::Email, None),
                 };
                 let (sent_to, resend_after) = match email {
@@ -150,15 +167,21 @@ impl From<SignInStatus> for SignInAnswer {
                     transaction: transaction.as_str().to_owned(),
                     sent_to,
                     resend_after,
+                    security_key: security_keys,
                 }
             }
             SignInStatus::Enroll {
                 required,
                 methods,
+                security_keys,
                 transaction,
             } => Self::Enroll {
                 required,
-                methods: methods.into_iter().map(MethodName::from).collect(),
+                methods: methods
+                    .into_iter()
+                    .map(MethodName::from)
+                    .chain(security_keys.then_some(MethodName::Webauthn))
+                    .collect(),
                 transaction: transaction.as_str().to_owned(),
             },
             SignInStatus::ChangePassword { transaction } => Self::PasswordChangeRequired {
@@ -252,7 +275,7 @@ pub(super) async fn otp(
 }
 
 #[derive(Deserialize, ToSchema)]
-pub(super) struct TransactionBody {
+pub(in crate::web) struct TransactionBody {
     transaction: String,
 }
 
@@ -317,53 +340,104 @@ pub(super) fn parse_prompt_mode(text: &str) -> Result<PromptMode, ApiError> {
     })
 }
 
-/// Start setting up a device during sign-in (an `enroll` step).
+/// What `enroll` answers: an app's secret, or a security key's registration options.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EnrollAnswer {
+    App(DeviceSetup),
+    SecurityKey(keys::KeyOptions),
+}
+
+/// Start setting up a device during sign-in (an `enroll` step). Method `webauthn`
+/// answers the options for `navigator.credentials.create()`.
 #[utoipa::path(
     post,
     path = "/api/v1/signin/enroll",
     tag = "sign-in",
     request_body = EnrollBody,
     responses(
-        (status = 200, description = "Scan or type the secret, then confirm with a code", body = DeviceSetup),
+        (status = 200, description = "An app: scan or type the secret, then confirm with a code. `webauthn`: `public_key` (PublicKeyCredentialCreationOptions, WebAuthn Level 3 JSON form), then confirm with the `credential`", body = EnrollAnswer),
         (status = 401, description = "`transaction_expired`", body = ErrorBody),
+        (status = 409, description = "`security_keys_not_offered`, `too_many_keys`", body = ErrorBody),
         (status = 422, description = "`invalid_field` (`method`, `prompt_mode`) or `method_not_allowed` (system setting Use 2FA)", body = ErrorBody),
     )
 )]
 pub(super) async fn enroll(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EnrollBody>,
-) -> Result<Json<DeviceSetup>, ApiError> {
-    let method = parse_method(&body.method)?;
+) -> Result<Json<EnrollAnswer>, ApiError> {
     let prompt_mode = parse_prompt_mode(&body.prompt_mode)?;
+    if body.method == "webauthn" {
+        let options = state
+            .signin
+            .enroll_key(&body.transaction, prompt_mode)
+            .await?;
+        return Ok(Json(EnrollAnswer::SecurityKey(keys::KeyOptions {
+            public_key: options,
+        })));
+    }
+    let method = parse_method(&body.method)?;
     let setup = state
         .signin
         .enroll(&body.transaction, method, prompt_mode)
         .await?;
-    Ok(Json(setup.into()))
+    Ok(Json(EnrollAnswer::App(setup.into())))
 }
 
-/// Complete the set-up with a code from the app.
+#[derive(Deserialize, ToSchema)]
+pub(super) struct EnrollConfirmBody {
+    transaction: String,
+    /// An app's code.
+    #[serde(default)]
+    code: Option<String>,
+    /// A security key's answer: the browser's `PublicKeyCredential.toJSON()`
+    /// (RegistrationResponseJSON).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
+    /// A name for the key ("Blue key"); "Security key N" without one.
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Complete the set-up: with a code from the app, or with the security key's
+/// `credential`.
 #[utoipa::path(
     post,
     path = "/api/v1/signin/enroll/confirm",
     tag = "sign-in",
-    request_body = CodeBody,
+    request_body = EnrollConfirmBody,
     responses(
         (status = 200, description = "The next step, or the session", body = SignInAnswer),
         (status = 401, description = "`invalid_credentials` (wrong code) or `transaction_expired`", body = ErrorBody),
+        (status = 409, description = "`no_pending_key`, `key_registered`, `too_many_keys`", body = ErrorBody),
+        (status = 422, description = "`user_verification_required` (a key without PIN or fingerprint), `invalid_credential`, or neither `code` nor `credential`", body = ErrorBody),
     )
 )]
 pub(super) async fn enroll_confirm(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<CodeBody>,
+    ApiJson(body): ApiJson<EnrollConfirmBody>,
 ) -> Result<Json<SignInAnswer>, ApiError> {
-    Ok(Json(
-        state
-            .signin
-            .enroll_confirm(&body.transaction, &body.code)
-            .await?
-            .into(),
-    ))
+    let status = match (&body.credential, &body.code) {
+        (Some(credential), _) => {
+            state
+                .signin
+                .enroll_key_confirm(
+                    &body.transaction,
+                    &credential.to_string(),
+                    body.name.as_deref(),
+                )
+                .await?
+        }
+        (None, Some(code)) => state.signin.enroll_confirm(&body.transaction, code).await?,
+        (None, None) => {
+            return Err(ApiError::InvalidField {
+                field: "code",
+                message: "send the app's code, or a security key's credential",
+            })
+        }
+    };
+    Ok(Json(status.into()))
 }
 
 /// "Set up later", when the role encourages (does not force) 2FA.

@@ -15,6 +15,7 @@
 
 mod enrollment;
 mod failures;
+mod keys;
 mod steps;
 mod views;
 
@@ -28,7 +29,10 @@ use axum::Router;
 use data_encoding::BASE64URL_NOPAD;
 use serde::Deserialize;
 
-use super::html::{any_section, csrf_ok, page, print_script, see_other, with_cookie, PageForm};
+use super::html::{
+    any_section, csrf_ok, page, print_script, script_json, see_other, webauthn_script, with_cookie,
+    PageForm,
+};
 use super::return_to::ReturnUrl;
 use super::{cookies, AppState, ClientIp};
 use crate::domain::OtpMethod;
@@ -54,6 +58,9 @@ pub fn routes() -> Router<AppState> {
         .route("/signin/enroll", get(enroll_page).post(enroll_submit))
         .route("/signin/enroll/confirm", get(setup_page).post(setup_submit))
         .route("/signin/enroll/skip", post(skip_submit))
+        .route("/signin/enroll/key", post(keys::setup_submit))
+        .route("/signin/webauthn", post(keys::assertion_submit))
+        .route("/signin/passkey", post(keys::passkey_submit))
         .route(
             "/signin/change-password",
             get(password_page).post(password_submit),
@@ -62,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signout", post(signout_submit))
         .route("/static/style.css", get(stylesheet))
         .route("/static/print.js", get(print_script))
+        .route("/static/webauthn.js", get(webauthn_script))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -229,6 +237,7 @@ async fn signin_page(
         username: String::new(),
         message,
         application,
+        passkeys: passkeys_offered(&state).await,
     };
     let mut response = page(&state, StatusCode::OK, &view.layout, &view);
     if !for_application && cookies::get(&headers, cookies::AUTHORIZE).is_some() {
@@ -283,12 +292,37 @@ async fn signin_submit(
                     username: form.username,
                     message: Some(message),
                     application: application.map(|(name, _)| name),
+                    passkeys: passkeys_offered(&state).await,
                 };
                 page(&state, status, &view.layout, &view)
             }
             other => settle_now(&state, &headers, other).await,
         },
     }
+}
+
+/// Whether the sign-in page offers "Sign in with a passkey" (SPEC 14); without the
+/// settings (the database is away) it does not.
+async fn passkeys_offered(state: &AppState) -> bool {
+    state.signin.security_keys_offered().await.unwrap_or(false)
+}
+
+/// The sign-in page again with `message` (a passkey that did not sign in).
+async fn signin_form_again(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: Message,
+) -> Response {
+    let application = waiting_application(state, headers).await;
+    let view = SignInView {
+        layout: layout(state, headers).await,
+        username: String::new(),
+        message: Some(message),
+        application: application.map(|(name, _)| name),
+        passkeys: passkeys_offered(state).await,
+    };
+    page(state, status, &view.layout, &view)
 }
 
 #[derive(Deserialize)]
@@ -310,8 +344,22 @@ async fn show_verify(
         Ok(status) => status,
         Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
-    let SignInStatus::OtpRequired { kind, email, .. } = status else {
+    let SignInStatus::OtpRequired {
+        kind,
+        email,
+        security_keys,
+        ..
+    } = status
+    else {
         return next(state, status);
+    };
+    // The user's keys answer this step too: a new challenge for this page.
+    let key_options = match security_keys {
+        true => match state.signin.key_options(token).await {
+            Ok(options) => Some(script_json(&options)),
+            Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
+        },
+        false => None,
     };
     let email = match (kind, email) {
         (OtpKind::Email, notice) => {
@@ -330,7 +378,7 @@ async fn show_verify(
                 still_sending,
             })
         }
-        (OtpKind::Device(_), _) => None,
+        (OtpKind::Device(_) | OtpKind::SecurityKey, _) => None,
     };
     // On the emailed step a wrong and an expired code read the same (SPEC section 11).
     let message = match message {
@@ -342,6 +390,8 @@ async fn show_verify(
         email,
         hotp: kind == OtpKind::Device(OtpMethod::Hotp),
         message,
+        key_options,
+        app: matches!(kind, OtpKind::Device(_)),
     };
     page(state, status_code, &view.layout, &view)
 }

@@ -27,6 +27,8 @@ pub struct UserDetails {
     pub locked_until: Option<Timestamp>,
     /// Unused recovery codes (SPEC 10).
     pub recovery_codes_left: u32,
+    /// Security keys and passkeys (SPEC 14), oldest first.
+    pub security_keys: Vec<crate::domain::SecurityKey>,
 }
 
 impl Admin {
@@ -61,11 +63,20 @@ impl Admin {
             None
         };
         let recovery_codes_left = view.recovery_codes_left;
+        let security_keys = self
+            .ctx
+            .store
+            .security_keys(view.user.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.key)
+            .collect();
         Ok(UserDetails {
             view,
             device,
             locked_until,
             recovery_codes_left,
+            security_keys,
         })
     }
 

@@ -26,6 +26,7 @@ pub mod applications;
 pub mod audit;
 pub mod devices;
 pub mod ip_rules;
+pub mod keys;
 pub mod roles;
 pub mod settings;
 pub mod templates;
@@ -74,6 +75,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/users/{username}/device/confirm",
             post(devices::confirm_device),
+        )
+        .route("/api/v1/users/{username}/keys", get(keys::list_keys))
+        .route(
+            "/api/v1/users/{username}/keys/{id}",
+            axum::routing::delete(keys::remove_key),
         )
         .route(
             "/api/v1/users/{username}/recovery-codes",

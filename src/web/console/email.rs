@@ -114,6 +114,10 @@ impl Which {
                     "Sent to the user when a 2-step verification device is confirmed."
                 }
                 SecurityEvent::DeviceRemoved => "Sent to the user when their device is removed.",
+                SecurityEvent::KeyAdded => {
+                    "Sent to the user when a security key or passkey is registered."
+                }
+                SecurityEvent::KeyRemoved => "Sent to the user when a security key is removed.",
                 SecurityEvent::RecoveryCodesGenerated => {
                     "Sent to the user when a new set of recovery codes is made."
                 }

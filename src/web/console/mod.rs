@@ -66,6 +66,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/users/{name}/unlock", post(users::unlock_submit))
         .route(
+            "/admin/users/{name}/keys/{id}/rename",
+            post(users::rename_key_submit),
+        )
+        .route(
+            "/admin/users/{name}/keys/{id}/remove",
+            post(users::remove_key_submit),
+        )
+        .route(
             "/admin/users/{name}/recovery-codes/revoke",
             post(users::revoke_recovery_codes_submit),
         )

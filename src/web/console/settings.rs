@@ -33,6 +33,9 @@ pub struct SettingsView {
     pub summary: Vec<SummaryItem>,
     /// The directory connection (SPEC 12), for those who may manage system settings.
     pub directory: DirectoryPanel,
+    /// Why security keys are not offered (SPEC 14), for those who may manage system
+    /// settings; `None` when they are (or the viewer may not see it).
+    pub keys_problem: Option<String>,
 }
 
 /// System Settings' "Directory sign-in" section.
@@ -200,6 +203,7 @@ pub(super) async fn settings_page(
         errors: FieldErrors::default(),
         summary: Vec::new(),
         directory: DirectoryPanel::of(&state, &actor),
+        keys_problem: state.admin.security_keys_problem(&actor).ok().flatten(),
     };
     render(&state, StatusCode::OK, &view.layout, &view)
 }
@@ -271,6 +275,7 @@ pub(super) async fn settings_submit(
                     summary: errors.summary(&labels),
                     errors,
                     directory: DirectoryPanel::of(&state, &actor),
+                    keys_problem: state.admin.security_keys_problem(&actor).ok().flatten(),
                 };
                 render(
                     &state,

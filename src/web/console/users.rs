@@ -138,8 +138,20 @@ pub struct EditUserView {
     pub locked_until: Option<TimeText>,
     /// Unused recovery codes (SPEC 10), with "Revoke recovery codes".
     pub recovery_codes_left: u32,
+    /// The user's security keys and passkeys (SPEC 14), each with Rename and Remove.
+    pub keys: Vec<KeyRow>,
     /// `/admin/audit?user=<name>`: the user's audit entries.
     pub audit_href: String,
+}
+
+/// A security key on Edit User.
+pub struct KeyRow {
+    pub id: i64,
+    pub name: String,
+    pub prompt_mode: &'static str,
+    pub passkey: bool,
+    pub created_at: TimeText,
+    pub last_used: Option<TimeText>,
 }
 
 /// A moment as the console shows it: UTC text in a `<time datetime=...>` element.
@@ -396,6 +408,10 @@ fn user_notice(code: Option<&str>, username: &str) -> Option<String> {
         Some("created") => Some(format!("The user {username} was added.")),
         Some("saved") => Some("The changes were saved.".to_owned()),
         Some("unlocked") => Some(format!("{username} is unlocked and can sign in again.")),
+        Some("key_renamed") => Some("The security key was renamed.".to_owned()),
+        Some("key_removed") => Some(format!(
+            "The security key was removed; it no longer signs {username} in."
+        )),
         Some("recovery_revoked") => Some(format!(
             "The recovery codes of {username} were revoked; none of them works any more."
         )),
@@ -472,6 +488,18 @@ async fn show_edit_user(
             .filter(|until| *until != crate::clock::Timestamp::NEVER)
             .map(TimeText::of),
         recovery_codes_left: details.recovery_codes_left,
+        keys: details
+            .security_keys
+            .iter()
+            .map(|key| KeyRow {
+                id: key.id.0,
+                name: key.name.as_str().to_owned(),
+                prompt_mode: prompt_label(key.prompt_mode),
+                passkey: key.discoverable,
+                created_at: TimeText::of(key.created_at),
+                last_used: key.last_used_at.map(TimeText::of),
+            })
+            .collect(),
         audit_href: format!(
             "/admin/audit?user={}",
             segment(found.user.username.as_str())
@@ -880,6 +908,81 @@ pub(super) async fn disable_submit(
         .await
     {
         Ok(_) => see_other(&format!("/admin/users/{}?m=disabled", segment(&name))),
+        Err(error) => fail(&state, &headers, error),
+    }
+}
+
+// ----- security keys (SPEC 14): Rename, Remove -----
+
+#[derive(Deserialize)]
+pub(super) struct KeyNameForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+}
+
+/// A key's id from the address; one that is not a number names no key (0).
+fn key_id(text: &str) -> crate::domain::SecurityKeyId {
+    crate::domain::SecurityKeyId(text.parse().unwrap_or(0))
+}
+
+/// `POST /admin/users/{name}/keys/{id}/rename`.
+pub(super) async fn rename_key_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    PageForm(form): PageForm<KeyNameForm>,
+) -> Response {
+    let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let key = key_id(&id);
+    match state
+        .admin
+        .rename_user_key(&actor, &name, key, &form.name, Some(&ip_text(ip)))
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{}?m=key_renamed", segment(&name))),
+        Err(error) => match failure(error) {
+            Failure::Field { field, message } => {
+                show_edit_user(
+                    &state,
+                    &headers,
+                    &actor,
+                    &name,
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    FieldErrors::one(field, message),
+                    None,
+                )
+                .await
+            }
+            other => failure_page(&state, &headers, other),
+        },
+    }
+}
+
+/// `POST /admin/users/{name}/keys/{id}/remove`: a lost or stolen key.
+pub(super) async fn remove_key_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    let actor = match poster(&state, &headers, form.csrf.as_deref()).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let key = key_id(&id);
+    match state
+        .admin
+        .remove_user_key(&actor, &name, key, Some(&ip_text(ip)))
+        .await
+    {
+        Ok(()) => see_other(&format!("/admin/users/{}?m=key_removed", segment(&name))),
         Err(error) => fail(&state, &headers, error),
     }
 }

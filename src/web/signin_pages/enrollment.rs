@@ -10,7 +10,7 @@ use crate::domain::{OtpMethod, PromptMode};
 use crate::service::devices::SetupInfo;
 use crate::service::signin::SignInStatus;
 use crate::web::html::{
-    csrf_ok, inline_svg, key_groups, page, see_other, PageForm, RecoveryCodesView,
+    csrf_ok, inline_svg, key_groups, page, script_json, see_other, PageForm, RecoveryCodesView,
 };
 use crate::web::AppState;
 
@@ -20,7 +20,8 @@ use super::steps::{
     transaction, CodeForm, CsrfOnly, EnrollForm, NewPasswordForm,
 };
 use super::views::{
-    method_description, prompt_description, ChangePasswordView, Choice, EnrollView, SetupView,
+    method_description, prompt_description, ChangePasswordView, Choice, EnrollView, KeySetupView,
+    SetupView, KEY_METHOD,
 };
 
 /// Shows the Create form of the transaction, or redirects to the page of its step.
@@ -36,7 +37,10 @@ pub(super) async fn show_enroll(
         Err(error) => return settle_now(state, headers, failure_of_status(error)).await,
     };
     let SignInStatus::Enroll {
-        required, methods, ..
+        required,
+        methods,
+        security_keys,
+        ..
     } = status
     else {
         return next(state, status);
@@ -53,6 +57,7 @@ pub(super) async fn show_enroll(
                 description: method_description(*method),
                 checked: i == 0,
             })
+            .chain(security_keys.then_some(KEY_METHOD))
             .collect(),
         prompt_modes: [PromptMode::EveryLogin, PromptMode::WhenAppropriate]
             .into_iter()
@@ -89,8 +94,11 @@ pub(super) async fn enroll_submit(
     let Some(token) = transaction(&headers) else {
         return restart(&state);
     };
-    let method = form.method.as_deref().and_then(OtpMethod::parse);
     let mode = form.prompt_mode.as_deref().and_then(PromptMode::parse);
+    if let (Some("webauthn"), Some(mode)) = (form.method.as_deref(), mode) {
+        return show_key_setup(&state, &headers, &token, mode).await;
+    }
+    let method = form.method.as_deref().and_then(OtpMethod::parse);
     let (Some(method), Some(mode)) = (method, mode) else {
         let message = Some(Message::ChooseOptions);
         return show_enroll(
@@ -109,6 +117,34 @@ pub(super) async fn enroll_submit(
                 show_enroll(&state, &headers, &token, status, Some(message)).await
             }
             other => settle(&state, &headers, &token, other).await,
+        },
+    }
+}
+
+/// The key set-up page at the enroll step: the creation options for the script.
+pub(super) async fn show_key_setup(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    prompt_mode: crate::domain::PromptMode,
+) -> Response {
+    match state.signin.enroll_key(token, prompt_mode).await {
+        Ok(options) => {
+            let view = KeySetupView {
+                layout: layout(state, headers).await,
+                action: "/signin/enroll/key",
+                back: "/signin/enroll",
+                options: script_json(&options),
+                message: None,
+                signin: true,
+            };
+            page(state, StatusCode::OK, &view.layout, &view)
+        }
+        Err(error) => match failure(error, FormKind::Enroll) {
+            Failure::Again { status, message } => {
+                show_enroll(state, headers, token, status, Some(message)).await
+            }
+            other => settle(state, headers, token, other).await,
         },
     }
 }
@@ -190,24 +226,35 @@ pub(super) async fn setup_submit(
         return restart(&state);
     };
     match state.signin.enroll_confirm(&token, form.code.trim()).await {
-        // Enrollment completed the sign-in: the first set of recovery codes, shown once
-        // (SPEC 10), then "Continue" to the signed-in page.
-        Ok(SignInStatus::SignedIn {
-            session,
-            recovery_codes,
-            ..
-        }) if !recovery_codes.is_empty() => {
-            let view = RecoveryCodesView::new(layout(&state, &headers).await, &recovery_codes, "/");
-            let response = page(&state, StatusCode::OK, &view.layout, &view);
-            signed_in(&state, response, session.as_str())
-        }
-        Ok(status) => next(&state, status),
+        Ok(status) => after_setup(&state, &headers, status).await,
         Err(error) => match failure(error, FormKind::Setup) {
             Failure::Again { status, message } => {
                 show_setup(&state, &headers, &token, status, Some(message)).await
             }
             other => settle(&state, &headers, &token, other).await,
         },
+    }
+}
+
+/// After Complete Setup (an app or a key): when enrollment completed the sign-in, the
+/// first set of recovery codes, shown once (SPEC 10), then "Continue" to the signed-in
+/// page; otherwise the next step.
+pub(super) async fn after_setup(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: SignInStatus,
+) -> Response {
+    match status {
+        SignInStatus::SignedIn {
+            session,
+            recovery_codes,
+            ..
+        } if !recovery_codes.is_empty() => {
+            let view = RecoveryCodesView::new(layout(state, headers).await, &recovery_codes, "/");
+            let response = page(state, StatusCode::OK, &view.layout, &view);
+            signed_in(state, response, session.as_str())
+        }
+        status => next(state, status),
     }
 }
 

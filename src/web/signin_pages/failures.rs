@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 
 use crate::domain::PasswordProblem;
 use crate::service::signin::SignInError;
+use crate::web::html::key_setup_message;
 use crate::web::request_id;
 
 /// A sentence shown above a form. Every text is ours; values in it are numbers.
@@ -39,6 +40,10 @@ pub enum Message {
     SignInUnavailable,
     /// The directory's password is expired or must be changed there first (SPEC 12).
     DirectoryPassword(&'static str),
+    /// A security key that did not sign in (any refusal, SPEC 14).
+    KeyNotAccepted,
+    /// A security key that could not be set up, and why (SPEC 14).
+    KeySetup(&'static str),
 }
 
 impl std::fmt::Display for Message {
@@ -100,6 +105,10 @@ impl std::fmt::Display for Message {
                 f.write_str("Sign-in is unavailable right now. Please try again in a few minutes.")
             }
             Self::DirectoryPassword(message) => f.write_str(message),
+            Self::KeyNotAccepted => f.write_str(
+                "The security key was not accepted. Try again, or use another way to sign in.",
+            ),
+            Self::KeySetup(message) => f.write_str(message),
         }
     }
 }
@@ -120,7 +129,9 @@ impl Message {
             | Self::NewPassword(_)
             | Self::PasswordsDiffer
             | Self::SignInUnavailable
-            | Self::DirectoryPassword(_) => "error",
+            | Self::DirectoryPassword(_)
+            | Self::KeyNotAccepted
+            | Self::KeySetup(_) => "error",
         }
     }
 
@@ -129,7 +140,10 @@ impl Message {
     pub fn shows_lockout_hint(&self) -> bool {
         matches!(
             self,
-            Self::PasswordNotCorrect | Self::CodeNotCorrect | Self::EmailedCodeNotCorrect
+            Self::PasswordNotCorrect
+                | Self::CodeNotCorrect
+                | Self::EmailedCodeNotCorrect
+                | Self::KeyNotAccepted
         )
     }
 
@@ -150,6 +164,8 @@ pub(super) enum FormKind {
     Setup,
     Enroll,
     NewPassword,
+    /// A security key's answer at the device step or a passkey's.
+    Key,
 }
 
 /// What a page does about a failed step.
@@ -178,6 +194,7 @@ pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
             FormKind::Code | FormKind::Enroll | FormKind::NewPassword => {
                 again(StatusCode::UNAUTHORIZED, Message::CodeNotCorrect)
             }
+            FormKind::Key => again(StatusCode::UNAUTHORIZED, Message::KeyNotAccepted),
         },
         SignInError::WrongSetupCode => {
             again(StatusCode::UNAUTHORIZED, Message::SetupCodeNotCorrect)
@@ -203,6 +220,10 @@ pub(super) fn failure(error: SignInError, form: FormKind) -> Failure {
         SignInError::DirectoryPassword(message) => {
             again(StatusCode::FORBIDDEN, Message::DirectoryPassword(message))
         }
+        SignInError::SecurityKey(error) => match key_setup_message(&error) {
+            Some(message) => again(StatusCode::UNPROCESSABLE_ENTITY, Message::KeySetup(message)),
+            None => internal(&error),
+        },
         SignInError::Internal(source) => internal(&*source),
     }
 }

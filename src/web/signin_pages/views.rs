@@ -15,6 +15,15 @@ pub struct Choice {
     pub checked: bool,
 }
 
+/// The enrollment choice of a security key (SPEC 14), beside the app methods.
+pub(super) const KEY_METHOD: Choice = Choice {
+    value: "webauthn",
+    label: "Security key or passkey",
+    description: "A USB or NFC key, or your computer's or phone's passkey, with its PIN or \
+                  fingerprint. Nothing to type at sign-in.",
+    checked: false,
+};
+
 pub(super) fn method_description(method: OtpMethod) -> &'static str {
     match method {
         OtpMethod::Totp => "The code changes every 30 seconds. Recommended.",
@@ -39,6 +48,8 @@ pub struct SignInView {
     pub message: Option<Message>,
     /// The application the user signs in for (SPEC 13), by its registered name.
     pub application: Option<String>,
+    /// "Sign in with a passkey" is offered (SPEC 14).
+    pub passkeys: bool,
 }
 
 /// The emailed-code part of the Verify page.
@@ -62,6 +73,26 @@ pub struct VerifyView {
     /// The app makes counter-based codes (a button press shows the next one).
     pub hotp: bool,
     pub message: Option<Message>,
+    /// The user's security keys answer this step: the request options, as JSON safe
+    /// inside a `<script>` element ([`crate::web::html::script_json`]).
+    pub key_options: Option<String>,
+    /// The user has an authenticator app (its code form is shown).
+    pub app: bool,
+}
+
+#[derive(Template)]
+#[template(path = "key_setup.html")]
+pub struct KeySetupView {
+    pub layout: Layout,
+    /// Where the key's answer goes.
+    pub action: &'static str,
+    /// Where "choose an app instead" leads.
+    pub back: &'static str,
+    /// The creation options, as JSON safe inside a `<script>` element.
+    pub options: String,
+    pub message: Option<Message>,
+    /// At sign-in ("Cancel and sign out" is offered).
+    pub signin: bool,
 }
 
 #[derive(Template)]
