@@ -14,6 +14,7 @@ mod browser;
 mod browser_account;
 mod browser_console;
 mod browser_console_pages;
+mod browser_keys;
 mod browser_signin;
 mod caddy;
 mod cli;
