@@ -115,9 +115,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// (`/static/localtime.js` shows times in the browser's zone, `/static/print.js` prints the
 /// recovery codes page; no inline script),
 /// styles and images only from here (QR codes are inline SVG), forms post only here,
-/// never framed.
+/// `fetch` only here (`/static/webauthn.js` asks for the passkey options), never framed.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'";
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
