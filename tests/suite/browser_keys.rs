@@ -8,7 +8,7 @@ use std::time::Duration;
 use twostep::domain::Require2fa;
 
 use crate::browser::{browser_at, Browser, ONE_BROWSER_AT_A_TIME};
-use crate::helpers::{free_port, spawn_app_with, AppOptions, TestApp};
+use crate::helpers::TestApp;
 use crate::virtual_authenticator::{
     add_authenticator, credentials, remove_authenticator, set_user_verified, AuthenticatorOptions,
 };
@@ -29,6 +29,13 @@ async fn key_error(browser: &Browser, form: &str) -> String {
     panic!("{form}: no error was shown");
 }
 
+/// A key with a PIN that is accepted, keeping passkeys.
+const WITH_PIN: AuthenticatorOptions = AuthenticatorOptions {
+    user_verification: true,
+    user_verified: true,
+    resident_key: true,
+};
+
 async fn sign_out(browser: &Browser) {
     browser.click("form[action='/signout'] button").await;
     browser.page("signin").await;
@@ -37,28 +44,13 @@ async fn sign_out(browser: &Browser) {
 #[tokio::test]
 async fn a_force_user_enrolls_a_key_on_the_pages_then_signs_in_with_it_and_as_a_passkey() {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let app = spawn_app_with(AppOptions {
-        port: Some(port),
-        public_url: Some(base.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (app, base) = crate::security_keys::local_app().await;
     let role = app.role("Clinician", Require2fa::Force, false, false).await;
     app.user("jane", &role, true).await;
     let Some(mut browser) = browser_at(base, "keys", 1024, 1000, &[]).await else {
         return;
     };
-    let key = add_authenticator(
-        &browser.client,
-        &AuthenticatorOptions {
-            user_verification: true,
-            user_verified: true,
-            resident_key: true,
-        },
-    )
-    .await;
+    let key = add_authenticator(&browser.client, &WITH_PIN).await;
     let password = TestApp::password_of("jane");
 
     // First sign-in: the role requires 2-step; the key is chosen and set up.
@@ -142,14 +134,7 @@ async fn shown_codes(browser: &Browser) -> Vec<String> {
 async fn a_key_without_pin_is_refused_then_account_keys_and_in_network_bypass_follow_the_prompt_mode(
 ) {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let app = spawn_app_with(AppOptions {
-        port: Some(port),
-        public_url: Some(base.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (app, base) = crate::security_keys::local_app().await;
     let role = app.role("Clinician", Require2fa::Force, false, false).await;
     let jane = app.user("jane", &role, true).await;
     let Some(mut browser) = browser_at(base, "keys-account", 1024, 1000, &[]).await else {
@@ -186,15 +171,7 @@ async fn a_key_without_pin_is_refused_then_account_keys_and_in_network_bypass_fo
     remove_authenticator(&browser.client, &no_pin).await;
 
     // A key with a PIN, When appropriate.
-    let first = add_authenticator(
-        &browser.client,
-        &AuthenticatorOptions {
-            user_verification: true,
-            user_verified: true,
-            resident_key: true,
-        },
-    )
-    .await;
+    let first = add_authenticator(&browser.client, &WITH_PIN).await;
     browser.type_into("#key-name", "Desk key").await;
     browser.click("#key-setup .webauthn-start").await;
     browser.page("recovery-codes").await;
@@ -223,15 +200,7 @@ async fn a_key_without_pin_is_refused_then_account_keys_and_in_network_bypass_fo
 
     // A second key from My account (proof: a recovery code), Every Login.
     remove_authenticator(&browser.client, &first).await;
-    let second = add_authenticator(
-        &browser.client,
-        &AuthenticatorOptions {
-            user_verification: true,
-            user_verified: true,
-            resident_key: true,
-        },
-    )
-    .await;
+    let second = add_authenticator(&browser.client, &WITH_PIN).await;
     browser.goto("/account").await;
     browser.page("account").await;
     browser.type_into("#key-proof", &codes[0]).await;

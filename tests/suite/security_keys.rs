@@ -652,8 +652,9 @@ async fn options_from_one_instance_are_answered_on_the_other() {
 use crate::pages::{get, post, Page};
 
 /// The app at `http://localhost:PORT` (its public URL: a host name, so keys are offered,
-/// and plain http, so the test client's cookies flow).
-async fn local_app() -> (TestApp, String) {
+/// and plain http, so the test client's cookies flow; Chromium treats localhost as a
+/// secure context). The second value is that URL.
+pub(crate) async fn local_app() -> (TestApp, String) {
     let port = crate::helpers::free_port();
     let origin = format!("http://localhost:{port}");
     let app = spawn_app_with(AppOptions {
@@ -952,5 +953,54 @@ async fn administrators_see_rename_and_remove_a_users_keys() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
     assert_eq!(refused["code"], "not_found");
+    app.stop().await;
+}
+
+/// The store moves a key's counter only forward (the one conditional update that keeps
+/// two instances from both accepting a repeated counter); a key that keeps no counter
+/// (0 each time, 0 stored) is accepted each time.
+#[tokio::test]
+async fn the_stored_counter_only_grows() {
+    let app = keys_app().await;
+    let jane = force_user(&app, "jane").await;
+    let mut key = enroll_at_sign_in(&app, "jane", PromptMode::EveryLogin).await;
+    let started = password(&app, "jane").await;
+    let options = key_options(&app, &started["transaction"]).await;
+    let (status, _) = answer(&app, &started["transaction"], &key.assert(&options)).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = app.store.security_keys(jane.id).await.unwrap().remove(0);
+    assert_eq!(stored.sign_count, 1);
+    let now = app.clock.now_ts();
+    let store = &app.store;
+    let id = stored.key.id;
+    let credential = stored.credential.as_str();
+    assert!(!store
+        .use_security_key(id, 1, credential, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_security_key(id, 0, credential, now)
+        .await
+        .unwrap());
+    assert!(store
+        .use_security_key(id, 7, credential, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_security_key(id, 7, credential, now)
+        .await
+        .unwrap());
+    assert_eq!(store.security_keys(jane.id).await.unwrap()[0].sign_count, 7);
+    // A second key that keeps no counter.
+    let mark = force_user(&app, "mark").await;
+    let _ = enroll_at_sign_in(&app, "mark", PromptMode::EveryLogin).await;
+    let marks = store.security_keys(mark.id).await.unwrap().remove(0);
+    assert_eq!(marks.sign_count, 0);
+    for _ in 0..2 {
+        assert!(store
+            .use_security_key(marks.key.id, 0, &marks.credential, now)
+            .await
+            .unwrap());
+    }
     app.stop().await;
 }

@@ -14,7 +14,6 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::browser::{browser_at, ONE_BROWSER_AT_A_TIME};
-use crate::helpers::{free_port, spawn_app_with, AppOptions};
 
 /// The kind of key the virtual authenticator is.
 pub(crate) struct AuthenticatorOptions {
@@ -200,14 +199,7 @@ fn refused(what: &str, answer: &Value) -> (String, bool) {
 #[tokio::test]
 async fn the_virtual_authenticator_registers_a_passkey_and_refuses_without_verification() {
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let _app = spawn_app_with(AppOptions {
-        port: Some(port),
-        public_url: Some(base.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (_app, base) = crate::security_keys::local_app().await;
     let Some(browser) = browser_at(base, "virtual-authenticator", 800, 600, &[]).await else {
         return;
     };
@@ -397,14 +389,7 @@ async fn the_script_registers_and_signs_in_with_what_webauthn_rs_sends_and_reads
     };
 
     let _one = ONE_BROWSER_AT_A_TIME.lock().await;
-    let port = free_port();
-    let base = format!("http://localhost:{port}");
-    let _app = spawn_app_with(AppOptions {
-        port: Some(port),
-        public_url: Some(base.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (_app, base) = crate::security_keys::local_app().await;
     let origin = Url::parse(&base).unwrap();
     let webauthn = WebauthnBuilder::new("localhost", &origin)
         .unwrap()
