@@ -286,7 +286,7 @@ impl Account {
         stopwatch: &Stopwatch,
     ) -> Result<(), AccountError> {
         let device = self.ctx.store.confirmed_device(me.user.id).await?;
-        let has_keys = !self.ctx.store.security_keys(me.user.id).await?.is_empty();
+        let has_keys = self.ctx.store.has_security_key(me.user.id).await?;
         if device.is_none() && !has_keys {
             return Ok(());
         }
@@ -423,7 +423,7 @@ impl Account {
     ) -> Result<Vec<RecoveryCode>, AccountError> {
         let stopwatch = Stopwatch::start();
         let me = self.me(token).await?;
-        let has_keys = !self.ctx.store.security_keys(me.user.id).await?.is_empty();
+        let has_keys = self.ctx.store.has_security_key(me.user.id).await?;
         if self.ctx.store.confirmed_device(me.user.id).await?.is_none() && !has_keys {
             return Err(AccountError::NoDevice);
         }

@@ -245,7 +245,7 @@ impl Admin {
             .map(|r| r.name.as_str().to_owned())
             .unwrap_or_default();
         let two_step_enabled = self.ctx.store.confirmed_device(user.id).await?.is_some()
-            || !self.ctx.store.security_keys(user.id).await?.is_empty();
+            || self.ctx.store.has_security_key(user.id).await?;
         let locked = user.is_locked(self.ctx.now());
         let locked_until_unlock = locked && user.locked_until == Some(Timestamp::NEVER);
         let recovery_codes_left = self.ctx.store.recovery_codes_left(user.id).await?;

@@ -863,7 +863,7 @@ impl SignIn {
     /// Whether `user` has a confirmed device: "2 Step Verification: Enabled".
     pub async fn two_step_enabled(&self, user: &User) -> Result<bool, SignInError> {
         Ok(self.ctx.store.confirmed_device(user.id).await?.is_some()
-            || !self.ctx.store.security_keys(user.id).await?.is_empty())
+            || self.ctx.store.has_security_key(user.id).await?)
     }
 
     /// Forward-auth (`/api/v1/authz`): who presents `credential`. A person is known by a

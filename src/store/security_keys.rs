@@ -168,6 +168,16 @@ impl Store {
         rows.into_iter().map(StoredSecurityKey::try_from).collect()
     }
 
+    /// Whether `user` holds a key (without reading the keys).
+    pub async fn has_security_key(&self, user: UserId) -> StoreResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM security_keys WHERE user_id = $1 LIMIT 1")
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// The key of a credential id, whoever holds it.
     pub async fn security_key_by_credential(
         &self,
