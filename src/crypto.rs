@@ -41,6 +41,7 @@ const EMAILED_OTP_LABEL: &[u8] = b"twostep emailed-otp v1";
 const KEY_CHECK_LABEL: &[u8] = b"twostep key-check v1";
 const CSRF_LABEL: &[u8] = b"twostep csrf v1";
 const RECOVERY_CODE_LABEL: &[u8] = b"twostep recovery-code v1";
+const TEMPORARY_ACCESS_LABEL: &[u8] = b"twostep temporary-access v1";
 /// The message MACed under the key-check subkey. Any fixed text would do.
 const KEY_CHECK_MESSAGE: &[u8] = b"twostep: this database belongs to this master key";
 
@@ -239,6 +240,20 @@ impl MasterKey {
     ) -> [u8; 32] {
         hmac_sha256(
             &self.subkey(RECOVERY_CODE_LABEL),
+            &[&user_id.0.to_be_bytes(), code.as_str().as_bytes()],
+        )
+    }
+
+    /// What the store keeps of a temporary access code (SPEC 15): HMAC-SHA256 under its own
+    /// subkey of the user's id (8 bytes, big-endian) and the code's canonical form, for the
+    /// reasons of [`MasterKey::recovery_code_hash`].
+    pub fn temporary_access_hash(
+        &self,
+        user_id: crate::domain::UserId,
+        code: &crate::domain::TemporaryAccessCode,
+    ) -> [u8; 32] {
+        hmac_sha256(
+            &self.subkey(TEMPORARY_ACCESS_LABEL),
             &[&user_id.0.to_be_bytes(), code.as_str().as_bytes()],
         )
     }
@@ -594,6 +609,7 @@ mod tests {
             key.subkey(KEY_CHECK_LABEL),
             key.subkey(CSRF_LABEL),
             key.subkey(RECOVERY_CODE_LABEL),
+            key.subkey(TEMPORARY_ACCESS_LABEL),
         ];
         for (i, a) in subkeys.iter().enumerate() {
             assert_ne!(a, &key.0);
@@ -792,6 +808,27 @@ mod tests {
             key.hash_emailed_code(b"", "123456"),
             key.hash_emailed_code(b"1", "23456")
         );
+    }
+
+    /// SPEC 15: temporary access codes are kept as keyed hashes of their own subkey, bound
+    /// to their user: never equal to a recovery code's hash of the same text.
+    #[test]
+    fn temporary_access_hashes_depend_on_key_user_and_code() {
+        use crate::domain::{TemporaryAccessCode, UserId};
+        let key = test_key(33);
+        let code = TemporaryAccessCode::parse("abcd-efgh-1234").unwrap();
+        let other_code = TemporaryAccessCode::parse("abcd-efgh-1235").unwrap();
+        let hash = key.temporary_access_hash(UserId(1), &code);
+        assert_eq!(hash, key.temporary_access_hash(UserId(1), &code));
+        assert_ne!(hash, key.temporary_access_hash(UserId(2), &code));
+        assert_ne!(hash, key.temporary_access_hash(UserId(1), &other_code));
+        assert_ne!(hash, test_key(34).temporary_access_hash(UserId(1), &code));
+        let mut reference =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key.subkey(TEMPORARY_ACCESS_LABEL)).unwrap();
+        reference.update(&1i64.to_be_bytes());
+        reference.update(b"abcdefgh1234");
+        assert_eq!(hash, <[u8; 32]>::from(reference.finalize().into_bytes()));
+        assert_ne!(TEMPORARY_ACCESS_LABEL, RECOVERY_CODE_LABEL);
     }
 
     /// SPEC 10: recovery codes are stored as keyed hashes, bound to their user.

@@ -55,15 +55,18 @@ pub enum OtpCheckMethod {
     Recovery,
     /// A security key's or passkey's assertion (SPEC 14).
     SecurityKey,
+    /// A temporary access code where a code was asked (SPEC 15).
+    TemporaryAccess,
 }
 
 impl OtpCheckMethod {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Totp,
         Self::Hotp,
         Self::Email,
         Self::Recovery,
         Self::SecurityKey,
+        Self::TemporaryAccess,
     ];
 
     fn label(self) -> &'static str {
@@ -73,6 +76,7 @@ impl OtpCheckMethod {
             Self::Email => "email",
             Self::Recovery => "recovery",
             Self::SecurityKey => "security_key",
+            Self::TemporaryAccess => "temporary_access",
         }
     }
 }

@@ -73,10 +73,17 @@ pub enum AuditEvent {
     SecurityKeyRemoved,
     /// A security key was renamed.
     SecurityKeyRenamed,
+    /// An administrator issued a temporary access code (SPEC 15); the detail has the
+    /// reason, minutes and uses, never the code.
+    TemporaryAccessIssued,
+    /// A temporary access code was revoked.
+    TemporaryAccessRevoked,
+    /// A temporary access code stood in for the second factor at a sign-in.
+    TemporaryAccessUsed,
 }
 
 impl AuditEvent {
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 36] = [
         Self::SignInSucceeded,
         Self::SignInFailed,
         Self::OtpSent,
@@ -110,6 +117,9 @@ impl AuditEvent {
         Self::SecurityKeyAdded,
         Self::SecurityKeyRemoved,
         Self::SecurityKeyRenamed,
+        Self::TemporaryAccessIssued,
+        Self::TemporaryAccessRevoked,
+        Self::TemporaryAccessUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +157,9 @@ impl AuditEvent {
             Self::SecurityKeyAdded => "security_key_added",
             Self::SecurityKeyRemoved => "security_key_removed",
             Self::SecurityKeyRenamed => "security_key_renamed",
+            Self::TemporaryAccessIssued => "temporary_access_issued",
+            Self::TemporaryAccessRevoked => "temporary_access_revoked",
+            Self::TemporaryAccessUsed => "temporary_access_used",
         }
     }
 
@@ -190,6 +203,9 @@ impl AuditEvent {
             Self::SecurityKeyAdded => "Security key added",
             Self::SecurityKeyRemoved => "Security key removed",
             Self::SecurityKeyRenamed => "Security key renamed",
+            Self::TemporaryAccessIssued => "Temporary access code issued",
+            Self::TemporaryAccessRevoked => "Temporary access code revoked",
+            Self::TemporaryAccessUsed => "Temporary access code used",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod security_event;
 pub mod security_key;
 pub mod settings;
 pub mod signin;
+pub mod temporary_access;
 pub mod user;
 
 pub use audit::{AuditEntry, AuditEvent};
@@ -50,6 +51,10 @@ pub use settings::{
 pub use signin::{
     EmailedOtp, EmailedOtpId, PendingStep, Session, SessionId, SignInTransaction, TransactionId,
     TransactionKind,
+};
+pub use temporary_access::{
+    TemporaryAccess, TemporaryAccessCode, TemporaryAccessCodeError, TemporaryAccessTerms,
+    TemporaryAccessTermsError,
 };
 pub use user::{
     DirectoryLink, DisplayName, DisplayNameError, Email, EmailError, User, UserId, UserSource,

@@ -541,6 +541,9 @@ pub struct Authentication {
     pub otp: bool,
     /// A security key (WebAuthn).
     pub hardware_key: bool,
+    /// The one-time code was a temporary access code from the service desk (SPEC 15):
+    /// `otp` is set too. Stored only; no `amr` value of its own.
+    pub temporary_access: bool,
 }
 
 impl Authentication {
@@ -583,6 +586,7 @@ impl Authentication {
             (self.password, "pwd"),
             (self.otp, "otp"),
             (self.hardware_key, "hwk"),
+            (self.temporary_access, "tac"),
         ] {
             if used {
                 names.push(name);
@@ -599,6 +603,7 @@ impl Authentication {
                 "pwd" => &mut authentication.password,
                 "otp" => &mut authentication.otp,
                 "hwk" => &mut authentication.hardware_key,
+                "tac" => &mut authentication.temporary_access,
                 _ => return None,
             };
             *used = true;
@@ -1091,6 +1096,15 @@ mod tests {
         };
         assert_eq!(key_only.amr(), ["hwk"]);
         assert_eq!(key_only.acr(), ACR_MULTI_FACTOR);
+        // SPEC 15: a temporary access code is a one-time code to applications; the
+        // session remembers it (for the account page), the claims do not tell.
+        let temporary = Authentication {
+            temporary_access: true,
+            ..with_otp
+        };
+        assert_eq!(temporary.amr(), ["pwd", "otp", "mfa"]);
+        assert_eq!(temporary.encode(), "pwd,otp,tac");
+        assert_eq!(Authentication::decode("pwd,otp,tac"), Some(temporary));
     }
 
     /// SPEC 13: a session is reused unless prompt=login or max_age demands a new sign-in;
@@ -1104,6 +1118,7 @@ mod tests {
                 password: true,
                 otp,
                 hardware_key: false,
+                temporary_access: false,
             },
         };
         let confidential = client(true, false);

@@ -25,10 +25,12 @@ pub enum SecurityEvent {
     KeyAdded,
     /// A security key was removed from the account.
     KeyRemoved,
+    /// The service desk issued a temporary access code for the account (SPEC 15).
+    TemporaryAccessIssued,
 }
 
 impl SecurityEvent {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::DeviceAdded,
         Self::DeviceRemoved,
         Self::RecoveryCodesGenerated,
@@ -38,6 +40,7 @@ impl SecurityEvent {
         Self::PasswordReset,
         Self::KeyAdded,
         Self::KeyRemoved,
+        Self::TemporaryAccessIssued,
     ];
 
     /// The template's name in module [`SECURITY_MODULE`]: "Device Added", ...
@@ -52,6 +55,7 @@ impl SecurityEvent {
             Self::PasswordReset => "Password Reset",
             Self::KeyAdded => "Security Key Added",
             Self::KeyRemoved => "Security Key Removed",
+            Self::TemporaryAccessIssued => "Temporary Access Issued",
         }
     }
 
@@ -67,6 +71,7 @@ impl SecurityEvent {
             Self::PasswordReset => "password_reset",
             Self::KeyAdded => "key_added",
             Self::KeyRemoved => "key_removed",
+            Self::TemporaryAccessIssued => "temporary_access_issued",
         }
     }
 

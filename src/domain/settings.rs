@@ -28,6 +28,7 @@ pub enum SettingKey {
     HelpText,
     NotifyUsers,
     SecurityKeys,
+    SecurityOfficerEmail,
 }
 
 /// What the `pass` of privacyIDEA's `/validate/check` holds (the second-factor check of
@@ -67,8 +68,8 @@ pub enum SettingKind {
     Number { min: u32, max: u32 },
     /// On or off.
     Flag,
-    /// An email address.
-    Email,
+    /// An email address; `optional`: or empty (none).
+    Email { optional: bool },
     /// One of these words.
     Choice(&'static [&'static str]),
     /// Plain text of at most `max_chars` characters; line breaks are the only control
@@ -100,7 +101,7 @@ const fn number(min: u32, max: u32) -> SettingKind {
 }
 
 /// Every system setting, in [`SettingKey`]'s order (checked when compiling).
-pub const SETTINGS: [SettingSpec; 16] = [
+pub const SETTINGS: [SettingSpec; 17] = [
     SettingSpec {
         key: SettingKey::Use2fa,
         name: "use_2fa",
@@ -168,7 +169,7 @@ pub const SETTINGS: [SettingSpec; 16] = [
         key: SettingKey::Autoreply,
         name: "autoreply",
         label: "Autoreply",
-        kind: SettingKind::Email,
+        kind: SettingKind::Email { optional: false },
         default: "no-reply@localhost",
         help: "The sending 'from' email address of OTP notification messages.",
         permission: Permission::ManageSystemSettings,
@@ -245,6 +246,15 @@ pub const SETTINGS: [SettingSpec; 16] = [
         kind: SettingKind::Flag,
         default: "true",
         help: "When enabled, users may set up security keys and passkeys (FIDO2, WebAuthn) beside an authenticator app, and sign in with them. Keys need twostep's public URL (--public-url): the key is bound to its host name. Keys already set up keep working only while this is enabled.",
+        permission: Permission::ManageSystemSettings,
+    },
+    SettingSpec {
+        key: SettingKey::SecurityOfficerEmail,
+        name: "security_officer_email",
+        label: "Security Officer Email",
+        kind: SettingKind::Email { optional: true },
+        default: "",
+        help: "Who is emailed, besides the user, when the service desk issues a temporary access code (who issued it, for whom, why, for how long). Empty: nobody besides the user.",
         permission: Permission::ManageSystemSettings,
     },
 ];
@@ -372,6 +382,7 @@ pub struct Settings {
     help_text: String,
     notify_users: bool,
     security_keys: bool,
+    security_officer_email: Option<Email>,
 }
 
 impl Default for Settings {
@@ -395,6 +406,7 @@ impl Default for Settings {
             help_text: String::new(),
             notify_users: true,
             security_keys: true,
+            security_officer_email: None,
         };
         for spec in &SETTINGS {
             // Every default parses (tests::every_default_parses_to_spec_section_2); a
@@ -459,6 +471,10 @@ impl Settings {
     pub fn security_keys(&self) -> bool {
         self.security_keys
     }
+    /// Who hears of each temporary access code besides its user (SPEC section 15).
+    pub fn security_officer_email(&self) -> Option<&Email> {
+        self.security_officer_email.as_ref()
+    }
 
     /// The canonical text form of a setting's value.
     pub fn get(&self, key: SettingKey) -> String {
@@ -479,6 +495,11 @@ impl Settings {
             SettingKey::HelpText => self.help_text.clone(),
             SettingKey::NotifyUsers => self.notify_users.to_string(),
             SettingKey::SecurityKeys => self.security_keys.to_string(),
+            SettingKey::SecurityOfficerEmail => self
+                .security_officer_email
+                .as_ref()
+                .map(|email| email.as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -510,9 +531,18 @@ impl Settings {
                 }
                 Ok(())
             }
-            SettingKind::Email => {
-                self.autoreply =
-                    Email::parse(text).map_err(|_| SettingError::NotAnEmail { key })?;
+            SettingKind::Email { optional } => {
+                let email = match (optional, text.is_empty()) {
+                    (true, true) => None,
+                    _ => Some(Email::parse(text).map_err(|_| SettingError::NotAnEmail { key })?),
+                };
+                match (key, email) {
+                    (SettingKey::SecurityOfficerEmail, email) => {
+                        self.security_officer_email = email;
+                    }
+                    (SettingKey::Autoreply, Some(email)) => self.autoreply = email,
+                    _ => return Err(SettingError::NotAnEmail { key }),
+                }
                 Ok(())
             }
             SettingKind::Choice(choices) => {
@@ -577,7 +607,8 @@ impl Settings {
             | SettingKey::ValidatePassMode
             | SettingKey::HelpText
             | SettingKey::NotifyUsers
-            | SettingKey::SecurityKeys => return Err(out_of_range),
+            | SettingKey::SecurityKeys
+            | SettingKey::SecurityOfficerEmail => return Err(out_of_range),
         }
         Ok(())
     }
@@ -617,6 +648,36 @@ mod tests {
         assert_eq!(s.validate_pass_mode(), ValidatePassMode::Otp);
         assert_eq!(s.help_text(), "");
         assert!(s.notify_users());
+    }
+
+    /// SPEC 15 / 19: `security_officer_email` is empty by default, takes an address, and
+    /// empty again; a malformed address is refused and changes nothing.
+    #[test]
+    fn the_security_officer_email_is_optional() {
+        let mut s = Settings::default();
+        assert_eq!(s.security_officer_email(), None);
+        assert_eq!(s.get(SettingKey::SecurityOfficerEmail), "");
+        s.set(SettingKey::SecurityOfficerEmail, " ciso@hospital.example ")
+            .unwrap();
+        assert_eq!(
+            s.security_officer_email().map(Email::as_str),
+            Some("ciso@hospital.example")
+        );
+        assert_eq!(
+            s.set(SettingKey::SecurityOfficerEmail, "not an address"),
+            Err(SettingError::NotAnEmail {
+                key: SettingKey::SecurityOfficerEmail
+            })
+        );
+        assert_eq!(
+            s.get(SettingKey::SecurityOfficerEmail),
+            "ciso@hospital.example"
+        );
+        s.set(SettingKey::SecurityOfficerEmail, "").unwrap();
+        assert_eq!(s.security_officer_email(), None);
+        // The autoreply address is not optional.
+        assert!(s.set(SettingKey::Autoreply, "").is_err());
+        assert_eq!(s.autoreply().as_str(), "no-reply@localhost");
     }
 
     /// SPEC section 11: plain text up to 500 characters, line breaks kept (a form's CRLF
@@ -680,7 +741,7 @@ mod tests {
                 SettingKind::Text { max_chars } => {
                     assert!(spec.default.chars().count() <= max_chars as usize)
                 }
-                SettingKind::Flag | SettingKind::Email => {}
+                SettingKind::Flag | SettingKind::Email { .. } => {}
             }
         }
     }

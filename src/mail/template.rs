@@ -456,6 +456,11 @@ fn security_wording(event: SecurityEvent) -> (&'static str, &'static str, &'stat
             "A security key or passkey was removed from your @site_name account. It can no longer be used to sign in.",
             "If you asked for this, there is nothing to do.",
         ),
+        SecurityEvent::TemporaryAccessIssued => (
+            "A temporary access code was issued for your @site_name account",
+            "Your service desk issued a temporary access code for your @site_name account. With your password, it lets you sign in for a short time without your 2-step verification device.",
+            "If you did not ask the service desk for it, call them now: someone may be trying to get into your account.",
+        ),
         SecurityEvent::DeviceRemoved => (
             "2-step verification was removed from your @site_name account",
             "The 2-step verification device of your @site_name account was removed.",

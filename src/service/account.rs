@@ -153,6 +153,10 @@ pub struct AccountOverview {
     /// Where the password is checked: a directory user changes it in the directory
     /// (SPEC 12).
     pub source: crate::domain::UserSource,
+    /// This session signed in with a temporary access code within [`SETUP_MINUTES`]
+    /// (SPEC 15): a change to 2-step verification needs no further code, so that a user
+    /// who lost the device can set up a new one.
+    pub proof_given: bool,
 }
 
 /// The signed-in user of a request.
@@ -230,6 +234,7 @@ impl Account {
             .collect();
         Ok(AccountOverview {
             source: me.user.source,
+            proof_given: self.proof_given(&me),
             username: me.user.username.as_str().to_owned(),
             display_name: me.user.display_name.as_str().to_owned(),
             email: me
@@ -287,7 +292,7 @@ impl Account {
     ) -> Result<(), AccountError> {
         let device = self.ctx.store.confirmed_device(me.user.id).await?;
         let has_keys = self.ctx.store.has_security_key(me.user.id).await?;
-        if device.is_none() && !has_keys {
+        if (device.is_none() && !has_keys) || self.proof_given(me) {
             return Ok(());
         }
         let Some(code) = code.map(str::trim).filter(|code| !code.is_empty()) else {
@@ -318,6 +323,15 @@ impl Account {
             Ok(()) => Ok(()),
             Err(_) => Err(self.fail(stopwatch, settings).await),
         }
+    }
+
+    /// Whether this session's sign-in is its proof (SPEC 15): a temporary access code
+    /// from the service desk stood in for the lost device, less than [`SETUP_MINUTES`]
+    /// ago. The code was the proof; asking for the lost device's code would leave the
+    /// user no way to set up a new one.
+    fn proof_given(&self, me: &Me) -> bool {
+        me.session.authentication.temporary_access
+            && self.ctx.now() < me.session.created_at.plus_seconds(SETUP_MINUTES * 60)
     }
 
     /// The generic failure, no sooner than Failure Delay after the request began.

@@ -15,11 +15,13 @@ use confirm::ip_rule_note;
 mod details;
 mod directory_users;
 mod keys;
+mod temporary_access;
 pub use applications::{ApplicationInput, ApplicationPatch, NewApplication};
 pub use checks::Problem;
 pub use details::{DeviceDetails, UserDetails};
 pub use directory_users::DIRECTORY_PASSWORD;
 use directory_users::{owned_by_directory, ProposedChange};
+pub use temporary_access::IssuedAccess;
 
 use super::devices::{self, SetupError, SetupInfo};
 use super::emailed::{self, SaveTemplateError};

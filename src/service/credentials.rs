@@ -27,7 +27,7 @@ use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
 use crate::domain::{AuditEvent, BindRefusal, DirectoryEntry, FailureCounts, Lockout};
 use crate::domain::{Device, RecoveryCode, Settings, TransactionId, User, UserId, Username};
-use crate::domain::{SecurityEvent, UserSource};
+use crate::domain::{SecurityEvent, TemporaryAccess, TemporaryAccessCode, UserSource};
 use crate::otp::OtpCode;
 use crate::password::Password;
 use crate::store::{FailureOutcome, NewAuditEntry, Reservation, StoreError};
@@ -156,6 +156,9 @@ pub enum FailureReason {
     KeyCounterNotGrown,
     /// A passkey whose user handle or credential no account holds.
     UnknownKey,
+    /// A temporary access code that is wrong, used up, expired, revoked or another
+    /// user's (SPEC 15).
+    WrongTemporaryAccessCode,
 }
 
 impl FailureReason {
@@ -198,6 +201,9 @@ impl FailureReason {
                 "security key: signature counter did not grow (cloned key?)"
             }
             Self::UnknownKey => "security key: unknown credential",
+            Self::WrongTemporaryAccessCode => {
+                "wrong, used up, expired or revoked temporary access code"
+            }
         }
     }
 }
@@ -746,6 +752,40 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Checks a temporary access `code` of `user` under a granted `attempt` and uses it
+    /// once (SPEC 15): of requests racing with a code of N uses, N at most are accepted.
+    /// Accepted: the use, its audit entry ("Temporary access code used") and the reset of
+    /// the counts are one commit, and the attempt has succeeded; the answer is the code as
+    /// it is now (uses left, expiry). Wrong, used up, expired, revoked or another user's:
+    /// a refused code, counted like a wrong device code.
+    pub async fn temporary_access(
+        &self,
+        attempt: Attempt,
+        user: &User,
+        code: &TemporaryAccessCode,
+        now: Timestamp,
+    ) -> Checked<TemporaryAccess> {
+        let hash = self.ctx.store.key().temporary_access_hash(user.id, code);
+        let entry = NewAuditEntry {
+            event: AuditEvent::TemporaryAccessUsed,
+            actor: self.origin.actor.map(str::to_owned),
+            subject: Some(attempt.username.as_str().to_owned()),
+            client_ip: Some(self.origin.ip.to_owned()),
+            detail: self.origin.detail("temporary access code"),
+        };
+        match self
+            .ctx
+            .store
+            .use_temporary_access(attempt.user, hash, &entry, now)
+            .await?
+        {
+            Some(access) => Ok(Ok(access)),
+            None => Ok(Err(self
+                .refuse_code(attempt, FailureReason::WrongTemporaryAccessCode)
+                .await?)),
+        }
+    }
+
     /// Checks the emailed `code` of `user` for `of` and consumes it once. Accepted: the
     /// attempt has succeeded, then "OTP accepted" (detail "email" after the surface's
     /// prefix) is audited.
@@ -911,6 +951,10 @@ mod tests {
             ),
             (UnknownKey, "security key: unknown credential"),
             (
+                WrongTemporaryAccessCode,
+                "wrong, used up, expired or revoked temporary access code",
+            ),
+            (
                 DirectoryBind(BindRefusal::WrongPassword),
                 "wrong password (directory)",
             ),
@@ -957,10 +1001,11 @@ mod tests {
                 | WrongKeyAssertion
                 | KeyUserNotVerified
                 | KeyCounterNotGrown
-                | UnknownKey => {}
+                | UnknownKey
+                | WrongTemporaryAccessCode => {}
             }
         }
-        assert_eq!(texts.len(), 35);
+        assert_eq!(texts.len(), 36);
         assert_eq!(REFUSED_UNCHECKED, "refused unchecked: account locked");
     }
 

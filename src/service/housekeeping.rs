@@ -1,7 +1,7 @@
-//! Removing what has expired: sign-in transactions, sessions, and the OpenID Connect
-//! provider's waiting requests, access tokens, grants and old codes. Every read already
-//! ignores expired rows; this only keeps the tables from growing. Any instance may run it
-//! (each delete is one statement).
+//! Removing what has expired: sign-in transactions, sessions, temporary access codes, and
+//! the OpenID Connect provider's waiting requests, access tokens, grants and old codes.
+//! Every read already ignores expired rows; this only keeps the tables from growing. Any
+//! instance may run it (each delete is one statement).
 
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ pub async fn pass(ctx: &Context) -> Result<u64, StoreError> {
         .purge_oidc(now, now.plus_seconds(-ctx.config.session_absolute_seconds))
         .await?;
     let ceremonies = ctx.store.purge_webauthn_challenges(now).await?;
-    Ok(sessions + provider + ceremonies)
+    let temporary_access = ctx.store.purge_temporary_access(now).await?;
+    Ok(sessions + provider + ceremonies + temporary_access)
 }
 
 /// Runs [`pass`] every [`INTERVAL`] until shut down.

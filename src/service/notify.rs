@@ -15,7 +15,7 @@ use super::emailed::SaveTemplateError;
 use super::Context;
 use crate::domain::{AuditEvent, SecurityEvent, User, SECURITY_MODULE};
 use crate::mail::message::{message_id_for, OutgoingEmail};
-use crate::mail::template::{EmailTemplate, SecurityValues, TemplateKind};
+use crate::mail::template::{EmailTemplate, RenderedEmail, SecurityValues, TemplateKind};
 use crate::store::{NewOutboxMessage, StoreError, StoredTemplate};
 
 /// How long a queued notification is worth delivering: a security email is still worth
@@ -149,5 +149,49 @@ pub async fn save_template(
         format!("{SECURITY_MODULE} / {}", event.template_name()),
     )
     .await?;
+    Ok(())
+}
+
+/// Queues a plain-text email to the security officer (the setting
+/// `security_officer_email`, SPEC 15), then wakes the outbox worker. Does nothing when the
+/// setting is empty. Like [`security`], it never carries a code or secret, and only a
+/// database error is returned.
+pub async fn security_officer(ctx: &Context, subject: &str, text: &str) -> Result<(), StoreError> {
+    let settings = ctx.store.settings().await?;
+    let Some(to) = settings.security_officer_email().cloned() else {
+        return Ok(());
+    };
+    let now = ctx.now();
+    let message_id = message_id_for(now.millis(), OsRng.next_u64(), &ctx.config.mail_domain);
+    let rendered = RenderedEmail {
+        subject: subject.replace(|c: char| c.is_control(), " "),
+        text: text.to_owned(),
+        html: None,
+    };
+    let payload = match OutgoingEmail::new(
+        message_id.clone(),
+        settings.autoreply().clone(),
+        to.clone(),
+        None,
+        rendered,
+        now.millis(),
+    )
+    .and_then(|email| email.to_rfc5322())
+    {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::warn!(%error, "security officer notification not built");
+            return Ok(());
+        }
+    };
+    let message = NewOutboxMessage {
+        message_id,
+        from: settings.autoreply().as_str().to_owned(),
+        to: to.as_str().to_owned(),
+        payload,
+        expires_at: now.plus_seconds(NOTIFICATION_VALID_SECONDS),
+    };
+    ctx.store.enqueue(&message, now).await?;
+    ctx.outbox_wakeup.notify_one();
     Ok(())
 }

@@ -22,7 +22,8 @@ use crate::crypto::Token;
 use crate::domain::oidc::Authentication;
 use crate::domain::{
     in_network, strictest_prompt_mode, AuditEvent, ClientAddress, OtpMethod, PasswordProblem,
-    PendingStep, PromptMode, RecoveryCode, Role, SecurityEvent, Settings, TransactionKind, User,
+    PendingStep, PromptMode, RecoveryCode, Role, SecurityEvent, Settings, TemporaryAccess,
+    TemporaryAccessCode, TransactionKind, User,
 };
 use crate::domain::{Session, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
@@ -124,12 +125,15 @@ pub struct EmailNotice {
 pub enum SignInStatus {
     /// Done: a new session. `recovery_codes_left`: how many recovery codes are left, when
     /// one was used for this sign-in (SPEC 10); `recovery_codes`: the first set, shown
-    /// once, when enrollment completed at this sign-in (empty otherwise).
+    /// once, when enrollment completed at this sign-in (empty otherwise);
+    /// `temporary_access`: the temporary access code as it is now, when one stood in for
+    /// the second factor (SPEC 15: the user is offered to set up a new device).
     SignedIn {
         session: Token,
         user: User,
         recovery_codes_left: Option<u32>,
         recovery_codes: Vec<RecoveryCode>,
+        temporary_access: Option<TemporaryAccess>,
     },
     /// Enter a code.
     OtpRequired {
@@ -240,6 +244,9 @@ struct Live {
     record: SignInTransaction,
     steps: Vec<PendingStep>,
     user: User,
+    /// This request's code step was passed with a temporary access code (SPEC 15): a
+    /// session made now records it.
+    temporary_access: bool,
 }
 
 /// The sign-in service.
@@ -354,6 +361,7 @@ impl SignIn {
             record,
             steps,
             user,
+            temporary_access: false,
         };
         if live.steps.first() == Some(&PendingStep::EmailOtp) {
             return self.send_and_ask(live, &settings).await;
@@ -418,6 +426,7 @@ impl SignIn {
             record,
             steps,
             user,
+            temporary_access: false,
         })
     }
 
@@ -572,6 +581,40 @@ impl SignIn {
         let Ok(attempt) = gate.reserve_code(user).await? else {
             return Err(self.fail(&stopwatch, &settings).await);
         };
+        // A temporary access code from the service desk stands in for the second factor
+        // at either code step (SPEC 15), under the same attempt; no device, emailed or
+        // recovery code parses as one.
+        if let Ok(access_code) = TemporaryAccessCode::parse(code) {
+            let outcome = gate
+                .temporary_access(attempt, user, &access_code, now)
+                .await?;
+            self.ctx
+                .metrics
+                .otp_check(OtpCheckMethod::TemporaryAccess, outcome.is_ok());
+            let Ok(access) = outcome else {
+                return Err(self.fail(&stopwatch, &settings).await);
+            };
+            let live = Live {
+                temporary_access: true,
+                ..live
+            };
+            return match self.advance(live, &settings, true).await? {
+                SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes_left,
+                    recovery_codes,
+                    ..
+                } => Ok(SignInStatus::SignedIn {
+                    session,
+                    user,
+                    recovery_codes_left,
+                    recovery_codes,
+                    temporary_access: Some(access),
+                }),
+                other => Ok(other),
+            };
+        }
         // A recovery code where the device code is asked (SPEC 10), under the same
         // attempt; a device code never parses as one.
         if let (Some(PendingStep::DeviceOtp), Ok(recovery)) = (step, RecoveryCode::parse(code)) {
@@ -593,6 +636,7 @@ impl SignIn {
                     user,
                     recovery_codes_left: Some(left),
                     recovery_codes,
+                    temporary_access: None,
                 }),
                 other => Ok(other),
             };
@@ -660,9 +704,14 @@ impl SignIn {
             {
                 return Err(SignInError::TransactionExpired);
             }
-            let second_factor = live.record.second_factor;
+            let how = Authentication {
+                password: true,
+                otp: live.record.second_factor,
+                hardware_key: false,
+                temporary_access: live.temporary_access,
+            };
             return self
-                .finish(&live.user, &live.record.client_ip, second_factor, "")
+                .finish_as(&live.user, &live.record.client_ip, how, "")
                 .await;
         }
         self.status_of(live, settings).await
@@ -715,6 +764,21 @@ impl SignIn {
         .await?;
         let settings = self.ctx.store.settings().await?;
         self.advance_enrolled(live, &settings).await
+    }
+
+    /// The user's temporary access code as it is now, when it is still live (SPEC 15):
+    /// the signed-in page after such a sign-in says how long and how often it works.
+    pub async fn temporary_access(
+        &self,
+        user: &User,
+    ) -> Result<Option<TemporaryAccess>, SignInError> {
+        let now = self.ctx.now();
+        Ok(self
+            .ctx
+            .store
+            .temporary_access(user.id)
+            .await?
+            .filter(|access| access.live(now)))
     }
 
     /// How many recovery codes `user` has left (the signed-in page after a recovery code).
@@ -784,6 +848,7 @@ impl SignIn {
             password: true,
             otp: second_factor,
             hardware_key: false,
+            temporary_access: false,
         };
         self.finish_as(user, ip, how, detail).await
     }
@@ -825,6 +890,7 @@ impl SignIn {
             user: user.clone(),
             recovery_codes_left: None,
             recovery_codes: Vec::new(),
+            temporary_access: None,
         })
     }
 

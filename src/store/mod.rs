@@ -28,6 +28,7 @@ mod settings;
 mod signin;
 mod sql;
 mod templates;
+mod temporary_access;
 mod users;
 
 use std::path::{Path, PathBuf};

@@ -94,8 +94,11 @@ pub struct AccountView {
     pub two_step_enabled: bool,
     pub keys: Vec<KeyRow>,
     pub may_add_key: bool,
-    /// The key forms need fresh proof (an app code or a recovery code).
+    /// The 2-step verification forms need fresh proof (an app code or a recovery code):
+    /// not without a device or key, nor just after a temporary access code (SPEC 15).
     pub key_proof: bool,
+    /// This session signed in with a temporary access code moments ago (SPEC 15).
+    pub proof_given: bool,
     pub key_error: Option<String>,
     pub methods: Vec<Choice>,
     pub prompt_modes: Vec<Choice>,
@@ -178,8 +181,9 @@ fn account_view(
         None => {}
     }
     let two_step_enabled = overview.two_step == crate::service::account::TwoStep::Enabled;
-    let key_proof = two_step_enabled;
+    let key_proof = two_step_enabled && !overview.proof_given;
     AccountView {
+        proof_given: overview.proof_given,
         layout,
         done,
         username: overview.username,

@@ -42,6 +42,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/signout", post(signout))
 }
 
+/// A temporary access code that just stood in for the second factor (SPEC 15).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemporaryAccessLeft {
+    /// Sign-ins it still stands in for.
+    pub uses_left: u32,
+    /// When it stops working (RFC 3339, UTC).
+    pub expires_at: String,
+    /// Where the user sets up a new device (the account page; within 15 minutes of this
+    /// sign-in without another code).
+    pub set_up_device: String,
+}
+
 /// Where a sign-in stands (SPEC section 9), tagged by `status`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -56,6 +68,10 @@ pub enum SignInAnswer {
         /// (`xxxxx-xxxxx`), shown this once; absent otherwise.
         #[serde(skip_serializing_if = "Option::is_none")]
         recovery_codes: Option<Vec<String>>,
+        /// After a temporary access code (SPEC 15): its uses and time left, and where to
+        /// set up a new device; absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        temporary_access: Option<TemporaryAccessLeft>,
     },
     /// Enter a code: from the device, or the one just emailed.
     OtpRequired {
@@ -139,12 +155,18 @@ impl From<SignInStatus> for SignInAnswer {
                 session,
                 recovery_codes_left,
                 recovery_codes,
+                temporary_access,
                 ..
             } => Self::SignedIn {
                 session: session.as_str().to_owned(),
                 recovery_codes_left,
                 recovery_codes: (!recovery_codes.is_empty())
                     .then(|| recovery_codes.iter().map(|code| code.reveal()).collect()),
+                temporary_access: temporary_access.map(|access| TemporaryAccessLeft {
+                    uses_left: access.uses_left,
+                    expires_at: access.expires_at.iso_utc(),
+                    set_up_device: "/account".to_owned(),
+                }),
             },
             SignInStatus::OtpRequired {
                 kind,

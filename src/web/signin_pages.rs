@@ -47,7 +47,7 @@ use steps::{
     expired_form, failure_of_status, layout, next, restart, settle, settle_now, transaction,
     CodeForm, CsrfOnly, SignInForm,
 };
-use views::{ContinueView, EmailView, HomeView, SignInView, VerifyView};
+use views::{ContinueView, EmailView, HomeView, SignInView, TemporaryAccessNotice, VerifyView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -98,6 +98,8 @@ async fn stylesheet() -> Response {
 struct HomeQuery {
     /// `used`: this sign-in used a recovery code; the page says how many are left.
     recovery: Option<String>,
+    /// `used`: this sign-in used a temporary access code; the page offers a new device.
+    temporary: Option<String>,
 }
 
 /// `GET /`: the signed-in page, or the way to sign in.
@@ -106,8 +108,13 @@ async fn home(
     headers: HeaderMap,
     query: Result<Query<HomeQuery>, QueryRejection>,
 ) -> Response {
-    let recovery_used =
-        matches!(query, Ok(Query(HomeQuery { recovery: Some(ref used) })) if used == "used");
+    let (recovery_used, temporary_used) = match &query {
+        Ok(Query(q)) => (
+            q.recovery.as_deref() == Some("used"),
+            q.temporary.as_deref() == Some("used"),
+        ),
+        Err(_) => (false, false),
+    };
     let Some(token) = cookies::get(&headers, cookies::SESSION).filter(|t| !t.is_empty()) else {
         return see_other("/signin");
     };
@@ -150,9 +157,21 @@ async fn home(
         },
         false => None,
     };
+    let temporary_access = match temporary_used {
+        true => match state.signin.temporary_access(&user).await {
+            Ok(access) => Some(TemporaryAccessNotice {
+                left: access
+                    .map(|a| temporary_access_left(&a))
+                    .unwrap_or_default(),
+            }),
+            Err(error) => return settle_now(&state, &headers, failure_of_status(error)).await,
+        },
+        false => None,
+    };
     let view = HomeView {
         layout: layout(&state, &headers).await,
         recovery_codes_left,
+        temporary_access,
         display_name: user.display_name.as_str().to_owned(),
         username: user.username.as_str().to_owned(),
         role: role.name.as_str().to_owned(),
@@ -160,6 +179,18 @@ async fn home(
         admin: any_section(&role),
     };
     page(&state, StatusCode::OK, &view.layout, &view)
+}
+
+/// "It works for 2 more sign-ins, until 2027-01-15 10:30 UTC."
+fn temporary_access_left(access: &crate::domain::TemporaryAccess) -> String {
+    let sign_ins = match access.uses_left {
+        1 => "1 more sign-in".to_owned(),
+        n => format!("{n} more sign-ins"),
+    };
+    format!(
+        "It works for {sign_ins}, until {}.",
+        crate::mail::template::SecurityValues::event_time_text(access.expires_at)
+    )
 }
 
 #[derive(Deserialize)]

@@ -720,7 +720,7 @@ async fn the_settings_table_the_openapi_schema_and_the_console_form_agree() {
                 assert_eq!(schema["type"], "boolean", "{name}");
                 form.assert_contains(&format!(r#"name="{name}" value="true""#));
             }
-            SettingKind::Email => {
+            SettingKind::Email { .. } => {
                 assert_eq!(schema["format"], "email", "{name}");
                 form.assert_contains(&format!(r#"name="{name}" value="{default}""#));
             }
@@ -816,7 +816,12 @@ fn the_readme_lists_the_settings_table() {
                 assert_eq!(bounds, (min, max), "{name}: README range");
             }
             SettingKind::Flag => assert_eq!(range, "", "{name}: a flag has no range"),
-            SettingKind::Email => assert_eq!(range, "an email address", "{name}"),
+            SettingKind::Email { optional: false } => {
+                assert_eq!(range, "an email address", "{name}")
+            }
+            SettingKind::Email { optional: true } => {
+                assert_eq!(range, "an email address, or empty", "{name}")
+            }
             SettingKind::Choice(choices) => {
                 let words: Vec<String> = range
                     .split("; ")

@@ -429,6 +429,7 @@ async fn session_of(app: &TestApp, user: &User) -> String {
                 password: true,
                 otp: true,
                 hardware_key: false,
+                temporary_access: false,
             },
             now,
             now.plus_seconds(3600),

@@ -29,11 +29,13 @@ const PASSWORD_ONLY: Authentication = Authentication {
     password: true,
     otp: false,
     hardware_key: false,
+    temporary_access: false,
 };
 const WITH_OTP: Authentication = Authentication {
     password: true,
     otp: true,
     hardware_key: false,
+    temporary_access: false,
 };
 
 /// Runs each named test once per engine.

@@ -199,6 +199,7 @@ impl SignIn {
                     Some(&ip),
                 )
                 .await?,
+                temporary_access: None,
             }),
             other => Ok(other),
         }
@@ -256,6 +257,7 @@ impl SignIn {
             password: false,
             otp: false,
             hardware_key: true,
+            temporary_access: false,
         };
         self.finish_as(&user, &ip, how, "passkey").await
     }

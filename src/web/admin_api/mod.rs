@@ -13,6 +13,7 @@
 //! - [`roles`]: security roles (`/api/v1/roles`);
 //! - [`users`]: users, their search, unlocking (`/api/v1/users`);
 //! - [`devices`]: a user's 2FA device (`/api/v1/users/{username}/device`);
+//! - [`temporary_access`]: a user's temporary access code (SPEC 15);
 //! - [`settings`]: the system settings of SPEC section 2 (`/api/v1/settings`);
 //! - [`ip_rules`]: the Acceptable IP Rules (`/api/v1/ip-rules`);
 //! - [`templates`]: the OTP Notification Email and security templates (`/api/v1/templates/...`);
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod roles;
 pub mod settings;
 pub mod templates;
+pub mod temporary_access;
 pub mod tokens;
 pub mod users;
 
@@ -80,6 +82,12 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/users/{username}/keys/{id}",
             axum::routing::delete(keys::remove_key),
+        )
+        .route(
+            "/api/v1/users/{username}/temporary-access",
+            get(temporary_access::show)
+                .post(temporary_access::issue)
+                .delete(temporary_access::revoke),
         )
         .route(
             "/api/v1/users/{username}/recovery-codes",

@@ -41,7 +41,7 @@ fn setting_json(key: SettingKey, text: String) -> Value {
         SettingKind::Flag => text
             .parse::<bool>()
             .map_or(Value::String(text), Value::Bool),
-        SettingKind::Email | SettingKind::Choice(_) | SettingKind::Text { .. } => {
+        SettingKind::Email { .. } | SettingKind::Choice(_) | SettingKind::Text { .. } => {
             Value::String(text)
         }
     }
@@ -69,7 +69,7 @@ fn setting_schema(spec: &SettingSpec) -> Schema {
             .minimum(Some(min))
             .maximum(Some(max)),
         SettingKind::Flag => schema.schema_type(Type::Boolean),
-        SettingKind::Email => schema
+        SettingKind::Email { .. } => schema
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
         SettingKind::Choice(choices) => schema
@@ -143,13 +143,13 @@ fn setting_text(key: SettingKey, value: &Value) -> Result<String, ApiError> {
         (SettingKind::Number { .. }, Value::Number(number)) => Some(number.to_string()),
         (SettingKind::Flag, Value::Bool(flag)) => Some(flag.to_string()),
         (
-            SettingKind::Email | SettingKind::Choice(_) | SettingKind::Text { .. },
+            SettingKind::Email { .. } | SettingKind::Choice(_) | SettingKind::Text { .. },
             Value::String(text),
         ) => Some(text.clone()),
         (
             SettingKind::Number { .. }
             | SettingKind::Flag
-            | SettingKind::Email
+            | SettingKind::Email { .. }
             | SettingKind::Choice(_)
             | SettingKind::Text { .. },
             _,
@@ -159,7 +159,7 @@ fn setting_text(key: SettingKey, value: &Value) -> Result<String, ApiError> {
         let refusal = match kind {
             SettingKind::Number { min, max } => SettingError::OutOfRange { key, min, max },
             SettingKind::Flag => SettingError::NotAFlag { key },
-            SettingKind::Email => SettingError::NotAnEmail { key },
+            SettingKind::Email { .. } => SettingError::NotAnEmail { key },
             SettingKind::Choice(choices) => SettingError::NotAChoice { key, choices },
             SettingKind::Text { max_chars } => SettingError::TooLong { key, max_chars },
         };
@@ -279,7 +279,7 @@ mod tests {
                         assert_eq!(property["type"], "boolean", "{name}");
                         assert!(answer[name].is_boolean(), "{name}");
                     }
-                    SettingKind::Email => {
+                    SettingKind::Email { .. } => {
                         assert_eq!(property["type"], "string", "{name}");
                         assert_eq!(property["format"], "email", "{name}");
                         assert!(answer[name].is_string(), "{name}");

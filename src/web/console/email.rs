@@ -118,6 +118,9 @@ impl Which {
                     "Sent to the user when a security key or passkey is registered."
                 }
                 SecurityEvent::KeyRemoved => "Sent to the user when a security key is removed.",
+                SecurityEvent::TemporaryAccessIssued => {
+                    "Sent to the user when the service desk issues a temporary access code."
+                }
                 SecurityEvent::RecoveryCodesGenerated => {
                     "Sent to the user when a new set of recovery codes is made."
                 }

@@ -144,7 +144,7 @@ fn setting_rows(
             let (kind, min, max, choices) = match key.kind() {
                 SettingKind::Number { min, max } => ("number", min, max, &[][..]),
                 SettingKind::Flag => ("flag", 0, 1, &[][..]),
-                SettingKind::Email => ("email", 0, 0, &[][..]),
+                SettingKind::Email { .. } => ("email", 0, 0, &[][..]),
                 SettingKind::Choice(choices) => ("choice", 0, 0, choices),
                 SettingKind::Text { max_chars } => ("text", 0, max_chars, &[][..]),
             };
@@ -157,9 +157,9 @@ fn setting_rows(
             let value = match submitted {
                 Some(fields) if editable => match key.kind() {
                     SettingKind::Flag => flag(fields, key.name()).to_string(),
-                    SettingKind::Number { .. } | SettingKind::Email | SettingKind::Choice(_) => {
-                        field(fields, key.name()).to_owned()
-                    }
+                    SettingKind::Number { .. }
+                    | SettingKind::Email { .. }
+                    | SettingKind::Choice(_) => field(fields, key.name()).to_owned(),
                     // A textarea sends CRLF line breaks; the setting keeps LF.
                     SettingKind::Text { .. } => field(fields, key.name()).replace("\r\n", "\n"),
                 },

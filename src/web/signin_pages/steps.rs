@@ -27,12 +27,15 @@ pub(super) fn next(state: &AppState, status: SignInStatus) -> Response {
         SignInStatus::SignedIn {
             session,
             recovery_codes_left,
+            temporary_access,
             ..
         } => {
-            // After a recovery code, the signed-in page says how many are left.
-            let location = match recovery_codes_left {
-                Some(_) => "/?recovery=used",
-                None => "/",
+            // After a recovery code, the signed-in page says how many are left; after a
+            // temporary access code, it offers to set up a new device (SPEC 15).
+            let location = match (recovery_codes_left, temporary_access) {
+                (_, Some(_)) => "/?temporary=used",
+                (Some(_), None) => "/?recovery=used",
+                (None, None) => "/",
             };
             return signed_in(state, see_other(location), session.as_str());
         }

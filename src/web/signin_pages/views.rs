@@ -142,6 +142,15 @@ pub struct HomeView {
     pub admin: bool,
     /// This sign-in used a recovery code: how many are left (SPEC 10).
     pub recovery_codes_left: Option<u32>,
+    /// This sign-in used a temporary access code (SPEC 15): the offer to set up a new
+    /// device, with the code's uses and expiry when it still works.
+    pub temporary_access: Option<TemporaryAccessNotice>,
+}
+
+/// What the signed-in page says after a temporary access code.
+pub struct TemporaryAccessNotice {
+    /// "2 more sign-ins until 2027-01-15 10:30 UTC", or empty once it no longer works.
+    pub left: String,
 }
 
 /// After sign-in, the way back to the application that sent the browser (forward-auth).
