@@ -34,6 +34,7 @@ mod home;
 mod ip_rules;
 mod roles;
 mod settings;
+mod temporary_access;
 mod users;
 
 use askama::Template;
@@ -72,6 +73,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/users/{name}/keys/{id}/remove",
             post(users::remove_key_submit),
+        )
+        .route(
+            "/admin/users/{name}/temporary-access",
+            post(temporary_access::issue_submit),
+        )
+        .route(
+            "/admin/users/{name}/temporary-access/revoke",
+            post(temporary_access::revoke_submit),
         )
         .route(
             "/admin/users/{name}/recovery-codes/revoke",

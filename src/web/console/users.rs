@@ -111,11 +111,14 @@ const NEW_USER_LABELS: &[(&str, &str)] = &[
 ];
 
 /// Edit User's fields and their labels.
-const EDIT_USER_LABELS: &[(&str, &str)] = &[
+pub(super) const EDIT_USER_LABELS: &[(&str, &str)] = &[
     ("display_name", "Display name"),
     ("email", "Email"),
     ("role", "Role"),
     ("password", "Reset password"),
+    ("minutes", "Minutes"),
+    ("uses", "Uses"),
+    ("reason", "Reason"),
 ];
 
 #[derive(Template)]
@@ -142,6 +145,55 @@ pub struct EditUserView {
     pub keys: Vec<KeyRow>,
     /// `/admin/audit?user=<name>`: the user's audit entries.
     pub audit_href: String,
+    /// The user's temporary access code (SPEC 15), with its time and uses left.
+    pub temporary_access: Option<TemporaryAccessRow>,
+    /// The values of the form that issues one.
+    pub access_form: AccessFormValues,
+}
+
+/// A temporary access code on Edit User (never the code itself).
+pub struct TemporaryAccessRow {
+    pub reason: String,
+    pub issued_by: String,
+    pub created_at: TimeText,
+    pub expires_at: TimeText,
+    pub minutes_left: i64,
+    pub uses: u32,
+    pub uses_left: u32,
+    /// It still lets the user in.
+    pub live: bool,
+}
+
+impl TemporaryAccessRow {
+    pub fn of(access: &crate::domain::TemporaryAccess, now: crate::clock::Timestamp) -> Self {
+        Self {
+            reason: access.reason.clone(),
+            issued_by: access.issued_by.clone(),
+            created_at: TimeText::of(access.created_at),
+            expires_at: TimeText::of(access.expires_at),
+            minutes_left: access.minutes_left(now),
+            uses: access.uses,
+            uses_left: access.uses_left,
+            live: access.live(now),
+        }
+    }
+}
+
+/// The "Issue a temporary access code" form's values: the defaults, or what was sent.
+pub struct AccessFormValues {
+    pub minutes: String,
+    pub uses: String,
+    pub reason: String,
+}
+
+impl Default for AccessFormValues {
+    fn default() -> Self {
+        Self {
+            minutes: "60".to_owned(),
+            uses: "1".to_owned(),
+            reason: String::new(),
+        }
+    }
 }
 
 /// A security key on Edit User.
@@ -412,6 +464,9 @@ fn user_notice(code: Option<&str>, username: &str) -> Option<String> {
         Some("key_removed") => Some(format!(
             "The security key was removed; it no longer signs {username} in."
         )),
+        Some("access_revoked") => Some(format!(
+            "The temporary access code of {username} was revoked; it no longer works."
+        )),
         Some("recovery_revoked") => Some(format!(
             "The recovery codes of {username} were revoked; none of them works any more."
         )),
@@ -437,14 +492,36 @@ async fn show_edit_user(
     errors: FieldErrors,
     submitted: Option<&EditUserForm>,
 ) -> Response {
+    match edit_user_view(state, headers, actor, name, notice, errors, submitted).await {
+        Ok(view) => render(state, status, &view.layout, &view),
+        Err(response) => response,
+    }
+}
+
+/// Edit User's page of `name`, or the page of the failure to read it.
+pub(super) async fn edit_user_view(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &Actor,
+    name: &str,
+    notice: Option<String>,
+    errors: FieldErrors,
+    submitted: Option<&EditUserForm>,
+) -> Result<EditUserView, Response> {
     let details = match state.admin.user_details(actor, name).await {
         Ok(details) => details,
-        Err(error) => return fail(state, headers, error),
+        Err(error) => return Err(fail(state, headers, error)),
     };
     let found = &details.view;
     let roles = match state.admin.role_choices(actor).await {
         Ok(roles) => roles,
-        Err(error) => return fail(state, headers, error),
+        Err(error) => return Err(fail(state, headers, error)),
+    };
+    let temporary_access = match state.admin.temporary_access(actor, name).await {
+        Ok(access) => {
+            access.map(|access| TemporaryAccessRow::of(&access, state.admin.context().now()))
+        }
+        Err(error) => return Err(fail(state, headers, error)),
     };
     let (display_name, email, role, active) = match submitted {
         Some(form) => (
@@ -504,8 +581,10 @@ async fn show_edit_user(
             "/admin/audit?user={}",
             segment(found.user.username.as_str())
         ),
+        temporary_access,
+        access_form: AccessFormValues::default(),
     };
-    render(state, status, &view.layout, &view)
+    Ok(view)
 }
 
 pub(super) async fn edit_user_page(
