@@ -44,5 +44,6 @@ mod signin_pages_ux;
 mod slapd;
 mod soft_key;
 mod store;
+mod temporary_access;
 mod verify;
 mod virtual_authenticator;

@@ -76,7 +76,8 @@ pub struct IssuedOut {
     request_body = TemporaryAccessIn,
     responses(
         (status = 201, description = "Issued; the code is shown this once", body = IssuedOut),
-        (status = 400, description = "`invalid_field` (minutes, uses, reason; an interface user), `unknown_field`, `invalid_input`", body = ErrorBody),
+        (status = 400, description = "`unknown_field`, `invalid_input`: not the body described", body = ErrorBody),
+        (status = 422, description = "`invalid_field`: minutes, uses or reason out of range; `username`: an interface user", body = ErrorBody),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `manage_users`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
