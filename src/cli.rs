@@ -44,7 +44,8 @@ const USER_PAGE: u32 = 200;
 /// The admin subcommands, each with the database options of `serve`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Users: add, set-role, reset-password, unlock, disable-2fa, revoke-recovery-codes, list.
+    /// Users: add, set-role, reset-password, unlock, disable-2fa, revoke-recovery-codes,
+    /// temporary-access, revoke-temporary-access, list.
     User(UserCommand),
     /// Security roles: list, set.
     Role(RoleCommand),
@@ -104,6 +105,25 @@ pub enum UserAction {
     /// Revoke a user's recovery codes: none of them works any more.
     #[command(name = "revoke-recovery-codes")]
     RevokeRecoveryCodes { username: String },
+    /// Issue a temporary access code (SPEC 15) for a user who lost the device: printed
+    /// once; with the password it stands in for 2-step verification. It replaces any
+    /// earlier one; the user and the security officer are emailed.
+    #[command(name = "temporary-access")]
+    TemporaryAccess {
+        username: String,
+        /// How long it works: 1 to 1440 minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+        /// How many sign-ins it stands in for: 1 to 10.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Why (for example the service desk ticket); audited.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a user's temporary access code.
+    #[command(name = "revoke-temporary-access")]
+    RevokeTemporaryAccess { username: String },
     /// List users: username, display name, role, 2-step verification, locked.
     List {
         /// Only users whose username, display name or email contains this (any case).
@@ -586,6 +606,42 @@ async fn user(admin: &Admin, action: UserAction) -> Result<String, CliError> {
             let _ = writeln!(
                 out,
                 "revoked the recovery codes of {} ({left} unused)",
+                canonical(&username)
+            );
+        }
+        UserAction::TemporaryAccess {
+            username,
+            minutes,
+            uses,
+            reason,
+        } => {
+            let issued = admin
+                .issue_temporary_access(&actor, &username, minutes, uses, &reason, None)
+                .await
+                .map_err(|e| refused(e, &named(&username)))?;
+            let _ = writeln!(
+                out,
+                "temporary access code for {}: {}\nworks for {} sign-in(s) until {} (shown once)",
+                canonical(&username),
+                issued.code.reveal(),
+                issued.access.uses,
+                issued.access.expires_at.iso_utc()
+            );
+        }
+        UserAction::RevokeTemporaryAccess { username } => {
+            admin
+                .revoke_temporary_access(&actor, &username, None)
+                .await
+                .map_err(|e| match e {
+                    AdminError::NotFound("temporary access code") => CliError::Refused(format!(
+                        "{} has no temporary access code",
+                        canonical(&username)
+                    )),
+                    other => refused(other, &named(&username)),
+                })?;
+            let _ = writeln!(
+                out,
+                "revoked the temporary access code of {}",
                 canonical(&username)
             );
         }

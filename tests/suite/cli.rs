@@ -458,6 +458,115 @@ async fn user_disable_2fa_removes_the_device() {
         .refused("there is no user named \"ghost\"");
 }
 
+/// SPEC 15: `user temporary-access` prints the code once, audited with the reason as
+/// the CLI; the code signs in at the device step; bad terms are refused and store
+/// nothing; `user revoke-temporary-access` ends it.
+#[tokio::test]
+async fn user_temporary_access_prints_a_code_once_and_revoke_ends_it() {
+    let app = spawn_app().await;
+    let clinicians = app
+        .role("Clinicians", Require2fa::Force, false, false)
+        .await;
+    let ivy = app.user("ivy", &clinicians, true).await;
+    app.enroll_totp(&ivy, PromptMode::EveryLogin).await;
+    cli(
+        &app,
+        &[
+            "user",
+            "temporary-access",
+            "ivy",
+            "--minutes",
+            "0",
+            "--reason",
+            "x",
+        ],
+    )
+    .await
+    .refused("minutes must be a whole number from 1 to 1440");
+    cli(
+        &app,
+        &[
+            "user",
+            "temporary-access",
+            "ivy",
+            "--uses",
+            "11",
+            "--reason",
+            "x",
+        ],
+    )
+    .await
+    .refused("uses must be a whole number from 1 to 10");
+    cli(
+        &app,
+        &["user", "temporary-access", "ghost", "--reason", "x"],
+    )
+    .await
+    .refused("there is no user named \"ghost\"");
+    assert!(app.store.temporary_access(ivy.id).await.unwrap().is_none());
+
+    let run = cli(
+        &app,
+        &[
+            "user",
+            "temporary-access",
+            "ivy",
+            "--minutes",
+            "20",
+            "--uses",
+            "2",
+            "--reason",
+            "INC-9 phone lost",
+        ],
+    )
+    .await;
+    let out = run.ok();
+    assert!(out.starts_with("temporary access code for ivy: "), "{out}");
+    assert!(out.contains("works for 2 sign-in(s) until "), "{out}");
+    let code = out
+        .trim_start_matches("temporary access code for ivy: ")
+        .split('\n')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        twostep::domain::TemporaryAccessCode::parse(&code).is_ok(),
+        "{code}"
+    );
+    let entry = assert_cli_audit(
+        &audited(&app, AuditEvent::TemporaryAccessIssued).await,
+        Some("ivy"),
+    );
+    assert_eq!(entry.detail, "minutes=20 uses=2 reason=INC-9 phone lost");
+    // The command ran on the machine's clock; the server's is the tests' own: it moves to
+    // the moment the code was issued.
+    let stored = app.store.temporary_access(ivy.id).await.unwrap().unwrap();
+    assert_eq!((stored.uses, stored.uses_left), (2, 2));
+    app.clock.set(stored.created_at);
+    let (status, body) = app
+        .post(
+            "/api/v1/signin",
+            serde_json::json!({"username": "ivy", "password": TestApp::password_of("ivy")}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/signin/otp",
+            serde_json::json!({"transaction": body["transaction"], "code": code}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "signed_in", "{body}");
+
+    let out = cli(&app, &["user", "revoke-temporary-access", "ivy"]).await;
+    assert_eq!(out.ok(), "revoked the temporary access code of ivy\n");
+    assert!(app.store.temporary_access(ivy.id).await.unwrap().is_none());
+    cli(&app, &["user", "revoke-temporary-access", "ivy"])
+        .await
+        .refused("ivy has no temporary access code");
+}
+
 #[tokio::test]
 async fn user_list_is_a_table_one_user_a_line_and_searches() {
     let app = spawn_app().await;
