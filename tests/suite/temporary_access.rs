@@ -502,7 +502,7 @@ async fn issuing_emails_the_user_and_the_security_officer() {
     assert_eq!((to_user.len(), to_officer.len()), (1, 1), "{unfolded:#?}");
     let subject = EmailTemplate::default_security(SecurityEvent::TemporaryAccessIssued)
         .subject
-        .replace("@site_name", &app.ctx.site_name());
+        .replace("@site_name", app.ctx.site_name());
     assert!(to_user[0].contains(&subject), "{}", to_user[0]);
     let officer = to_officer[0];
     assert!(
