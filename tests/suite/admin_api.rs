@@ -1133,7 +1133,8 @@ async fn an_administrator_reads_and_changes_settings_each_change_audited_before_
                 "failure_delay_ms": 0, "autoreply": "no-reply@localhost",
                 "lockout_threshold": 5, "lockout_minutes": 30, "hotp_window": 10,
                 "totp_skew_steps": 1, "validate_pass_mode": "otp", "help_text": "",
-                "notify_users": true, "security_keys": true })
+                "notify_users": true, "security_keys": true,
+                "security_officer_email": "" })
     );
     let (status, changed) = patch(
         &app,

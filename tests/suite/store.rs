@@ -1968,9 +1968,10 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
         .await
         .unwrap();
-    // What migration 0009 (security keys) and 0008 (the provider's state) added on top,
-    // then 0007's table.
+    // What migrations 0011 (temporary access), 0009 (security keys) and 0008 (the
+    // provider's state) added on top, then 0007's table.
     for sql in [
+        "DROP TABLE temporary_access_codes",
         "DROP TABLE webauthn_challenges",
         "DROP TABLE security_keys",
         "DROP TABLE webauthn_user_handles",
