@@ -84,25 +84,38 @@ impl Store {
         row.map(TemporaryAccess::try_from).transpose()
     }
 
-    /// Removes the user's code, with its audit `entry` in the same commit; whether there
-    /// was one (nothing is audited when there was none).
+    /// Removes the user's code and ends the sessions it opened (their factors hold `tac`),
+    /// with its audit `entry` in the same commit: `None` when there was no code (nothing
+    /// is audited then), else how many sessions ended.
     pub async fn revoke_temporary_access(
         &self,
         user_id: UserId,
         entry: &NewAuditEntry,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<u64>> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM temporary_access_codes WHERE user_id = $1")
             .bind(user_id.0)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        insert_audit(&mut tx, entry, now).await?;
+        let ended = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND (factors = 'tac' OR factors LIKE 'tac,%' \
+             OR factors LIKE '%,tac' OR factors LIKE '%,tac,%')",
+        )
+        .bind(user_id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let entry = NewAuditEntry {
+            detail: format!("sessions ended: {ended}"),
+            ..entry.clone()
+        };
+        insert_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 
     /// Uses the code of `user_id` whose hash is `hash` once, as a success of that user:

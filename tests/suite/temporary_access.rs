@@ -697,3 +697,46 @@ async fn edit_user_issues_lists_and_revokes_a_code() {
     assert!(app.store.temporary_access(rhea.id).await.unwrap().is_none());
     app.stop().await;
 }
+
+/// SPEC 15: revoking a code also signs out the sessions it opened (the code may have
+/// reached the wrong person); a session signed in with the device stays, and the audit
+/// entry says how many ended.
+#[tokio::test]
+async fn revoking_a_code_ends_the_sessions_it_opened() {
+    let app = spawn_app().await;
+    let role = app
+        .role("Clinicians", Require2fa::Force, false, false)
+        .await;
+    let rhea = app.user("rhea", &role, true).await;
+    let totp = app.enroll_totp(&rhea, PromptMode::EveryLogin).await;
+    let token = admin(&app).await;
+    let code = code_of(&issue(&app, &token, "rhea", 60, 2).await);
+    let mut with_code = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = sign_in_with_code(&app, "rhea", &code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        with_code.push(body["session"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = sign_in_with_code(&app, "rhea", &app.totp_next(&totp)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let with_device = body["session"].as_str().unwrap().to_owned();
+
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/users/rhea/temporary-access",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for session in &with_code {
+        let (status, _) = call(&app, Method::GET, "/api/v1/me", Some(session), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, me) = call(&app, Method::GET, "/api/v1/me", Some(&with_device), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let revoked = entries(&app, "rhea", AuditEvent::TemporaryAccessRevoked).await;
+    assert_eq!(revoked[0].detail, "sessions ended: 2");
+    app.stop().await;
+}

@@ -87,7 +87,8 @@ impl Admin {
         Ok(IssuedAccess { code, access })
     }
 
-    /// Revokes the user's code; `NotFound("temporary access code")` when there is none.
+    /// Revokes the user's code and ends the sessions it opened (someone who should not
+    /// have had it is signed out); `NotFound("temporary access code")` when there is none.
     /// Needs Manage Users.
     pub async fn revoke_temporary_access(
         &self,
@@ -104,15 +105,14 @@ impl Admin {
             client_ip: ip.map(str::to_owned),
             detail: String::new(),
         };
-        if self
+        match self
             .ctx
             .store
             .revoke_temporary_access(user.id, &entry, self.ctx.now())
             .await?
         {
-            Ok(())
-        } else {
-            Err(AdminError::NotFound("temporary access code"))
+            Some(_ended) => Ok(()),
+            None => Err(AdminError::NotFound("temporary access code")),
         }
     }
 
