@@ -34,6 +34,12 @@ async fn user_with_codes(app: &TestApp, name: &str) -> (User, Vec<RecoveryCode>)
 
 /// The password step over the API: the transaction of the device-code step.
 async fn code_step(app: &TestApp, name: &str) -> String {
+    code_step_of(app, name, "device").await
+}
+
+/// The password step over the API: the transaction of the code step, whose `method` is
+/// `device` or `email`.
+pub(crate) async fn code_step_of(app: &TestApp, name: &str, method: &str) -> String {
     let (status, body) = app
         .post(
             "/api/v1/signin",
@@ -42,11 +48,15 @@ async fn code_step(app: &TestApp, name: &str) -> String {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "otp_required", "{body}");
-    assert_eq!(body["method"], "device", "{body}");
+    assert_eq!(body["method"], method, "{body}");
     body["transaction"].as_str().unwrap().to_owned()
 }
 
-async fn submit_code(app: &TestApp, transaction: &str, code: &str) -> (StatusCode, Value) {
+pub(crate) async fn submit_code(
+    app: &TestApp,
+    transaction: &str,
+    code: &str,
+) -> (StatusCode, Value) {
     app.post(
         "/api/v1/signin/otp",
         json!({"transaction": transaction, "code": code}),
@@ -55,18 +65,22 @@ async fn submit_code(app: &TestApp, transaction: &str, code: &str) -> (StatusCod
 }
 
 /// A sign-in of `name` with `code` at the device-code step.
-async fn sign_in_with_code(app: &TestApp, name: &str, code: &str) -> (StatusCode, Value) {
+pub(crate) async fn sign_in_with_code(
+    app: &TestApp,
+    name: &str,
+    code: &str,
+) -> (StatusCode, Value) {
     let transaction = code_step(app, name).await;
     submit_code(app, &transaction, code).await
 }
 
 #[track_caller]
-fn assert_generic_refusal(answer: &(StatusCode, Value)) {
+pub(crate) fn assert_generic_refusal(answer: &(StatusCode, Value)) {
     assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.1);
     assert_eq!(answer.1["code"], "invalid_credentials", "{}", answer.1);
 }
 
-async fn user_row(app: &TestApp, name: &str) -> User {
+pub(crate) async fn user_row(app: &TestApp, name: &str) -> User {
     app.store
         .user_by_username(&Username::parse(name).unwrap())
         .await
@@ -74,7 +88,11 @@ async fn user_row(app: &TestApp, name: &str) -> User {
         .unwrap()
 }
 
-async fn entries(app: &TestApp, name: &str, event: AuditEvent) -> Vec<twostep::domain::AuditEntry> {
+pub(crate) async fn entries(
+    app: &TestApp,
+    name: &str,
+    event: AuditEvent,
+) -> Vec<twostep::domain::AuditEntry> {
     app.store
         .audit_entries(&AuditQuery {
             user: Some(name.to_owned()),

@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use tokio::sync::Barrier;
 use twostep::domain::{
     AuditEvent, PromptMode, Require2fa, SecurityEvent, SettingKey, TemporaryAccessCode, User,
-    Username,
 };
 use twostep::mail::template::EmailTemplate;
 use twostep::store::AuditQuery;
@@ -24,6 +23,9 @@ use crate::helpers::{
     free_port, spawn_app, spawn_app_on_postgres, spawn_app_with, AppOptions, SmtpSink, TestApp,
 };
 use crate::pages::{get, sign_in, submit};
+use crate::recovery_codes::{
+    assert_generic_refusal, code_step_of, entries, sign_in_with_code, submit_code, user_row,
+};
 
 /// A user whose role forces 2FA, with a confirmed TOTP device (the one they lost).
 async fn user_with_device(app: &TestApp, name: &str) -> User {
@@ -53,57 +55,8 @@ fn code_of(issued: &Value) -> String {
     issued["code"].as_str().unwrap().to_owned()
 }
 
-/// The password step over the API: the transaction of the code step (`method`).
 async fn code_step(app: &TestApp, name: &str, method: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/signin",
-            json!({"username": name, "password": TestApp::password_of(name)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "otp_required", "{body}");
-    assert_eq!(body["method"], method, "{body}");
-    body["transaction"].as_str().unwrap().to_owned()
-}
-
-async fn submit_code(app: &TestApp, transaction: &str, code: &str) -> (StatusCode, Value) {
-    app.post(
-        "/api/v1/signin/otp",
-        json!({"transaction": transaction, "code": code}),
-    )
-    .await
-}
-
-async fn sign_in_with_code(app: &TestApp, name: &str, code: &str) -> (StatusCode, Value) {
-    let transaction = code_step(app, name, "device").await;
-    submit_code(app, &transaction, code).await
-}
-
-#[track_caller]
-fn assert_generic_refusal(answer: &(StatusCode, Value)) {
-    assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.1);
-    assert_eq!(answer.1["code"], "invalid_credentials", "{}", answer.1);
-}
-
-async fn user_row(app: &TestApp, name: &str) -> User {
-    app.store
-        .user_by_username(&Username::parse(name).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-async fn entries(app: &TestApp, name: &str, event: AuditEvent) -> Vec<twostep::domain::AuditEntry> {
-    app.store
-        .audit_entries(&AuditQuery {
-            user: Some(name.to_owned()),
-            event: Some(event),
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
+    code_step_of(app, name, method).await
 }
 
 // ----- 20 racing uses of a one-use code: exactly one success -----
