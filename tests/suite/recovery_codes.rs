@@ -106,22 +106,20 @@ pub(crate) async fn entries(
 
 // ----- 32 racing submissions of one code: exactly one success -----
 
-async fn racing_submissions_of_one_code(app: &TestApp) {
-    // Lockout Threshold raised so that 31 failures do not lock the account.
-    app.settings(&[(SettingKey::LockoutThreshold, "100")]).await;
-    let (_user, codes) = user_with_codes(app, "rhea").await;
-    let mut transactions = Vec::new();
-    for _ in 0..32 {
-        transactions.push(code_step(app, "rhea").await);
-    }
-    let code = codes[0].reveal();
+/// `code` submitted at each of the code steps `transactions` at once (released together
+/// by a barrier): every answer.
+pub(crate) async fn race_submissions(
+    app: &TestApp,
+    transactions: Vec<String>,
+    code: &str,
+) -> Vec<(StatusCode, Value)> {
     let barrier = Arc::new(Barrier::new(transactions.len()));
     let mut racing = Vec::new();
     for transaction in transactions {
         let barrier = barrier.clone();
         let client = app.client.clone();
         let url = format!("{}/api/v1/signin/otp", app.address);
-        let code = code.clone();
+        let code = code.to_owned();
         racing.push(tokio::spawn(async move {
             barrier.wait().await;
             let response = client
@@ -134,10 +132,25 @@ async fn racing_submissions_of_one_code(app: &TestApp) {
             (status, response.json::<Value>().await.unwrap())
         }));
     }
+    let mut answers = Vec::new();
+    for task in racing {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+async fn racing_submissions_of_one_code(app: &TestApp) {
+    // Lockout Threshold raised so that 31 failures do not lock the account.
+    app.settings(&[(SettingKey::LockoutThreshold, "100")]).await;
+    let (_user, codes) = user_with_codes(app, "rhea").await;
+    let mut transactions = Vec::new();
+    for _ in 0..32 {
+        transactions.push(code_step(app, "rhea").await);
+    }
+    let code = codes[0].reveal();
     let mut signed_in = Vec::new();
     let mut refused = 0;
-    for task in racing {
-        let (status, body) = task.await.unwrap();
+    for (status, body) in race_submissions(app, transactions, &code).await {
         match status {
             StatusCode::OK => signed_in.push(body),
             StatusCode::UNAUTHORIZED => {

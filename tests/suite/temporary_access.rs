@@ -6,11 +6,8 @@
 //! through the outbox over SMTP; listed on Edit User with time and uses left; after a
 //! sign-in with one, the user is offered to set up a new device.
 
-use std::sync::Arc;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::sync::Barrier;
 use twostep::domain::{
     AuditEvent, PromptMode, Require2fa, SecurityEvent, SettingKey, TemporaryAccessCode, User,
 };
@@ -24,7 +21,8 @@ use crate::helpers::{
 };
 use crate::pages::{get, sign_in, submit};
 use crate::recovery_codes::{
-    assert_generic_refusal, code_step_of, entries, sign_in_with_code, submit_code, user_row,
+    assert_generic_refusal, code_step_of, entries, race_submissions, sign_in_with_code,
+    submit_code, user_row,
 };
 
 /// A user whose role forces 2FA, with a confirmed TOTP device (the one they lost).
@@ -71,29 +69,9 @@ async fn racing_uses_of_a_one_use_code(app: &TestApp) {
     for _ in 0..20 {
         transactions.push(code_step(app, "rhea", "device").await);
     }
-    let barrier = Arc::new(Barrier::new(transactions.len()));
-    let mut racing = Vec::new();
-    for transaction in transactions {
-        let barrier = barrier.clone();
-        let client = app.client.clone();
-        let url = format!("{}/api/v1/signin/otp", app.address);
-        let code = code.clone();
-        racing.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let response = client
-                .post(url)
-                .json(&json!({"transaction": transaction, "code": code}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            (status, response.json::<Value>().await.unwrap())
-        }));
-    }
     let mut signed_in = Vec::new();
     let mut refused = 0;
-    for task in racing {
-        let (status, body) = task.await.unwrap();
+    for (status, body) in race_submissions(app, transactions, &code).await {
         match status {
             StatusCode::OK => signed_in.push(body),
             StatusCode::UNAUTHORIZED => {
