@@ -480,6 +480,9 @@ async fn after_signing_in_with_it_the_user_sets_up_a_new_device_without_a_code()
 
     let answer = sign_in(&app, "rhea", &TestApp::password_of("rhea")).await;
     assert_eq!(answer.location(), "/signin/verify");
+    let verify = get(&app, "/signin/verify").await;
+    verify.assert_contains(r#"<details class="secondary-action" id="use-temporary-access">"#);
+    verify.assert_contains(r#"<input id="temporary-access-code" name="code""#);
     let done = submit(&app, "/signin/verify", "/signin/verify", &[("code", &code)]).await;
     assert_eq!(done.location(), "/?temporary=used", "{}", done.body);
     let home = get(&app, "/?temporary=used").await;
