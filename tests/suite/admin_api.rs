@@ -94,6 +94,7 @@ pub(crate) async fn signed_in_with(
             &RoleName::parse(&format!("{name} role")).unwrap(),
             RoleSecurity::new(Require2fa::No, false, false).unwrap(),
             &permissions.iter().copied().collect(),
+            twostep::domain::SessionLimits::DEFAULT,
             app.clock.now_ts(),
         )
         .await

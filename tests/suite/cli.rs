@@ -519,11 +519,12 @@ async fn role_list_shows_every_role() {
     let table = out.ok();
     assert_eq!(
         table.lines().next().unwrap(),
-        "name\trequire_2fa\totp_required\tinterface\tpermissions"
+        "name\trequire_2fa\totp_required\tinterface\tpermissions\t\
+         session_idle_minutes\tsession_max_hours"
     );
     let rows = rows(table);
-    assert!(rows.contains(&vec!["Interface User", "no", "no", "yes", ""]));
-    assert!(rows.contains(&vec!["Staff", "encourage", "no", "no", ""]));
+    assert!(rows.contains(&vec!["Interface User", "no", "no", "yes", "", "30", "12"]));
+    assert!(rows.contains(&vec!["Staff", "encourage", "no", "no", "", "30", "12"]));
     let admin = rows
         .iter()
         .find(|row| row[0] == "System Administrator")
@@ -551,7 +552,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
     .await;
     assert_eq!(
         out.ok(),
-        "Staff\tforce\tyes\tno\tmanage_users,view_audit_log\n"
+        "Staff\tforce\tyes\tno\tmanage_users,view_audit_log\t30\t12\n"
     );
     let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     assert_eq!(staff.security.require_2fa(), Require2fa::Force);
@@ -582,7 +583,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
         &["role", "set", "Porters", "--interface", "yes", "--create"],
     )
     .await;
-    assert_eq!(created.ok(), "Porters\tno\tno\tyes\t\n");
+    assert_eq!(created.ok(), "Porters\tno\tno\tyes\t\t30\t12\n");
     assert!(audited(&app, AuditEvent::RoleChanged).await[0]
         .detail
         .starts_with("created: name=Porters"));
