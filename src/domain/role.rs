@@ -390,7 +390,10 @@ mod tests {
     /// 30 minutes idle and 12 hours.
     #[test]
     fn session_limits_keep_to_their_ranges() {
-        assert_eq!(SessionLimits::default(), SessionLimits::new(30, 12).unwrap());
+        assert_eq!(
+            SessionLimits::default(),
+            SessionLimits::new(30, 12).unwrap()
+        );
         let ends = SessionLimits::new(1, 1).unwrap();
         assert_eq!((ends.idle_minutes(), ends.max_hours()), (1, 1));
         let ends = SessionLimits::new(1440, 168).unwrap();

@@ -7,9 +7,7 @@ use sqlx::FromRow;
 use super::sql::found;
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{
-    Permission, Require2fa, Role, RoleId, RoleName, RoleSecurity, SessionLimits,
-};
+use crate::domain::{Permission, Require2fa, Role, RoleId, RoleName, RoleSecurity, SessionLimits};
 
 /// A role's new values; `None` keeps the current one.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +63,8 @@ fn permissions_text(permissions: &BTreeSet<Permission>) -> String {
         .join(",")
 }
 
-pub(super) const ROLE_COLUMNS: &str = "id, name, require_2fa, otp_required, interface, permissions, \
+pub(super) const ROLE_COLUMNS: &str =
+    "id, name, require_2fa, otp_required, interface, permissions, \
      session_idle_minutes, session_max_hours";
 
 impl Store {

@@ -19,21 +19,21 @@ use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, Test
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     #[track_caller]
-    fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert_eq!(self.code, 0, "the command failed: {self:?}");
         &self.stdout
     }
 
     #[track_caller]
-    fn refused(&self, message: &str) {
+    pub(crate) fn refused(&self, message: &str) {
         assert_eq!(self.code, 1, "expected a refusal: {self:?}");
         assert!(self.stderr.contains(message), "{self:?} names {message:?}");
         assert!(self.stdout.is_empty(), "nothing on stdout: {self:?}");
@@ -73,7 +73,7 @@ async fn twostep_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) 
 }
 
 /// Runs `twostep ARGS --data-dir <the app's data dir>`.
-async fn cli(app: &TestApp, args: &[&str]) -> Run {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> Run {
     cli_in(app.dir.path(), args, None).await
 }
 

@@ -403,7 +403,10 @@ async fn roles_keep_the_interface_rule_and_unique_names(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(changed.session_limits, SessionLimits::new(1440, 168).unwrap());
+    assert_eq!(
+        changed.session_limits,
+        SessionLimits::new(1440, 168).unwrap()
+    );
     assert_eq!(changed.permissions, permissions);
     assert!(matches!(
         store

@@ -123,14 +123,23 @@ struct RoleValues {
     otp_required: bool,
     interface: bool,
     permissions: Vec<String>,
-    session_idle_minutes: String,
-    session_max_hours: String,
+    /// `None`: not in the form (the current value stays; a new role gets the default).
+    session_idle_minutes: Option<String>,
+    session_max_hours: Option<String>,
 }
 
-/// A form's whole number; text that is not one is sent as 0, which the range refuses
-/// with the field's message (SPEC 15's ranges start at 1).
+/// A form's whole number; text that is not one (empty too) is sent as 0, which the range
+/// refuses with the field's message (SPEC 15's ranges start at 1).
 fn form_number(text: &str) -> i64 {
     text.trim().parse().unwrap_or(0)
+}
+
+/// The submitted value of `name`, if the form has the field.
+fn present(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
 }
 
 impl RoleValues {
@@ -145,8 +154,8 @@ impl RoleValues {
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
-            session_idle_minutes: role.session_limits.idle_minutes().to_string(),
-            session_max_hours: role.session_limits.max_hours().to_string(),
+            session_idle_minutes: Some(role.session_limits.idle_minutes().to_string()),
+            session_max_hours: Some(role.session_limits.max_hours().to_string()),
         }
     }
 
@@ -161,8 +170,8 @@ impl RoleValues {
                 .filter(|(key, _)| key == "permission")
                 .map(|(_, value)| value.clone())
                 .collect(),
-            session_idle_minutes: field(fields, "session_idle_minutes").to_owned(),
-            session_max_hours: field(fields, "session_max_hours").to_owned(),
+            session_idle_minutes: present(fields, "session_idle_minutes"),
+            session_max_hours: present(fields, "session_max_hours"),
         }
     }
 
@@ -173,8 +182,8 @@ impl RoleValues {
             otp_required: Some(self.otp_required),
             interface: Some(self.interface),
             permissions: Some(self.permissions.clone()),
-            session_idle_minutes: Some(form_number(&self.session_idle_minutes)),
-            session_max_hours: Some(form_number(&self.session_max_hours)),
+            session_idle_minutes: self.session_idle_minutes.as_deref().map(form_number),
+            session_max_hours: self.session_max_hours.as_deref().map(form_number),
         }
     }
 }
@@ -233,8 +242,12 @@ fn role_form(
         name: values.name,
         otp_required: values.otp_required,
         interface: values.interface,
-        session_idle_minutes: values.session_idle_minutes,
-        session_max_hours: values.session_max_hours,
+        session_idle_minutes: values
+            .session_idle_minutes
+            .unwrap_or_else(|| SessionLimits::DEFAULT.idle_minutes().to_string()),
+        session_max_hours: values
+            .session_max_hours
+            .unwrap_or_else(|| SessionLimits::DEFAULT.max_hours().to_string()),
         idle_range: (
             *SessionLimits::IDLE_MINUTES.start(),
             *SessionLimits::IDLE_MINUTES.end(),
@@ -264,8 +277,8 @@ pub(super) async fn new_role_page(State(state): State<AppState>, headers: Header
         otp_required: false,
         interface: false,
         permissions: Vec::new(),
-        session_idle_minutes: SessionLimits::DEFAULT.idle_minutes().to_string(),
-        session_max_hours: SessionLimits::DEFAULT.max_hours().to_string(),
+        session_idle_minutes: Some(SessionLimits::DEFAULT.idle_minutes().to_string()),
+        session_max_hours: Some(SessionLimits::DEFAULT.max_hours().to_string()),
     };
     role_form(
         &state,
