@@ -667,3 +667,55 @@ async fn switch_user_ignores_a_disallowed_rd() {
     assert_eq!(app_status(&s).await, StatusCode::UNAUTHORIZED);
     s.finish().await;
 }
+
+/// SPEC 15 on My account: the list of live sessions applies the role's limits (a session
+/// idle for the role's 10 minutes is not listed, nor one past its max hours after a
+/// stricter change), as `live_session` does.
+#[tokio::test]
+async fn my_accounts_session_list_follows_the_roles_limits() {
+    let app = spawn_app().await;
+    let role = limited_role(&app, "Ward Clerks", 10, 12).await;
+    app.user("jane", &role, true).await;
+    let password = TestApp::password_of("jane");
+    let idle = session_of(&app, "jane", &password).await;
+    app.clock.advance_seconds(5 * MINUTE);
+    let used = session_of(&app, "jane", &password).await;
+    app.clock.advance_seconds(5 * MINUTE);
+    let (status, account) = app.get_json("/api/v1/account", Some(&used)).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(
+        account["sessions"].as_array().unwrap().len(),
+        1,
+        "{account}"
+    );
+    assert_eq!(me(&app, &idle).await.0, StatusCode::UNAUTHORIZED);
+
+    // Max hours 12 -> 1 while a second session, signed in now, is fresh.
+    let fresh_start = session_of(&app, "jane", &password).await;
+    app.clock.advance_seconds(9 * MINUTE);
+    let (_, account) = app.get_json("/api/v1/account", Some(&fresh_start)).await;
+    assert_eq!(
+        account["sessions"].as_array().unwrap().len(),
+        2,
+        "{account}"
+    );
+    let administrator = admin(&app).await;
+    let (status, _) = patch_role(
+        &app,
+        &administrator,
+        "Ward%20Clerks",
+        json!({ "session_idle_minutes": 1440, "session_max_hours": 1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.clock.advance_seconds(50 * MINUTE);
+    // `used` began 64 minutes ago, `fresh_start` 59.
+    let (status, account) = app.get_json("/api/v1/account", Some(&fresh_start)).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(
+        account["sessions"].as_array().unwrap().len(),
+        1,
+        "{account}"
+    );
+    app.stop().await;
+}
