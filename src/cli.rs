@@ -155,7 +155,8 @@ pub struct RoleCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RoleAction {
-    /// List roles: name, Require 2FA, OTP Required, interface, permissions.
+    /// List roles: name, Require 2FA, OTP Required, interface, permissions, session idle
+    /// minutes, session max hours.
     List,
     /// Change a role (options not given keep their value), or create it with --create.
     Set {
@@ -175,6 +176,13 @@ pub enum RoleAction {
         /// manage_ip_settings, view_audit_log, verify_otp, manage_applications.
         #[arg(long, value_delimiter = ',')]
         permissions: Option<Vec<String>>,
+        /// SPEC 15: a session ends after this many minutes without a request (1 to 1440;
+        /// default 30).
+        #[arg(long)]
+        session_idle_minutes: Option<i64>,
+        /// SPEC 15: a session ends this many hours after the sign-in (1 to 168; default 12).
+        #[arg(long)]
+        session_max_hours: Option<i64>,
         /// Create the role when there is none of this name (defaults: Require 2FA no, OTP
         /// Required no, not interface, no permissions).
         #[arg(long)]
@@ -715,7 +723,10 @@ async fn role(admin: &Admin, action: RoleAction) -> Result<String, CliError> {
     match action {
         RoleAction::List => {
             let roles = admin.list_roles(&actor).await.map_err(|e| refused(e, ""))?;
-            out.push_str("name\trequire_2fa\totp_required\tinterface\tpermissions\n");
+            out.push_str(
+                "name\trequire_2fa\totp_required\tinterface\tpermissions\t\
+                 session_idle_minutes\tsession_max_hours\n",
+            );
             for role in &roles {
                 push_role(&mut out, role);
             }
@@ -726,6 +737,8 @@ async fn role(admin: &Admin, action: RoleAction) -> Result<String, CliError> {
             otp_required,
             interface,
             permissions,
+            session_idle_minutes,
+            session_max_hours,
             create,
         } => {
             let patch = RolePatch {
@@ -740,11 +753,15 @@ async fn role(admin: &Admin, action: RoleAction) -> Result<String, CliError> {
                         .filter(|name| !name.is_empty())
                         .collect()
                 }),
+                session_idle_minutes,
+                session_max_hours,
             };
             let changes = patch.require_2fa.is_some()
                 || patch.otp_required.is_some()
                 || patch.interface.is_some()
-                || patch.permissions.is_some();
+                || patch.permissions.is_some()
+                || patch.session_idle_minutes.is_some()
+                || patch.session_max_hours.is_some();
             let existing = match admin.get_role(&actor, &name).await {
                 Ok(role) => Some(role),
                 Err(AdminError::NotFound(_)) => None,
@@ -783,12 +800,14 @@ fn push_role(out: &mut String, role: &Role) {
     let permissions: Vec<&str> = role.permissions.iter().map(|p| p.as_str()).collect();
     let _ = writeln!(
         out,
-        "{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         role.name.as_str(),
         role.security.require_2fa().as_str(),
         yes_no(role.security.otp_required()),
         yes_no(role.security.interface()),
         permissions.join(","),
+        role.session_limits.idle_minutes(),
+        role.session_limits.max_hours(),
     );
 }
 

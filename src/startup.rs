@@ -119,7 +119,6 @@ impl Application {
                 mail_domain: args.mail_domain(),
                 public_url: args.public_url.clone(),
                 validate_clients: args.validate_clients.clone(),
-                ..ServiceConfig::default()
             },
         );
         let session_check = Duration::from_secs(args.ldap.ldap_session_check_minutes * 60);

@@ -83,6 +83,7 @@ pub async fn seed(options: &SeedOptions) -> anyhow::Result<Seeded> {
             &RoleName::parse("load-device")?,
             RoleSecurity::new(Require2fa::Force, false, false)?,
             &BTreeSet::new(),
+            twostep::domain::SessionLimits::DEFAULT,
             now(),
         )
         .await?;
@@ -91,6 +92,7 @@ pub async fn seed(options: &SeedOptions) -> anyhow::Result<Seeded> {
             &RoleName::parse("load-email")?,
             RoleSecurity::new(Require2fa::No, true, false)?,
             &BTreeSet::new(),
+            twostep::domain::SessionLimits::DEFAULT,
             now(),
         )
         .await?;
@@ -99,6 +101,7 @@ pub async fn seed(options: &SeedOptions) -> anyhow::Result<Seeded> {
             &RoleName::parse("load-verifier")?,
             RoleSecurity::new(Require2fa::No, false, true)?,
             &BTreeSet::from([Permission::VerifyOtp]),
+            twostep::domain::SessionLimits::DEFAULT,
             now(),
         )
         .await?;

@@ -39,6 +39,7 @@ pub use password_rules::{check_new_password, PasswordContext, PasswordProblem};
 pub use recovery::{generate_set, RecoveryCode, RecoveryCodeError, RECOVERY_CODES_PER_SET};
 pub use role::{
     Permission, Require2fa, Role, RoleId, RoleName, RoleNameError, RoleSecurity, RoleSecurityError,
+    SessionLimits, SessionLimitsError,
 };
 pub use security_event::{SecurityEvent, SECURITY_MODULE};
 pub use security_key::{

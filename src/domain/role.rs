@@ -199,6 +199,107 @@ impl std::fmt::Display for RoleName {
     }
 }
 
+/// SPEC 15: how long a session of a role's user may live: `idle_minutes` without a
+/// request (1 to 1440, default 30) and `max_hours` after the sign-in (1 to 168, default 12).
+/// It can only be built within those ranges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionLimits {
+    idle_minutes: u32,
+    max_hours: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionLimitsError {
+    #[error("session idle minutes must be between 1 and 1440")]
+    IdleMinutes,
+    #[error("session max hours must be between 1 and 168")]
+    MaxHours,
+}
+
+impl SessionLimits {
+    pub const IDLE_MINUTES: std::ops::RangeInclusive<u32> = 1..=1440;
+    pub const MAX_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
+    /// SPEC 15's defaults: 30 minutes idle, 12 hours at most.
+    pub const DEFAULT: Self = Self {
+        idle_minutes: 30,
+        max_hours: 12,
+    };
+    /// The longest a session of any role can live (168 hours), in seconds.
+    pub const LONGEST_SECONDS: i64 = 168 * 3600;
+
+    pub fn new(idle_minutes: i64, max_hours: i64) -> Result<Self, SessionLimitsError> {
+        Ok(Self {
+            idle_minutes: Self::idle(idle_minutes)?,
+            max_hours: Self::max(max_hours)?,
+        })
+    }
+
+    /// A form's or the command line's text, both numbers.
+    pub fn parse(idle_minutes: &str, max_hours: &str) -> Result<Self, SessionLimitsError> {
+        let idle = idle_minutes
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| SessionLimitsError::IdleMinutes)?;
+        let max = max_hours
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| SessionLimitsError::MaxHours)?;
+        Self::new(idle, max)
+    }
+
+    fn idle(minutes: i64) -> Result<u32, SessionLimitsError> {
+        u32::try_from(minutes)
+            .ok()
+            .filter(|m| Self::IDLE_MINUTES.contains(m))
+            .ok_or(SessionLimitsError::IdleMinutes)
+    }
+
+    fn max(hours: i64) -> Result<u32, SessionLimitsError> {
+        u32::try_from(hours)
+            .ok()
+            .filter(|h| Self::MAX_HOURS.contains(h))
+            .ok_or(SessionLimitsError::MaxHours)
+    }
+
+    /// These limits with the idle minutes changed.
+    pub fn with_idle_minutes(self, minutes: i64) -> Result<Self, SessionLimitsError> {
+        Ok(Self {
+            idle_minutes: Self::idle(minutes)?,
+            ..self
+        })
+    }
+
+    /// These limits with the max hours changed.
+    pub fn with_max_hours(self, hours: i64) -> Result<Self, SessionLimitsError> {
+        Ok(Self {
+            max_hours: Self::max(hours)?,
+            ..self
+        })
+    }
+
+    pub fn idle_minutes(self) -> u32 {
+        self.idle_minutes
+    }
+
+    pub fn max_hours(self) -> u32 {
+        self.max_hours
+    }
+
+    pub fn idle_seconds(self) -> i64 {
+        i64::from(self.idle_minutes) * 60
+    }
+
+    pub fn max_seconds(self) -> i64 {
+        i64::from(self.max_hours) * 3600
+    }
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// A security role: every user has exactly one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Role {
@@ -206,6 +307,8 @@ pub struct Role {
     pub name: RoleName,
     pub security: RoleSecurity,
     pub permissions: std::collections::BTreeSet<Permission>,
+    /// SPEC 15: the sessions of the role's users.
+    pub session_limits: SessionLimits,
 }
 
 impl Role {
@@ -281,6 +384,54 @@ mod tests {
             assert_eq!(Permission::parse(permission.as_str()), Some(permission));
         }
         assert_eq!(Permission::parse("root"), None);
+    }
+
+    /// SPEC 15: the session limits keep to their ranges, at both ends, and default to
+    /// 30 minutes idle and 12 hours.
+    #[test]
+    fn session_limits_keep_to_their_ranges() {
+        assert_eq!(
+            SessionLimits::default(),
+            SessionLimits::new(30, 12).unwrap()
+        );
+        let ends = SessionLimits::new(1, 1).unwrap();
+        assert_eq!((ends.idle_minutes(), ends.max_hours()), (1, 1));
+        let ends = SessionLimits::new(1440, 168).unwrap();
+        assert_eq!((ends.idle_seconds(), ends.max_seconds()), (86_400, 604_800));
+        for idle in [0, 1441, -1, i64::MAX] {
+            assert_eq!(
+                SessionLimits::new(idle, 12),
+                Err(SessionLimitsError::IdleMinutes)
+            );
+        }
+        for max in [0, 169, -5] {
+            assert_eq!(
+                SessionLimits::new(30, max),
+                Err(SessionLimitsError::MaxHours)
+            );
+        }
+        assert_eq!(
+            SessionLimits::parse("ten", "12"),
+            Err(SessionLimitsError::IdleMinutes)
+        );
+        assert_eq!(
+            SessionLimits::parse("10", "1.5"),
+            Err(SessionLimitsError::MaxHours)
+        );
+        assert_eq!(
+            SessionLimits::parse(" 10 ", "2").unwrap(),
+            SessionLimits::new(10, 2).unwrap()
+        );
+        let changed = SessionLimits::DEFAULT.with_idle_minutes(10).unwrap();
+        assert_eq!((changed.idle_minutes(), changed.max_hours()), (10, 12));
+        assert_eq!(
+            changed.with_max_hours(169),
+            Err(SessionLimitsError::MaxHours)
+        );
+        assert_eq!(
+            SessionLimitsError::IdleMinutes.to_string(),
+            "session idle minutes must be between 1 and 1440"
+        );
     }
 
     /// SPEC 13: the client registry's permission, `manage_applications`, is named and

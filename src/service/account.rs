@@ -13,7 +13,7 @@ use super::credentials::{self, Gate, Origin, Surface};
 use super::devices::{self, SetupError, SetupInfo};
 use super::passwords::{self, ChosenFor, PasswordChoiceError};
 use super::recovery;
-use super::signin::live_session;
+use super::signin::{live_session, session_ends_at};
 use super::webauthn::KeyError;
 use super::{notify, Context};
 use crate::clock::{Stopwatch, Timestamp};
@@ -217,13 +217,16 @@ impl Account {
             && !me.role.security.interface()
             && crate::domain::may_add_key(security_keys.len());
         let now = self.ctx.now();
-        let idle_since = now.plus_seconds(-self.ctx.config.session_idle_seconds);
+        // SPEC 15: the role's limits, as `live_session` applies them.
+        let limits = me.role.session_limits;
+        let idle_since = now.plus_seconds(-limits.idle_seconds());
         let sessions = self
             .ctx
             .store
             .live_sessions(me.user.id, now, idle_since)
             .await?
             .into_iter()
+            .filter(|session| now < session_ends_at(session, limits))
             .map(|session| SessionSummary {
                 current: session.id == me.session.id,
                 id: session.id,

@@ -32,7 +32,7 @@ use crate::clock::Timestamp;
 use crate::crypto::Token;
 use crate::domain::{
     AuditEntry, DisplayName, Email, IpNetwork, IpRule, OtpMethod, Permission, PromptMode,
-    Require2fa, Role, RoleName, RoleSecurity, SettingKey, Settings, User, Username,
+    Require2fa, Role, RoleName, RoleSecurity, SessionLimits, SettingKey, Settings, User, Username,
 };
 use crate::domain::{AuditEvent, SecurityEvent};
 use crate::domain::{DirectoryLink, UserSource};
@@ -169,11 +169,16 @@ pub struct RolePatch {
     pub otp_required: Option<bool>,
     pub interface: Option<bool>,
     pub permissions: Option<Vec<String>>,
+    /// SPEC 15: 1 to 1440 (default 30 on create).
+    pub session_idle_minutes: Option<i64>,
+    /// SPEC 15: 1 to 168 (default 12 on create).
+    pub session_max_hours: Option<i64>,
 }
 
 fn role_text(role: &Role) -> String {
     format!(
-        "name={} require_2fa={} otp_required={} interface={} permissions=[{}]",
+        "name={} require_2fa={} otp_required={} interface={} permissions=[{}] \
+         session_idle_minutes={} session_max_hours={}",
         role.name,
         role.security.require_2fa().as_str(),
         role.security.otp_required(),
@@ -182,8 +187,26 @@ fn role_text(role: &Role) -> String {
             .iter()
             .map(|p| p.as_str())
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        role.session_limits.idle_minutes(),
+        role.session_limits.max_hours(),
     )
+}
+
+/// SPEC 15: a patch's session limits over `current`; each bad value is its field's error.
+fn session_limits(patch: &RolePatch, current: SessionLimits) -> Result<SessionLimits, AdminError> {
+    let limits = match patch.session_idle_minutes {
+        Some(minutes) => current
+            .with_idle_minutes(minutes)
+            .map_err(|e| invalid("session_idle_minutes", e))?,
+        None => current,
+    };
+    match patch.session_max_hours {
+        Some(hours) => limits
+            .with_max_hours(hours)
+            .map_err(|e| invalid("session_max_hours", e)),
+        None => Ok(limits),
+    }
 }
 
 /// The administration service.
@@ -647,10 +670,11 @@ impl Admin {
             input.interface.unwrap_or(false),
         )?;
         let permissions = parse_permissions(input.permissions.as_deref().unwrap_or(&[]))?;
+        let limits = session_limits(input, SessionLimits::DEFAULT)?;
         let role = self
             .ctx
             .store
-            .create_role(&name, security, &permissions, self.ctx.now())
+            .create_role(&name, security, &permissions, limits, self.ctx.now())
             .await?;
         self.audit(
             actor,
@@ -695,6 +719,7 @@ impl Admin {
             .as_deref()
             .map(parse_permissions)
             .transpose()?;
+        let limits = session_limits(patch, before.session_limits)?;
         let after = self
             .ctx
             .store
@@ -704,6 +729,7 @@ impl Admin {
                     name: new_name,
                     security: Some(security),
                     permissions,
+                    session_limits: Some(limits),
                 },
                 self.ctx.now(),
             )

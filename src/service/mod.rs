@@ -52,10 +52,6 @@ pub struct ServiceConfig {
     pub site_name: String,
     /// The domain in Message-IDs.
     pub mail_domain: String,
-    /// A session ends after this long without a request (SPEC: 30 minutes).
-    pub session_idle_seconds: i64,
-    /// A session ends this long after sign-in, whatever happens (SPEC: 12 hours).
-    pub session_absolute_seconds: i64,
     /// The URL users reach twostep at (`--public-url`), to name the sign-in page in
     /// messages to other systems' users.
     pub public_url: Option<String>,
@@ -69,8 +65,6 @@ impl Default for ServiceConfig {
         Self {
             site_name: "twostep".to_owned(),
             mail_domain: "localhost".to_owned(),
-            session_idle_seconds: 30 * 60,
-            session_absolute_seconds: 12 * 60 * 60,
             public_url: None,
             validate_clients: Vec::new(),
         }

@@ -573,9 +573,15 @@ impl Oidc {
             return Ok(Err(invalid_grant("the user has signed out")));
         }
         let (access, refresh) = (Token::generate(&mut OsRng), Token::generate(&mut OsRng));
-        let expires_at = authorization
-            .auth_time
-            .plus_seconds(self.ctx.config.session_absolute_seconds);
+        // SPEC 15: a grant lasts as long as a session of the user's role may.
+        let limits = self
+            .ctx
+            .store
+            .role_by_id(user.role_id)
+            .await?
+            .map(|role| role.session_limits)
+            .unwrap_or_default();
+        let expires_at = authorization.auth_time.plus_seconds(limits.max_seconds());
         let redeemed = self
             .ctx
             .store

@@ -17,7 +17,7 @@ use super::webauthn::{self, KeyError};
 
 mod keys;
 use super::{notify, Context};
-use crate::clock::Stopwatch;
+use crate::clock::{Stopwatch, Timestamp};
 use crate::crypto::Token;
 use crate::domain::oidc::Authentication;
 use crate::domain::{
@@ -25,7 +25,7 @@ use crate::domain::{
     PendingStep, PromptMode, RecoveryCode, Role, SecurityEvent, Settings, TemporaryAccess,
     TemporaryAccessCode, TransactionKind, User,
 };
-use crate::domain::{Session, SignInTransaction};
+use crate::domain::{Session, SessionLimits, SignInTransaction};
 use crate::metrics::{OtpCheckMethod, SignInOutcome};
 use crate::otp::OtpCode;
 use crate::policy::{decide, demand_second_factor, SignInFacts};
@@ -40,9 +40,13 @@ fn sign_in_origin(ip: &str) -> Origin<'_> {
     }
 }
 
-/// The live session of a token with its user and role: within 12 hours of sign-in and 30
-/// minutes of its last use (each use extends the idle limit; an idle one is deleted), of
-/// an active user. Shared by [`SignIn::session_user`] and the account page.
+/// The live session of a token with its user and role (SPEC 15): used within the role's
+/// `session_idle_minutes` (each use extends it) and before its end, the earlier of the
+/// `expires_at` set at sign-in (from the role's `session_max_hours` then) and sign-in plus
+/// the role's `session_max_hours` now, of an active user. So a stricter limit applies at
+/// once to the sessions already open, a looser one from the next sign-in. A session past
+/// either limit is deleted. The one rule of every surface: pages, the JSON API,
+/// `/api/v1/authz` and the OpenID Connect provider reach sessions through here.
 pub(in crate::service) async fn live_session(
     ctx: &Context,
     token: &str,
@@ -54,26 +58,33 @@ pub(in crate::service) async fn live_session(
     let Some(session) = ctx.store.session(&token.hash(), now).await? else {
         return Ok(None);
     };
-    let idle_until = session
-        .last_seen_at
-        .plus_seconds(ctx.config.session_idle_seconds);
-    if now >= idle_until {
-        ctx.store.delete_session(session.id).await?;
-        return Ok(None);
-    }
     let Some(user) = ctx.store.user_by_id(session.user_id).await? else {
         return Ok(None);
     };
-    if !user.active {
-        return Ok(None);
-    }
-    ctx.store.touch_session(session.id, now).await?;
     let role = ctx
         .store
         .role_by_id(user.role_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("user without role".into()))?;
+    if now >= session_ends_at(&session, role.session_limits) {
+        ctx.store.delete_session(session.id).await?;
+        return Ok(None);
+    }
+    if !user.active {
+        return Ok(None);
+    }
+    ctx.store.touch_session(session.id, now).await?;
     Ok(Some((session, user, role)))
+}
+
+/// When `session` ends under `limits` unless used again (SPEC 15): its idle end or its
+/// absolute end, whichever is first. See [`live_session`].
+pub(in crate::service) fn session_ends_at(session: &Session, limits: SessionLimits) -> Timestamp {
+    let idle_until = session.last_seen_at.plus_seconds(limits.idle_seconds());
+    let absolute = session
+        .expires_at
+        .min(session.created_at.plus_seconds(limits.max_seconds()));
+    idle_until.min(absolute)
 }
 
 /// A credential presented to forward-auth.
@@ -865,6 +876,8 @@ impl SignIn {
         let now = self.ctx.now();
         credentials::record_success(&self.ctx, user).await?;
         let session = Token::generate(&mut OsRng);
+        // SPEC 15: the session's end is the role's `session_max_hours` from now.
+        let limits = self.role_of(user).await?.session_limits;
         self.ctx
             .store
             .create_session(
@@ -873,7 +886,7 @@ impl SignIn {
                 ip,
                 how,
                 now,
-                now.plus_seconds(self.ctx.config.session_absolute_seconds),
+                now.plus_seconds(limits.max_seconds()),
             )
             .await?;
         self.ctx
@@ -918,8 +931,8 @@ impl SignIn {
         SignInError::InvalidCredentials
     }
 
-    /// The user of a session token, if the session is live: within 12 hours of sign-in
-    /// and 30 minutes of its last use (each use extends the idle limit).
+    /// The user of a session token, if the session is live under the role's limits
+    /// (SPEC 15, [`live_session`]; each use extends the idle limit).
     pub async fn session_user(&self, token: &str) -> Result<Option<(User, Role)>, SignInError> {
         Ok(live_session(&self.ctx, token)
             .await?

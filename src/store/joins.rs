@@ -28,6 +28,8 @@ struct TokenHolderRow {
     r_otp_required: i64,
     r_interface: i64,
     r_permissions: String,
+    r_session_idle_minutes: i64,
+    r_session_max_hours: i64,
 }
 
 /// A user row with the columns of their confirmed device, if any (a LEFT JOIN).
@@ -168,6 +170,8 @@ impl Store {
             otp_required: row.r_otp_required,
             interface: row.r_interface,
             permissions: row.r_permissions,
+            session_idle_minutes: row.r_session_idle_minutes,
+            session_max_hours: row.r_session_max_hours,
         })?;
         Ok(Some((User::try_from(row.user)?, role)))
     }

@@ -7,7 +7,7 @@ use sqlx::FromRow;
 use super::sql::found;
 use super::{corrupt, flag, int, is_unique_violation, Conflict, Store, StoreError, StoreResult};
 use crate::clock::Timestamp;
-use crate::domain::{Permission, Require2fa, Role, RoleId, RoleName, RoleSecurity};
+use crate::domain::{Permission, Require2fa, Role, RoleId, RoleName, RoleSecurity, SessionLimits};
 
 /// A role's new values; `None` keeps the current one.
 #[derive(Clone, Debug, Default)]
@@ -15,6 +15,8 @@ pub struct RoleChange {
     pub name: Option<RoleName>,
     pub security: Option<RoleSecurity>,
     pub permissions: Option<BTreeSet<Permission>>,
+    /// SPEC 15.
+    pub session_limits: Option<SessionLimits>,
 }
 
 #[derive(FromRow)]
@@ -25,6 +27,8 @@ pub(super) struct RoleRow {
     pub(super) otp_required: i64,
     pub(super) interface: i64,
     pub(super) permissions: String,
+    pub(super) session_idle_minutes: i64,
+    pub(super) session_max_hours: i64,
 }
 
 impl TryFrom<RoleRow> for Role {
@@ -45,6 +49,8 @@ impl TryFrom<RoleRow> for Role {
             name: RoleName::parse(&row.name).map_err(|_| corrupt("role name"))?,
             security,
             permissions,
+            session_limits: SessionLimits::new(row.session_idle_minutes, row.session_max_hours)
+                .map_err(|_| corrupt("session limits"))?,
         })
     }
 }
@@ -57,7 +63,9 @@ fn permissions_text(permissions: &BTreeSet<Permission>) -> String {
         .join(",")
 }
 
-pub(super) const ROLE_COLUMNS: &str = "id, name, require_2fa, otp_required, interface, permissions";
+pub(super) const ROLE_COLUMNS: &str =
+    "id, name, require_2fa, otp_required, interface, permissions, \
+     session_idle_minutes, session_max_hours";
 
 impl Store {
     pub async fn create_role(
@@ -65,11 +73,13 @@ impl Store {
         name: &RoleName,
         security: RoleSecurity,
         permissions: &BTreeSet<Permission>,
+        session_limits: SessionLimits,
         now: Timestamp,
     ) -> StoreResult<Role> {
         let sql = format!(
             "INSERT INTO roles (name, name_key, require_2fa, otp_required, interface, permissions, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {ROLE_COLUMNS}"
+             session_idle_minutes, session_max_hours, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {ROLE_COLUMNS}"
         );
         let row: RoleRow = sqlx::query_as(&sql)
             .bind(name.as_str())
@@ -78,6 +88,8 @@ impl Store {
             .bind(int(security.otp_required()))
             .bind(int(security.interface()))
             .bind(permissions_text(permissions))
+            .bind(i64::from(session_limits.idle_minutes()))
+            .bind(i64::from(session_limits.max_hours()))
             .bind(now.millis())
             .fetch_one(&self.pool)
             .await
@@ -123,9 +135,11 @@ impl Store {
         let name = change.name.as_ref().unwrap_or(&current.name);
         let security = change.security.unwrap_or(current.security);
         let permissions = change.permissions.as_ref().unwrap_or(&current.permissions);
+        let limits = change.session_limits.unwrap_or(current.session_limits);
         let sql = format!(
             "UPDATE roles SET name = $2, name_key = $3, require_2fa = $4, otp_required = $5, \
-             interface = $6, permissions = $7, updated_at = $8 WHERE id = $1 RETURNING {ROLE_COLUMNS}"
+             interface = $6, permissions = $7, session_idle_minutes = $8, session_max_hours = $9, \
+             updated_at = $10 WHERE id = $1 RETURNING {ROLE_COLUMNS}"
         );
         let row: RoleRow = sqlx::query_as(&sql)
             .bind(id.0)
@@ -135,6 +149,8 @@ impl Store {
             .bind(int(security.otp_required()))
             .bind(int(security.interface()))
             .bind(permissions_text(permissions))
+            .bind(i64::from(limits.idle_minutes()))
+            .bind(i64::from(limits.max_hours()))
             .bind(now.millis())
             .fetch_one(&self.pool)
             .await

@@ -17,6 +17,7 @@ mod enrollment;
 mod failures;
 mod keys;
 mod steps;
+mod switch_user;
 mod views;
 
 use axum::extract::rejection::QueryRejection;
@@ -67,6 +68,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/signin/cancel", post(cancel_submit))
         .route("/signout", post(signout_submit))
+        .route(
+            "/switch-user",
+            get(switch_user::switch_user_page).post(switch_user::switch_user_submit),
+        )
         .route("/static/style.css", get(stylesheet))
         .route("/static/print.js", get(print_script))
         .route("/static/webauthn.js", get(webauthn_script))
@@ -239,6 +244,7 @@ async fn signin_page(
         Some("expired") => Some(Message::Expired),
         Some("signed_out") => Some(Message::SignedOut),
         Some("cancelled") => Some(Message::Cancelled),
+        Some("switched") => Some(Message::Switched),
         _ => None,
     };
     let requested = query.as_ref().and_then(|q| q.rd.as_deref());

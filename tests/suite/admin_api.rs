@@ -94,6 +94,7 @@ pub(crate) async fn signed_in_with(
             &RoleName::parse(&format!("{name} role")).unwrap(),
             RoleSecurity::new(Require2fa::No, false, false).unwrap(),
             &permissions.iter().copied().collect(),
+            twostep::domain::SessionLimits::DEFAULT,
             app.clock.now_ts(),
         )
         .await
@@ -297,7 +298,8 @@ async fn an_administrator_creates_reads_and_changes_a_role_audited_before_and_af
     assert_eq!(
         created,
         json!({ "name": "Clerks", "require_2fa": "encourage", "otp_required": true,
-                "interface": false, "permissions": ["view_audit_log"] })
+                "interface": false, "permissions": ["view_audit_log"],
+                "session_idle_minutes": 30, "session_max_hours": 12 })
     );
 
     let (status, list) = get(&app, "/api/v1/roles", &token).await;

@@ -35,6 +35,7 @@ async fn sign_in_with(app: &TestApp, name: &str, permissions: &[Permission]) {
             &RoleName::parse(&format!("{name} role")).unwrap(),
             RoleSecurity::new(Require2fa::No, false, false).unwrap(),
             &permissions.iter().copied().collect(),
+            twostep::domain::SessionLimits::DEFAULT,
             app.clock.now_ts(),
         )
         .await

@@ -278,6 +278,7 @@ async fn a_server_killed_during_sign_ins_loses_nothing_it_acknowledged() {
             &twostep::domain::RoleName::parse("Clinician").unwrap(),
             twostep::domain::RoleSecurity::new(Require2fa::Force, false, false).unwrap(),
             &Default::default(),
+            twostep::domain::SessionLimits::DEFAULT,
             crate::helpers::START,
         )
         .await

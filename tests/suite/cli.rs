@@ -19,21 +19,21 @@ use crate::helpers::{spawn_app, spawn_app_with, AppOptions, NowTs, TestApp, Test
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     #[track_caller]
-    fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert_eq!(self.code, 0, "the command failed: {self:?}");
         &self.stdout
     }
 
     #[track_caller]
-    fn refused(&self, message: &str) {
+    pub(crate) fn refused(&self, message: &str) {
         assert_eq!(self.code, 1, "expected a refusal: {self:?}");
         assert!(self.stderr.contains(message), "{self:?} names {message:?}");
         assert!(self.stdout.is_empty(), "nothing on stdout: {self:?}");
@@ -73,7 +73,7 @@ async fn twostep_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) 
 }
 
 /// Runs `twostep ARGS --data-dir <the app's data dir>`.
-async fn cli(app: &TestApp, args: &[&str]) -> Run {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> Run {
     cli_in(app.dir.path(), args, None).await
 }
 
@@ -628,11 +628,12 @@ async fn role_list_shows_every_role() {
     let table = out.ok();
     assert_eq!(
         table.lines().next().unwrap(),
-        "name\trequire_2fa\totp_required\tinterface\tpermissions"
+        "name\trequire_2fa\totp_required\tinterface\tpermissions\t\
+         session_idle_minutes\tsession_max_hours"
     );
     let rows = rows(table);
-    assert!(rows.contains(&vec!["Interface User", "no", "no", "yes", ""]));
-    assert!(rows.contains(&vec!["Staff", "encourage", "no", "no", ""]));
+    assert!(rows.contains(&vec!["Interface User", "no", "no", "yes", "", "30", "12"]));
+    assert!(rows.contains(&vec!["Staff", "encourage", "no", "no", "", "30", "12"]));
     let admin = rows
         .iter()
         .find(|row| row[0] == "System Administrator")
@@ -660,7 +661,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
     .await;
     assert_eq!(
         out.ok(),
-        "Staff\tforce\tyes\tno\tmanage_users,view_audit_log\n"
+        "Staff\tforce\tyes\tno\tmanage_users,view_audit_log\t30\t12\n"
     );
     let staff = app.store.role_by_name("Staff").await.unwrap().unwrap();
     assert_eq!(staff.security.require_2fa(), Require2fa::Force);
@@ -691,7 +692,7 @@ async fn role_set_changes_or_creates_a_role_and_refuses_bad_values() {
         &["role", "set", "Porters", "--interface", "yes", "--create"],
     )
     .await;
-    assert_eq!(created.ok(), "Porters\tno\tno\tyes\t\n");
+    assert_eq!(created.ok(), "Porters\tno\tno\tyes\t\t30\t12\n");
     assert!(audited(&app, AuditEvent::RoleChanged).await[0]
         .detail
         .starts_with("created: name=Porters"));

@@ -447,6 +447,7 @@ async fn without_manage_users_the_console_home_goes_to_the_first_allowed_section
             &[twostep::domain::Permission::ViewAuditLog]
                 .into_iter()
                 .collect(),
+            twostep::domain::SessionLimits::DEFAULT,
             app.clock.now_ts(),
         )
         .await

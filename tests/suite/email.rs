@@ -313,6 +313,7 @@ async fn a_server_killed_with_messages_in_the_outbox_sends_them_after_restart() 
             &twostep::domain::RoleName::parse("Front Desk").unwrap(),
             twostep::domain::RoleSecurity::new(Require2fa::No, true, false).unwrap(),
             &Default::default(),
+            twostep::domain::SessionLimits::DEFAULT,
             clock.now_ts(),
         )
         .await

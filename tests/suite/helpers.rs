@@ -413,6 +413,7 @@ impl TestApp {
                 &RoleName::parse(name).unwrap(),
                 RoleSecurity::new(require, otp_required, interface).unwrap(),
                 &Default::default(),
+                twostep::domain::SessionLimits::DEFAULT,
                 self.clock.now_ts(),
             )
             .await

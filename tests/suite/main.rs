@@ -39,6 +39,7 @@ mod password_rules;
 mod recovery_codes;
 mod samba_ad;
 mod security_keys;
+mod session_limits;
 mod signin_api;
 mod signin_pages_ux;
 mod slapd;

@@ -94,7 +94,7 @@ http {
 "#;
 
 /// nginx as a child process; stopped (gracefully) when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: std::process::Child,
     dir: tempfile::TempDir,
 }
@@ -219,14 +219,14 @@ async fn start_upstream() -> u16 {
 pub(crate) struct Setup<P> {
     db: TestDb,
     pub(crate) a: TestApp,
-    b: TestApp,
+    pub(crate) b: TestApp,
     pub(crate) proxy: P,
     pub(crate) port: u16,
     /// A browser: keeps cookies, follows nothing, resolves the hospital's names to the proxy.
-    browser: reqwest::Client,
+    pub(crate) browser: reqwest::Client,
 }
 
-async fn setup() -> Option<Setup<Nginx>> {
+pub(crate) async fn setup() -> Option<Setup<Nginx>> {
     let binary = require_program("nginx", "Debian package nginx")?;
     setup_behind(|ports| Nginx::start(&binary, ports)).await
 }
@@ -300,7 +300,7 @@ impl<P: Proxy> Setup<P> {
         format!("http://app.hospital.test:{}{path}", self.port)
     }
 
-    async fn get(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
         self.browser
             .get(url)
             .header(ACCEPT, "text/html,application/xhtml+xml")
@@ -310,7 +310,12 @@ impl<P: Proxy> Setup<P> {
     }
 
     /// Posts a form of the page at `page` with its CSRF token.
-    async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let html = self.get(page).await.text().await.unwrap();
         let marker = r#"name="csrf" value=""#;
         let start = html.find(marker).expect("a CSRF field") + marker.len();
@@ -328,7 +333,7 @@ impl<P: Proxy> Setup<P> {
     }
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get(LOCATION)

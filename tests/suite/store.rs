@@ -12,12 +12,12 @@ use twostep::domain::AuditEvent;
 use twostep::domain::{
     new_device_otp, DeviceOtp, DeviceUse, DisplayName, Email, IpNetwork, IpRule, OtpMethod,
     PendingStep, Permission, PromptMode, Require2fa, RoleName, RoleSecurity, RoleSecurityError,
-    SettingError, SettingKey, TransactionKind, UserId, Username, HARD_LIMIT,
+    SessionLimits, SettingError, SettingKey, TransactionKind, UserId, Username, HARD_LIMIT,
 };
 use twostep::otp::OtpSecret;
 use twostep::store::{
     AuditQuery, Conflict, FailureOutcome, KeySource, NewAuditEntry, NewDevice, NewUser,
-    Reservation, Store, StoreError, UserChange,
+    Reservation, RoleChange, Store, StoreError, UserChange,
 };
 
 use crate::helpers::TestDb;
@@ -385,18 +385,38 @@ async fn roles_keep_the_interface_rule_and_unique_names(db: &TestDb) {
             &RoleName::parse("Ward Managers").unwrap(),
             RoleSecurity::new(Require2fa::Force, true, false).unwrap(),
             &permissions,
+            SessionLimits::new(10, 2).unwrap(),
             NOW,
         )
         .await
         .unwrap();
     assert_eq!(role.permissions, permissions);
+    // SPEC 15: the session limits are stored and changed with the role.
+    assert_eq!(role.session_limits, SessionLimits::new(10, 2).unwrap());
     assert_eq!(store.role_by_id(role.id).await.unwrap().unwrap(), role);
+    let changed = store
+        .update_role(
+            role.id,
+            &RoleChange {
+                session_limits: Some(SessionLimits::new(1440, 168).unwrap()),
+                ..RoleChange::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.session_limits,
+        SessionLimits::new(1440, 168).unwrap()
+    );
+    assert_eq!(changed.permissions, permissions);
     assert!(matches!(
         store
             .create_role(
                 &RoleName::parse("WARD managers").unwrap(),
                 RoleSecurity::new(Require2fa::No, false, false).unwrap(),
                 &BTreeSet::new(),
+                SessionLimits::DEFAULT,
                 NOW
             )
             .await,
@@ -1968,10 +1988,12 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
         .await
         .unwrap();
-    // What migrations 0011 (temporary access), 0009 (security keys) and 0008 (the
-    // provider's state) added on top, then 0007's table.
+    // What migrations 0011 (temporary access), 0010 (session limits), 0009 (security keys)
+    // and 0008 (the provider's state) added on top, then 0007's table.
     for sql in [
         "DROP TABLE temporary_access_codes",
+        "ALTER TABLE roles DROP COLUMN session_idle_minutes",
+        "ALTER TABLE roles DROP COLUMN session_max_hours",
         "DROP TABLE webauthn_challenges",
         "DROP TABLE security_keys",
         "DROP TABLE webauthn_user_handles",
@@ -1999,6 +2021,9 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     assert_eq!(admin.permissions, Permission::ALL.into_iter().collect());
     let staff = store.role_by_name("Staff").await.unwrap().unwrap();
     assert_eq!(staff.permissions, [Permission::ManageUsers].into());
+    // SPEC 15: migration 0010 gives the existing roles the default session limits.
+    assert_eq!(staff.session_limits, SessionLimits::DEFAULT);
+    assert_eq!(admin.session_limits, SessionLimits::DEFAULT);
     assert_eq!(store.list_oidc_clients().await.unwrap(), []);
     store.close().await;
 }

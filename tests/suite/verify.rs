@@ -30,6 +30,7 @@ async fn token_with(app: &TestApp, name: &str, permissions: &[Permission]) -> St
             &RoleName::parse(&format!("{name} role")).unwrap(),
             RoleSecurity::new(Require2fa::No, false, true).unwrap(),
             &permissions.iter().copied().collect(),
+            twostep::domain::SessionLimits::DEFAULT,
             app.clock.now_ts(),
         )
         .await

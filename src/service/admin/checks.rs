@@ -4,10 +4,10 @@
 
 use super::directory_users::{owned_by_directory, ProposedChange};
 use super::{
-    parse_email, parse_permissions, role_security, Actor, Admin, AdminError, RolePatch, UserInput,
-    UserPatch,
+    parse_email, parse_permissions, role_security, session_limits, Actor, Admin, AdminError,
+    RolePatch, UserInput, UserPatch,
 };
-use crate::domain::{DisplayName, Permission, RoleName, Username};
+use crate::domain::{DisplayName, Permission, RoleName, SessionLimits, Username};
 use crate::service::passwords::{self, ChosenFor};
 
 /// A field's problem: the field's name and the message.
@@ -146,6 +146,23 @@ impl Admin {
         }
         if let Some(permissions) = &patch.permissions {
             if let Err(AdminError::Invalid { field, message }) = parse_permissions(permissions) {
+                problems.push((field, message));
+            }
+        }
+        // SPEC 15: each limit on its own, so that both are reported.
+        for one in [
+            RolePatch {
+                session_idle_minutes: patch.session_idle_minutes,
+                ..RolePatch::default()
+            },
+            RolePatch {
+                session_max_hours: patch.session_max_hours,
+                ..RolePatch::default()
+            },
+        ] {
+            if let Err(AdminError::Invalid { field, message }) =
+                session_limits(&one, SessionLimits::DEFAULT)
+            {
                 problems.push((field, message));
             }
         }

@@ -54,6 +54,13 @@ pub struct RoleOut {
     pub interface: bool,
     #[schema(value_type = Vec<PermissionName>)]
     pub permissions: Vec<String>,
+    /// SPEC 15: a session of the role's users ends after this many minutes without a
+    /// request.
+    #[schema(minimum = 1, maximum = 1440)]
+    pub session_idle_minutes: u32,
+    /// SPEC 15: and this many hours after the sign-in, whatever happens.
+    #[schema(minimum = 1, maximum = 168)]
+    pub session_max_hours: u32,
 }
 
 impl From<&Role> for RoleOut {
@@ -68,6 +75,8 @@ impl From<&Role> for RoleOut {
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
+            session_idle_minutes: role.session_limits.idle_minutes(),
+            session_max_hours: role.session_limits.max_hours(),
         }
     }
 }
@@ -91,6 +100,12 @@ pub struct RoleIn {
     /// The whole set (replaces the current one).
     #[schema(value_type = Option<Vec<PermissionName>>)]
     permissions: Option<Vec<String>>,
+    /// SPEC 15: 1 to 1440; default for a new role: 30.
+    #[schema(minimum = 1, maximum = 1440)]
+    session_idle_minutes: Option<i64>,
+    /// SPEC 15: 1 to 168; default for a new role: 12.
+    #[schema(minimum = 1, maximum = 168)]
+    session_max_hours: Option<i64>,
 }
 
 impl From<RoleIn> for RolePatch {
@@ -101,6 +116,8 @@ impl From<RoleIn> for RolePatch {
             otp_required: input.otp_required,
             interface: input.interface,
             permissions: input.permissions,
+            session_idle_minutes: input.session_idle_minutes,
+            session_max_hours: input.session_max_hours,
         }
     }
 }
@@ -139,7 +156,7 @@ pub(super) async fn list_roles(
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`: needs `manage_roles`", body = ErrorBody),
         (status = 409, description = "`role_name_taken`", body = ErrorBody),
-        (status = 422, description = "`invalid_field` (`name`, `require_2fa`, `otp_required`, `permissions`) or `invalid_input`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`name`, `require_2fa`, `otp_required`, `permissions`, `session_idle_minutes`, `session_max_hours`) or `invalid_input`", body = ErrorBody),
     )
 )]
 pub(super) async fn create_role(
@@ -256,11 +273,13 @@ mod tests {
             permissions: [Permission::ViewAuditLog, Permission::ManageUsers]
                 .into_iter()
                 .collect(),
+            session_limits: crate::domain::SessionLimits::new(10, 2).unwrap(),
         };
         let out = RoleOut::from(&role);
         assert_eq!(out.name, "Clerks");
         assert_eq!(out.require_2fa, "force");
         assert!(out.otp_required && !out.interface);
         assert_eq!(out.permissions, ["manage_users", "view_audit_log"]);
+        assert_eq!((out.session_idle_minutes, out.session_max_hours), (10, 2));
     }
 }

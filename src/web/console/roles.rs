@@ -1,5 +1,6 @@
 //! Security Roles (SPEC sections 3 and 6): the list of roles, New Role and a role's page:
-//! its name, Require 2FA, OTP Required, Interface and its permissions.
+//! its name, Require 2FA, OTP Required, Interface, its permissions and its session limits
+//! (SPEC 15).
 //!
 //! Every page needs Manage Roles, checked by [`Admin`](crate::service::admin::Admin).
 
@@ -12,7 +13,7 @@ use super::{
     actor, csrf_of, fail, failure, failure_page, field, flag, ip_text, poster, render, segment,
     Choice, Failure, FieldErrors, Nav, SummaryItem,
 };
-use crate::domain::{Permission, Require2fa, Role};
+use crate::domain::{Permission, Require2fa, Role, SessionLimits};
 use crate::service::admin::{Actor, RolePatch};
 use crate::web::html::{see_other, Layout, PageForm};
 use crate::web::{AppState, ClientIp};
@@ -32,6 +33,8 @@ pub struct RoleRow {
     pub otp_required: bool,
     pub interface: bool,
     pub permissions: String,
+    pub session_idle_minutes: u32,
+    pub session_max_hours: u32,
 }
 
 #[derive(Template)]
@@ -47,6 +50,11 @@ pub struct RoleEditView {
     pub otp_required: bool,
     pub interface: bool,
     pub permissions: Vec<Choice>,
+    /// SPEC 15, as entered.
+    pub session_idle_minutes: String,
+    pub session_max_hours: String,
+    pub idle_range: (u32, u32),
+    pub max_range: (u32, u32),
     pub errors: FieldErrors,
     pub summary: Vec<SummaryItem>,
 }
@@ -57,6 +65,8 @@ const ROLE_LABELS: &[(&str, &str)] = &[
     ("require_2fa", "Require 2FA"),
     ("otp_required", "OTP Required"),
     ("permissions", "Permissions"),
+    ("session_idle_minutes", "Session Idle Minutes"),
+    ("session_max_hours", "Session Max Hours"),
 ];
 
 /// The second page before a role is saved with Require 2FA = Force (SPEC section 11): how
@@ -98,6 +108,8 @@ pub(super) async fn roles_page(State(state): State<AppState>, headers: HeaderMap
                     .map(|p| p.label())
                     .collect::<Vec<_>>()
                     .join(", "),
+                session_idle_minutes: role.session_limits.idle_minutes(),
+                session_max_hours: role.session_limits.max_hours(),
             })
             .collect(),
     };
@@ -111,6 +123,23 @@ struct RoleValues {
     otp_required: bool,
     interface: bool,
     permissions: Vec<String>,
+    /// `None`: not in the form (the current value stays; a new role gets the default).
+    session_idle_minutes: Option<String>,
+    session_max_hours: Option<String>,
+}
+
+/// A form's whole number; text that is not one (empty too) is sent as 0, which the range
+/// refuses with the field's message (SPEC 15's ranges start at 1).
+fn form_number(text: &str) -> i64 {
+    text.trim().parse().unwrap_or(0)
+}
+
+/// The submitted value of `name`, if the form has the field.
+fn present(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
 }
 
 impl RoleValues {
@@ -125,6 +154,8 @@ impl RoleValues {
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
+            session_idle_minutes: Some(role.session_limits.idle_minutes().to_string()),
+            session_max_hours: Some(role.session_limits.max_hours().to_string()),
         }
     }
 
@@ -139,6 +170,8 @@ impl RoleValues {
                 .filter(|(key, _)| key == "permission")
                 .map(|(_, value)| value.clone())
                 .collect(),
+            session_idle_minutes: present(fields, "session_idle_minutes"),
+            session_max_hours: present(fields, "session_max_hours"),
         }
     }
 
@@ -149,6 +182,8 @@ impl RoleValues {
             otp_required: Some(self.otp_required),
             interface: Some(self.interface),
             permissions: Some(self.permissions.clone()),
+            session_idle_minutes: self.session_idle_minutes.as_deref().map(form_number),
+            session_max_hours: self.session_max_hours.as_deref().map(form_number),
         }
     }
 }
@@ -207,6 +242,20 @@ fn role_form(
         name: values.name,
         otp_required: values.otp_required,
         interface: values.interface,
+        session_idle_minutes: values
+            .session_idle_minutes
+            .unwrap_or_else(|| SessionLimits::DEFAULT.idle_minutes().to_string()),
+        session_max_hours: values
+            .session_max_hours
+            .unwrap_or_else(|| SessionLimits::DEFAULT.max_hours().to_string()),
+        idle_range: (
+            *SessionLimits::IDLE_MINUTES.start(),
+            *SessionLimits::IDLE_MINUTES.end(),
+        ),
+        max_range: (
+            *SessionLimits::MAX_HOURS.start(),
+            *SessionLimits::MAX_HOURS.end(),
+        ),
         summary: errors.summary(ROLE_LABELS),
         errors,
     };
@@ -228,6 +277,8 @@ pub(super) async fn new_role_page(State(state): State<AppState>, headers: Header
         otp_required: false,
         interface: false,
         permissions: Vec::new(),
+        session_idle_minutes: Some(SessionLimits::DEFAULT.idle_minutes().to_string()),
+        session_max_hours: Some(SessionLimits::DEFAULT.max_hours().to_string()),
     };
     role_form(
         &state,

@@ -36,6 +36,8 @@ pub enum Message {
     SignedOut,
     /// `/signin?m=cancelled`: "Cancel and sign out" ended the sign-in.
     Cancelled,
+    /// `/signin?m=switched`: "Switch user" signed the last person out (SPEC 15).
+    Switched,
     /// The directory cannot check passwords now (SPEC 12); the page also shows Help Text.
     SignInUnavailable,
     /// The directory's password is expired or must be changed there first (SPEC 12).
@@ -94,6 +96,7 @@ impl std::fmt::Display for Message {
                 "Your sign-in has expired. Please enter your username and password again.",
             ),
             Self::SignedOut => f.write_str("You have signed out."),
+            Self::Switched => f.write_str("Signed out. The next person can sign in."),
             Self::EmailedCodeNotCorrect => {
                 f.write_str("That code is not correct or has expired. Send a new code.")
             }
@@ -117,7 +120,9 @@ impl Message {
     /// The CSS class: a problem to fix, or information.
     pub fn tone(&self) -> &'static str {
         match self {
-            Self::Wait(_) | Self::Expired | Self::SignedOut | Self::Cancelled => "info",
+            Self::Wait(_) | Self::Expired | Self::SignedOut | Self::Switched | Self::Cancelled => {
+                "info"
+            }
             Self::PasswordNotCorrect
             | Self::CodeNotCorrect
             | Self::EmailedCodeNotCorrect

@@ -153,6 +153,20 @@ pub struct TemporaryAccessNotice {
     pub left: String,
 }
 
+/// "Switch user" (SPEC 15): who is signed in, the button that signs out for the next
+/// person, and the way on as this one.
+#[derive(Template)]
+#[template(path = "switch_user.html")]
+pub struct SwitchUserView {
+    pub layout: Layout,
+    pub display_name: String,
+    pub username: String,
+    /// The allowed application URL, or `/`.
+    pub continue_url: String,
+    /// The allowed application URL the next person returns to, sent with the form.
+    pub rd: Option<String>,
+}
+
 /// After sign-in, the way back to the application that sent the browser (forward-auth).
 #[derive(Template)]
 #[template(path = "continue.html")]
