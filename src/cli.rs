@@ -56,6 +56,27 @@ pub enum Command {
     /// The OpenID Connect provider (SPEC 13): `oidc client add|list|remove|new-secret`,
     /// `oidc rotate-key`.
     Oidc(OidcCommand),
+    /// The audit log (SPEC 16): `audit verify` checks its hash chain.
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditCommand {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain of the audit log: every entry's content, sequence number and
+    /// link to the entry before it. Prints the first broken entry and exits 1.
+    Verify {
+        /// Start at this sequence number, trusting its link to the entry before it.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        from: Option<i64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +403,38 @@ pub async fn run(command: Command, clock: Arc<dyn Clock>) -> Result<String, CliE
             let result = settings(&admin, action).await;
             admin.context().close().await;
             result
+        }
+        Command::Audit(AuditCommand {
+            db,
+            action: AuditAction::Verify { from },
+        }) => {
+            let admin = open(&db, clock).await?;
+            let result = admin
+                .verify_audit_chain(&Actor::Cli, from)
+                .await
+                .map_err(|e| refused(e, "audit chain"));
+            admin.context().close().await;
+            let report = result?;
+            let waiting = match report.unsealed {
+                0 => String::new(),
+                n => format!(" ({n} newer entries not sealed yet)"),
+            };
+            match report.broken {
+                None => Ok(format!(
+                    "the audit chain verifies: {} entries{waiting}\n",
+                    report.checked
+                )),
+                Some(broken) if broken.id == 0 => Err(CliError::Refused(format!(
+                    "the audit chain is broken at sequence number {}: the last entries \
+                     were removed ({} entries before it verify)",
+                    broken.seq, report.checked
+                ))),
+                Some(broken) => Err(CliError::Refused(format!(
+                    "the audit chain is broken at entry {} (sequence number {}): {} ({} \
+                     entries before it verify)",
+                    broken.id, broken.seq, broken.why, report.checked
+                ))),
+            }
         }
         Command::Ip(IpCommand { db, action }) => {
             let admin = open(&db, clock).await?;

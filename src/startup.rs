@@ -224,6 +224,13 @@ impl Application {
                 let _ = housekeeping_stopped.await;
             },
         ));
+        let (stop_sealer, sealer_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sealer = tokio::spawn(crate::service::audit_chain::run(
+            self.state.signin.context().clone(),
+            async {
+                let _ = sealer_stopped.await;
+            },
+        ));
         let (stop_checker, checker_stopped) = tokio::sync::oneshot::channel::<()>();
         let checker = self.session_checker.map(|checker| {
             tokio::spawn(checker.run(async {
@@ -240,6 +247,8 @@ impl Application {
         let _ = stop_housekeeping.send(());
         let _ = worker.await;
         let _ = housekeeping.await;
+        let _ = stop_sealer.send(());
+        let _ = sealer.await;
         if let Some(checker) = checker {
             let _ = checker.await;
         }

@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod audit;
+pub mod audit_chain;
 pub mod device;
 pub mod directory;
 pub mod domain_name;

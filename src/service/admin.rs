@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use rand::rngs::OsRng;
 
 mod applications;
+mod audit_chain;
 mod checks;
 mod confirm;
 use confirm::ip_rule_note;

@@ -22,6 +22,7 @@
 pub mod account;
 pub mod admin;
 pub mod attention;
+pub mod audit_chain;
 pub mod credentials;
 pub mod devices;
 pub mod directory;

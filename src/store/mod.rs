@@ -13,6 +13,7 @@
 
 mod attention;
 mod audit;
+mod audit_chain;
 mod bootstrap;
 mod devices;
 mod group_commit;

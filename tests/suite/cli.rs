@@ -41,7 +41,7 @@ impl Run {
 }
 
 /// Runs `twostep ARGS` with nothing from the environment but `env`, on `stdin`.
-async fn twostep_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+pub(crate) async fn twostep_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_twostep"));
     command
         .args(args)

@@ -10,6 +10,7 @@ mod admin_pages;
 mod applications;
 mod attacks;
 mod attempts;
+mod audit_chain;
 mod browser;
 mod browser_account;
 mod browser_console;

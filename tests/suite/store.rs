@@ -63,6 +63,7 @@ macro_rules! on_both_engines {
         }
     };
 }
+pub(crate) use on_both_engines;
 
 on_both_engines!(
     bootstrap_creates_the_default_roles_and_the_admin_once,
@@ -1988,9 +1989,21 @@ async fn an_existing_administrator_role_gets_manage_applications_by_migration(db
     db.raw_execute("UPDATE roles SET permissions = 'manage_users' WHERE name_key = 'staff'")
         .await
         .unwrap();
-    // What migrations 0011 (temporary access), 0010 (session limits), 0009 (security keys)
-    // and 0008 (the provider's state) added on top, then 0007's table.
+    // What migrations 0012 (the audit chain), 0011 (temporary access), 0010 (session
+    // limits), 0009 (security keys) and 0008 (the provider's state) added on top, then
+    // 0007's table.
+    if db.url.starts_with("sqlite") {
+        db.raw_execute("DROP TRIGGER audit_log_no_update")
+            .await
+            .unwrap();
+    }
     for sql in [
+        "DROP TABLE audit_chain",
+        "DROP INDEX audit_log_unsealed",
+        "DROP INDEX audit_log_seq",
+        "ALTER TABLE audit_log DROP COLUMN seq",
+        "ALTER TABLE audit_log DROP COLUMN prev_hash",
+        "ALTER TABLE audit_log DROP COLUMN hash",
         "DROP TABLE temporary_access_codes",
         "ALTER TABLE roles DROP COLUMN session_idle_minutes",
         "ALTER TABLE roles DROP COLUMN session_max_hours",
